@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Event loops: one control loop plus N data-plane loops.
+ *
+ * Concepts
+ * - A loop is one thread running epoll for fd readiness plus one io_uring
+ *   for backend I/O (the ring's completions are signalled through an eventfd
+ *   registered with epoll, so a sleeping loop wakes for either).
+ * - Everything registered on a loop runs on that loop's thread. Other threads
+ *   talk to a loop only through umdev_loop_call()/umdev_loop_call_sync(),
+ *   which queue a message; there are no locks on the data path.
+ * - Pollers: a busy-polling device registers a poller, which runs every
+ *   iteration; while any poller is registered epoll_wait does not sleep.
+ *   Sleeping devices register their kick eventfd instead.
+ * - Backend I/O: umdev_loop_sqe() hands out a submission entry; the loop
+ *   submits all queued entries once per iteration (batching) and calls each
+ *   umdev_loop_io's callback with the CQE result on the loop thread.
+ */
+#ifndef UMDEV_LOOP_H
+#define UMDEV_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define UMDEV_WUR __attribute__((warn_unused_result))
+
+struct io_uring_sqe;
+typedef struct umdev_loop umdev_loop;
+
+/* Called on the loop thread with the epoll events (EPOLLIN, ...). */
+typedef void (*umdev_loop_fd_cb)(void *opaque, uint32_t events);
+/* Called on the loop thread; returns the amount of work done (0: idle). */
+typedef int (*umdev_loop_poll_cb)(void *opaque);
+/* Message run on the loop thread. */
+typedef void (*umdev_loop_fn)(void *opaque);
+
+/* Embed in a request; set .cb before submitting. res is the CQE result. */
+struct umdev_loop_io {
+	void (*cb)(struct umdev_loop_io *io, int res);
+};
+
+/**
+ * umdev_loop_new() - create a loop (not yet running). @name is copied, used
+ * for the thread name and logs. @ring_entries sizes the io_uring (0: 256).
+ */
+umdev_loop *umdev_loop_new(const char *name, unsigned ring_entries, int *err) UMDEV_WUR;
+
+/**
+ * umdev_loop_free() - the loop must be stopped (thread joined) or never run.
+ * Every fd and poller must have been removed.
+ */
+void umdev_loop_free(umdev_loop *loop);
+
+/** umdev_loop_start_thread() - run the loop in a new thread. */
+int umdev_loop_start_thread(umdev_loop *loop) UMDEV_WUR;
+
+/** umdev_loop_run() - run the loop in the calling thread until stopped. */
+int umdev_loop_run(umdev_loop *loop);
+
+/**
+ * umdev_loop_stop() - ask the loop to return from run after this iteration;
+ * any thread. If it runs in its own thread, join it (not from that thread).
+ */
+void umdev_loop_stop(umdev_loop *loop);
+void umdev_loop_join(umdev_loop *loop);
+
+/** umdev_loop_in_thread() - true when called on @loop's own thread. */
+bool umdev_loop_in_thread(const umdev_loop *loop);
+const char *umdev_loop_name(const umdev_loop *loop);
+
+/* fd watching; loop thread only (or before the loop runs). */
+int umdev_loop_add_fd(umdev_loop *loop, int fd, uint32_t events, umdev_loop_fd_cb cb,
+		      void *opaque) UMDEV_WUR;
+int umdev_loop_mod_fd(umdev_loop *loop, int fd, uint32_t events) UMDEV_WUR;
+/* Safe to call from inside any callback of the same loop, even for this fd. */
+void umdev_loop_del_fd(umdev_loop *loop, int fd);
+
+/* Pollers; loop thread only. Handles are opaque. */
+typedef struct umdev_loop_poller umdev_loop_poller;
+umdev_loop_poller *umdev_loop_add_poller(umdev_loop *loop, umdev_loop_poll_cb cb, void *opaque,
+					 int *err) UMDEV_WUR;
+void umdev_loop_del_poller(umdev_loop *loop, umdev_loop_poller *p);
+
+/**
+ * umdev_loop_call() - queue @fn(@opaque) to run on @loop's thread; any
+ * thread, never blocks on the loop. -ENOMEM if the message cannot be queued.
+ */
+int umdev_loop_call(umdev_loop *loop, umdev_loop_fn fn, void *opaque) UMDEV_WUR;
+
+/**
+ * umdev_loop_call_sync() - run @fn on @loop's thread and wait for it to
+ * return. Runs inline when already on that thread. Must not be called from a
+ * loop that @loop might itself wait on.
+ */
+int umdev_loop_call_sync(umdev_loop *loop, umdev_loop_fn fn, void *opaque) UMDEV_WUR;
+
+/**
+ * umdev_loop_sqe() - a submission entry on @loop's io_uring, loop thread
+ * only. The caller fills it (io_uring_prep_*), then calls
+ * umdev_loop_sqe_ready(loop, sqe, io) which sets user_data. The entry is
+ * submitted at the end of the current iteration. NULL with -EAGAIN in *err
+ * when the ring is full even after submitting what was queued.
+ */
+struct io_uring_sqe *umdev_loop_sqe(umdev_loop *loop, int *err);
+void umdev_loop_sqe_ready(umdev_loop *loop, struct io_uring_sqe *sqe, struct umdev_loop_io *io);
+
+/** umdev_loop_io_pending() - io_uring requests submitted but not completed. */
+unsigned umdev_loop_io_pending(const umdev_loop *loop);
+
+#endif

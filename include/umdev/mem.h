@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * umdev address spaces: the one I/O address-space layer every transport uses.
+ *
+ * Concepts
+ * - An address space (umdev_as) is the set of guest memory regions a client
+ *   gave us: guest-physical (or IOVA) ranges backed by fds we mmap MAP_SHARED.
+ *   It is owned and changed only by the control thread.
+ * - A map (umdev_as_map) is an immutable, reference-counted snapshot of the
+ *   regions at one moment. Data-plane threads translate addresses through the
+ *   map they hold; a change to the address space publishes a new map and never
+ *   alters one in use. A region's mmap lives until the last map holding it is
+ *   put, so a data-plane thread can never touch unmapped memory. Even so the
+ *   control thread quiesces queues before removing regions (see
+ *   docs/architecture.md), so that no request straddles two versions.
+ * - Every translation is bounds-checked: an address range that is not wholly
+ *   inside guest memory is an error, never a pointer.
+ * - Each region also records the client's own virtual address for it
+ *   (vhost-user names ring addresses that way); umdev_as_map_uva_to_gpa()
+ *   converts.
+ */
+#ifndef UMDEV_MEM_H
+#define UMDEV_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#define UMDEV_WUR __attribute__((warn_unused_result))
+
+typedef struct umdev_as umdev_as;
+typedef struct umdev_as_map umdev_as_map;
+
+/* Access the caller wants; a region may refuse write (read-only DMA maps). */
+#define UMDEV_MEM_READ  1u
+#define UMDEV_MEM_WRITE 2u
+
+/* Upper bound on regions in one address space. */
+#define UMDEV_AS_MAX_REGIONS 512
+
+struct umdev_mem_region_desc {
+	uint64_t guest_addr; /* GPA or IOVA of the first byte */
+	uint64_t size; /* bytes, > 0 */
+	uint64_t user_addr; /* client's virtual address of the first byte (0 if none) */
+	uint64_t mmap_offset; /* offset of the first byte in fd */
+	int fd; /* backing fd; see umdev_as_add_region() for ownership */
+	unsigned prot; /* UMDEV_MEM_READ | UMDEV_MEM_WRITE */
+};
+
+/**
+ * umdev_as_new() - create an empty address space.
+ * @err: set to -errno on failure.
+ * Caller owns the result and frees it with umdev_as_free(). Control thread.
+ */
+umdev_as *umdev_as_new(int *err) UMDEV_WUR;
+
+/** umdev_as_free() - drop every region and the address space itself. */
+void umdev_as_free(umdev_as *as);
+
+/**
+ * umdev_as_add_region() - mmap a region and publish a new map with it.
+ * The fd is always consumed: on success the address space owns it (mapped
+ * then closed, as mmap keeps its own reference); on failure it is closed.
+ * Fails with -EINVAL for zero/overflowing sizes, -EEXIST if the range
+ * overlaps an existing region, -ENOSPC past UMDEV_AS_MAX_REGIONS, or the
+ * mmap error.
+ */
+int umdev_as_add_region(umdev_as *as, const struct umdev_mem_region_desc *d) UMDEV_WUR;
+
+/**
+ * umdev_as_remove_region() - remove the region that starts at @guest_addr
+ * and has exactly @size bytes. -ENOENT if there is none. The mapping itself
+ * goes when the last map that holds it is put.
+ */
+int umdev_as_remove_region(umdev_as *as, uint64_t guest_addr, uint64_t size) UMDEV_WUR;
+
+/** umdev_as_clear() - remove every region (e.g. before SET_MEM_TABLE). */
+void umdev_as_clear(umdev_as *as);
+
+/** umdev_as_num_regions() - regions in the current map. */
+unsigned umdev_as_num_regions(const umdev_as *as);
+
+/**
+ * umdev_as_get_map() - take a reference to the current map.
+ * Never NULL (an empty address space has an empty map). Any thread may hold
+ * the result; release it with umdev_as_map_put() from any thread.
+ */
+umdev_as_map *umdev_as_get_map(umdev_as *as);
+
+/** umdev_as_map_ref() - take one more reference to @m; returns @m. */
+umdev_as_map *umdev_as_map_ref(umdev_as_map *m);
+
+/** umdev_as_map_put() - drop a reference; NULL is allowed. */
+void umdev_as_map_put(umdev_as_map *m);
+
+/** umdev_as_map_version() - generation number, grows with every change. */
+uint64_t umdev_as_map_version(const umdev_as_map *m);
+
+/**
+ * umdev_as_map_translate() - host pointer for [@addr, @addr+@len) when the
+ * whole range lies in one region that allows @prot; NULL otherwise (including
+ * @len == 0 overflow cases). Use it for structures that must be contiguous
+ * (ring parts, headers). The pointer stays valid while @m is held.
+ */
+void *umdev_as_map_translate(const umdev_as_map *m, uint64_t addr, uint64_t len, unsigned prot);
+
+/**
+ * umdev_as_map_to_iov() - translate a guest range that may cross regions into
+ * host iovecs, appended at @iov[0..]. Returns the number of iovecs used,
+ * -EFAULT if any byte is outside guest memory or lacks @prot, -ENOBUFS if
+ * more than @max_iov would be needed. @len == 0 yields 0 iovecs.
+ */
+int umdev_as_map_to_iov(const umdev_as_map *m, uint64_t addr, uint64_t len, unsigned prot,
+			struct iovec *iov, unsigned max_iov) UMDEV_WUR;
+
+/**
+ * umdev_as_map_uva_to_gpa() - convert a client virtual address to a guest
+ * address. -EFAULT if no region covers @uva.
+ */
+int umdev_as_map_uva_to_gpa(const umdev_as_map *m, uint64_t uva, uint64_t *gpa) UMDEV_WUR;
+
+/** umdev_as_map_read() / _write() - copy to/from guest memory, any layout. */
+int umdev_as_map_read(const umdev_as_map *m, uint64_t addr, void *buf, size_t len) UMDEV_WUR;
+int umdev_as_map_write(const umdev_as_map *m, uint64_t addr, const void *buf, size_t len) UMDEV_WUR;
+
+#endif
