@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Address spaces: region bookkeeping, versioned maps and mmap lifetimes.
+ * Translation lives in translate.c.
+ */
+#include <errno.h>
+#include <linux/magic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include "mem_internal.h"
+#include "umdev/log.h"
+
+static void region_put(struct umdev_mem_region *r)
+{
+	if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		munmap(r->mmap_base, r->mmap_len);
+		free(r);
+	}
+}
+
+static struct umdev_as_map *map_alloc(unsigned n, uint64_t version)
+{
+	struct umdev_as_map *m = calloc(1, sizeof(*m) + n * sizeof(m->r[0]));
+
+	if (!m)
+		return NULL;
+	m->refs = 1;
+	m->n = n;
+	m->version = version;
+	return m;
+}
+
+umdev_as_map *umdev_as_map_ref(umdev_as_map *m)
+{
+	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+	return m;
+}
+
+void umdev_as_map_put(umdev_as_map *m)
+{
+	if (!m)
+		return;
+	if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		for (unsigned i = 0; i < m->n; i++)
+			region_put(m->r[i]);
+		free(m);
+	}
+}
+
+uint64_t umdev_as_map_version(const umdev_as_map *m)
+{
+	return m->version;
+}
+
+umdev_as *umdev_as_new(int *err)
+{
+	umdev_as *as = calloc(1, sizeof(*as));
+
+	if (!as) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	as->cur = map_alloc(0, 0);
+	if (!as->cur) {
+		free(as);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	pthread_mutex_init(&as->lock, NULL);
+	return as;
+}
+
+void umdev_as_free(umdev_as *as)
+{
+	if (!as)
+		return;
+	umdev_as_map_put(as->cur);
+	pthread_mutex_destroy(&as->lock);
+	free(as);
+}
+
+umdev_as_map *umdev_as_get_map(umdev_as *as)
+{
+	umdev_as_map *m;
+
+	pthread_mutex_lock(&as->lock);
+	m = umdev_as_map_ref(as->cur);
+	pthread_mutex_unlock(&as->lock);
+	return m;
+}
+
+unsigned umdev_as_num_regions(const umdev_as *as)
+{
+	return as->cur->n;
+}
+
+/* Make @next current; the old map lives on while someone holds it. */
+static void publish(umdev_as *as, struct umdev_as_map *next)
+{
+	struct umdev_as_map *old;
+
+	pthread_mutex_lock(&as->lock);
+	old = as->cur;
+	as->cur = next;
+	pthread_mutex_unlock(&as->lock);
+	umdev_as_map_put(old);
+}
+
+/*
+ * hugetlbfs refuses mmap lengths and offsets that are not multiples of its
+ * page size, so align to the fd's file-system block size there.
+ */
+static size_t fd_page_size(int fd)
+{
+	struct statfs sfs;
+	long ps = sysconf(_SC_PAGESIZE);
+
+	if (fstatfs(fd, &sfs) == 0 && sfs.f_type == HUGETLBFS_MAGIC && sfs.f_bsize > ps)
+		return sfs.f_bsize;
+	return ps;
+}
+
+static int region_map(const struct umdev_mem_region_desc *d, struct umdev_mem_region **out)
+{
+	struct umdev_mem_region *r;
+	size_t ps = fd_page_size(d->fd);
+	uint64_t delta = d->mmap_offset % ps;
+	uint64_t len = d->size + delta;
+	int mprot = 0;
+	void *p;
+
+	if (len < d->size || len + (ps - 1) < len)
+		return -EINVAL;
+	len = (len + ps - 1) / ps * ps;
+	if (len != (size_t)len)
+		return -EINVAL;
+	if (d->prot & UMDEV_MEM_READ)
+		mprot |= PROT_READ;
+	if (d->prot & UMDEV_MEM_WRITE)
+		mprot |= PROT_WRITE;
+	p = mmap(NULL, len, mprot, MAP_SHARED | MAP_NORESERVE, d->fd, d->mmap_offset - delta);
+	if (p == MAP_FAILED)
+		return -errno;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		munmap(p, len);
+		return -ENOMEM;
+	}
+	r->gpa = d->guest_addr;
+	r->size = d->size;
+	r->uva = d->user_addr;
+	r->prot = d->prot;
+	r->mmap_base = p;
+	r->mmap_len = len;
+	r->host = (uint8_t *)p + delta;
+	r->refs = 1;
+	*out = r;
+	return 0;
+}
+
+int umdev_as_add_region(umdev_as *as, const struct umdev_mem_region_desc *d)
+{
+	struct umdev_as_map *cur = as->cur, *next;
+	struct umdev_mem_region *r = NULL;
+	unsigned i, pos;
+	int ret;
+
+	if (d->size == 0 || d->guest_addr + d->size - 1 < d->guest_addr ||
+	    (d->user_addr && d->user_addr + d->size - 1 < d->user_addr) ||
+	    !(d->prot & (UMDEV_MEM_READ | UMDEV_MEM_WRITE)) || d->fd < 0) {
+		ret = -EINVAL;
+		goto out_close;
+	}
+	if (cur->n >= UMDEV_AS_MAX_REGIONS) {
+		ret = -ENOSPC;
+		goto out_close;
+	}
+	for (pos = 0; pos < cur->n && cur->r[pos]->gpa < d->guest_addr; pos++)
+		;
+	/* Overlap with the neighbours on either side? (inclusive ends avoid overflow) */
+	if (pos > 0 && cur->r[pos - 1]->gpa + cur->r[pos - 1]->size - 1 >= d->guest_addr) {
+		ret = -EEXIST;
+		goto out_close;
+	}
+	if (pos < cur->n && d->guest_addr + d->size - 1 >= cur->r[pos]->gpa) {
+		ret = -EEXIST;
+		goto out_close;
+	}
+	ret = region_map(d, &r);
+	if (ret < 0)
+		goto out_close;
+	close(d->fd);
+	next = map_alloc(cur->n + 1, ++as->version);
+	if (!next) {
+		region_put(r);
+		return -ENOMEM;
+	}
+	for (i = 0; i < pos; i++)
+		next->r[i] = cur->r[i];
+	next->r[pos] = r;
+	for (i = pos; i < cur->n; i++)
+		next->r[i + 1] = cur->r[i];
+	for (i = 0; i < next->n; i++)
+		if (next->r[i] != r)
+			__atomic_add_fetch(&next->r[i]->refs, 1, __ATOMIC_RELAXED);
+	publish(as, next);
+	return 0;
+
+out_close:
+	close(d->fd);
+	return ret;
+}
+
+int umdev_as_remove_region(umdev_as *as, uint64_t guest_addr, uint64_t size)
+{
+	struct umdev_as_map *cur = as->cur, *next;
+	unsigned i, j, victim = cur->n;
+
+	for (i = 0; i < cur->n; i++)
+		if (cur->r[i]->gpa == guest_addr && cur->r[i]->size == size)
+			victim = i;
+	if (victim == cur->n)
+		return -ENOENT;
+	next = map_alloc(cur->n - 1, ++as->version);
+	if (!next)
+		return -ENOMEM;
+	for (i = 0, j = 0; i < cur->n; i++) {
+		if (i == victim)
+			continue;
+		next->r[j++] = cur->r[i];
+		__atomic_add_fetch(&cur->r[i]->refs, 1, __ATOMIC_RELAXED);
+	}
+	publish(as, next);
+	return 0;
+}
+
+void umdev_as_clear(umdev_as *as)
+{
+	struct umdev_as_map *next = map_alloc(0, ++as->version);
+
+	if (!next) {
+		/* Cannot allocate an empty map: drop regions one by one instead. */
+		while (as->cur->n && umdev_as_remove_region(as, as->cur->r[0]->gpa,
+							    as->cur->r[0]->size) == 0)
+			;
+		return;
+	}
+	publish(as, next);
+}

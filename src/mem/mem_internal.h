@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef UMDEV_MEM_INTERNAL_H
+#define UMDEV_MEM_INTERNAL_H
+
+#include <pthread.h>
+
+#include "umdev/mem.h"
+
+/*
+ * One mmap of one client region. Shared by every map that contains it, so an
+ * unrelated add/remove does not remap it; unmapped when the last map goes.
+ */
+struct umdev_mem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t uva;
+	unsigned prot;
+	uint8_t *host; /* host address of gpa */
+	void *mmap_base; /* what munmap needs (aligned down) */
+	size_t mmap_len;
+	unsigned refs; /* atomic */
+};
+
+/* Immutable after publication: regions sorted by gpa, non-overlapping. */
+struct umdev_as_map {
+	unsigned refs; /* atomic */
+	uint64_t version;
+	unsigned n;
+	struct umdev_mem_region *r[];
+};
+
+struct umdev_as {
+	pthread_mutex_t lock; /* guards cur against umdev_as_get_map() on other threads */
+	struct umdev_as_map *cur;
+	uint64_t version;
+};
+
+#endif
