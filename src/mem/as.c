@@ -175,10 +175,6 @@ int umdev_as_add_region(umdev_as *as, const struct umdev_mem_region_desc *d)
 		ret = -EINVAL;
 		goto out_close;
 	}
-	if (cur->n >= UMDEV_AS_MAX_REGIONS) {
-		ret = -ENOSPC;
-		goto out_close;
-	}
 	for (pos = 0; pos < cur->n && cur->r[pos]->gpa < d->guest_addr; pos++)
 		;
 	/* Overlap with the neighbours on either side? (inclusive ends avoid overflow) */
@@ -188,6 +184,10 @@ int umdev_as_add_region(umdev_as *as, const struct umdev_mem_region_desc *d)
 	}
 	if (pos < cur->n && d->guest_addr + d->size - 1 >= cur->r[pos]->gpa) {
 		ret = -EEXIST;
+		goto out_close;
+	}
+	if (cur->n >= UMDEV_AS_MAX_REGIONS) {
+		ret = -ENOSPC;
 		goto out_close;
 	}
 	ret = region_map(d, &r);
