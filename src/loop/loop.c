@@ -1,0 +1,710 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Event loop: epoll + io_uring, one thread per loop. See include/umdev/loop.h
+ * for the contract and loop_internal.h for the data structures.
+ *
+ * One iteration:
+ *   1. hand every entry made ready since the last iteration to the kernel
+ *      with a single io_uring_submit() (batching);
+ *   2. epoll_wait(); timeout 0 while pollers exist or completions are already
+ *      waiting, otherwise sleep until an fd, the ring eventfd or the wake
+ *      eventfd fires;
+ *   3. dispatch fd events (skipping registrations deleted meanwhile);
+ *   4. reap completions and call their umdev_loop_io callbacks;
+ *   5. run the pollers;
+ *   6. free registrations deleted during this iteration.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "loop_internal.h"
+#include "umdev/log.h"
+
+#define LOOP_MAX_EVENTS 64
+#define LOOP_DEFAULT_ENTRIES 256
+#define LOOP_CQE_BATCH 64
+
+/* The loop running on this thread, if any (umdev_loop_in_thread()). */
+static __thread umdev_loop *loop_current;
+
+static void loop_wake(umdev_loop *loop)
+{
+	uint64_t one = 1;
+
+	/*
+	 * EAGAIN means the counter is saturated, which still leaves the fd
+	 * readable: the loop wakes either way.
+	 */
+	while (write(loop->wake_fd, &one, sizeof(one)) < 0 && errno == EINTR)
+		;
+}
+
+static void loop_drain_eventfd(int fd)
+{
+	uint64_t v;
+
+	while (read(fd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+}
+
+static void loop_run_msgs(umdev_loop *loop, struct loop_msg *m)
+{
+	while (m) {
+		struct loop_msg *next = m->next;
+		struct loop_sync *sync = m->sync;
+
+		m->fn(m->opaque);
+		if (m->heap)
+			free(m);
+		if (sync) {
+			/* m lives on the waiter's stack: do not touch it after this. */
+			pthread_mutex_lock(&loop->lock);
+			sync->done = true;
+			pthread_cond_broadcast(&loop->sync_cond);
+			pthread_mutex_unlock(&loop->lock);
+		}
+		m = next;
+	}
+}
+
+static struct loop_msg *loop_take_msgs(umdev_loop *loop)
+{
+	struct loop_msg *m;
+
+	pthread_mutex_lock(&loop->lock);
+	m = loop->msg_head;
+	loop->msg_head = loop->msg_tail = NULL;
+	pthread_mutex_unlock(&loop->lock);
+	return m;
+}
+
+static void loop_wake_cb(void *opaque, uint32_t events)
+{
+	umdev_loop *loop = opaque;
+
+	loop_drain_eventfd(loop->wake_fd);
+	loop_run_msgs(loop, loop_take_msgs(loop));
+}
+
+static void loop_ring_cb(void *opaque, uint32_t events)
+{
+	umdev_loop *loop = opaque;
+
+	/* Completions themselves are reaped once per iteration in any case. */
+	loop_drain_eventfd(loop->ring_fd);
+}
+
+static int loop_epoll_add(umdev_loop *loop, struct loop_fd *reg)
+{
+	struct epoll_event ev = { .events = reg->events, .data.ptr = reg };
+
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_ADD, reg->fd, &ev) < 0)
+		return -errno;
+	return 0;
+}
+
+static int loop_ring_init(umdev_loop *loop, unsigned entries)
+{
+	struct io_uring_params p;
+	int ret;
+
+	memset(&p, 0, sizeof(p));
+	/* A larger CQ absorbs bursts of completions between two reaps. */
+	p.flags = IORING_SETUP_CQSIZE;
+	p.cq_entries = entries * 4;
+	ret = io_uring_queue_init_params(entries, &loop->ring, &p);
+	if (ret == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		ret = io_uring_queue_init_params(entries, &loop->ring, &p);
+	}
+	return ret;
+}
+
+umdev_loop *umdev_loop_new(const char *name, unsigned ring_entries, int *err)
+{
+	umdev_loop *loop;
+	int ret;
+
+	if (!name)
+		name = "loop";
+	if (ring_entries == 0)
+		ring_entries = LOOP_DEFAULT_ENTRIES;
+	if (ring_entries > 32768) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	loop = calloc(1, sizeof(*loop));
+	if (!loop) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	snprintf(loop->name, sizeof(loop->name), "%s", name);
+	loop->epfd = loop->wake_fd = loop->ring_fd = -1;
+	pthread_mutex_init(&loop->lock, NULL);
+	pthread_cond_init(&loop->sync_cond, NULL);
+
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->epfd < 0)
+		goto fail_errno;
+	loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop->wake_fd < 0)
+		goto fail_errno;
+	loop->ring_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop->ring_fd < 0)
+		goto fail_errno;
+
+	ret = loop_ring_init(loop, ring_entries);
+	if (ret < 0) {
+		umdev_err("%s: io_uring setup failed: %s", loop->name, strerror(-ret));
+		goto fail;
+	}
+	ret = io_uring_register_eventfd(&loop->ring, loop->ring_fd);
+	if (ret < 0) {
+		io_uring_queue_exit(&loop->ring);
+		goto fail;
+	}
+
+	loop->wake_reg = (struct loop_fd){ .fd = loop->wake_fd, .events = EPOLLIN,
+					   .cb = loop_wake_cb, .opaque = loop };
+	loop->ring_reg = (struct loop_fd){ .fd = loop->ring_fd, .events = EPOLLIN,
+					   .cb = loop_ring_cb, .opaque = loop };
+	ret = loop_epoll_add(loop, &loop->wake_reg);
+	if (ret == 0)
+		ret = loop_epoll_add(loop, &loop->ring_reg);
+	if (ret < 0) {
+		io_uring_queue_exit(&loop->ring);
+		goto fail;
+	}
+	return loop;
+
+fail_errno:
+	ret = -errno;
+fail:
+	if (loop->ring_fd >= 0)
+		close(loop->ring_fd);
+	if (loop->wake_fd >= 0)
+		close(loop->wake_fd);
+	if (loop->epfd >= 0)
+		close(loop->epfd);
+	pthread_cond_destroy(&loop->sync_cond);
+	pthread_mutex_destroy(&loop->lock);
+	free(loop);
+	*err = ret;
+	return NULL;
+}
+
+static void loop_free_dead(umdev_loop *loop)
+{
+	while (loop->dead_fds) {
+		struct loop_fd *reg = loop->dead_fds;
+
+		loop->dead_fds = reg->next_dead;
+		free(reg);
+	}
+}
+
+static void loop_prune_pollers(umdev_loop *loop)
+{
+	struct umdev_loop_poller **pp = &loop->pollers;
+
+	if (!loop->pollers_dirty)
+		return;
+	while (*pp) {
+		struct umdev_loop_poller *p = *pp;
+
+		if (p->dead) {
+			*pp = p->next;
+			free(p);
+		} else {
+			pp = &p->next;
+		}
+	}
+	loop->pollers_dirty = false;
+}
+
+void umdev_loop_free(umdev_loop *loop)
+{
+	struct loop_msg *m;
+
+	if (!loop)
+		return;
+	if (loop->thread_started) {
+		umdev_warn("%s: freed while its thread runs; stopping it", loop->name);
+		umdev_loop_stop(loop);
+		umdev_loop_join(loop);
+	}
+	if (loop->nregistered)
+		umdev_warn("%s: freed with %u fds still registered", loop->name,
+			   loop->nregistered);
+	if (loop->io_pending)
+		umdev_warn("%s: freed with %u I/O requests in flight", loop->name,
+			   loop->io_pending);
+	for (int i = 0; i < loop->nfds; i++)
+		free(loop->fds[i]);
+	free(loop->fds);
+	loop_free_dead(loop);
+	for (struct umdev_loop_poller *p = loop->pollers, *n; p; p = n) {
+		n = p->next;
+		free(p);
+	}
+	/* Messages queued after the loop last ran are dropped unrun. */
+	for (m = loop->msg_head; m;) {
+		struct loop_msg *n = m->next;
+
+		if (m->heap)
+			free(m);
+		m = n;
+	}
+	/* Exiting the ring cancels whatever is still in flight. */
+	io_uring_queue_exit(&loop->ring);
+	close(loop->ring_fd);
+	close(loop->wake_fd);
+	close(loop->epfd);
+	pthread_cond_destroy(&loop->sync_cond);
+	pthread_mutex_destroy(&loop->lock);
+	free(loop);
+}
+
+const char *umdev_loop_name(const umdev_loop *loop)
+{
+	return loop->name;
+}
+
+bool umdev_loop_in_thread(const umdev_loop *loop)
+{
+	return loop_current == loop;
+}
+
+/* ---- fds ---- */
+
+static int loop_fds_reserve(umdev_loop *loop, int fd)
+{
+	struct loop_fd **n;
+	int cap;
+
+	if (fd < loop->nfds)
+		return 0;
+	cap = loop->nfds ? loop->nfds : 64;
+	while (cap <= fd) {
+		if (cap > (1 << 24))
+			return -EMFILE;
+		cap *= 2;
+	}
+	n = realloc(loop->fds, (size_t)cap * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	memset(n + loop->nfds, 0, (size_t)(cap - loop->nfds) * sizeof(*n));
+	loop->fds = n;
+	loop->nfds = cap;
+	return 0;
+}
+
+int umdev_loop_add_fd(umdev_loop *loop, int fd, uint32_t events, umdev_loop_fd_cb cb,
+		      void *opaque)
+{
+	struct loop_fd *reg;
+	int ret;
+
+	if (fd < 0 || !cb)
+		return -EINVAL;
+	if (fd == loop->wake_fd || fd == loop->ring_fd || fd == loop->epfd)
+		return -EINVAL;
+	ret = loop_fds_reserve(loop, fd);
+	if (ret < 0)
+		return ret;
+	if (loop->fds[fd])
+		return -EEXIST;
+	reg = calloc(1, sizeof(*reg));
+	if (!reg)
+		return -ENOMEM;
+	reg->fd = fd;
+	reg->events = events;
+	reg->cb = cb;
+	reg->opaque = opaque;
+	ret = loop_epoll_add(loop, reg);
+	if (ret < 0) {
+		free(reg);
+		return ret;
+	}
+	loop->fds[fd] = reg;
+	loop->nregistered++;
+	return 0;
+}
+
+int umdev_loop_mod_fd(umdev_loop *loop, int fd, uint32_t events)
+{
+	struct epoll_event ev;
+	struct loop_fd *reg;
+
+	if (fd < 0 || fd >= loop->nfds || !loop->fds[fd])
+		return -ENOENT;
+	reg = loop->fds[fd];
+	ev.events = events;
+	ev.data.ptr = reg;
+	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
+		return -errno;
+	reg->events = events;
+	return 0;
+}
+
+void umdev_loop_del_fd(umdev_loop *loop, int fd)
+{
+	struct loop_fd *reg;
+
+	if (fd < 0 || fd >= loop->nfds || !loop->fds[fd])
+		return;
+	reg = loop->fds[fd];
+	/* Fails only if the owner already closed the fd, which removed it. */
+	(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+	loop->fds[fd] = NULL;
+	loop->nregistered--;
+	/*
+	 * The current epoll batch may still hold events pointing at reg:
+	 * keep it until the iteration ends, marked dead.
+	 */
+	reg->dead = true;
+	reg->next_dead = loop->dead_fds;
+	loop->dead_fds = reg;
+}
+
+/* ---- pollers ---- */
+
+umdev_loop_poller *umdev_loop_add_poller(umdev_loop *loop, umdev_loop_poll_cb cb, void *opaque,
+					 int *err)
+{
+	struct umdev_loop_poller *p, **pp;
+
+	if (!cb) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	p->cb = cb;
+	p->opaque = opaque;
+	/* Append so pollers run in registration order. */
+	for (pp = &loop->pollers; *pp; pp = &(*pp)->next)
+		;
+	*pp = p;
+	loop->npollers++;
+	return p;
+}
+
+void umdev_loop_del_poller(umdev_loop *loop, umdev_loop_poller *p)
+{
+	if (!p || p->dead)
+		return;
+	/* Unlinked after the pollers ran, so deleting from a poller is safe. */
+	p->dead = true;
+	loop->npollers--;
+	loop->pollers_dirty = true;
+}
+
+static void loop_run_pollers(umdev_loop *loop)
+{
+	for (struct umdev_loop_poller *p = loop->pollers; p; p = p->next) {
+		if (!p->dead)
+			p->cb(p->opaque);
+	}
+	loop_prune_pollers(loop);
+}
+
+/* ---- messages ---- */
+
+static void loop_enqueue(umdev_loop *loop, struct loop_msg *m)
+{
+	m->next = NULL;
+	if (loop->msg_tail)
+		loop->msg_tail->next = m;
+	else
+		loop->msg_head = m;
+	loop->msg_tail = m;
+}
+
+int umdev_loop_call(umdev_loop *loop, umdev_loop_fn fn, void *opaque)
+{
+	struct loop_msg *m;
+
+	if (!fn)
+		return -EINVAL;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return -ENOMEM;
+	m->fn = fn;
+	m->opaque = opaque;
+	m->heap = true;
+	pthread_mutex_lock(&loop->lock);
+	loop_enqueue(loop, m);
+	pthread_mutex_unlock(&loop->lock);
+	loop_wake(loop);
+	return 0;
+}
+
+int umdev_loop_call_sync(umdev_loop *loop, umdev_loop_fn fn, void *opaque)
+{
+	struct loop_sync sync = { .done = false };
+	struct loop_msg m = { .fn = fn, .opaque = opaque, .sync = &sync };
+
+	if (!fn)
+		return -EINVAL;
+	if (umdev_loop_in_thread(loop)) {
+		fn(opaque);
+		return 0;
+	}
+	pthread_mutex_lock(&loop->lock);
+	if (!loop->active) {
+		/*
+		 * Nobody runs the loop, so the caller may act as its thread.
+		 * Messages queued earlier run first to keep their order.
+		 */
+		struct loop_msg *pending = loop->msg_head;
+
+		loop->msg_head = loop->msg_tail = NULL;
+		pthread_mutex_unlock(&loop->lock);
+		loop_run_msgs(loop, pending);
+		fn(opaque);
+		return 0;
+	}
+	loop_enqueue(loop, &m);
+	pthread_mutex_unlock(&loop->lock);
+	loop_wake(loop);
+
+	pthread_mutex_lock(&loop->lock);
+	while (!sync.done)
+		pthread_cond_wait(&loop->sync_cond, &loop->lock);
+	pthread_mutex_unlock(&loop->lock);
+	return 0;
+}
+
+/* ---- io_uring ---- */
+
+struct io_uring_sqe *umdev_loop_sqe(umdev_loop *loop, int *err)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+	int ret;
+
+	if (sqe)
+		return sqe;
+	/* SQ full: hand what is queued to the kernel now and try again. */
+	ret = io_uring_submit(&loop->ring);
+	if (ret > 0)
+		loop->sq_queued -= (unsigned)ret > loop->sq_queued ? loop->sq_queued :
+								     (unsigned)ret;
+	sqe = io_uring_get_sqe(&loop->ring);
+	if (!sqe)
+		*err = -EAGAIN;
+	return sqe;
+}
+
+void umdev_loop_sqe_ready(umdev_loop *loop, struct io_uring_sqe *sqe, struct umdev_loop_io *io)
+{
+	io_uring_sqe_set_data(sqe, io);
+	loop->sq_queued++;
+	/* A NULL @io is a fire-and-forget entry whose completion is dropped. */
+	if (io)
+		loop->io_pending++;
+}
+
+unsigned umdev_loop_io_pending(const umdev_loop *loop)
+{
+	return loop->io_pending;
+}
+
+static void loop_submit(umdev_loop *loop)
+{
+	int ret;
+
+	if (!loop->sq_queued)
+		return;
+	ret = io_uring_submit(&loop->ring);
+	if (ret >= 0) {
+		loop->sq_queued -= (unsigned)ret > loop->sq_queued ? loop->sq_queued :
+								     (unsigned)ret;
+		return;
+	}
+	/*
+	 * EAGAIN/EBUSY: the kernel is short of resources or the CQ is
+	 * backed up; the entries stay queued and the next iteration retries
+	 * after reaping. Anything else is unexpected: log it once per burst.
+	 */
+	if (ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
+		umdev_err("%s: io_uring_submit: %s", loop->name, strerror(-ret));
+}
+
+static unsigned loop_reap(umdev_loop *loop)
+{
+	struct io_uring_cqe *cqes[LOOP_CQE_BATCH];
+	unsigned total = 0, n;
+
+	do {
+		n = io_uring_peek_batch_cqe(&loop->ring, cqes, LOOP_CQE_BATCH);
+		for (unsigned i = 0; i < n; i++) {
+			struct umdev_loop_io *io = io_uring_cqe_get_data(cqes[i]);
+			int res = cqes[i]->res;
+
+			/*
+			 * Mark each CQE seen before its callback, which may
+			 * queue new entries (the CQ slot is free again).
+			 */
+			io_uring_cqe_seen(&loop->ring, cqes[i]);
+			if (!io)
+				continue;
+			if (loop->io_pending)
+				loop->io_pending--;
+			io->cb(io, res);
+		}
+		total += n;
+	} while (n == LOOP_CQE_BATCH);
+	return total;
+}
+
+/* ---- running ---- */
+
+static int loop_iterate(umdev_loop *loop)
+{
+	struct epoll_event evs[LOOP_MAX_EVENTS];
+	int timeout = -1;
+	int n;
+
+	loop_submit(loop);
+	if (loop->npollers || io_uring_cq_ready(&loop->ring) ||
+	    __atomic_load_n(&loop->stop, __ATOMIC_ACQUIRE))
+		timeout = 0;
+	n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, timeout);
+	if (n < 0) {
+		if (errno != EINTR)
+			return -errno;
+		n = 0;
+	}
+	for (int i = 0; i < n; i++) {
+		struct loop_fd *reg = evs[i].data.ptr;
+
+		if (reg->dead)
+			continue;
+		reg->cb(reg->opaque, evs[i].events);
+	}
+	loop_reap(loop);
+	loop_run_pollers(loop);
+	loop_free_dead(loop);
+	return 0;
+}
+
+/* Runs the loop on the calling thread; loop->active is already set. */
+static int loop_run_active(umdev_loop *loop)
+{
+	struct loop_msg *m;
+	int ret = 0;
+
+	loop_current = loop;
+	while (!__atomic_load_n(&loop->stop, __ATOMIC_ACQUIRE)) {
+		ret = loop_iterate(loop);
+		if (ret < 0) {
+			umdev_err("%s: epoll_wait: %s", loop->name, strerror(-ret));
+			break;
+		}
+	}
+	/* Hand queued entries to the kernel so none is left behind unsubmitted. */
+	loop_submit(loop);
+
+	/*
+	 * Once inactive, call_sync() runs inline in its caller; serve the
+	 * messages already queued (sync waiters among them) so none blocks
+	 * forever.
+	 */
+	pthread_mutex_lock(&loop->lock);
+	while ((m = loop->msg_head)) {
+		loop->msg_head = loop->msg_tail = NULL;
+		pthread_mutex_unlock(&loop->lock);
+		loop_run_msgs(loop, m);
+		pthread_mutex_lock(&loop->lock);
+	}
+	/* Cleared with an empty queue, so inline runners never overlap us. */
+	loop->active = false;
+	pthread_mutex_unlock(&loop->lock);
+	loop_free_dead(loop);
+
+	loop_current = NULL;
+	__atomic_store_n(&loop->stop, false, __ATOMIC_RELEASE);
+	return ret;
+}
+
+int umdev_loop_run(umdev_loop *loop)
+{
+	if (loop_current)
+		return -EBUSY;
+	pthread_mutex_lock(&loop->lock);
+	if (loop->active) {
+		pthread_mutex_unlock(&loop->lock);
+		return -EBUSY;
+	}
+	loop->active = true;
+	pthread_mutex_unlock(&loop->lock);
+	return loop_run_active(loop);
+}
+
+void umdev_loop_stop(umdev_loop *loop)
+{
+	__atomic_store_n(&loop->stop, true, __ATOMIC_RELEASE);
+	loop_wake(loop);
+}
+
+static void *loop_thread_main(void *arg)
+{
+	umdev_loop *loop = arg;
+	char tname[16];
+
+	/* Thread names are limited to 15 characters plus the NUL. */
+	memcpy(tname, loop->name, sizeof(tname) - 1);
+	tname[sizeof(tname) - 1] = '\0';
+	pthread_setname_np(pthread_self(), tname);
+	(void)loop_run_active(loop);
+	return NULL;
+}
+
+int umdev_loop_start_thread(umdev_loop *loop)
+{
+	int ret;
+
+	pthread_mutex_lock(&loop->lock);
+	if (loop->active || loop->thread_started) {
+		pthread_mutex_unlock(&loop->lock);
+		return -EBUSY;
+	}
+	/*
+	 * Active from now on, so a call_sync() racing with the thread's start
+	 * queues its message instead of running inline beside the loop.
+	 */
+	loop->active = true;
+	loop->thread_started = true;
+	pthread_mutex_unlock(&loop->lock);
+
+	ret = pthread_create(&loop->thread, NULL, loop_thread_main, loop);
+	if (ret) {
+		pthread_mutex_lock(&loop->lock);
+		loop->active = false;
+		loop->thread_started = false;
+		pthread_mutex_unlock(&loop->lock);
+		return -ret;
+	}
+	return 0;
+}
+
+void umdev_loop_join(umdev_loop *loop)
+{
+	if (!loop->thread_started)
+		return;
+	if (umdev_loop_in_thread(loop)) {
+		umdev_err("%s: cannot join a loop from its own thread", loop->name);
+		return;
+	}
+	pthread_join(loop->thread, NULL);
+	loop->thread_started = false;
+}
