@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * umdev-bench: 4 KiB random-read IOPS of a vhost-user-blk server, umdevd
+ * against QEMU's qemu-storage-daemon (qsd), in one run on one machine.
+ *
+ * Both servers get a null backend (umdevd backend=null:SIZE, qsd null-co
+ * with read-zeroes=on), so the numbers measure the vhost-user/virtio data
+ * path, not storage. Our client busy-polls the used ring and asks for no
+ * interrupts (VIRTQ_AVAIL_F_NO_INTERRUPT), which takes the client's wake-up
+ * cost out; the server's CPU time per I/O comes from /proc/PID/stat
+ * (utime+stime) sampled around each measurement.
+ *
+ * Usage: umdev-bench [--duration SEC] [--qd N[,N...]] [--servers umdevd,qsd]
+ *                    [--umdevd PATH] [--qsd PATH] [--size BYTES]
+ *                    [--umdevd-dev-extra ",key=val..."] [--umdevd-arg ARG]...
+ *                    [--label TEXT]
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "client/proc_util.h"
+#include "client/vhost_user_client.h"
+
+#ifndef UMDEVD_DEFAULT_PATH
+#define UMDEVD_DEFAULT_PATH NULL
+#endif
+
+#define MAX_QDS 8
+#define MAX_EXTRA_ARGS 16
+#define RING_SIZE 128
+#define IO_BYTES 4096u
+
+struct opts {
+	double duration;
+	unsigned qds[MAX_QDS];
+	unsigned nqds;
+	bool run_umdevd, run_qsd;
+	const char *umdevd;
+	const char *qsd;
+	uint64_t size;
+	const char *dev_extra;
+	const char *extra_args[MAX_EXTRA_ARGS];
+	unsigned nextra;
+	const char *label;
+};
+
+struct result {
+	bool ok;
+	double iops;
+	double lat_us; /* mean completion latency: qd / iops */
+	double srv_cpu_us_per_io;
+	double srv_util; /* server CPU seconds per wall second */
+	double cli_cpu_us_per_io;
+};
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static uint64_t self_cpu_ns(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
+	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
+}
+
+static uint64_t xorshift(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+/* Keep @qd reads in flight for @secs; returns completions, or -errno. */
+static int64_t run_load(struct umdev_vuc *c, uint64_t bufs, unsigned qd, uint64_t nblocks,
+			double secs, uint64_t *seed)
+{
+	struct umdev_vblk_cpl cpl[RING_SIZE];
+	double end = mono_s() + secs;
+	int64_t done = 0;
+	unsigned posted = 0;
+	unsigned free_buf[RING_SIZE], nfree = qd;
+
+	for (unsigned i = 0; i < qd; i++)
+		free_buf[i] = i;
+	for (;;) {
+		bool stop = false;
+		int n;
+
+		while (nfree) {
+			unsigned b = free_buf[--nfree];
+			struct umdev_vqd_buf d = { .addr = bufs + (uint64_t)b * IO_BYTES,
+						   .len = IO_BYTES, .write = true };
+			uint64_t sector = (xorshift(seed) % nblocks) * (IO_BYTES >> 9);
+			int r = umdev_vblk_submit(c, 0, VIRTIO_BLK_T_IN, sector, &d, 1, b, nfree != 0);
+
+			if (r)
+				return r;
+			posted++;
+		}
+		/* One cheap clock read per poll round keeps overhead low. */
+		if (mono_s() >= end)
+			stop = true;
+		n = umdev_vblk_poll(c, 0, cpl, RING_SIZE);
+		if (n < 0)
+			return n;
+		for (int k = 0; k < n; k++) {
+			if (cpl[k].status != VIRTIO_BLK_S_OK)
+				return -EIO;
+			free_buf[nfree++] = (unsigned)cpl[k].cookie;
+		}
+		done += n;
+		posted -= (unsigned)n;
+		if (stop)
+			break;
+	}
+	/* Drain so the next measurement starts from an idle queue. */
+	for (double give_up = mono_s() + 5; posted && mono_s() < give_up;) {
+		int n = umdev_vblk_poll(c, 0, cpl, RING_SIZE);
+
+		if (n < 0)
+			return n;
+		posted -= (unsigned)n;
+	}
+	return posted ? -ETIMEDOUT : done;
+}
+
+static int bench_server(const struct opts *o, const char *name, char *const argv[],
+			const char *sock, const char *log, struct result *res)
+{
+	struct virtio_blk_config cfg;
+	struct umdev_proc proc;
+	struct umdev_vuc c;
+	uint64_t bufs, nblocks, seed = 0x9e3779b97f4a7c15ull;
+	int r;
+
+	r = umdev_proc_spawn(&proc, argv, log);
+	if (r)
+		return r;
+	r = umdev_proc_wait_socket(&proc, sock, 10000);
+	if (r) {
+		fprintf(stderr, "%s: did not create %s (%s); see %s\n", name, sock, strerror(-r),
+			log);
+		umdev_proc_stop(&proc, 2000);
+		return r;
+	}
+	r = umdev_vuc_connect(&c, sock, 3000);
+	if (r)
+		goto out_proc;
+	c.vqs[0].no_interrupt = true;
+	r = umdev_vuc_start_blk(&c, 1, RING_SIZE, 1, 16ull << 20, 0);
+	if (r)
+		goto out;
+	r = umdev_vuc_get_config(&c, 0, &cfg, sizeof(cfg));
+	if (r)
+		goto out;
+	nblocks = cfg.capacity / (IO_BYTES >> 9);
+	if (!nblocks) {
+		r = -EINVAL;
+		goto out;
+	}
+	bufs = umdev_vuc_alloc(&c, 0, (uint64_t)RING_SIZE * IO_BYTES, 4096);
+	if (!bufs) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (unsigned i = 0; i < o->nqds; i++) {
+		uint64_t s0, s1, c0, c1;
+		double t0, t1;
+		int64_t n;
+
+		/* Warm-up: page faults, server thread wake-up, caches. */
+		n = run_load(&c, bufs, o->qds[i], nblocks, 0.3, &seed);
+		if (n < 0) {
+			r = (int)n;
+			goto out;
+		}
+		if (umdev_proc_cpu_ns(proc.pid, &s0)) {
+			r = -EIO;
+			goto out;
+		}
+		c0 = self_cpu_ns();
+		t0 = mono_s();
+		n = run_load(&c, bufs, o->qds[i], nblocks, o->duration, &seed);
+		t1 = mono_s();
+		c1 = self_cpu_ns();
+		if (n <= 0 || umdev_proc_cpu_ns(proc.pid, &s1)) {
+			r = n < 0 ? (int)n : -EIO;
+			goto out;
+		}
+		res[i].ok = true;
+		res[i].iops = (double)n / (t1 - t0);
+		res[i].lat_us = 1e6 * o->qds[i] / res[i].iops;
+		res[i].srv_cpu_us_per_io = (double)(s1 - s0) / 1e3 / (double)n;
+		res[i].srv_util = (double)(s1 - s0) / 1e9 / (t1 - t0);
+		res[i].cli_cpu_us_per_io = (double)(c1 - c0) / 1e3 / (double)n;
+	}
+	r = 0;
+out:
+	if (r)
+		fprintf(stderr, "%s: benchmark failed: %s; see %s\n", name, strerror(-r), log);
+	umdev_vuc_close(&c);
+out_proc:
+	umdev_proc_stop(&proc, 3000);
+	return r;
+}
+
+static int parse_qds(struct opts *o, const char *s)
+{
+	char *copy = strdup(s), *save = NULL;
+
+	o->nqds = 0;
+	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		long v = strtol(t, NULL, 10);
+
+		/* Three descriptors a request must fit in the ring. */
+		if (v < 1 || v > RING_SIZE / 3 || o->nqds == MAX_QDS) {
+			free(copy);
+			return -EINVAL;
+		}
+		o->qds[o->nqds++] = (unsigned)v;
+	}
+	free(copy);
+	return o->nqds ? 0 : -EINVAL;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: umdev-bench [--duration SEC] [--qd 1,32] [--servers umdevd,qsd]\n"
+		"                   [--umdevd PATH] [--qsd PATH] [--size BYTES]\n"
+		"                   [--umdevd-dev-extra ',k=v'] [--umdevd-arg ARG]... [--label T]\n");
+}
+
+static void print_row(const char *name, unsigned qd, const struct result *r)
+{
+	if (!r->ok) {
+		printf("%-8s %4u %12s\n", name, qd, "failed");
+		return;
+	}
+	printf("%-8s %4u %12.0f %10.1f %14.2f %10.0f%% %14.2f\n", name, qd, r->iops, r->lat_us,
+	       r->srv_cpu_us_per_io, 100 * r->srv_util, r->cli_cpu_us_per_io);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "duration", required_argument, NULL, 'd' },
+		{ "qd", required_argument, NULL, 'q' },
+		{ "servers", required_argument, NULL, 's' },
+		{ "umdevd", required_argument, NULL, 'u' },
+		{ "qsd", required_argument, NULL, 'Q' },
+		{ "size", required_argument, NULL, 'S' },
+		{ "umdevd-dev-extra", required_argument, NULL, 'x' },
+		{ "umdevd-arg", required_argument, NULL, 'a' },
+		{ "label", required_argument, NULL, 'l' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = {
+		.duration = 5,
+		.qds = { 1, 32 },
+		.nqds = 2,
+		.run_umdevd = true,
+		.run_qsd = true,
+		.umdevd = getenv("UMDEVD") ? getenv("UMDEVD") : UMDEVD_DEFAULT_PATH,
+		.qsd = "qemu-storage-daemon",
+		.size = 1ull << 30,
+		.dev_extra = "",
+		.label = "",
+	};
+	struct result ru[MAX_QDS] = { 0 }, rq[MAX_QDS] = { 0 };
+	char dir[128], sock[192], log[192], dev[512], blockdev[256], export[512];
+	int opt, failed = 0;
+
+	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (opt) {
+		case 'd':
+			o.duration = strtod(optarg, NULL);
+			break;
+		case 'q':
+			if (parse_qds(&o, optarg)) {
+				fprintf(stderr, "bad --qd (1..%d, comma-separated)\n", RING_SIZE / 3);
+				return 2;
+			}
+			break;
+		case 's':
+			o.run_umdevd = strstr(optarg, "umdevd") != NULL;
+			o.run_qsd = strstr(optarg, "qsd") != NULL;
+			break;
+		case 'u':
+			o.umdevd = optarg;
+			break;
+		case 'Q':
+			o.qsd = optarg;
+			break;
+		case 'S':
+			o.size = strtoull(optarg, NULL, 0);
+			break;
+		case 'x':
+			o.dev_extra = optarg;
+			break;
+		case 'a':
+			if (o.nextra == MAX_EXTRA_ARGS)
+				return 2;
+			o.extra_args[o.nextra++] = optarg;
+			break;
+		case 'l':
+			o.label = optarg;
+			break;
+		default:
+			usage();
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (o.duration <= 0 || o.size < IO_BYTES) {
+		usage();
+		return 2;
+	}
+	if (o.run_umdevd && !o.umdevd) {
+		fprintf(stderr, "umdevd path unknown: pass --umdevd or set UMDEVD\n");
+		return 2;
+	}
+	if (umdev_proc_tmpdir(dir, sizeof(dir))) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(log, sizeof(log), "%s/server.log", dir);
+
+	if (o.run_umdevd) {
+		char *args[4 + MAX_EXTRA_ARGS];
+		unsigned n = 0;
+
+		snprintf(sock, sizeof(sock), "%s/umdevd.sock", dir);
+		snprintf(dev, sizeof(dev), "virtio-blk,id=blk0,socket=%s,backend=null:%" PRIu64
+			 ",num-queues=1%s", sock, o.size, o.dev_extra);
+		args[n++] = (char *)o.umdevd;
+		for (unsigned i = 0; i < o.nextra; i++)
+			args[n++] = (char *)o.extra_args[i];
+		args[n++] = "--device";
+		args[n++] = dev;
+		args[n] = NULL;
+		failed |= bench_server(&o, "umdevd", args, sock, log, ru) != 0;
+		unlink(sock);
+	}
+	if (o.run_qsd) {
+		char *args[] = { (char *)o.qsd, "--blockdev", blockdev, "--export", export, NULL };
+
+		snprintf(sock, sizeof(sock), "%s/qsd.sock", dir);
+		snprintf(blockdev, sizeof(blockdev),
+			 "driver=null-co,node-name=n0,size=%" PRIu64 ",read-zeroes=on", o.size);
+		snprintf(export, sizeof(export),
+			 "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=%s,"
+			 "writable=on,num-queues=1",
+			 sock);
+		failed |= bench_server(&o, "qsd", args, sock, log, rq) != 0;
+		unlink(sock);
+	}
+	if (failed) {
+		char buf[4096];
+		FILE *f = fopen(log, "r");
+		size_t n;
+
+		fprintf(stderr, "---- server log ----\n");
+		while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
+			fwrite(buf, 1, n, stderr);
+		if (f)
+			fclose(f);
+	}
+	umdev_proc_rmtree(dir);
+
+	printf("umdev-bench%s%s: 4 KiB random reads, %.1f s per point, null backend of %" PRIu64
+	       " bytes, 1 queue\n",
+	       *o.label ? " " : "", o.label, o.duration, o.size);
+	printf("client: busy-polls the used ring, requests no interrupts "
+	       "(VIRTQ_AVAIL_F_NO_INTERRUPT)\n");
+	if (*o.dev_extra || o.nextra) {
+		printf("umdevd options:");
+		for (unsigned i = 0; i < o.nextra; i++)
+			printf(" %s", o.extra_args[i]);
+		printf(" device'%s'\n", o.dev_extra);
+	}
+	printf("%-8s %4s %12s %10s %14s %11s %14s\n", "server", "qd", "IOPS", "lat(us)",
+	       "srv cpu us/IO", "srv cpu", "cli cpu us/IO");
+	for (unsigned i = 0; i < o.nqds; i++) {
+		if (o.run_umdevd)
+			print_row("umdevd", o.qds[i], &ru[i]);
+		if (o.run_qsd)
+			print_row("qsd", o.qds[i], &rq[i]);
+	}
+	if (o.run_umdevd && o.run_qsd) {
+		printf("ratios umdevd/qsd (IOPS higher is better, CPU/IO lower is better):\n");
+		for (unsigned i = 0; i < o.nqds; i++) {
+			if (!ru[i].ok || !rq[i].ok)
+				continue;
+			printf("  qd %-3u IOPS x%.2f   server CPU/IO x%.2f\n", o.qds[i],
+			       ru[i].iops / rq[i].iops,
+			       ru[i].srv_cpu_us_per_io / rq[i].srv_cpu_us_per_io);
+		}
+	}
+	return failed ? 1 : 0;
+}
