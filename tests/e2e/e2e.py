@@ -1,0 +1,586 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""End-to-end tests: a Linux guest under QEMU (TCG) against a vhost-user server.
+
+Concepts: each test starts a server (umdevd, or qemu-storage-daemon for
+comparison) on a Unix socket, boots the small guest built by mkguest.py with
+a vhost-user-blk-pci device on that socket, and reads the serial console.
+The guest runs a shell script from tests/e2e/guest/ and ends with a marker
+line (PASS/FAIL and the exit status); the host then checks the backing image
+itself, so a test passes only when the data really reached the backend.
+
+Usage:
+    e2e.py TEST --workdir DIR --cache-dir DIR [--server umdevd --umdevd PATH]
+
+Server selection (first match wins):
+    UMDEV_E2E_SERVER_CMD   a command template with {socket} {image} {queues}
+                           {readonly} (on/off) placeholders
+    UMDEV_E2E_SERVER=qsd   qemu-storage-daemon (vhost-user-blk export)
+    --server qsd|umdevd    (default umdevd, needs --umdevd)
+Other knobs: UMDEV_E2E_QEMU (QEMU binary), UMDEV_E2E_KEEP=1 (keep images).
+"""
+
+import argparse
+import hashlib
+import os
+import re
+import shlex
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mkguest  # noqa: E402
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+GUEST_DIR = os.path.join(HERE, "guest")
+MiB = 1 << 20
+SECTOR = 512
+
+
+class E2EFailure(Exception):
+    """A test assertion failed; the message says what and where to look."""
+
+
+def log(msg):
+    print("e2e: " + msg, flush=True)
+
+
+def tail(path, n=40):
+    try:
+        with open(path, "rb") as f:
+            lines = f.read().decode(errors="replace").splitlines()
+    except OSError as e:
+        return "(cannot read %s: %s)" % (path, e)
+    return "\n".join(lines[-n:])
+
+
+def make_pattern(seed, size):
+    """Deterministic, non-repeating bytes: sha256 in counter mode."""
+    out = bytearray()
+    i = 0
+    while len(out) < size:
+        out += hashlib.sha256(("%s:%d" % (seed, i)).encode()).digest()
+        i += 1
+    return bytes(out[:size])
+
+
+def read_at(path, offset, size):
+    with open(path, "rb") as f:
+        f.seek(offset)
+        return f.read(size)
+
+
+class ServerSpec:
+    """How to start the vhost-user-blk server for a given socket and image."""
+
+    def __init__(self, kind, umdevd=None, template=None):
+        self.kind = kind
+        self.umdevd = umdevd
+        self.template = template
+
+    @classmethod
+    def from_args(cls, args):
+        template = os.environ.get("UMDEV_E2E_SERVER_CMD")
+        if template:
+            return cls("custom", template=template)
+        kind = os.environ.get("UMDEV_E2E_SERVER") or args.server
+        if kind == "umdevd":
+            if not args.umdevd:
+                raise E2EFailure("--umdevd PATH is required for the umdevd "
+                                 "server (or set UMDEV_E2E_SERVER=qsd)")
+            if not os.access(args.umdevd, os.X_OK):
+                raise E2EFailure("umdevd not executable: %s" % args.umdevd)
+            return cls("umdevd", umdevd=os.path.abspath(args.umdevd))
+        if kind == "qsd":
+            return cls("qsd")
+        raise E2EFailure("unknown server kind %r" % kind)
+
+    def argv(self, sock, image, queues, readonly):
+        if self.kind == "umdevd":
+            dev = "virtio-blk,id=blk0,socket=%s,backend=file:%s,num-queues=%d" % (
+                sock, image, queues)
+            if readonly:
+                dev += ",readonly=on"
+            return [self.umdevd, "--device", dev]
+        if self.kind == "qsd":
+            bd = "driver=file,node-name=f0,filename=%s" % image
+            if readonly:
+                bd += ",read-only=on"
+            return ["qemu-storage-daemon", "--blockdev", bd, "--export",
+                    "type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,"
+                    "addr.path=%s,writable=%s,num-queues=%d"
+                    % (sock, "off" if readonly else "on", queues)]
+        return shlex.split(self.template.format(
+            socket=sock, image=image, queues=queues,
+            readonly="on" if readonly else "off"))
+
+    def __str__(self):
+        return self.kind if self.kind != "umdevd" else "umdevd (%s)" % self.umdevd
+
+
+class Server:
+    """One server process; can be killed and started again on the same socket."""
+
+    def __init__(self, spec, sock, image, queues, readonly, logpath):
+        self.argv = spec.argv(sock, image, queues, readonly)
+        self.sock = sock
+        self.logpath = logpath
+        self.proc = None
+        self.starts = 0
+
+    def start(self, timeout=15.0):
+        # A socket left by a killed server would look ready at once; the
+        # runner owns this path, so clearing it is safe.
+        if os.path.lexists(self.sock):
+            os.unlink(self.sock)
+        self.starts += 1
+        logf = open(self.logpath, "ab")
+        logf.write(("\n=== start %d: %s\n" % (self.starts, shlex.join(self.argv)))
+                   .encode())
+        logf.flush()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=logf, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        logf.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise E2EFailure("server exited with status %d before "
+                                 "listening; log tail:\n%s"
+                                 % (self.proc.returncode, tail(self.logpath)))
+            try:
+                if stat.S_ISSOCK(os.stat(self.sock).st_mode):
+                    break
+            except FileNotFoundError:
+                pass
+            time.sleep(0.05)
+        else:
+            raise E2EFailure("server did not create %s within %.0f s; log "
+                             "tail:\n%s" % (self.sock, timeout,
+                                            tail(self.logpath)))
+        # bind() creates the path just before listen(); give it a moment.
+        time.sleep(0.2)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        """Send @sig and reap; returns the exit status (None if not running)."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None if self.proc is None else self.proc.returncode
+        os.kill(self.proc.pid, sig)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            raise E2EFailure("server ignored %s for %.0f s"
+                             % (signal.Signals(sig).name, timeout))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+
+class Qemu:
+    """The guest: QEMU with the console on a pipe read by a thread."""
+
+    RESULT_RE = re.compile(re.escape(mkguest.RESULT_MARKER) +
+                           r" (PASS|FAIL) rc=(\d+)")
+
+    def __init__(self, kernel, initrd, sock, queues, reconnect, logpath,
+                 smp=2):
+        qemu = os.environ.get("UMDEV_E2E_QEMU", "qemu-system-x86_64")
+        chardev = "socket,id=c0,path=%s" % sock
+        if reconnect:
+            chardev += ",reconnect=1"
+        self.argv = [
+            qemu, "-accel", "tcg", "-smp", str(smp), "-m", "1G",
+            "-object", "memory-backend-memfd,id=mem,size=1G,share=on",
+            "-machine", "q35,memory-backend=mem",
+            "-nographic", "-no-reboot",
+            "-kernel", kernel, "-initrd", initrd,
+            "-append", "console=ttyS0 quiet panic=-1",
+            "-chardev", chardev,
+            "-device", "vhost-user-blk-pci,chardev=c0,num-queues=%d" % queues,
+        ]
+        self.logpath = logpath
+        self.lines = []
+        self.cond = threading.Condition()
+        self.proc = None
+        self.thread = None
+        self.t0 = None
+
+    def start(self):
+        self.t0 = time.monotonic()
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        self.thread = threading.Thread(target=self._reader, daemon=True)
+        self.thread.start()
+
+    def _reader(self):
+        with open(self.logpath, "wb") as logf:
+            logf.write(("# %s\n" % shlex.join(self.argv)).encode())
+            for raw in self.proc.stdout:
+                logf.write(raw)
+                logf.flush()
+                line = raw.decode(errors="replace").rstrip("\r\n")
+                with self.cond:
+                    self.lines.append((time.monotonic() - self.t0, line))
+                    self.cond.notify_all()
+        with self.cond:
+            self.cond.notify_all()
+
+    def find(self, pattern):
+        """Return (time, match) of the first console line matching, or None."""
+        rx = re.compile(pattern)
+        with self.cond:
+            for t, line in self.lines:
+                m = rx.search(line)
+                if m:
+                    return t, m
+        return None
+
+    def wait_for(self, pattern, timeout):
+        """Wait for a console line; None on timeout or QEMU exit."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self.cond:
+            while True:
+                for t, line in self.lines[seen:]:
+                    m = rx.search(line)
+                    if m:
+                        return t, m
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                if left <= 0 or not self.thread.is_alive():
+                    return None
+                self.cond.wait(min(left, 1.0))
+
+    def wait_exit(self, timeout):
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        self.thread.join(5)
+        return self.proc.returncode
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        if self.thread:
+            self.thread.join(5)
+
+
+class Test:
+    """Common set-up: workdir, image, server, guest; subclasses add checks."""
+
+    name = None
+    script = None
+    queues = 2
+    readonly = False
+    reconnect = False
+    image_mb = 256
+    guest_timeout = 240
+
+    def __init__(self, args, spec):
+        self.args = args
+        self.spec = spec
+        self.work = os.path.abspath(args.workdir)
+        self.image = os.path.join(self.work, "disk.img")
+        self.sock = os.path.join(self.work, "vhost.sock")
+        if len(self.sock.encode()) >= 100:
+            # sun_path holds 108 bytes; deep build dirs do not fit.
+            self.sock = os.path.join(tempfile.mkdtemp(prefix="umdev-e2e-"),
+                                     "vhost.sock")
+        self.server = None
+        self.qemu = None
+        self.files = {}
+        self.params = {"EXPECT_SECTORS": self.image_mb * MiB // SECTOR,
+                       "EXPECT_QUEUES": self.queues}
+        self.timings = []
+
+    def timing(self, what, since):
+        self.timings.append((what, time.monotonic() - since))
+
+    def prepare_image(self):
+        with open(self.image, "wb") as f:
+            f.truncate(self.image_mb * MiB)
+
+    def guest_script(self):
+        with open(os.path.join(GUEST_DIR, "lib.sh")) as f:
+            self.files["/e2e/lib.sh"] = f.read().encode()
+        with open(os.path.join(GUEST_DIR, self.script)) as f:
+            body = f.read()
+        head = "".join("%s=%s\n" % (k, shlex.quote(str(v)))
+                       for k, v in sorted(self.params.items()))
+        return "# parameters from e2e.py\n" + head + body
+
+    def drive(self):
+        """Host-side actions while the guest runs (reconnect test)."""
+
+    def check_host(self):
+        """Host-side checks of the image after the guest powered off."""
+
+    def run(self):
+        t_all = time.monotonic()
+        if os.path.isdir(self.work):
+            shutil.rmtree(self.work)
+        os.makedirs(self.work)
+        t = time.monotonic()
+        kernel, base = mkguest.build_base(self.args.cache_dir, log=log)
+        self.prepare_image()
+        script = self.guest_script()
+        initrd = mkguest.make_initrd(base, script,
+                                     os.path.join(self.work, "initrd.cpio"),
+                                     self.files)
+        self.timing("prepare", t)
+        log("%s against %s; logs in %s" % (self.name, self.spec, self.work))
+        self.server = Server(self.spec, self.sock, self.image, self.queues,
+                             self.readonly,
+                             os.path.join(self.work, "server.log"))
+        self.qemu = Qemu(kernel, initrd, self.sock, self.queues,
+                         self.reconnect, os.path.join(self.work, "console.log"))
+        try:
+            self.server.start()
+            t = time.monotonic()
+            self.qemu.start()
+            booted = self.qemu.wait_for(r"UMDEV-E2E-BOOTED", 120)
+            if booted is None:
+                self.fail_with_logs("guest did not boot")
+            self.timings.append(("boot", booted[0]))
+            self.drive()
+            rc = self.qemu.wait_exit(self.guest_timeout)
+            if rc is None:
+                self.fail_with_logs("guest still running after %d s"
+                                    % self.guest_timeout)
+            self.timing("guest", t)
+            res = self.qemu.find(Qemu.RESULT_RE.pattern)
+            if res is None:
+                self.fail_with_logs("guest powered off (QEMU status %d) "
+                                    "without a result marker" % rc)
+            if res[1].group(1) != "PASS":
+                self.fail_with_logs("guest test script failed (rc=%s)"
+                                    % res[1].group(2))
+            if not self.server.alive():
+                self.fail_with_logs("server died during the test (status %s)"
+                                    % self.server.proc.returncode)
+            t = time.monotonic()
+            status = self.server.stop(signal.SIGTERM)
+            if status not in (0, -signal.SIGTERM):
+                raise E2EFailure("server exited with status %s after SIGTERM;"
+                                 " log tail:\n%s"
+                                 % (status, tail(self.server.logpath)))
+            self.timing("server shutdown", t)
+            self.check_host()
+        finally:
+            self.qemu.kill()
+            if self.server.alive():
+                self.server.stop(signal.SIGKILL)
+        self.timing("total", t_all)
+        log("timings: " + ", ".join("%s %.1f s" % x for x in self.timings))
+        if not os.environ.get("UMDEV_E2E_KEEP"):
+            for p in (self.image, os.path.join(self.work, "initrd.cpio")):
+                if os.path.exists(p):
+                    os.unlink(p)
+
+    def fail_with_logs(self, why):
+        self.qemu.kill()
+        raise E2EFailure("%s\n---- console tail (%s) ----\n%s\n"
+                         "---- server log tail (%s) ----\n%s"
+                         % (why, self.qemu.logpath, tail(self.qemu.logpath, 60),
+                            self.server.logpath, tail(self.server.logpath)))
+
+    def expect_image(self, offset, data, what):
+        got = read_at(self.image, offset, len(data))
+        if got != data:
+            first = next((i for i in range(min(len(got), len(data)))
+                          if got[i] != data[i]), min(len(got), len(data)))
+            raise E2EFailure("%s: image differs at offset %d (+%d); the "
+                             "guest's write did not reach the backend file"
+                             % (what, offset, first))
+        log("host: %s found in the image at offset %d" % (what, offset))
+
+
+class BlkFio(Test):
+    """Verified fio on both queues, then a pattern the host finds in the file."""
+
+    name = "e2e-blk-fio"
+    script = "blk-fio.sh"
+    fio_mb = 48
+
+    def __init__(self, args, spec):
+        super().__init__(args, spec)
+        self.pattern = make_pattern("blk-fio", MiB)
+        self.pattern_off = 200 * MiB
+        self.files["/e2e/pattern.bin"] = self.pattern
+        self.params.update(FIO_SIZE_MB=self.fio_mb,
+                           PATTERN_OFFSET=self.pattern_off)
+
+    def check_host(self):
+        # The guest then rewrote 7 sectors at +512 KiB + 3 sectors with the
+        # pattern's first 3.5 KiB (a write that is not 4 KiB aligned).
+        expect = bytearray(self.pattern)
+        sub = (1024 + 3) * SECTOR
+        expect[sub:sub + 7 * SECTOR] = self.pattern[:7 * SECTOR]
+        self.expect_image(self.pattern_off, bytes(expect), "guest pattern")
+        check_fio_blocks(self.image, 0, 2 * self.fio_mb * MiB)
+
+
+def check_fio_blocks(image, start, length, bs=4096):
+    """Every block fio wrote starts with its verify header magic (0xacca).
+
+    fio's random map makes a randwrite job touch each block of its region
+    exactly once, so any block without the header never reached the file.
+    """
+    bad = []
+    with open(image, "rb") as f:
+        f.seek(start)
+        for i in range(length // bs):
+            blk = f.read(bs)
+            if blk[:2] != b"\xca\xac":
+                bad.append(start + i * bs)
+    if bad:
+        raise E2EFailure("%d of %d fio blocks missing from the image (first "
+                         "at offset %d)" % (len(bad), length // bs, bad[0]))
+    log("host: all %d fio blocks carry a verify header" % (length // bs))
+
+
+class BlkReadonly(Test):
+    """readonly=on: the guest sees a read-only disk with the host's data."""
+
+    name = "e2e-blk-readonly"
+    script = "blk-readonly.sh"
+    readonly = True
+    image_mb = 64
+
+    def __init__(self, args, spec):
+        super().__init__(args, spec)
+        self.pattern = make_pattern("blk-readonly", MiB)
+        self.files["/e2e/pattern.bin"] = self.pattern
+        self.digest = None
+
+    def prepare_image(self):
+        super().prepare_image()
+        with open(self.image, "r+b") as f:
+            f.write(self.pattern)
+            f.seek(32 * MiB)
+            f.write(make_pattern("blk-readonly-2", MiB))
+        self.digest = file_digest(self.image)
+
+    def check_host(self):
+        if file_digest(self.image) != self.digest:
+            raise E2EFailure("the read-only image was modified")
+        log("host: read-only image unchanged")
+
+
+def file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(MiB), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class BlkReconnect(Test):
+    """The server is SIGKILLed and SIGTERMed mid-I/O and restarted each time."""
+
+    name = "e2e-blk-reconnect"
+    script = "blk-reconnect.sh"
+    reconnect = True
+    image_mb = 512
+    fio_mb = 160
+    guest_timeout = 360
+    # Seconds after fio starts at which each disruption happens, and how
+    # long the server stays down.
+    disruptions = ((2.0, signal.SIGKILL), (4.0, signal.SIGTERM))
+    downtime = 1.5
+
+    def __init__(self, args, spec):
+        super().__init__(args, spec)
+        self.pattern = make_pattern("blk-reconnect", MiB)
+        self.files["/e2e/pattern.bin"] = self.pattern
+        self.p1 = 400 * MiB
+        self.p2 = 420 * MiB
+        self.params.update(FIO_SIZE_MB=self.fio_mb, PATTERN_OFFSET=self.p1,
+                           PATTERN2_OFFSET=self.p2)
+
+    def drive(self):
+        started = self.qemu.wait_for(r"E2E-MARK fio-start", 120)
+        if started is None:
+            self.fail_with_logs("guest never started fio")
+        for delay, sig in self.disruptions:
+            time.sleep(delay)
+            if self.qemu.find(r"E2E-MARK fio-end"):
+                self.fail_with_logs("fio finished before the %s disruption; "
+                                    "the test no longer overlaps I/O with "
+                                    "the restart (raise fio_mb)"
+                                    % signal.Signals(sig).name)
+            t = time.monotonic()
+            status = self.server.stop(sig)
+            log("server stopped by %s (status %s) %.1f s into fio"
+                % (signal.Signals(sig).name, status,
+                   time.monotonic() - self.qemu.t0 - started[0]))
+            if sig == signal.SIGTERM and status not in (0, -signal.SIGTERM):
+                self.fail_with_logs("server exited with status %s on SIGTERM"
+                                    % status)
+            time.sleep(self.downtime)
+            self.server.start()
+            self.timing("restart after %s" % signal.Signals(sig).name, t)
+        if self.qemu.find(r"E2E-MARK fio-end"):
+            self.fail_with_logs("fio finished while the server was down; "
+                                "raise fio_mb")
+
+    def check_host(self):
+        res = self.qemu.find(r"E2E-VALUE fio-max-clat-ns (\d+)")
+        if res is None:
+            raise E2EFailure("guest did not report fio's completion latency")
+        max_s = int(res[1].group(1)) / 1e9
+        # A request caught by the outage waits at least the downtime.
+        if max_s < self.downtime * 0.9:
+            raise E2EFailure("longest fio completion took %.2f s, shorter "
+                             "than the %.1f s outage: no I/O was in flight "
+                             "across the restart" % (max_s, self.downtime))
+        log("host: longest fio completion %.2f s (requests spanned the "
+            "outage)" % max_s)
+        self.expect_image(self.p1, self.pattern, "pattern written before the "
+                          "restarts")
+        self.expect_image(self.p2, self.pattern, "pattern written after the "
+                          "restarts")
+        check_fio_blocks(self.image, 0, 2 * self.fio_mb * MiB)
+
+
+TESTS = {cls.name: cls for cls in (BlkFio, BlkReadonly, BlkReconnect)}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 epilog="tests: " + ", ".join(sorted(TESTS)))
+    ap.add_argument("test", choices=sorted(TESTS))
+    ap.add_argument("--server", default="umdevd", choices=("umdevd", "qsd"))
+    ap.add_argument("--umdevd", help="path to the umdevd binary")
+    ap.add_argument("--workdir", help="per-test directory (default: "
+                    "./e2e-work/TEST)")
+    ap.add_argument("--cache-dir", default="e2e-guest-cache",
+                    help="where the guest initramfs is cached")
+    args = ap.parse_args()
+    if not args.workdir:
+        args.workdir = os.path.join("e2e-work", args.test)
+    try:
+        spec = ServerSpec.from_args(args)
+        TESTS[args.test](args, spec).run()
+    except E2EFailure as e:
+        print("E2E FAIL %s: %s" % (args.test, e), flush=True)
+        return 1
+    print("E2E PASS %s" % args.test, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
