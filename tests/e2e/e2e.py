@@ -34,6 +34,8 @@ import tempfile
 import threading
 import time
 
+# Keep the source tree clean of __pycache__ when run from meson.
+sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mkguest  # noqa: E402
 
