@@ -39,6 +39,8 @@ struct umdev_vqd {
 	uint16_t kicked_idx; /* avail_idx at the last kick decision */
 	uint16_t *chain_len; /* descriptors per head, to free them */
 	uint64_t *indirect_gpa; /* indirect table per head, 0 if none */
+	uint16_t *next; /* driver's own free-list/chain links: never read back
+			 * from the shared table, which the device could alter */
 };
 
 /**
@@ -48,6 +50,8 @@ struct umdev_vqd {
  */
 int umdev_vqd_init(struct umdev_vqd *d, void *mem, uint64_t mem_gpa, uint64_t mem_size,
 		   uint64_t ring_gpa, uint16_t size, bool event_idx);
+/* Returns 0, -EINVAL (bad size/alignment/window) or -ENOMEM. fini frees
+ * only the driver's own arrays; the ring memory belongs to the caller. */
 void umdev_vqd_fini(struct umdev_vqd *d);
 uint64_t umdev_vqd_ring_bytes(uint16_t size);
 
@@ -66,11 +70,20 @@ bool umdev_vqd_kick_needed(struct umdev_vqd *d);
 
 /**
  * umdev_vqd_get_used() - reap one used entry: returns 1 and sets *@head and
- * *@len, or 0 if none. Frees the chain's descriptors.
+ * *@len, or 0 if none, or -EPROTO if the device returned a head that is not
+ * outstanding. Frees the chain's descriptors. With EVENT_IDX (and
+ * VIRTQ_AVAIL_F_NO_INTERRUPT clear) it then sets used_event to the next
+ * entry it will reap, as Linux does, so the device interrupts for it.
  */
 int umdev_vqd_get_used(struct umdev_vqd *d, uint16_t *head, uint32_t *len);
 
 /** umdev_vqd_set_used_event() - with EVENT_IDX, ask for an interrupt at @idx. */
 void umdev_vqd_set_used_event(struct umdev_vqd *d, uint16_t idx);
+
+/** umdev_vqd_num_free() - free descriptors left in the ring. */
+unsigned umdev_vqd_num_free(const struct umdev_vqd *d);
+
+/** umdev_vqd_has_used() - true if get_used would find an entry. */
+bool umdev_vqd_has_used(struct umdev_vqd *d);
 
 #endif

@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Format-independent part of the device-side virtqueue: the state machine
+ * (STOPPED -> RUNNING -> BROKEN -> STOPPED), the map reference, the call
+ * eventfd and the inflight region. Ring walking lives behind the ops table
+ * in vq_split.c, so a packed ring only adds a second ops table.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "umdev/log.h"
+#include "virtio/vq_internal.h"
+
+umdev_vq *umdev_vq_new(const char *name, int *err)
+{
+	umdev_vq *vq = calloc(1, sizeof(*vq));
+
+	if (!vq) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	snprintf(vq->name, sizeof(vq->name), "%s", name ? name : "vq");
+	vq->state = UMDEV_VQ_STOPPED;
+	vq->ops = &umdev_vq_split_ops;
+	vq->call_fd = -1;
+	*err = 0;
+	return vq;
+}
+
+void umdev_vq_free(umdev_vq *vq)
+{
+	if (!vq)
+		return;
+	umdev_as_map_put(vq->map);
+	free(vq);
+}
+
+void umdev_vq_set_broken(umdev_vq *vq, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	if (vq->state == UMDEV_VQ_BROKEN)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	umdev_err("%s: driver error, queue broken: %s", vq->name, msg);
+	vq->state = UMDEV_VQ_BROKEN;
+}
+
+int umdev_vq_start(umdev_vq *vq, umdev_as_map *map, const struct umdev_vq_config *cfg)
+{
+	int ret;
+
+	if (vq->state != UMDEV_VQ_STOPPED)
+		return -EBUSY;
+	if (!map || !cfg)
+		return -EINVAL;
+	/* Power of two in 1..32768: masks replace modulo in the ring code. */
+	if (cfg->size == 0 || cfg->size > VIRTQ_MAX_SIZE || (cfg->size & (cfg->size - 1)))
+		return -EINVAL;
+	vq->cfg = *cfg;
+	vq->map = umdev_as_map_ref(map);
+	vq->last_avail_idx = cfg->last_avail_idx;
+	vq->inuse = 0;
+	memset(&vq->split, 0, sizeof(vq->split));
+	ret = vq->ops->start(vq);
+	if (ret < 0) {
+		umdev_as_map_put(vq->map);
+		vq->map = NULL;
+		return ret;
+	}
+	vq->state = UMDEV_VQ_RUNNING;
+
+	/*
+	 * A fresh region is set up here so tracking works even if the owner
+	 * never calls recover; an initialised one is only trusted once
+	 * umdev_vq_recover_inflight() has checked it (or it looks sane now).
+	 */
+	vq->inflight_active = false;
+	vq->inflight_counter = 0;
+	if (vq->inflight) {
+		struct vhost_user_inflight_queue *r = vq->inflight;
+
+		if (r->version == 0) {
+			vq->ops->inflight_init(vq);
+			vq->inflight_active = true;
+		} else if (r->version == VHOST_USER_INFLIGHT_VERSION && r->desc_num == cfg->size) {
+			for (unsigned i = 0; i < cfg->size; i++)
+				if (r->desc[i].counter > vq->inflight_counter)
+					vq->inflight_counter = r->desc[i].counter;
+			vq->inflight_active = true;
+		} else {
+			umdev_warn("%s: inflight region version %u desc_num %u does not fit ring size %u; not tracking",
+				   vq->name, r->version, r->desc_num, cfg->size);
+		}
+	}
+	return 0;
+}
+
+uint16_t umdev_vq_stop(umdev_vq *vq)
+{
+	vq->state = UMDEV_VQ_STOPPED;
+	umdev_as_map_put(vq->map);
+	vq->map = NULL;
+	vq->inuse = 0;
+	vq->inflight_active = false;
+	memset(&vq->split, 0, sizeof(vq->split));
+	return vq->last_avail_idx;
+}
+
+enum umdev_vq_state umdev_vq_get_state(const umdev_vq *vq)
+{
+	return vq->state;
+}
+
+uint16_t umdev_vq_size(const umdev_vq *vq)
+{
+	return vq->cfg.size;
+}
+
+uint16_t umdev_vq_last_avail_idx(const umdev_vq *vq)
+{
+	return vq->last_avail_idx;
+}
+
+unsigned umdev_vq_inuse(const umdev_vq *vq)
+{
+	return vq->inuse;
+}
+
+int umdev_vq_pop(umdev_vq *vq, struct umdev_vq_elem *elem, struct iovec *iov, unsigned max_iov)
+{
+	if (vq->state == UMDEV_VQ_BROKEN)
+		return -EIO;
+	if (vq->state != UMDEV_VQ_RUNNING)
+		return -EINVAL;
+	return vq->ops->pop(vq, elem, iov, max_iov);
+}
+
+int umdev_vq_get_head(umdev_vq *vq, uint16_t head, struct umdev_vq_elem *elem,
+		      struct iovec *iov, unsigned max_iov)
+{
+	if (vq->state == UMDEV_VQ_BROKEN)
+		return -EIO;
+	if (vq->state != UMDEV_VQ_RUNNING)
+		return -EINVAL;
+	return vq->ops->get_head(vq, head, elem, iov, max_iov);
+}
+
+void umdev_vq_push(umdev_vq *vq, uint16_t head, uint32_t written)
+{
+	/*
+	 * A broken ring is not written to any more: the driver must reset the
+	 * device anyway, and nothing it could read there would be meaningful.
+	 */
+	if (vq->state != UMDEV_VQ_RUNNING) {
+		if (vq->inuse)
+			vq->inuse--;
+		return;
+	}
+	if (head >= vq->cfg.size) {
+		umdev_err("%s: push of head %u outside ring of %u (device bug)", vq->name, head,
+			  vq->cfg.size);
+		return;
+	}
+	vq->ops->push(vq, head, written);
+	if (vq->inuse)
+		vq->inuse--;
+}
+
+void umdev_vq_set_call_fd(umdev_vq *vq, int fd)
+{
+	vq->call_fd = fd;
+}
+
+int umdev_vq_notify(umdev_vq *vq)
+{
+	static const uint64_t one = 1;
+
+	if (vq->state != UMDEV_VQ_RUNNING)
+		return 0;
+	if (!vq->ops->need_notify(vq))
+		return 0;
+	/*
+	 * Without a call fd the owner polls; still report that the driver
+	 * wanted an interrupt. EAGAIN means the counter is saturated, which
+	 * already wakes the reader.
+	 */
+	if (vq->call_fd >= 0 && write(vq->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		umdev_warn("%s: call eventfd write failed: %s", vq->name, strerror(errno));
+	return 1;
+}
+
+bool umdev_vq_enable_kicks(umdev_vq *vq)
+{
+	if (vq->state != UMDEV_VQ_RUNNING)
+		return false;
+	return vq->ops->enable_kicks(vq);
+}
+
+void umdev_vq_disable_kicks(umdev_vq *vq)
+{
+	if (vq->state == UMDEV_VQ_RUNNING)
+		vq->ops->disable_kicks(vq);
+}
+
+bool umdev_vq_has_avail(umdev_vq *vq)
+{
+	if (vq->state != UMDEV_VQ_RUNNING)
+		return false;
+	return vq->ops->has_avail(vq);
+}
+
+uint64_t umdev_vq_inflight_size(uint16_t size)
+{
+	uint64_t n = sizeof(struct vhost_user_inflight_queue) +
+		     (uint64_t)size * sizeof(struct vhost_user_inflight_desc);
+
+	return (n + 63) & ~63ull;
+}
+
+void umdev_vq_set_inflight(umdev_vq *vq, struct vhost_user_inflight_queue *region)
+{
+	vq->inflight = region;
+	vq->inflight_active = false;
+}
+
+int umdev_vq_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
+{
+	if (vq->state == UMDEV_VQ_BROKEN)
+		return -EIO;
+	if (vq->state != UMDEV_VQ_RUNNING)
+		return -EINVAL;
+	if (!vq->inflight)
+		return 0;
+	return vq->ops->recover_inflight(vq, heads, max);
+}

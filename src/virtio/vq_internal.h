@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Private virtqueue state shared by the format-independent front (vq.c) and
+ * the ring formats (vq_split.c today, a packed ring later).
+ *
+ * The front owns the state machine, the map reference, the call fd and the
+ * inflight region pointer; a format implements the ring walking behind
+ * struct umdev_vq_ops. Formats report guest errors through
+ * umdev_vq_set_broken(), which logs exactly once.
+ */
+#ifndef UMDEV_VIRTIO_VQ_INTERNAL_H
+#define UMDEV_VIRTIO_VQ_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "umdev/proto/vhost_user.h"
+#include "umdev/proto/virtio_ring.h"
+#include "umdev/vq.h"
+
+#define UMDEV_VQ_NAME_MAX 32
+
+/*
+ * Largest indirect table we walk, in descriptors. The spec lets a table
+ * exceed the ring size (Linux does with seg_max > queue size), so the cap
+ * is the largest ring rather than this ring; max_iov bounds real use.
+ */
+#define UMDEV_VQ_MAX_INDIRECT VIRTQ_MAX_SIZE
+
+/**
+ * struct umdev_vq_ops - one ring format. Called only by vq.c, only in the
+ * states noted; none may be NULL.
+ * @start: translate and check the ring parts (STOPPED -> about to run).
+ *         -EFAULT/-EINVAL as umdev_vq_start() documents.
+ * @pop: RUNNING only. 1, 0 or -EIO (queue now BROKEN).
+ * @get_head: RUNNING only; build the element of a given head.
+ * @push: RUNNING only; publish one used entry (and inflight bookkeeping).
+ * @need_notify: RUNNING only; decide on an interrupt and record the
+ *               decision point. Includes the required full fence.
+ * @enable_kicks/@disable_kicks/@has_avail: RUNNING only.
+ * @inflight_init: initialise a fresh (version 0) inflight region.
+ * @recover_inflight: RUNNING only; see umdev_vq_recover_inflight().
+ */
+struct umdev_vq_ops {
+	int (*start)(umdev_vq *vq);
+	int (*pop)(umdev_vq *vq, struct umdev_vq_elem *elem, struct iovec *iov, unsigned max_iov);
+	int (*get_head)(umdev_vq *vq, uint16_t head, struct umdev_vq_elem *elem,
+			struct iovec *iov, unsigned max_iov);
+	void (*push)(umdev_vq *vq, uint16_t head, uint32_t written);
+	bool (*need_notify)(umdev_vq *vq);
+	bool (*enable_kicks)(umdev_vq *vq);
+	void (*disable_kicks)(umdev_vq *vq);
+	bool (*has_avail)(umdev_vq *vq);
+	void (*inflight_init)(umdev_vq *vq);
+	int (*recover_inflight)(umdev_vq *vq, uint16_t *heads, unsigned max);
+};
+
+/* Split ring state: host pointers into the held map, and device shadows. */
+struct umdev_vq_split {
+	struct virtq_desc *desc;
+	struct virtq_avail *avail;
+	struct virtq_used *used;
+	uint16_t *used_event; /* avail->ring[size], valid with EVENT_IDX */
+	uint16_t *avail_event; /* &used->ring[size], valid with EVENT_IDX */
+	uint16_t shadow_avail_idx; /* last avail->idx read */
+	uint16_t used_idx; /* device's own copy; used->idx is write-only to us */
+	uint16_t used_flags; /* device's own copy of used->flags */
+	uint16_t signalled_used; /* used_idx at the last notify decision */
+	bool signalled_used_valid; /* false until the first decision */
+};
+
+struct umdev_vq {
+	char name[UMDEV_VQ_NAME_MAX];
+	enum umdev_vq_state state;
+	const struct umdev_vq_ops *ops;
+	umdev_as_map *map; /* held while RUNNING or BROKEN */
+	struct umdev_vq_config cfg; /* as given to start */
+	uint16_t last_avail_idx;
+	unsigned inuse;
+	int call_fd;
+	struct vhost_user_inflight_queue *inflight; /* borrowed, may be NULL */
+	bool inflight_active; /* region checked: pop/push may write it */
+	uint64_t inflight_counter; /* last submission counter handed out */
+	struct umdev_vq_split split;
+};
+
+extern const struct umdev_vq_ops umdev_vq_split_ops;
+
+/**
+ * umdev_vq_set_broken() - the driver broke the ring: log one line saying
+ * what (printf-style, prefixed with the queue name) and move to BROKEN.
+ * Later calls while already BROKEN log nothing.
+ */
+void umdev_vq_set_broken(umdev_vq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Split virtqueue, device side (virtio 1.x "Split Virtqueues").
+ *
+ * Everything in the three ring parts and in the buffers belongs to a hostile
+ * driver that may change it while we look. Rules followed here:
+ * - Ring parts are translated once at start (contiguous, aligned, with the
+ *   needed permission); buffers are translated per descriptor and may
+ *   produce several iovecs when they cross regions.
+ * - avail->idx is read with acquire before any ring entry or descriptor it
+ *   publishes; used entries are written before used->idx is stored with
+ *   release.
+ * - Every guest field is read exactly once into a local (descriptors as a
+ *   whole), so a value checked is the value used.
+ * - used->idx, used->flags and avail_event are only written, never trusted:
+ *   the device keeps its own copies.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "umdev/log.h"
+#include "virtio/vq_internal.h"
+
+/* Guest ring fields are aligned (checked at start): relaxed atomics give
+ * single, untorn accesses that the compiler cannot repeat or merge. */
+static inline uint16_t rd16(const uint16_t *p)
+{
+	return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static inline void wr16(uint16_t *p, uint16_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+static inline void wr32(uint32_t *p, uint32_t v)
+{
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+/* Copy one descriptor out of guest memory. Indirect tables need not be
+ * aligned, hence memcpy; the compiler barrier stops it from re-reading the
+ * guest copy later instead of using the local one. */
+static inline void read_desc(struct virtq_desc *d, const struct virtq_desc *src)
+{
+	memcpy(d, src, sizeof(*d));
+	__asm__ __volatile__("" ::: "memory");
+}
+
+/*
+ * The inflight region is packed and shared with the front-end; volatile
+ * keeps the compiler from reordering or eliding the stores, which is all a
+ * crash of this process needs (stores already issued reach memory).
+ */
+typedef volatile struct vhost_user_inflight_queue vinflight;
+
+static vinflight *inflight_of(umdev_vq *vq)
+{
+	return vq->inflight_active ? vq->inflight : NULL;
+}
+
+/* Walk the chain at @head into @iov. @pos is the avail index it came from,
+ * for log lines. On any violation the queue is broken and -EIO returned. */
+static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq_elem *elem,
+		      struct iovec *iov, unsigned max_iov)
+{
+	const struct virtq_desc *table = vq->split.desc;
+	uint32_t table_len = vq->cfg.size;
+	uint32_t idx = head, walked = 0;
+	bool in_indirect = false, seen_write = false;
+	uint64_t total = 0, out_len = 0, in_len = 0;
+	unsigned niov = 0, n_out = 0;
+
+#define CHAIN_ERR(fmt, ...)                                                                      \
+	do {                                                                                     \
+		umdev_vq_set_broken(vq, "chain at head %u (avail idx %" PRIu32 "), %s desc %" PRIu32 \
+				   ": " fmt, head, pos, in_indirect ? "indirect" : "ring", idx,   \
+				   ##__VA_ARGS__);                                               \
+		return -EIO;                                                                     \
+	} while (0)
+
+	for (;;) {
+		struct virtq_desc d;
+
+		/* A chain longer than its table must revisit a descriptor. */
+		if (++walked > table_len)
+			CHAIN_ERR("loop (more than %" PRIu32 " descriptors)", table_len);
+		read_desc(&d, &table[idx]);
+
+		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+			if (!vq->cfg.indirect)
+				CHAIN_ERR("INDIRECT flag but INDIRECT_DESC not negotiated");
+			if (in_indirect)
+				CHAIN_ERR("nested indirect table");
+			if (d.flags & VIRTQ_DESC_F_NEXT)
+				CHAIN_ERR("INDIRECT together with NEXT");
+			if (d.len == 0 || d.len % sizeof(struct virtq_desc) ||
+			    d.len / sizeof(struct virtq_desc) > UMDEV_VQ_MAX_INDIRECT)
+				CHAIN_ERR("bad indirect table length %" PRIu32, d.len);
+			table = umdev_as_map_translate(vq->map, d.addr, d.len, UMDEV_MEM_READ);
+			if (!table)
+				CHAIN_ERR("indirect table 0x%" PRIx64 "+%" PRIu32
+					  " not in readable guest memory", d.addr, d.len);
+			table_len = d.len / sizeof(struct virtq_desc);
+			in_indirect = true;
+			idx = 0;
+			walked = 0;
+			continue;
+		}
+
+		bool wr = d.flags & VIRTQ_DESC_F_WRITE;
+
+		if (wr)
+			seen_write = true;
+		else if (seen_write)
+			CHAIN_ERR("readable descriptor after a writable one");
+		total += d.len;
+		if (total > UINT32_MAX)
+			CHAIN_ERR("chain length overflows 32 bits");
+		if (d.len) {
+			int r = umdev_as_map_to_iov(vq->map, d.addr, d.len,
+						    wr ? UMDEV_MEM_WRITE : UMDEV_MEM_READ,
+						    iov + niov, max_iov - niov);
+			if (r == -ENOBUFS)
+				CHAIN_ERR("chain needs more than %u iovecs", max_iov);
+			if (r < 0)
+				CHAIN_ERR("buffer 0x%" PRIx64 "+%" PRIu32 " not in %s guest memory",
+					  d.addr, d.len, wr ? "writable" : "readable");
+			niov += (unsigned)r;
+			if (wr) {
+				in_len += d.len;
+			} else {
+				out_len += d.len;
+				n_out += (unsigned)r;
+			}
+		}
+		if (!(d.flags & VIRTQ_DESC_F_NEXT))
+			break;
+		if (d.next >= table_len)
+			CHAIN_ERR("next %u out of range (%" PRIu32 " descriptors)", d.next, table_len);
+		idx = d.next;
+	}
+#undef CHAIN_ERR
+
+	elem->head = head;
+	elem->iov = iov;
+	elem->n_out = n_out;
+	elem->n_in = niov - n_out;
+	elem->out_len = out_len;
+	elem->in_len = in_len;
+	return 0;
+}
+
+/* vhost-user inflight tracking, "receiving available buffers": counter
+ * first, then the inflight flag. */
+static void inflight_mark(umdev_vq *vq, uint16_t head)
+{
+	vinflight *r = inflight_of(vq);
+
+	if (!r)
+		return;
+	r->desc[head].counter = ++vq->inflight_counter;
+	r->desc[head].inflight = 1;
+}
+
+static int split_pop(umdev_vq *vq, struct umdev_vq_elem *elem, struct iovec *iov, unsigned max_iov)
+{
+	struct umdev_vq_split *s = &vq->split;
+	uint16_t size = vq->cfg.size;
+	uint16_t pos = vq->last_avail_idx, head;
+	int ret;
+
+	if (s->shadow_avail_idx == pos) {
+		/* Acquire: ring entries and descriptors published before this
+		 * index must be read after it. */
+		uint16_t idx = __atomic_load_n(&s->avail->idx, __ATOMIC_ACQUIRE);
+
+		if (idx == pos)
+			return 0;
+		if ((uint16_t)(idx - pos) > size) {
+			umdev_vq_set_broken(vq, "avail idx %u runs %u entries ahead of last_avail_idx %u (ring size %u)",
+					    idx, (uint16_t)(idx - pos), pos, size);
+			return -EIO;
+		}
+		s->shadow_avail_idx = idx;
+	}
+	head = rd16(&s->avail->ring[pos & (size - 1)]);
+	if (head >= size) {
+		umdev_vq_set_broken(vq, "avail idx %u names head %u, ring size %u", pos, head, size);
+		return -EIO;
+	}
+	ret = walk_chain(vq, head, pos, elem, iov, max_iov);
+	if (ret < 0)
+		return ret;
+	vq->last_avail_idx++;
+	vq->inuse++;
+	inflight_mark(vq, head);
+	return 1;
+}
+
+static int split_get_head(umdev_vq *vq, uint16_t head, struct umdev_vq_elem *elem,
+			  struct iovec *iov, unsigned max_iov)
+{
+	vinflight *r = inflight_of(vq);
+	int ret;
+
+	if (head >= vq->cfg.size)
+		return -EINVAL;
+	ret = walk_chain(vq, head, vq->last_avail_idx, elem, iov, max_iov);
+	if (ret < 0)
+		return ret;
+	/* Heads found by recovery are already counted in inuse and keep their
+	 * old counter so that resubmission order survives another crash. */
+	if (!r || r->desc[head].inflight != 1) {
+		vq->inuse++;
+		inflight_mark(vq, head);
+	}
+	return 1;
+}
+
+static void split_push(umdev_vq *vq, uint16_t head, uint32_t written)
+{
+	struct umdev_vq_split *s = &vq->split;
+	vinflight *r = inflight_of(vq);
+	struct virtq_used_elem *ue = &s->used->ring[s->used_idx & (vq->cfg.size - 1)];
+
+	/* Inflight order per the vhost-user spec: batch list, used ring and
+	 * index, then clear inflight, then record the used index. */
+	if (r) {
+		r->desc[head].next = r->last_batch_head;
+		r->last_batch_head = head;
+	}
+	wr32(&ue->id, head);
+	wr32(&ue->len, written);
+	s->used_idx++;
+	__atomic_store_n(&s->used->idx, s->used_idx, __ATOMIC_RELEASE);
+	if (r) {
+		r->desc[head].inflight = 0;
+		r->used_idx = s->used_idx;
+	}
+}
+
+static bool split_need_notify(umdev_vq *vq)
+{
+	struct umdev_vq_split *s = &vq->split;
+	uint16_t old = s->signalled_used, cur = s->used_idx;
+	bool valid = s->signalled_used_valid;
+
+	/* Our used->idx store must be visible before we read what the driver
+	 * asked for, or both sides may decide the other will act. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (valid && old == cur)
+		return false;
+	s->signalled_used = cur;
+	s->signalled_used_valid = true;
+	if (vq->cfg.event_idx)
+		return !valid || virtq_need_event(rd16(s->used_event), cur, old);
+	return !(rd16(&s->avail->flags) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+}
+
+static bool split_enable_kicks(umdev_vq *vq)
+{
+	struct umdev_vq_split *s = &vq->split;
+
+	if (vq->cfg.event_idx) {
+		wr16(s->avail_event, rd16(&s->avail->idx));
+	} else {
+		s->used_flags &= (uint16_t)~VIRTQ_USED_F_NO_NOTIFY;
+		wr16(&s->used->flags, s->used_flags);
+	}
+	/* The request must be visible before we look again, or a buffer added
+	 * in between would neither kick nor be seen. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&s->avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail_idx;
+}
+
+static void split_disable_kicks(umdev_vq *vq)
+{
+	struct umdev_vq_split *s = &vq->split;
+
+	/* With EVENT_IDX, not moving avail_event is enough: the driver kicks
+	 * at most once more. */
+	if (vq->cfg.event_idx)
+		return;
+	s->used_flags |= VIRTQ_USED_F_NO_NOTIFY;
+	wr16(&s->used->flags, s->used_flags);
+}
+
+static bool split_has_avail(umdev_vq *vq)
+{
+	struct umdev_vq_split *s = &vq->split;
+
+	if (s->shadow_avail_idx != vq->last_avail_idx)
+		return true;
+	return __atomic_load_n(&s->avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail_idx;
+}
+
+static int split_start(umdev_vq *vq)
+{
+	const struct umdev_vq_config *c = &vq->cfg;
+	struct umdev_vq_split *s = &vq->split;
+	uint64_t ev = c->event_idx ? 2 : 0;
+
+	if (c->desc_addr % 16 || c->avail_addr % 2 || c->used_addr % 4) {
+		umdev_err("%s: misaligned ring (desc 0x%" PRIx64 " avail 0x%" PRIx64
+			  " used 0x%" PRIx64 ")", vq->name, c->desc_addr, c->avail_addr, c->used_addr);
+		return -EFAULT;
+	}
+	s->desc = umdev_as_map_translate(vq->map, c->desc_addr, virtq_desc_bytes(c->size),
+					 UMDEV_MEM_READ);
+	s->avail = umdev_as_map_translate(vq->map, c->avail_addr,
+					  virtq_avail_bytes(c->size) - 2 + ev, UMDEV_MEM_READ);
+	s->used = umdev_as_map_translate(vq->map, c->used_addr, virtq_used_bytes(c->size) - 2 + ev,
+					 UMDEV_MEM_READ | UMDEV_MEM_WRITE);
+	if (!s->desc || !s->avail || !s->used) {
+		umdev_err("%s: ring part outside guest memory (desc 0x%" PRIx64 " avail 0x%" PRIx64
+			  " used 0x%" PRIx64 ", size %u)", vq->name, c->desc_addr, c->avail_addr,
+			  c->used_addr, c->size);
+		return -EFAULT;
+	}
+	s->used_event = &s->avail->ring[c->size];
+	s->avail_event = (uint16_t *)&s->used->ring[c->size];
+	s->used_idx = rd16(&s->used->idx);
+	s->used_flags = rd16(&s->used->flags) & VIRTQ_USED_F_NO_NOTIFY;
+	s->shadow_avail_idx = vq->last_avail_idx;
+	s->signalled_used_valid = false;
+	return 0;
+}
+
+static void split_inflight_init(umdev_vq *vq)
+{
+	vinflight *r = vq->inflight;
+
+	r->features = 0;
+	r->desc_num = vq->cfg.size;
+	r->last_batch_head = 0;
+	r->used_idx = vq->split.used_idx;
+	memset((void *)r->desc, 0, (size_t)vq->cfg.size * sizeof(r->desc[0]));
+	/* version last: a crash before here leaves the region "fresh". */
+	__asm__ __volatile__("" ::: "memory");
+	r->version = VHOST_USER_INFLIGHT_VERSION;
+	vq->inflight_counter = 0;
+	vq->inflight_active = true;
+}
+
+struct recovered {
+	uint64_t counter;
+	uint16_t head;
+};
+
+static int cmp_recovered(const void *a, const void *b)
+{
+	const struct recovered *x = a, *y = b;
+
+	if (x->counter != y->counter)
+		return x->counter < y->counter ? -1 : 1;
+	return (int)x->head - (int)y->head;
+}
+
+static int split_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
+{
+	struct umdev_vq_split *s = &vq->split;
+	vinflight *r = vq->inflight;
+	uint16_t size = vq->cfg.size, used = s->used_idx;
+	struct recovered *rec;
+	uint64_t max_counter = 0;
+	unsigned count = 0;
+
+	if (r->version == 0) {
+		split_inflight_init(vq);
+		return 0;
+	}
+	/* Until this region checks out, pop and push leave it alone. */
+	vq->inflight_active = false;
+	if (r->version != VHOST_USER_INFLIGHT_VERSION || r->desc_num != size) {
+		umdev_err("%s: inflight region version %u desc_num %u, ring size %u: corrupt",
+			  vq->name, r->version, r->desc_num, size);
+		return -EIO;
+	}
+	/* A batch was published in the used ring but its inflight flags were
+	 * not cleared before the crash: finish that step now. */
+	if (r->used_idx != used) {
+		uint16_t batch = used - r->used_idx, h = r->last_batch_head;
+
+		if (batch > size) {
+			umdev_err("%s: inflight used_idx %u vs used idx %u: corrupt", vq->name,
+				  r->used_idx, used);
+			return -EIO;
+		}
+		for (unsigned i = 0; i < batch; i++) {
+			if (h >= size) {
+				umdev_err("%s: inflight batch head %u out of range: corrupt",
+					  vq->name, h);
+				return -EIO;
+			}
+			r->desc[h].inflight = 0;
+			h = r->desc[h].next;
+		}
+		r->used_idx = used;
+	}
+
+	rec = malloc((size_t)size * sizeof(*rec));
+	if (!rec)
+		return -ENOMEM;
+	for (unsigned i = 0; i < size; i++) {
+		uint8_t f = r->desc[i].inflight;
+		uint64_t c = r->desc[i].counter;
+
+		if (c > max_counter)
+			max_counter = c;
+		if (f == 0)
+			continue;
+		if (f != 1) {
+			umdev_err("%s: inflight flag %u for head %u: corrupt", vq->name, f, i);
+			free(rec);
+			return -EIO;
+		}
+		rec[count].counter = c;
+		rec[count].head = (uint16_t)i;
+		count++;
+	}
+	vq->inflight_active = true;
+	if (count > max) {
+		free(rec);
+		return -ENOBUFS;
+	}
+	qsort(rec, count, sizeof(*rec), cmp_recovered);
+	for (unsigned i = 0; i < count; i++)
+		heads[i] = rec[i].head;
+	free(rec);
+
+	vq->inflight_counter = max_counter;
+	vq->inuse = count;
+	vq->last_avail_idx = (uint16_t)(used + count);
+	s->shadow_avail_idx = vq->last_avail_idx;
+	return (int)count;
+}
+
+const struct umdev_vq_ops umdev_vq_split_ops = {
+	.start = split_start,
+	.pop = split_pop,
+	.get_head = split_get_head,
+	.push = split_push,
+	.need_notify = split_need_notify,
+	.enable_kicks = split_enable_kicks,
+	.disable_kicks = split_disable_kicks,
+	.has_avail = split_has_avail,
+	.inflight_init = split_inflight_init,
+	.recover_inflight = split_recover_inflight,
+};
