@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The daemon's control plane (src/ctl): the control loop, the pool of
+ * data-plane loops, and the set of devices with their transports.
+ *
+ * Devices are described by a type and key=value options, the same in every
+ * front door: `--device virtio-blk,id=blk0,socket=PATH,backend=file:IMG`,
+ * a config file (JSON, or one such line per device), and later the RPC.
+ * Everything here runs on the control thread.
+ */
+#ifndef UMDEV_CTL_H
+#define UMDEV_CTL_H
+
+#include <stddef.h>
+
+typedef struct umdev_daemon umdev_daemon;
+
+struct umdev_daemon_opts {
+	unsigned dp_threads; /* data-plane loops; 0: one per online CPU (at most 8) */
+};
+
+umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
+	__attribute__((warn_unused_result));
+
+/**
+ * umdev_daemon_free() - stop every device: queues drain their in-flight I/O,
+ * backends are flushed, sockets removed; then the loops are joined.
+ */
+void umdev_daemon_free(umdev_daemon *d);
+
+/**
+ * umdev_daemon_add_device() - create a device from "TYPE,key=value,...".
+ * On failure nothing is left behind and @msg (of @msglen bytes) says why in
+ * words a person can act on.
+ */
+int umdev_daemon_add_device(umdev_daemon *d, const char *spec, char *msg, size_t msglen)
+	__attribute__((warn_unused_result));
+
+/**
+ * umdev_daemon_load_config() - add every device a config file declares.
+ * JSON: {"devices": [{"type": "virtio-blk", "id": "blk0", ...}, ...]}, or
+ * plain text: one device spec per line, '#' comments.
+ */
+int umdev_daemon_load_config(umdev_daemon *d, const char *path, char *msg, size_t msglen)
+	__attribute__((warn_unused_result));
+
+unsigned umdev_daemon_num_devices(const umdev_daemon *d);
+
+/**
+ * umdev_daemon_run() - serve on the calling thread until SIGTERM/SIGINT
+ * (the caller must have blocked them in every thread; see daemon/main.c)
+ * or umdev_daemon_stop(). On a signal, devices are drained and flushed.
+ */
+int umdev_daemon_run(umdev_daemon *d);
+
+#endif

@@ -1,0 +1,118 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Virtio devices as transports see them, and the queue runner devices use.
+ *
+ * Concepts
+ * - A virtio device (virtio-blk, later virtio-scsi) implements
+ *   struct umdev_virtio_dev_ops and knows nothing of its transport. A
+ *   transport (vhost-user today, virtio-pci over vfio-user later) owns the
+ *   umdev_vq objects (ring addresses, indices, inflight region, call fd) and
+ *   asks the device to start or stop serving a queue.
+ * - The queue runner does the generic data-path work on the queue's loop:
+ *   wait for kicks (sleep on the kick eventfd, or busy-poll), pop chains
+ *   into request slots, hand them to the device, push completions and
+ *   notify. A device supplies only ops->handle() and calls
+ *   umdev_vdev_complete() when a request is done.
+ * - Queue states: STOPPED -> RUNNING (start) -> STOPPING (stop requested,
+ *   requests still in flight) -> STOPPED (all completed). Stop blocks the
+ *   calling (control) thread until the queue has drained; data-plane loops
+ *   never wait for the control thread, so this cannot deadlock.
+ */
+#ifndef UMDEV_VIRTIO_H
+#define UMDEV_VIRTIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "umdev/loop.h"
+#include "umdev/vq.h"
+
+struct umdev_virtio_dev;
+struct umdev_vdev_queue;
+
+/* Every device request starts with this; slots are allocated by the runner. */
+struct umdev_vdev_req {
+	struct umdev_vq_elem elem;
+	struct umdev_vdev_queue *q;
+	struct umdev_vdev_req *next_free;
+	struct iovec *iov; /* max_iov entries, owned by the runner */
+};
+
+struct umdev_virtio_dev_ops {
+	/* Device feature bits offered (device-specific and ring bits). */
+	uint64_t (*features)(struct umdev_virtio_dev *vdev);
+	/* Driver accepted @features (a subset). May be NULL. */
+	int (*set_features)(struct umdev_virtio_dev *vdev, uint64_t features);
+	/* Copy config space bytes [off, off+len) into @buf; -EINVAL out of range. */
+	int (*get_config)(struct umdev_virtio_dev *vdev, void *buf, uint32_t off, uint32_t len);
+	/* Driver writes config; NULL means read-only config (-EPERM). */
+	int (*set_config)(struct umdev_virtio_dev *vdev, const void *buf, uint32_t off,
+			  uint32_t len);
+	/* Per-queue setup/teardown on the queue's loop thread. May be NULL. */
+	int (*queue_init)(struct umdev_vdev_queue *q);
+	void (*queue_fini)(struct umdev_vdev_queue *q);
+	/*
+	 * A popped request (loop thread). The device must eventually call
+	 * umdev_vdev_complete() for it, possibly from inside handle().
+	 */
+	void (*handle)(struct umdev_vdev_queue *q, struct umdev_vdev_req *req);
+	/* Driver reset the device (control thread, queues already stopped). May be NULL. */
+	void (*reset)(struct umdev_virtio_dev *vdev);
+};
+
+/* Embedded in each device; filled by the device before use. */
+struct umdev_virtio_dev {
+	const struct umdev_virtio_dev_ops *ops;
+	char name[32]; /* for logs: the device id */
+	uint32_t device_id; /* VIRTIO_ID_* */
+	uint32_t config_size;
+	uint16_t num_queues;
+	uint16_t max_queue_size;
+	uint32_t req_size; /* bytes per request slot, >= sizeof(struct umdev_vdev_req) */
+	uint32_t max_iov; /* iovecs per request slot */
+	bool poll; /* busy-poll queues instead of sleeping on kicks */
+	umdev_loop **loops; /* data-plane loops queues are spread over */
+	unsigned num_loops;
+	struct umdev_vdev_queue **queues; /* num_queues entries, NULL while never started */
+};
+
+/**
+ * umdev_vdev_queue_start() - serve queue @idx, whose @vq the transport has
+ * already started (umdev_vq_start). @kick_fd is watched (not owned) unless
+ * the device polls. With @recover the inflight region is checked first and
+ * requests still in flight from a previous back-end are resubmitted.
+ * Control thread; returns once the queue runs on its loop.
+ */
+int umdev_vdev_queue_start(struct umdev_virtio_dev *vdev, unsigned idx, umdev_vq *vq,
+			   int kick_fd, bool recover) __attribute__((warn_unused_result));
+
+/**
+ * umdev_vdev_queue_stop() - stop popping, wait for every request in flight to
+ * complete, detach from the loop. Control thread; blocks. No-op if stopped.
+ */
+void umdev_vdev_queue_stop(struct umdev_virtio_dev *vdev, unsigned idx);
+
+/** umdev_vdev_queue_running() - true between start and stop. */
+bool umdev_vdev_queue_running(const struct umdev_virtio_dev *vdev, unsigned idx);
+
+/** umdev_vdev_queue_set_call_fd() - change the interrupt eventfd of a queue. */
+void umdev_vdev_queue_set_call_fd(struct umdev_virtio_dev *vdev, unsigned idx, umdev_vq *vq,
+				  int call_fd);
+
+/**
+ * umdev_vdev_complete() - finish @req with @written bytes in its writable
+ * part: push it, notify the driver if needed, free the slot. Loop thread.
+ */
+void umdev_vdev_complete(struct umdev_vdev_req *req, uint32_t written);
+
+/* Accessors for devices. */
+struct umdev_virtio_dev *umdev_vdev_queue_dev(const struct umdev_vdev_queue *q);
+unsigned umdev_vdev_queue_index(const struct umdev_vdev_queue *q);
+umdev_loop *umdev_vdev_queue_loop(const struct umdev_vdev_queue *q);
+void *umdev_vdev_queue_priv(const struct umdev_vdev_queue *q);
+void umdev_vdev_queue_set_priv(struct umdev_vdev_queue *q, void *priv);
+
+/** umdev_vdev_free_queues() - free the runner state of stopped queues. */
+void umdev_vdev_free_queues(struct umdev_virtio_dev *vdev);
+
+#endif

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The daemon: control loop, data-plane loop pool, devices.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "ctl_internal.h"
+#include "umdev/blk.h"
+#include "umdev/log.h"
+#include "umdev/loop.h"
+#include "umdev/vhost_user.h"
+
+#define MAX_DP_THREADS 8
+
+struct dev_entry {
+	struct dev_entry *next;
+	char *id;
+	char *socket;
+	char *type;
+	umdev_blk *blk;
+	umdev_vu_server *vu;
+	umdev_loop **loops; /* the pool, rotated so devices spread their queue 0s */
+};
+
+struct umdev_daemon {
+	umdev_loop *ctl;
+	umdev_loop *dp[MAX_DP_THREADS];
+	unsigned ndp;
+	unsigned next_rot;
+	struct dev_entry *devs;
+	int sig_fd;
+};
+
+umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
+{
+	umdev_daemon *d = calloc(1, sizeof(*d));
+	unsigned n = o->dp_threads;
+
+	if (!d) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	d->sig_fd = -1;
+	if (n == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+		n = cpus < 1 ? 1 : cpus > MAX_DP_THREADS ? MAX_DP_THREADS : (unsigned)cpus;
+	}
+	if (n > MAX_DP_THREADS) {
+		*err = -EINVAL;
+		free(d);
+		return NULL;
+	}
+	d->ctl = umdev_loop_new("umdev-ctl", 0, err);
+	if (!d->ctl)
+		goto fail;
+	for (unsigned i = 0; i < n; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "umdev-dp%u", i);
+		d->dp[i] = umdev_loop_new(name, 0, err);
+		if (!d->dp[i])
+			goto fail;
+		d->ndp = i + 1;
+		*err = umdev_loop_start_thread(d->dp[i]);
+		if (*err < 0)
+			goto fail;
+	}
+	return d;
+fail:
+	umdev_daemon_free(d);
+	return NULL;
+}
+
+static void dev_free(struct dev_entry *e)
+{
+	/* Transport first: it stops the queues, which drain their in-flight I/O. */
+	umdev_vu_server_free(e->vu);
+	if (e->blk) {
+		int ret = umdev_blk_flush(e->blk);
+
+		if (ret < 0)
+			umdev_err("%s: final flush failed: %s", e->id, strerror(-ret));
+		umdev_blk_free(e->blk);
+	}
+	free(e->loops);
+	free(e->id);
+	free(e->socket);
+	free(e->type);
+	free(e);
+}
+
+void umdev_daemon_free(umdev_daemon *d)
+{
+	if (!d)
+		return;
+	while (d->devs) {
+		struct dev_entry *e = d->devs;
+
+		d->devs = e->next;
+		dev_free(e);
+	}
+	for (unsigned i = 0; i < d->ndp; i++) {
+		umdev_loop_stop(d->dp[i]);
+		umdev_loop_join(d->dp[i]);
+		umdev_loop_free(d->dp[i]);
+	}
+	if (d->sig_fd >= 0) {
+		umdev_loop_del_fd(d->ctl, d->sig_fd);
+		close(d->sig_fd);
+	}
+	umdev_loop_free(d->ctl);
+	free(d);
+}
+
+unsigned umdev_daemon_num_devices(const umdev_daemon *d)
+{
+	unsigned n = 0;
+
+	for (const struct dev_entry *e = d->devs; e; e = e->next)
+		n++;
+	return n;
+}
+
+static bool valid_id(const char *id)
+{
+	if (!*id || strlen(id) > 31)
+		return false;
+	for (const char *p = id; *p; p++)
+		if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') ||
+		      ('0' <= *p && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			return false;
+	return true;
+}
+
+static int add_virtio_blk(umdev_daemon *d, struct umdev_kv *kv, struct dev_entry *e, char *msg,
+			  size_t msglen)
+{
+	struct umdev_blk_opts o = { .id = e->id };
+	unsigned long nq, qsize;
+	int ret, err = 0;
+
+	o.backend = umdev_kv_get(kv, "backend");
+	o.serial = umdev_kv_get(kv, "serial");
+	if ((ret = umdev_kv_bool(kv, "readonly", false, &o.readonly, msg, msglen)) < 0 ||
+	    (ret = umdev_kv_bool(kv, "poll", false, &o.poll, msg, msglen)) < 0 ||
+	    (ret = umdev_kv_uint(kv, "num-queues", 1, 1, UMDEV_BLK_MAX_QUEUES, &nq, msg,
+				 msglen)) < 0 ||
+	    (ret = umdev_kv_uint(kv, "queue-size", 1024, 1, 32768, &qsize, msg, msglen)) < 0)
+		return ret;
+	if (!o.backend) {
+		snprintf(msg, msglen, "virtio-blk needs backend=file:PATH, ram:SIZE or null:SIZE");
+		return -EINVAL;
+	}
+	if (qsize & (qsize - 1)) {
+		snprintf(msg, msglen, "queue-size=%lu: must be a power of two", qsize);
+		return -EINVAL;
+	}
+	if (o.serial && strlen(o.serial) > 20) {
+		snprintf(msg, msglen, "serial is at most 20 characters");
+		return -EINVAL;
+	}
+	ret = umdev_kv_check_unused(kv, msg, msglen);
+	if (ret < 0)
+		return ret;
+	o.num_queues = nq;
+	o.queue_size = qsize;
+	e->blk = umdev_blk_new(&o, e->loops, d->ndp, &err);
+	if (!e->blk) {
+		snprintf(msg, msglen, "cannot open backend '%s': %s", o.backend, strerror(-err));
+		return err;
+	}
+	e->vu = umdev_vu_server_new(umdev_blk_vdev(e->blk), d->ctl, e->socket, -1, &err);
+	if (!e->vu) {
+		snprintf(msg, msglen, "cannot listen on %s: %s", e->socket,
+			 err == -EADDRINUSE ? "another server is listening there" :
+			 strerror(-err));
+		return err;
+	}
+	umdev_info("%s: virtio-blk on %s, backend %s%s, %lu queue(s)", e->id, e->socket,
+		   o.backend, o.readonly ? " (read-only)" : "", nq);
+	return 0;
+}
+
+int umdev_daemon_add_kv(umdev_daemon *d, struct umdev_kv *kv, char *msg, size_t msglen)
+{
+	const char *id = umdev_kv_get(kv, "id");
+	const char *sock = umdev_kv_get(kv, "socket");
+	struct dev_entry *e;
+	int ret;
+
+	if (strcmp(kv->type, "virtio-blk")) {
+		snprintf(msg, msglen, "unknown device type '%s' (known: virtio-blk)", kv->type);
+		return -EINVAL;
+	}
+	if (!id || !valid_id(id)) {
+		snprintf(msg, msglen, "%s needs id=NAME (letters, digits, '-', '_', '.'; <= 31)",
+			 kv->type);
+		return -EINVAL;
+	}
+	if (!sock || !*sock) {
+		snprintf(msg, msglen, "%s: socket=PATH is required", id);
+		return -EINVAL;
+	}
+	for (e = d->devs; e; e = e->next) {
+		if (!strcmp(e->id, id)) {
+			snprintf(msg, msglen, "a device with id '%s' already exists", id);
+			return -EEXIST;
+		}
+		if (!strcmp(e->socket, sock)) {
+			snprintf(msg, msglen, "socket %s is already used by device '%s'", sock, e->id);
+			return -EADDRINUSE;
+		}
+	}
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->id = strdup(id);
+	e->socket = strdup(sock);
+	e->type = strdup(kv->type);
+	e->loops = calloc(d->ndp, sizeof(*e->loops));
+	if (!e->id || !e->socket || !e->type || !e->loops) {
+		dev_free(e);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < d->ndp; i++)
+		e->loops[i] = d->dp[(i + d->next_rot) % d->ndp];
+	ret = add_virtio_blk(d, kv, e, msg, msglen);
+	if (ret < 0) {
+		dev_free(e); /* leaves no socket, thread or fd behind */
+		return ret;
+	}
+	d->next_rot++;
+	e->next = d->devs;
+	d->devs = e;
+	return 0;
+}
+
+int umdev_daemon_add_device(umdev_daemon *d, const char *spec, char *msg, size_t msglen)
+{
+	struct umdev_kv kv;
+	int ret = umdev_kv_parse(spec, &kv, msg, msglen);
+
+	if (ret < 0)
+		return ret;
+	ret = umdev_daemon_add_kv(d, &kv, msg, msglen);
+	umdev_kv_free(&kv);
+	return ret;
+}
+
+static void on_signal(void *opaque, uint32_t events)
+{
+	umdev_daemon *d = opaque;
+	struct signalfd_siginfo si;
+
+	if (read(d->sig_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	umdev_info("signal %u: draining in-flight I/O, flushing and exiting", si.ssi_signo);
+	umdev_loop_stop(d->ctl);
+}
+
+int umdev_daemon_run(umdev_daemon *d)
+{
+	sigset_t set;
+	int ret;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d->sig_fd < 0)
+		return -errno;
+	ret = umdev_loop_add_fd(d->ctl, d->sig_fd, EPOLLIN, on_signal, d);
+	if (ret < 0)
+		return ret;
+	return umdev_loop_run(d->ctl);
+}

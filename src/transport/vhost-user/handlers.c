@@ -1,0 +1,664 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vhost-user message handlers and ring life cycle.
+ *
+ * A ring runs when it is started (kick received, not stopped by
+ * GET_VRING_BASE), enabled, has addresses, and guest memory exists.
+ * vring_apply() moves the device queue to match. Anything that changes what
+ * a running queue depends on (memory table, features, kick fd, inflight
+ * region) stops the queue first (waiting for its in-flight requests), makes
+ * the change, then restarts it at the index it stopped at, re-translating
+ * the ring addresses through the new memory map.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "umdev/log.h"
+#include "umdev/proto/virtio_ring.h"
+#include "vu_internal.h"
+
+static struct umdev_virtio_dev *vdev_of(struct vu_conn *c)
+{
+	return c->s->vdev;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static int take_fd(int *fds, unsigned i)
+{
+	int fd = fds[i];
+
+	fds[i] = -1;
+	return fd;
+}
+
+static bool has_proto(const struct vu_conn *c, unsigned bit)
+{
+	return c->protocol_features & (1ull << bit);
+}
+
+static void vring_stop(struct vu_conn *c, unsigned i)
+{
+	struct vu_vring *vr = &c->vrings[i];
+
+	if (!vr->running)
+		return;
+	umdev_vdev_queue_stop(vdev_of(c), i);
+	vr->base = umdev_vq_stop(vr->vq);
+	vr->running = false;
+}
+
+static int vring_start(struct vu_conn *c, unsigned i)
+{
+	struct vu_vring *vr = &c->vrings[i];
+	struct umdev_vq_config cfg = {
+		.size = vr->num,
+		.last_avail_idx = vr->base,
+		.event_idx = c->features & (1ull << VIRTIO_RING_F_EVENT_IDX),
+		.indirect = c->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC),
+	};
+	umdev_as_map *map = umdev_as_get_map(c->as);
+	int ret;
+
+	if (umdev_as_map_uva_to_gpa(map, vr->addr.desc_user_addr, &cfg.desc_addr) < 0 ||
+	    umdev_as_map_uva_to_gpa(map, vr->addr.avail_user_addr, &cfg.avail_addr) < 0 ||
+	    umdev_as_map_uva_to_gpa(map, vr->addr.used_user_addr, &cfg.used_addr) < 0) {
+		umdev_err("%s.q%u: ring addresses are outside guest memory", c->name, i);
+		umdev_as_map_put(map);
+		return -EFAULT;
+	}
+	/* The inflight region must have room for every head of this ring. */
+	if (c->inflight && i < c->inflight_queues && vr->num <= c->inflight_qsize)
+		umdev_vq_set_inflight(vr->vq, (struct vhost_user_inflight_queue *)
+				      ((uint8_t *)c->inflight +
+				       i * umdev_vq_inflight_size(c->inflight_qsize)));
+	else
+		umdev_vq_set_inflight(vr->vq, NULL);
+	umdev_vq_set_call_fd(vr->vq, vr->call_fd);
+	ret = umdev_vq_start(vr->vq, map, &cfg);
+	umdev_as_map_put(map);
+	if (ret < 0) {
+		umdev_err("%s.q%u: cannot start ring (size %u): %s", c->name, i, vr->num,
+			  strerror(-ret));
+		return ret;
+	}
+	ret = umdev_vdev_queue_start(vdev_of(c), i, vr->vq, vr->kick_fd,
+				     vr->recover && c->inflight && vr->num <= c->inflight_qsize);
+	if (ret < 0) {
+		umdev_err("%s.q%u: device refused to start the queue: %s", c->name, i,
+			  strerror(-ret));
+		vr->base = umdev_vq_stop(vr->vq);
+		return ret;
+	}
+	vr->recover = false;
+	vr->running = true;
+	return 0;
+}
+
+/* Bring queue @i to the state its configuration asks for. */
+static void vring_apply(struct vu_conn *c, unsigned i)
+{
+	struct vu_vring *vr = &c->vrings[i];
+	bool want = vr->started && vr->enabled && vr->addr_set && !vr->failed &&
+		    umdev_as_num_regions(c->as) > 0;
+
+	if (want && !vr->running) {
+		if (vring_start(c, i) < 0)
+			vr->failed = true;
+	} else if (!want && vr->running) {
+		vring_stop(c, i);
+	}
+}
+
+/* Stop all running rings; returns a mask of those that ran. */
+static uint64_t pause_rings(struct vu_conn *c)
+{
+	uint64_t mask = 0;
+
+	for (unsigned i = 0; i < vdev_of(c)->num_queues; i++) {
+		if (c->vrings[i].running) {
+			vring_stop(c, i);
+			mask |= 1ull << (i % 64);
+		}
+	}
+	return mask;
+}
+
+static void resume_rings(struct vu_conn *c)
+{
+	for (unsigned i = 0; i < vdev_of(c)->num_queues; i++)
+		vring_apply(c, i);
+}
+
+void vu_stop_all(struct vu_conn *c)
+{
+	pause_rings(c);
+}
+
+int vu_conn_init_state(struct vu_conn *c)
+{
+	struct umdev_virtio_dev *vdev = vdev_of(c);
+	int err = 0;
+
+	c->as = umdev_as_new(&err);
+	if (!c->as)
+		return err;
+	c->vrings = calloc(vdev->num_queues, sizeof(*c->vrings));
+	if (!c->vrings)
+		return -ENOMEM;
+	for (unsigned i = 0; i < vdev->num_queues; i++) {
+		struct vu_vring *vr = &c->vrings[i];
+		char name[64];
+
+		snprintf(name, sizeof(name), "%s.q%u", c->name, i);
+		vr->kick_fd = vr->call_fd = vr->err_fd = -1;
+		vr->vq = umdev_vq_new(name, &err);
+		if (!vr->vq)
+			return err;
+	}
+	return 0;
+}
+
+static void unmap_inflight(struct vu_conn *c)
+{
+	for (unsigned i = 0; c->vrings && i < vdev_of(c)->num_queues; i++)
+		if (c->vrings[i].vq)
+			umdev_vq_set_inflight(c->vrings[i].vq, NULL);
+	if (c->inflight)
+		munmap(c->inflight, c->inflight_size);
+	c->inflight = NULL;
+	c->inflight_size = 0;
+}
+
+void vu_conn_fini_state(struct vu_conn *c)
+{
+	if (c->vrings) {
+		pause_rings(c);
+		for (unsigned i = 0; i < vdev_of(c)->num_queues; i++) {
+			struct vu_vring *vr = &c->vrings[i];
+
+			close_fd(&vr->kick_fd);
+			close_fd(&vr->call_fd);
+			close_fd(&vr->err_fd);
+			umdev_vq_free(vr->vq);
+		}
+	}
+	unmap_inflight(c);
+	free(c->vrings);
+	c->vrings = NULL;
+	umdev_as_free(c->as);
+	c->as = NULL;
+}
+
+static uint64_t offered_features(struct vu_conn *c)
+{
+	return vdev_of(c)->ops->features(vdev_of(c)) | VU_FRONTEND_FEATURES;
+}
+
+static int reply_u64(struct vu_conn *c, struct vhost_user_msg *m, uint64_t v)
+{
+	m->hdr.size = sizeof(uint64_t);
+	m->p.u64 = v;
+	return vu_send(c, m, NULL, 0);
+}
+
+/* Ring index from a state/addr payload, or from a kick/call u64. */
+static int ring_index(struct vu_conn *c, unsigned idx, const char *what)
+{
+	if (idx >= vdev_of(c)->num_queues) {
+		umdev_err("%s: %s names ring %u, the device has %u", c->name, what, idx,
+			  vdev_of(c)->num_queues);
+		return -ERANGE;
+	}
+	return idx;
+}
+
+static int set_mem_table(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigned nfds)
+{
+	struct vhost_user_mem_table *t = &m->p.mem;
+	unsigned n = t->nregions;
+
+	if (n == 0 || n > VHOST_USER_MAX_MEM_REGIONS || n != nfds ||
+	    m->hdr.size < 8 + n * sizeof(t->regions[0])) {
+		umdev_err("%s: memory table with %u regions, %u fds, %u bytes", c->name, n, nfds,
+			  m->hdr.size);
+		return -EINVAL;
+	}
+	/* Quiesce before anything is unmapped: queues hold translated pointers. */
+	pause_rings(c);
+	umdev_as_clear(c->as);
+	for (unsigned i = 0; i < n; i++) {
+		const struct vhost_user_mem_region *r = &t->regions[i];
+		struct umdev_mem_region_desc d = {
+			.guest_addr = r->guest_phys_addr,
+			.size = r->memory_size,
+			.user_addr = r->userspace_addr,
+			.mmap_offset = r->mmap_offset,
+			.fd = take_fd(fds, i),
+			.prot = UMDEV_MEM_READ | UMDEV_MEM_WRITE,
+		};
+		int ret = umdev_as_add_region(c->as, &d);
+
+		if (ret < 0) {
+			umdev_err("%s: cannot map guest region %u (gpa 0x%llx size 0x%llx): %s",
+				  c->name, i, (unsigned long long)r->guest_phys_addr,
+				  (unsigned long long)r->memory_size, strerror(-ret));
+			umdev_as_clear(c->as);
+			return ret;
+		}
+	}
+	for (unsigned i = 0; i < vdev_of(c)->num_queues; i++)
+		c->vrings[i].failed = false;
+	resume_rings(c);
+	return 0;
+}
+
+static int add_mem_reg(struct vu_conn *c, struct vhost_user_msg *m, int *fds)
+{
+	const struct vhost_user_mem_region *r = &m->p.mem_reg.region;
+	struct umdev_mem_region_desc d = {
+		.guest_addr = r->guest_phys_addr,
+		.size = r->memory_size,
+		.user_addr = r->userspace_addr,
+		.mmap_offset = r->mmap_offset,
+		.fd = take_fd(fds, 0),
+		.prot = UMDEV_MEM_READ | UMDEV_MEM_WRITE,
+	};
+	int ret;
+
+	if (umdev_as_num_regions(c->as) >= VU_MAX_MEM_SLOTS) {
+		close(d.fd);
+		umdev_err("%s: ADD_MEM_REG beyond the %u slots we announced", c->name,
+			  VU_MAX_MEM_SLOTS);
+		return -ENOSPC;
+	}
+	/* Queues must see the new map: restart them on it. */
+	pause_rings(c);
+	ret = umdev_as_add_region(c->as, &d);
+	if (ret < 0)
+		umdev_err("%s: cannot add guest region gpa 0x%llx size 0x%llx: %s", c->name,
+			  (unsigned long long)r->guest_phys_addr,
+			  (unsigned long long)r->memory_size, strerror(-ret));
+	resume_rings(c);
+	return ret < 0 ? VU_SOFT_FAIL : 0;
+}
+
+static int rem_mem_reg(struct vu_conn *c, struct vhost_user_msg *m)
+{
+	const struct vhost_user_mem_region *r = &m->p.mem_reg.region;
+	int ret;
+
+	/* (Any fd sent along is closed by the caller, as the spec requires.) */
+	pause_rings(c);
+	ret = umdev_as_remove_region(c->as, r->guest_phys_addr, r->memory_size);
+	if (ret < 0)
+		umdev_warn("%s: REM_MEM_REG for unknown region gpa 0x%llx size 0x%llx", c->name,
+			   (unsigned long long)r->guest_phys_addr,
+			   (unsigned long long)r->memory_size);
+	resume_rings(c);
+	return ret < 0 ? VU_SOFT_FAIL : 0;
+}
+
+static int set_features(struct vu_conn *c, uint64_t f)
+{
+	struct umdev_virtio_dev *vdev = vdev_of(c);
+	uint64_t extra = f & ~offered_features(c);
+	int ret = 0;
+
+	if (extra) {
+		umdev_err("%s: front-end acked features we never offered: 0x%llx", c->name,
+			  (unsigned long long)extra);
+		return -EINVAL;
+	}
+	/* Event-index and indirect support are read at ring start. */
+	pause_rings(c);
+	c->features = f;
+	if (vdev->ops->set_features)
+		ret = vdev->ops->set_features(vdev, f & ~VU_FRONTEND_FEATURES);
+	resume_rings(c);
+	return ret;
+}
+
+static int get_config(struct vu_conn *c, struct vhost_user_msg *m)
+{
+	struct vhost_user_config *cfg = &m->p.config;
+	struct umdev_virtio_dev *vdev = vdev_of(c);
+
+	if (cfg->size > VHOST_USER_MAX_CONFIG_SIZE ||
+	    vdev->ops->get_config(vdev, cfg->payload, cfg->offset, cfg->size) < 0) {
+		umdev_warn("%s: GET_CONFIG of %u bytes at %u is outside config space", c->name,
+			   cfg->size, cfg->offset);
+		cfg->size = 0; /* an empty answer tells the front-end it failed */
+	}
+	m->hdr.size = VHOST_USER_CONFIG_HDR_SIZE + cfg->size;
+	return vu_send(c, m, NULL, 0);
+}
+
+static int set_config(struct vu_conn *c, struct vhost_user_msg *m)
+{
+	struct vhost_user_config *cfg = &m->p.config;
+	struct umdev_virtio_dev *vdev = vdev_of(c);
+	int ret;
+
+	if (cfg->size > m->hdr.size - VHOST_USER_CONFIG_HDR_SIZE) {
+		umdev_err("%s: SET_CONFIG size %u exceeds its payload", c->name, cfg->size);
+		return -EINVAL;
+	}
+	ret = vdev->ops->set_config ? vdev->ops->set_config(vdev, cfg->payload, cfg->offset,
+							     cfg->size)
+				    : -EPERM;
+	if (ret < 0) {
+		umdev_warn("%s: config write of %u bytes at %u refused: %s", c->name, cfg->size,
+			   cfg->offset, strerror(-ret));
+		return VU_SOFT_FAIL;
+	}
+	return 0;
+}
+
+static int get_inflight_fd(struct vu_conn *c, struct vhost_user_msg *m)
+{
+	struct vhost_user_inflight *in = &m->p.inflight;
+	uint64_t per, size;
+	int fd, ret;
+	void *p;
+
+	if (in->num_queues == 0 || in->num_queues > vdev_of(c)->num_queues ||
+	    in->queue_size == 0 || in->queue_size > VIRTQ_MAX_SIZE) {
+		umdev_err("%s: GET_INFLIGHT_FD for %u queues of %u entries", c->name,
+			  in->num_queues, in->queue_size);
+		return -EINVAL;
+	}
+	per = umdev_vq_inflight_size(in->queue_size);
+	size = per * in->num_queues;
+	fd = memfd_create("umdev-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, size) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	/* The front-end keeps it across our restarts: it must never shrink under a mapping. */
+	(void)fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW);
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	memset(p, 0, size);
+	munmap(p, size);
+	in->mmap_size = size;
+	in->mmap_offset = 0;
+	m->hdr.size = sizeof(*in);
+	ret = vu_send(c, m, &fd, 1);
+	close(fd);
+	return ret;
+}
+
+static int set_inflight_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds)
+{
+	struct vhost_user_inflight *in = &m->p.inflight;
+	uint64_t need;
+	void *p;
+
+	if (in->num_queues == 0 || in->num_queues > vdev_of(c)->num_queues ||
+	    in->queue_size == 0 || in->queue_size > VIRTQ_MAX_SIZE) {
+		umdev_err("%s: SET_INFLIGHT_FD for %u queues of %u entries", c->name,
+			  in->num_queues, in->queue_size);
+		return -EINVAL;
+	}
+	need = umdev_vq_inflight_size(in->queue_size) * in->num_queues;
+	if (in->mmap_size < need || in->mmap_size > (1ull << 32)) {
+		umdev_err("%s: inflight region of %llu bytes, need %llu", c->name,
+			  (unsigned long long)in->mmap_size, (unsigned long long)need);
+		return -EINVAL;
+	}
+	p = mmap(NULL, in->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], in->mmap_offset);
+	if (p == MAP_FAILED) {
+		umdev_err("%s: cannot map inflight region: %s", c->name, strerror(errno));
+		return -errno;
+	}
+	/* It may arrive before any ring exists, or while some run. */
+	pause_rings(c);
+	unmap_inflight(c);
+	c->inflight = p;
+	c->inflight_size = in->mmap_size;
+	c->inflight_queues = in->num_queues;
+	c->inflight_qsize = in->queue_size;
+	for (unsigned i = 0; i < vdev_of(c)->num_queues; i++)
+		c->vrings[i].recover = true;
+	resume_rings(c);
+	return 0;
+}
+
+static int set_vring_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigned nfds)
+{
+	int i = ring_index(c, m->p.u64 & VHOST_USER_VRING_IDX_MASK, umdev_vu_request_name(m->hdr.request));
+	int fd = nfds ? take_fd(fds, 0) : -1;
+	struct vu_vring *vr;
+
+	if (i < 0) {
+		if (fd >= 0)
+			close(fd);
+		return i;
+	}
+	vr = &c->vrings[i];
+	switch (m->hdr.request) {
+	case VHOST_USER_SET_VRING_KICK:
+		vring_stop(c, i);
+		close_fd(&vr->kick_fd);
+		vr->kick_fd = fd; /* -1: the front-end asks us to poll */
+		vr->started = true;
+		vr->failed = false;
+		if (!(c->features & VU_FRONTEND_FEATURES))
+			vr->enabled = true;
+		vring_apply(c, i);
+		break;
+	case VHOST_USER_SET_VRING_CALL:
+		/* QEMU swaps call fds at run time (vector masking): no quiesce needed. */
+		umdev_vdev_queue_set_call_fd(vdev_of(c), i, vr->vq, fd);
+		close_fd(&vr->call_fd);
+		vr->call_fd = fd;
+		break;
+	default:
+		close_fd(&vr->err_fd);
+		vr->err_fd = fd;
+		break;
+	}
+	return 0;
+}
+
+static int vring_config(struct vu_conn *c, struct vhost_user_msg *m)
+{
+	unsigned req = m->hdr.request;
+	int i = ring_index(c, req == VHOST_USER_SET_VRING_ADDR ? m->p.addr.index : m->p.state.index,
+			   umdev_vu_request_name(req));
+	struct vu_vring *vr;
+
+	if (i < 0)
+		return i;
+	vr = &c->vrings[i];
+	if (vr->running) {
+		umdev_err("%s.q%d: %s while the ring runs", c->name, i, umdev_vu_request_name(req));
+		return -EBUSY;
+	}
+	switch (req) {
+	case VHOST_USER_SET_VRING_NUM:
+		if (m->p.state.num == 0 || m->p.state.num > vdev_of(c)->max_queue_size ||
+		    (m->p.state.num & (m->p.state.num - 1))) {
+			umdev_err("%s.q%d: ring size %u not supported (power of two <= %u)",
+				  c->name, i, m->p.state.num, vdev_of(c)->max_queue_size);
+			return -EINVAL;
+		}
+		vr->num = m->p.state.num;
+		break;
+	case VHOST_USER_SET_VRING_BASE:
+		if (m->p.state.num > 0xffff) {
+			umdev_err("%s.q%d: ring base %u out of range", c->name, i, m->p.state.num);
+			return -EINVAL;
+		}
+		vr->base = m->p.state.num;
+		break;
+	default:
+		if (m->p.addr.flags & (1u << VHOST_VRING_F_LOG)) {
+			umdev_err("%s.q%d: used-ring logging requested but not offered", c->name, i);
+			return -EINVAL;
+		}
+		vr->addr = m->p.addr;
+		vr->addr_set = true;
+		break;
+	}
+	vr->failed = false;
+	vring_apply(c, i);
+	return 0;
+}
+
+static int get_vring_base(struct vu_conn *c, struct vhost_user_msg *m)
+{
+	int i = ring_index(c, m->p.state.index, "GET_VRING_BASE");
+	struct vu_vring *vr;
+
+	if (i < 0)
+		return i;
+	vr = &c->vrings[i];
+	/* Stops the ring (in-flight requests complete first); indices are kept. */
+	vr->started = false;
+	vring_apply(c, i);
+	close_fd(&vr->kick_fd);
+	m->p.state.num = vr->base;
+	m->hdr.size = sizeof(m->p.state);
+	return vu_send(c, m, NULL, 0);
+}
+
+static int reset_device(struct vu_conn *c)
+{
+	struct umdev_virtio_dev *vdev = vdev_of(c);
+
+	pause_rings(c);
+	for (unsigned i = 0; i < vdev->num_queues; i++) {
+		struct vu_vring *vr = &c->vrings[i];
+
+		vr->started = vr->enabled = vr->addr_set = vr->failed = false;
+		vr->base = 0;
+		vr->num = 0;
+		close_fd(&vr->kick_fd);
+	}
+	c->features = 0;
+	c->status = 0;
+	if (vdev->ops->reset)
+		vdev->ops->reset(vdev);
+	return 0;
+}
+
+int vu_handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigned nfds)
+{
+	struct umdev_virtio_dev *vdev = vdev_of(c);
+	unsigned req = m->hdr.request;
+	bool asked = m->hdr.flags & VHOST_USER_FLAG_NEED_REPLY;
+	bool need_reply = asked && has_proto(c, VHOST_USER_PROTOCOL_F_REPLY_ACK);
+	int ret = 0, i;
+
+	umdev_dbg("%s: %s", c->name, umdev_vu_request_name(req));
+	m->hdr.flags = VHOST_USER_VERSION | VHOST_USER_FLAG_REPLY;
+
+	switch (req) {
+	/* Requests that always answer. */
+	case VHOST_USER_GET_FEATURES:
+		return reply_u64(c, m, offered_features(c));
+	case VHOST_USER_GET_PROTOCOL_FEATURES:
+		return reply_u64(c, m, VU_PROTOCOL_FEATURES);
+	case VHOST_USER_GET_QUEUE_NUM:
+		return reply_u64(c, m, vdev->num_queues);
+	case VHOST_USER_GET_MAX_MEM_SLOTS:
+		return reply_u64(c, m, VU_MAX_MEM_SLOTS);
+	case VHOST_USER_GET_STATUS:
+		return reply_u64(c, m, c->status);
+	case VHOST_USER_GET_VRING_BASE:
+		return get_vring_base(c, m);
+	case VHOST_USER_GET_CONFIG:
+		return get_config(c, m);
+	case VHOST_USER_GET_INFLIGHT_FD:
+		return get_inflight_fd(c, m);
+
+	case VHOST_USER_SET_FEATURES:
+		ret = set_features(c, m->p.u64);
+		break;
+	case VHOST_USER_SET_PROTOCOL_FEATURES:
+		if (m->p.u64 & ~VU_PROTOCOL_FEATURES) {
+			umdev_err("%s: protocol features 0x%llx were never offered", c->name,
+				  (unsigned long long)(m->p.u64 & ~VU_PROTOCOL_FEATURES));
+			return -EINVAL;
+		}
+		c->protocol_features = m->p.u64;
+		need_reply = asked && has_proto(c, VHOST_USER_PROTOCOL_F_REPLY_ACK);
+		break;
+	case VHOST_USER_SET_OWNER:
+		break;
+	case VHOST_USER_RESET_OWNER:
+	case VHOST_USER_RESET_DEVICE:
+		ret = reset_device(c);
+		break;
+	case VHOST_USER_SET_MEM_TABLE:
+		ret = set_mem_table(c, m, fds, nfds);
+		break;
+	case VHOST_USER_ADD_MEM_REG:
+		ret = add_mem_reg(c, m, fds);
+		break;
+	case VHOST_USER_REM_MEM_REG:
+		ret = rem_mem_reg(c, m);
+		break;
+	case VHOST_USER_SET_VRING_NUM:
+	case VHOST_USER_SET_VRING_BASE:
+	case VHOST_USER_SET_VRING_ADDR:
+		ret = vring_config(c, m);
+		break;
+	case VHOST_USER_SET_VRING_KICK:
+	case VHOST_USER_SET_VRING_CALL:
+	case VHOST_USER_SET_VRING_ERR:
+		ret = set_vring_fd(c, m, fds, nfds);
+		break;
+	case VHOST_USER_SET_VRING_ENABLE:
+		i = ring_index(c, m->p.state.index, "SET_VRING_ENABLE");
+		if (i < 0)
+			return i;
+		if (m->p.state.num > 1) {
+			umdev_err("%s.q%d: SET_VRING_ENABLE with %u", c->name, i, m->p.state.num);
+			return -EINVAL;
+		}
+		c->vrings[i].enabled = m->p.state.num;
+		vring_apply(c, i);
+		break;
+	case VHOST_USER_SET_CONFIG:
+		ret = set_config(c, m);
+		break;
+	case VHOST_USER_SET_INFLIGHT_FD:
+		ret = set_inflight_fd(c, m, fds);
+		break;
+	case VHOST_USER_SET_STATUS:
+		if (m->p.u64 > 0xff) {
+			umdev_err("%s: SET_STATUS 0x%llx", c->name, (unsigned long long)m->p.u64);
+			return -EINVAL;
+		}
+		c->status = m->p.u64;
+		break;
+	default:
+		umdev_err("%s: %s is not supported", c->name, umdev_vu_request_name(req));
+		return -EOPNOTSUPP;
+	}
+	if (ret < 0)
+		return ret;
+	if (need_reply)
+		return reply_u64(c, m, ret == VU_SOFT_FAIL);
+	return 0;
+}

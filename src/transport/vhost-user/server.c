@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vhost-user server: the listening socket, the one connection, and message
+ * framing (header, payload, SCM_RIGHTS fds) on a non-blocking socket so a
+ * slow or hostile front-end can never stall the control loop.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "umdev/log.h"
+#include "vu_internal.h"
+
+static void conn_close(struct vu_conn *c, const char *why)
+{
+	umdev_vu_server *s = c->s;
+
+	umdev_info("%s: vhost-user front-end disconnected%s%s", c->name, why ? ": " : "",
+		   why ? why : "");
+	umdev_loop_del_fd(s->ctl, c->fd);
+	vu_conn_fini_state(c);
+	for (unsigned i = 0; i < c->nfds; i++)
+		close(c->fds[i]);
+	close(c->fd);
+	free(c);
+	s->conn = NULL;
+}
+
+int vu_send(struct vu_conn *c, const struct vhost_user_msg *m, const int *fds, unsigned nfds)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
+	struct iovec iov = { (void *)m, sizeof(m->hdr) + m->hdr.size };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n;
+
+	if (nfds) {
+		struct cmsghdr *cm;
+
+		memset(cbuf, 0, sizeof(cbuf));
+		mh.msg_control = cbuf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	/* Replies are small; a front-end whose socket buffer is full is not reading. */
+	if (n != (ssize_t)iov.iov_len)
+		return n < 0 ? -errno : -EIO;
+	return 0;
+}
+
+/* Read what is available of the current message. 1: complete, 0: partial, <0: error. */
+static int conn_recv(struct vu_conn *c)
+{
+	char cbuf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
+	size_t want = c->got < sizeof(c->msg.hdr) ? sizeof(c->msg.hdr) : sizeof(c->msg.hdr) + c->msg.hdr.size;
+	struct iovec iov = { (uint8_t *)&c->msg + c->got, want - c->got };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cbuf, .msg_controllen = sizeof(cbuf) };
+	ssize_t n;
+
+	n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR ? 0 : -errno;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); cm; cm = CMSG_NXTHDR(&mh, cm)) {
+		unsigned k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (unsigned i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+			if (c->nfds < VHOST_USER_MAX_FDS)
+				c->fds[c->nfds++] = fd;
+			else
+				close(fd);
+		}
+	}
+	if (mh.msg_flags & MSG_CTRUNC)
+		return -EMSGSIZE;
+	if (n == 0)
+		return -ECONNRESET;
+	c->got += n;
+	if (c->got == sizeof(c->msg.hdr)) {
+		if ((c->msg.hdr.flags & VHOST_USER_VERSION_MASK) != VHOST_USER_VERSION)
+			return -EPROTO;
+		if (c->msg.hdr.size > sizeof(c->msg.p))
+			return -EMSGSIZE;
+	}
+	return c->got == sizeof(c->msg.hdr) + c->msg.hdr.size && c->got >= sizeof(c->msg.hdr);
+}
+
+static void on_conn(void *opaque, uint32_t events)
+{
+	struct vu_conn *c = opaque;
+
+	for (int budget = 64; budget > 0; budget--) {
+		const char *why = NULL;
+		unsigned req;
+		int ret = conn_recv(c);
+
+		if (ret == 0)
+			break;
+		if (ret < 0) {
+			if (ret == -ECONNRESET)
+				conn_close(c, NULL);
+			else {
+				umdev_err("%s: bad vhost-user message framing: %s", c->name,
+					  ret == -EMSGSIZE ? "oversized payload or too many fds" :
+					  ret == -EPROTO ? "wrong protocol version" : strerror(-ret));
+				conn_close(c, "protocol error");
+			}
+			return;
+		}
+		req = c->msg.hdr.request;
+		ret = umdev_vu_msg_check(req, c->msg.hdr.size, c->nfds,
+					 c->msg.hdr.size >= 8 ? c->msg.p.u64 : 0, &why);
+		if (ret == 0)
+			ret = vu_handle(c, &c->msg, c->fds, c->nfds);
+		else
+			umdev_err("%s: refusing %s (%u): %s", c->name, umdev_vu_request_name(req),
+				  req, why);
+		/* Handlers take the fds they keep (set to -1); close the rest. */
+		for (unsigned i = 0; i < c->nfds; i++)
+			if (c->fds[i] >= 0)
+				close(c->fds[i]);
+		c->nfds = 0;
+		c->got = 0;
+		if (ret < 0) {
+			conn_close(c, "protocol error");
+			return;
+		}
+	}
+	if (events & (EPOLLHUP | EPOLLERR) && !(events & EPOLLIN))
+		conn_close(c, NULL);
+}
+
+static void on_listen(void *opaque, uint32_t events)
+{
+	umdev_vu_server *s = opaque;
+	struct vu_conn *c;
+	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (s->conn) {
+		umdev_warn("%s: refusing a second vhost-user connection (one front-end at a time)",
+			   s->vdev->name);
+		close(fd);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->s = s;
+	c->fd = fd;
+	snprintf(c->name, sizeof(c->name), "%s", s->vdev->name);
+	if (vu_conn_init_state(c) < 0 ||
+	    umdev_loop_add_fd(s->ctl, fd, EPOLLIN | EPOLLRDHUP, on_conn, c) < 0) {
+		umdev_err("%s: cannot set up a new connection", c->name);
+		vu_conn_fini_state(c);
+		close(fd);
+		free(c);
+		return;
+	}
+	s->conn = c;
+	umdev_info("%s: vhost-user front-end connected", c->name);
+}
+
+/* Bind @path, replacing a stale socket file but never a live server's. */
+static int listen_on(const char *path, int *out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, ret;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (lstat(path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			close(fd);
+			return -EEXIST;
+		}
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
+			close(fd);
+			return -EADDRINUSE;
+		}
+		close(fd);
+		unlink(path);
+		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (fd < 0)
+			return -errno;
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		ret = -errno;
+		close(fd);
+		return ret;
+	}
+	*out = fd;
+	return 0;
+}
+
+umdev_vu_server *umdev_vu_server_new(struct umdev_virtio_dev *vdev, umdev_loop *ctl,
+				     const char *path, int listen_fd, int *err)
+{
+	umdev_vu_server *s = calloc(1, sizeof(*s));
+	int ret;
+
+	if (!s) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	s->vdev = vdev;
+	s->ctl = ctl;
+	s->listen_fd = listen_fd;
+	if (listen_fd < 0) {
+		s->path = strdup(path);
+		ret = s->path ? listen_on(path, &s->listen_fd) : -ENOMEM;
+		if (ret < 0)
+			goto fail;
+	}
+	ret = umdev_loop_add_fd(ctl, s->listen_fd, EPOLLIN, on_listen, s);
+	if (ret < 0) {
+		close(s->listen_fd);
+		if (s->path)
+			unlink(s->path);
+		goto fail;
+	}
+	return s;
+fail:
+	free(s->path);
+	free(s);
+	*err = ret;
+	return NULL;
+}
+
+bool umdev_vu_server_connected(const umdev_vu_server *s)
+{
+	return s->conn != NULL;
+}
+
+void umdev_vu_server_quiesce(umdev_vu_server *s)
+{
+	if (s->conn)
+		conn_close(s->conn, "back-end shutting down");
+}
+
+void umdev_vu_server_free(umdev_vu_server *s)
+{
+	if (!s)
+		return;
+	umdev_vu_server_quiesce(s);
+	umdev_loop_del_fd(s->ctl, s->listen_fd);
+	close(s->listen_fd);
+	if (s->path)
+		unlink(s->path);
+	free(s->path);
+	free(s);
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef UMDEV_VU_INTERNAL_H
+#define UMDEV_VU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "umdev/mem.h"
+#include "umdev/proto/vhost_user.h"
+#include "umdev/vhost_user.h"
+#include "umdev/vq.h"
+
+/* Ring as the front-end configured it; the device queue runs it when ready. */
+struct vu_vring {
+	umdev_vq *vq;
+	uint32_t num;
+	struct vhost_user_vring_addr addr;
+	bool addr_set;
+	uint16_t base; /* where popping resumes (SET_VRING_BASE, or our last stop) */
+	int kick_fd; /* -1: none; the ring is polled if started with no fd */
+	int call_fd;
+	int err_fd;
+	bool started; /* kick received and not stopped by GET_VRING_BASE */
+	bool enabled; /* SET_VRING_ENABLE (or implicitly, without protocol features) */
+	bool running; /* the device queue runs it */
+	bool failed; /* could not start (bad addresses); needs new configuration */
+	bool recover; /* next start resubmits from the inflight region */
+};
+
+struct vu_conn {
+	umdev_vu_server *s;
+	int fd;
+	char name[48]; /* "blk0" for logs */
+
+	/* Receive state: a message may arrive in pieces on the non-blocking socket. */
+	struct vhost_user_msg msg;
+	size_t got;
+	int fds[VHOST_USER_MAX_FDS];
+	unsigned nfds;
+
+	uint64_t features; /* acked virtio features */
+	uint64_t protocol_features; /* acked protocol features */
+	uint8_t status;
+	umdev_as *as;
+	struct vu_vring *vrings; /* vdev->num_queues entries */
+
+	/* Inflight region shared with the front-end (INFLIGHT_SHMFD). */
+	void *inflight;
+	uint64_t inflight_size;
+	uint16_t inflight_queues;
+	uint16_t inflight_qsize;
+};
+
+struct umdev_vu_server {
+	struct umdev_virtio_dev *vdev;
+	umdev_loop *ctl;
+	char *path;
+	int listen_fd;
+	struct vu_conn *conn;
+};
+
+/* handlers.c */
+#define VU_SOFT_FAIL 1 /* handler failed but the connection stays: ack 1 */
+int vu_handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigned nfds);
+int vu_conn_init_state(struct vu_conn *c);
+void vu_conn_fini_state(struct vu_conn *c);
+void vu_stop_all(struct vu_conn *c);
+
+/* server.c */
+int vu_send(struct vu_conn *c, const struct vhost_user_msg *m, const int *fds, unsigned nfds);
+
+#define VU_FRONTEND_FEATURES (1ull << VHOST_USER_F_PROTOCOL_FEATURES)
+#define VU_PROTOCOL_FEATURES                                                                    \
+	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |       \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
+	 (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                           \
+	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                    \
+	 (1ull << VHOST_USER_PROTOCOL_F_STATUS))
+#define VU_MAX_MEM_SLOTS 256
+
+#endif

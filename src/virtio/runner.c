@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The virtio queue runner: generic data-path work shared by every virtio
+ * device (see include/umdev/virtio.h for the model and the state machine).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "umdev/log.h"
+#include "umdev/virtio.h"
+
+enum q_state { Q_STOPPED, Q_RUNNING, Q_STOPPING };
+
+struct umdev_vdev_queue {
+	struct umdev_virtio_dev *vdev;
+	unsigned idx;
+	umdev_vq *vq;
+	umdev_loop *loop;
+	int kick_fd;
+	bool poll;
+	bool recover;
+	umdev_loop_poller *poller;
+	enum q_state state; /* written on the loop thread while started */
+	unsigned inflight;
+	bool in_process; /* process() is on the stack: completions must not recurse */
+	bool again; /* a completion freed a slot while in_process */
+	bool broken_logged;
+	void *priv;
+
+	/* Request slots, one per ring entry (a ring can't have more in flight). */
+	unsigned nslots;
+	uint8_t *slots;
+	struct iovec *iovs;
+	struct umdev_vdev_req *free_list;
+
+	/* Control thread waits here for STOPPED. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stopped;
+	int start_err;
+};
+
+struct umdev_virtio_dev *umdev_vdev_queue_dev(const struct umdev_vdev_queue *q) { return q->vdev; }
+unsigned umdev_vdev_queue_index(const struct umdev_vdev_queue *q) { return q->idx; }
+umdev_loop *umdev_vdev_queue_loop(const struct umdev_vdev_queue *q) { return q->loop; }
+void *umdev_vdev_queue_priv(const struct umdev_vdev_queue *q) { return q->priv; }
+void umdev_vdev_queue_set_priv(struct umdev_vdev_queue *q, void *priv) { q->priv = priv; }
+
+static struct umdev_vdev_req *slot(struct umdev_vdev_queue *q, unsigned i)
+{
+	return (struct umdev_vdev_req *)(q->slots + (size_t)i * q->vdev->req_size);
+}
+
+static int alloc_slots(struct umdev_vdev_queue *q, unsigned n)
+{
+	struct umdev_virtio_dev *vdev = q->vdev;
+
+	if (q->nslots == n)
+		return 0;
+	free(q->slots);
+	free(q->iovs);
+	q->nslots = 0;
+	q->slots = calloc(n, vdev->req_size);
+	q->iovs = calloc((size_t)n * vdev->max_iov, sizeof(struct iovec));
+	if (!q->slots || !q->iovs) {
+		free(q->slots);
+		free(q->iovs);
+		q->slots = NULL;
+		q->iovs = NULL;
+		return -ENOMEM;
+	}
+	q->nslots = n;
+	return 0;
+}
+
+static void reset_free_list(struct umdev_vdev_queue *q)
+{
+	q->free_list = NULL;
+	for (unsigned i = q->nslots; i-- > 0;) {
+		struct umdev_vdev_req *r = slot(q, i);
+
+		r->q = q;
+		r->iov = q->iovs + (size_t)i * q->vdev->max_iov;
+		r->next_free = q->free_list;
+		q->free_list = r;
+	}
+}
+
+static void finish_stop(struct umdev_vdev_queue *q)
+{
+	if (q->vdev->ops->queue_fini)
+		q->vdev->ops->queue_fini(q);
+	q->state = Q_STOPPED;
+	pthread_mutex_lock(&q->lock);
+	q->stopped = true;
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+}
+
+static void dispatch(struct umdev_vdev_queue *q, struct umdev_vdev_req *r)
+{
+	q->free_list = r->next_free;
+	q->inflight++;
+	q->vdev->ops->handle(q, r);
+}
+
+/* Pop and hand over everything available. Loop thread. Returns work done. */
+static int process(struct umdev_vdev_queue *q)
+{
+	int n = 0, ret;
+
+	if (q->in_process) {
+		q->again = true;
+		return 0;
+	}
+	q->in_process = true;
+	do {
+		q->again = false;
+		while (q->state == Q_RUNNING && q->free_list) {
+			struct umdev_vdev_req *r = q->free_list;
+
+			ret = umdev_vq_pop(q->vq, &r->elem, r->iov, q->vdev->max_iov);
+			if (ret == 0) {
+				/* Empty: re-arm kicks, then look once more (lost-wakeup race). */
+				if (q->poll || !umdev_vq_enable_kicks(q->vq))
+					break;
+				continue;
+			}
+			if (ret < 0) {
+				if (!q->broken_logged)
+					umdev_err("%s.q%u: queue failed, ignoring it until reset",
+						  q->vdev->name, q->idx);
+				q->broken_logged = true;
+				break;
+			}
+			if (!q->poll)
+				umdev_vq_disable_kicks(q->vq);
+			dispatch(q, r);
+			n++;
+		}
+	} while (q->again && q->state == Q_RUNNING);
+	q->in_process = false;
+	return n;
+}
+
+static void on_kick(void *opaque, uint32_t events)
+{
+	struct umdev_vdev_queue *q = opaque;
+	uint64_t v;
+
+	if (read(q->kick_fd, &v, sizeof(v)) < 0 && errno != EAGAIN) {
+		/* a broken kick fd is the front-end's problem; keep serving */
+	}
+	process(q);
+}
+
+static int on_poll(void *opaque)
+{
+	return process(opaque);
+}
+
+void umdev_vdev_complete(struct umdev_vdev_req *r, uint32_t written)
+{
+	struct umdev_vdev_queue *q = r->q;
+
+	umdev_vq_push(q->vq, r->elem.head, written);
+	umdev_vq_notify(q->vq);
+	r->next_free = q->free_list;
+	q->free_list = r;
+	q->inflight--;
+	if (q->state == Q_STOPPING) {
+		if (q->inflight == 0)
+			finish_stop(q);
+	} else if (q->state == Q_RUNNING && !q->poll && !r->next_free) {
+		/* Slots had run out: the ring may hold requests we skipped. */
+		process(q);
+	}
+}
+
+/* Resubmit what a previous back-end left in flight (vhost-user inflight region). */
+static void resubmit_inflight(struct umdev_vdev_queue *q)
+{
+	uint16_t *heads = calloc(q->nslots, sizeof(*heads));
+	int n;
+
+	if (!heads) {
+		umdev_err("%s.q%u: no memory to recover in-flight requests", q->vdev->name, q->idx);
+		return;
+	}
+	n = umdev_vq_recover_inflight(q->vq, heads, q->nslots);
+	if (n < 0)
+		umdev_err("%s.q%u: inflight region unusable (%s), not resubmitting",
+			  q->vdev->name, q->idx, strerror(-n));
+	else if (n > 0)
+		umdev_info("%s.q%u: resubmitting %d request(s) left in flight", q->vdev->name,
+			   q->idx, n);
+	for (int i = 0; i < n && q->free_list; i++) {
+		struct umdev_vdev_req *r = q->free_list;
+
+		if (umdev_vq_get_head(q->vq, heads[i], &r->elem, r->iov, q->vdev->max_iov) < 0)
+			break;
+		dispatch(q, r);
+	}
+	free(heads);
+}
+
+static void start_on_loop(void *opaque)
+{
+	struct umdev_vdev_queue *q = opaque;
+	int err = 0;
+
+	q->start_err = 0;
+	reset_free_list(q);
+	q->inflight = 0;
+	q->broken_logged = false;
+	if (q->vdev->ops->queue_init) {
+		q->start_err = q->vdev->ops->queue_init(q);
+		if (q->start_err < 0)
+			return;
+	}
+	if (q->poll) {
+		q->poller = umdev_loop_add_poller(q->loop, on_poll, q, &err);
+		if (q->poller)
+			umdev_vq_disable_kicks(q->vq);
+	} else {
+		err = umdev_loop_add_fd(q->loop, q->kick_fd, EPOLLIN, on_kick, q);
+	}
+	if (err < 0) {
+		if (q->vdev->ops->queue_fini)
+			q->vdev->ops->queue_fini(q);
+		q->start_err = err;
+		return;
+	}
+	q->stopped = false;
+	q->state = Q_RUNNING;
+	if (q->recover)
+		resubmit_inflight(q);
+	process(q);
+}
+
+int umdev_vdev_queue_start(struct umdev_virtio_dev *vdev, unsigned idx, umdev_vq *vq, int kick_fd,
+			   bool recover)
+{
+	struct umdev_vdev_queue *q;
+	int ret;
+
+	if (idx >= vdev->num_queues || !vdev->num_loops)
+		return -EINVAL;
+	q = vdev->queues[idx];
+	if (!q) {
+		q = calloc(1, sizeof(*q));
+		if (!q)
+			return -ENOMEM;
+		pthread_mutex_init(&q->lock, NULL);
+		pthread_cond_init(&q->cond, NULL);
+		q->vdev = vdev;
+		q->idx = idx;
+		q->stopped = true;
+		vdev->queues[idx] = q;
+	}
+	if (q->state != Q_STOPPED)
+		return -EBUSY;
+	ret = alloc_slots(q, umdev_vq_size(vq));
+	if (ret < 0)
+		return ret;
+	q->vq = vq;
+	q->kick_fd = kick_fd;
+	q->poll = vdev->poll || kick_fd < 0;
+	q->recover = recover;
+	/* Spread queues over the data-plane loops; a queue never moves while it runs. */
+	q->loop = vdev->loops[idx % vdev->num_loops];
+	ret = umdev_loop_call_sync(q->loop, start_on_loop, q);
+	if (ret < 0)
+		return ret;
+	return q->start_err;
+}
+
+static void stop_on_loop(void *opaque)
+{
+	struct umdev_vdev_queue *q = opaque;
+
+	if (q->state != Q_RUNNING)
+		return;
+	if (q->poller) {
+		umdev_loop_del_poller(q->loop, q->poller);
+		q->poller = NULL;
+	} else {
+		umdev_loop_del_fd(q->loop, q->kick_fd);
+	}
+	q->state = Q_STOPPING;
+	if (q->inflight == 0)
+		finish_stop(q);
+}
+
+void umdev_vdev_queue_stop(struct umdev_virtio_dev *vdev, unsigned idx)
+{
+	struct umdev_vdev_queue *q = idx < vdev->num_queues ? vdev->queues[idx] : NULL;
+
+	if (!q || q->stopped)
+		return;
+	if (umdev_loop_call_sync(q->loop, stop_on_loop, q) < 0) {
+		umdev_err("%s.q%u: cannot reach its loop to stop it", vdev->name, idx);
+		return;
+	}
+	/* In-flight requests complete on the loop; wait for the last one. */
+	pthread_mutex_lock(&q->lock);
+	while (!q->stopped)
+		pthread_cond_wait(&q->cond, &q->lock);
+	pthread_mutex_unlock(&q->lock);
+}
+
+bool umdev_vdev_queue_running(const struct umdev_virtio_dev *vdev, unsigned idx)
+{
+	const struct umdev_vdev_queue *q = idx < vdev->num_queues ? vdev->queues[idx] : NULL;
+
+	return q && !q->stopped;
+}
+
+struct call_fd_msg {
+	umdev_vq *vq;
+	int fd;
+};
+
+static void set_call_on_loop(void *opaque)
+{
+	struct call_fd_msg *m = opaque;
+
+	umdev_vq_set_call_fd(m->vq, m->fd);
+}
+
+void umdev_vdev_queue_set_call_fd(struct umdev_virtio_dev *vdev, unsigned idx, umdev_vq *vq,
+				  int call_fd)
+{
+	struct umdev_vdev_queue *q = idx < vdev->num_queues ? vdev->queues[idx] : NULL;
+	struct call_fd_msg m = { vq, call_fd };
+
+	/* A running queue reads its call fd on its loop: switch it there. */
+	if (q && !q->stopped && umdev_loop_call_sync(q->loop, set_call_on_loop, &m) == 0)
+		return;
+	umdev_vq_set_call_fd(vq, call_fd);
+}
+
+void umdev_vdev_free_queues(struct umdev_virtio_dev *vdev)
+{
+	for (unsigned i = 0; i < vdev->num_queues; i++) {
+		struct umdev_vdev_queue *q = vdev->queues[i];
+
+		if (!q)
+			continue;
+		umdev_vdev_queue_stop(vdev, i);
+		pthread_mutex_destroy(&q->lock);
+		pthread_cond_destroy(&q->cond);
+		free(q->slots);
+		free(q->iovs);
+		free(q);
+		vdev->queues[i] = NULL;
+	}
+}
