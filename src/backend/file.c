@@ -493,12 +493,18 @@ static void file_cb(struct umdev_loop_io *lio, int res)
 {
 	struct file_req *req = (struct file_req *)((char *)lio - offsetof(struct file_req, lio));
 	struct umdev_bdev_io *io = req->io;
+	const struct file_bdev *f = req->fq->q->b->priv;
 
 	if (res < 0) {
 		if (file_retry(req, res))
 			return;
-		/* Discard is a hint: where it cannot be done, skipping it is fine. */
-		if (io->op == UMDEV_BDEV_DISCARD && res == -EOPNOTSUPP)
+		/*
+		 * Discard is a hint: where it cannot be done (no support, or a
+		 * block device whose logical block the range does not cover
+		 * whole), skipping it is fine.
+		 */
+		if (io->op == UMDEV_BDEV_DISCARD &&
+		    (res == -EOPNOTSUPP || (res == -EINVAL && f->is_blk)))
 			res = 0;
 		file_complete(req, res);
 		return;

@@ -578,6 +578,8 @@ static int loop_iterate(umdev_loop *loop)
 	if (loop->npollers || io_uring_cq_ready(&loop->ring) ||
 	    __atomic_load_n(&loop->stop, __ATOMIC_ACQUIRE))
 		timeout = 0;
+	else if (loop->sq_queued)
+		timeout = 1; /* the kernel refused entries: retry soon */
 	n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, timeout);
 	if (n < 0) {
 		if (errno != EINTR)
