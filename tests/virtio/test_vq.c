@@ -770,6 +770,17 @@ static void test_inflight_recover(void **state)
 	assert_int_equal(r->version, 1);
 	assert_int_equal(r->desc_num, 16);
 	assert_int_equal(umdev_vq_recover_inflight(f->vq, heads, 16), 0);
+	/* Shuffle the driver's free list so submission order differs from
+	 * head order: recovery must sort by counter, not by index. */
+	add_n(f, 4);
+	pop_n(f, e, 4);
+	for (int i = 0; i < 4; i++) {
+		uint16_t head;
+		uint32_t len;
+
+		umdev_vq_push(f->vq, e[i].head, 0);
+		assert_int_equal(umdev_vqd_get_used(&f->d, &head, &len), 1);
+	}
 	for (int i = 0; i < 5; i++) {
 		struct umdev_vqd_buf b[2] = {
 			{ .addr = BUF_GPA + i * 0x100, .len = 20 + i },
@@ -785,12 +796,13 @@ static void test_inflight_recover(void **state)
 		if (i)
 			assert_true(r->desc[h[i]].counter > r->desc[h[i - 1]].counter);
 	}
+	assert_true(h[1] < h[0]);
+	umdev_vq_push(f->vq, e[3].head, 4);
 	umdev_vq_push(f->vq, e[2].head, 4);
-	umdev_vq_push(f->vq, e[0].head, 4);
+	assert_int_equal(r->desc[h[3]].inflight, 0);
 	assert_int_equal(r->desc[h[2]].inflight, 0);
-	assert_int_equal(r->desc[h[0]].inflight, 0);
-	assert_int_equal(r->used_idx, 2);
-	assert_int_equal(r->last_batch_head, h[0]);
+	assert_int_equal(r->used_idx, 6);
+	assert_int_equal(r->last_batch_head, h[2]);
 	for (int i = 0; i < 16; i++)
 		if (r->desc[i].counter > max_counter)
 			max_counter = r->desc[i].counter;
@@ -799,13 +811,13 @@ static void test_inflight_recover(void **state)
 	crash_and_restart(f, 2);
 	assert_int_equal(umdev_vq_recover_inflight(f->vq, heads, 2), -ENOBUFS);
 	assert_int_equal(umdev_vq_recover_inflight(f->vq, heads, 16), 3);
-	assert_int_equal(heads[0], h[1]);
-	assert_int_equal(heads[1], h[3]);
+	assert_int_equal(heads[0], h[0]);
+	assert_int_equal(heads[1], h[1]);
 	assert_int_equal(heads[2], h[4]);
-	assert_int_equal(umdev_vq_last_avail_idx(f->vq), 5);
+	assert_int_equal(umdev_vq_last_avail_idx(f->vq), 9);
 	assert_int_equal(umdev_vq_inuse(f->vq), 3);
 	for (int i = 0; i < 3; i++) {
-		int k = i == 0 ? 1 : i + 2;
+		int k = i == 2 ? 4 : i;
 
 		assert_int_equal(umdev_vq_get_head(f->vq, heads[i], &g, iov, 4), 1);
 		assert_int_equal(g.head, heads[i]);
@@ -821,11 +833,11 @@ static void test_inflight_recover(void **state)
 	for (int i = 0; i < 3; i++)
 		umdev_vq_push(f->vq, heads[i], 4);
 	assert_int_equal(umdev_vq_inuse(f->vq), 0);
-	assert_int_equal(r->used_idx, 5);
+	assert_int_equal(r->used_idx, 9);
 	for (int i = 0; i < 16; i++)
 		assert_int_equal(r->desc[i].inflight, 0);
 
-	/* New work continues at avail index 5 with a counter above the old. */
+	/* New work continues at avail index 9 with a counter above the old. */
 	for (int i = 0; i < 5; i++) {
 		uint16_t head;
 		uint32_t len;
