@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# Install what umdev needs on Debian 12 and build it into ./build.
+# Run as root (or with sudo available). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(
+  # build
+  gcc meson ninja-build pkg-config liburing-dev libjson-c-dev libcmocka-dev
+  # sanitizer runtime for the ASan/UBSan test build
+  libclang-rt-14-dev
+  # end-to-end tests: a real QEMU and Linux guest
+  qemu-system-x86 qemu-system-common qemu-utils linux-image-amd64 busybox-static fio cpio
+  python3
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ -d build ]; then
+  meson setup --reconfigure build >/dev/null
+else
+  meson setup build >/dev/null
+fi
+ninja -C build
