@@ -408,9 +408,18 @@ static void test_uring_nop(void **state)
 struct read_ctx {
 	struct uring_req req;
 	int fd;
+	long long offset;
 	char buf[64];
 	struct iovec iov;
+	unsigned pending;
 };
+
+static void read_pending(void *opaque)
+{
+	struct read_ctx *c = opaque;
+
+	c->pending = umdev_loop_io_pending(c->req.loop);
+}
 
 static void submit_read(void *opaque)
 {
@@ -424,7 +433,7 @@ static void submit_read(void *opaque)
 	assert_non_null(sqe);
 	c->iov.iov_base = c->buf;
 	c->iov.iov_len = sizeof(c->buf);
-	io_uring_prep_readv(sqe, c->fd, &c->iov, 1, 6);
+	io_uring_prep_readv(sqe, c->fd, &c->iov, 1, (__u64)c->offset);
 	umdev_loop_sqe_ready(c->req.loop, sqe, &c->req.io);
 }
 
@@ -438,6 +447,7 @@ static void test_uring_read(void **state)
 
 	memset(&c, 0, sizeof(c));
 	c.fd = mkstemp(path);
+	c.offset = 6;
 	assert_true(c.fd >= 0);
 	unlink(path);
 	assert_int_equal(write(c.fd, text, strlen(text)), (ssize_t)strlen(text));
@@ -464,6 +474,40 @@ static void test_uring_read(void **state)
 	umdev_loop_free(loop);
 }
 
+/*
+ * A read on an empty pipe completes only when another thread writes: the
+ * loop, asleep in epoll_wait, must wake for the completion (through the
+ * ring's eventfd, or the kernel's task-work notification, which interrupts
+ * epoll_wait with EINTR) and run the callback.
+ */
+static void test_uring_wakeup(void **state)
+{
+	umdev_loop *loop = new_loop("t-wake", 0);
+	struct read_ctx c;
+	int completed = 0, p[2];
+
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(pipe(p), 0);
+	c.fd = p[0];
+	c.req = (struct uring_req){ .io.cb = uring_cb, .loop = loop, .res = -1,
+				    .completed = &completed, .stop_at = 1 };
+	c.offset = -1; /* pipes have no offset */
+	assert_int_equal(umdev_loop_start_thread(loop), 0);
+	assert_int_equal(umdev_loop_call_sync(loop, submit_read, &c), 0);
+	usleep(50000);
+	assert_int_equal(umdev_loop_call_sync(loop, read_pending, &c), 0);
+	assert_int_equal(c.pending, 1);
+	assert_int_equal(write(p[1], "wake", 4), 4);
+	umdev_loop_join(loop); /* uring_cb stops the loop */
+	assert_int_equal(completed, 1);
+	assert_int_equal(c.req.res, 4);
+	assert_memory_equal(c.buf, "wake", 4);
+	assert_int_equal(umdev_loop_io_pending(loop), 0);
+	close(p[0]);
+	close(p[1]);
+	umdev_loop_free(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +520,7 @@ int main(void)
 		cmocka_unit_test(test_thread_name),
 		cmocka_unit_test(test_uring_nop),
 		cmocka_unit_test(test_uring_read),
+		cmocka_unit_test(test_uring_wakeup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
