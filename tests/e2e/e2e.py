@@ -14,7 +14,9 @@ Usage:
 
 Server selection (first match wins):
     UMDEV_E2E_SERVER_CMD   a command template with {socket} {image} {queues}
-                           {readonly} (on/off) placeholders
+                           {readonly} (on/off) placeholders; needs
+                           UMDEV_E2E_EXPECT_WRITE_CACHE ("write back" or
+                           "write through", what the guest should see)
     UMDEV_E2E_SERVER=qsd   qemu-storage-daemon (vhost-user-blk export)
     --server qsd|umdevd    (default umdevd, needs --umdevd)
 Other knobs: UMDEV_E2E_QEMU (QEMU binary), UMDEV_E2E_KEEP=1 (keep images).
@@ -81,15 +83,26 @@ def read_at(path, offset, size):
 class ServerSpec:
     """How to start the vhost-user-blk server for a given socket and image."""
 
+    # Where the servers differ by design, what the guest should see.
+    # umdevd offers VIRTIO_BLK_F_FLUSH without CONFIG_WCE (always write
+    # back); qemu-storage-daemon's export reports write through.
+    WRITE_CACHE = {"umdevd": "write back", "qsd": "write through"}
+
     def __init__(self, kind, umdevd=None, template=None):
         self.kind = kind
         self.umdevd = umdevd
         self.template = template
+        self.write_cache = os.environ.get("UMDEV_E2E_EXPECT_WRITE_CACHE",
+                                          self.WRITE_CACHE.get(kind))
 
     @classmethod
     def from_args(cls, args):
         template = os.environ.get("UMDEV_E2E_SERVER_CMD")
         if template:
+            if not os.environ.get("UMDEV_E2E_EXPECT_WRITE_CACHE"):
+                raise E2EFailure("with UMDEV_E2E_SERVER_CMD, also set "
+                                 "UMDEV_E2E_EXPECT_WRITE_CACHE to 'write "
+                                 "back' or 'write through'")
             return cls("custom", template=template)
         kind = os.environ.get("UMDEV_E2E_SERVER") or args.server
         if kind == "umdevd":
@@ -339,6 +352,9 @@ class Test:
         kernel, base = mkguest.build_base(self.args.cache_dir, log=log)
         self.prepare_image()
         script = self.guest_script()
+        # The guest's own watchdog fires first so its diagnostics make it
+        # to the console.
+        self.files["/e2e/timeout"] = b"%d\n" % max(30, self.guest_timeout - 45)
         initrd = mkguest.make_initrd(base, script,
                                      os.path.join(self.work, "initrd.cpio"),
                                      self.files)
@@ -558,7 +574,34 @@ class BlkReconnect(Test):
         check_fio_blocks(self.image, 0, 2 * self.fio_mb * MiB)
 
 
-TESTS = {cls.name: cls for cls in (BlkFio, BlkReadonly, BlkReconnect)}
+class BlkDiscard(Test):
+    """Flush, discard and write-zeroes reach the backend."""
+
+    name = "e2e-blk-discard"
+    script = "blk-discard.sh"
+    image_mb = 64
+
+    def __init__(self, args, spec):
+        super().__init__(args, spec)
+        self.pattern = make_pattern("blk-discard", MiB)
+        self.files["/e2e/pattern.bin"] = self.pattern
+        self.zero = (8 * MiB, 64 * 1024, 512 * 1024)  # offset, skip, len
+        self.keep = 16 * MiB
+        self.params.update(ZERO_OFFSET=self.zero[0], ZERO_SKIP=self.zero[1],
+                           ZERO_LEN=self.zero[2], KEEP_OFFSET=self.keep,
+                           EXPECT_WRITE_CACHE=spec.write_cache,
+                           DISCARD_OFFSET=32 * MiB, DISCARD_LEN=4 * MiB)
+
+    def check_host(self):
+        off, skip, length = self.zero
+        expect = bytearray(self.pattern)
+        expect[skip:skip + length] = bytes(length)
+        self.expect_image(off, bytes(expect), "pattern with its zeroed range")
+        self.expect_image(self.keep, self.pattern, "untouched pattern")
+
+
+TESTS = {cls.name: cls for cls in (BlkFio, BlkReadonly, BlkReconnect,
+                                   BlkDiscard)}
 
 
 def main():

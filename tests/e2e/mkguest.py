@@ -43,9 +43,10 @@ WANTED_MODULES = [
     "nvme",
 ]
 
-# Binaries copied in with their libraries; the optional ones are included
-# when the host has them (later SCSI/NVMe tests want them).
-REQUIRED_BINARIES = ["fio"]
+# Binaries copied in (as /usr/bin/NAME) with their libraries; the optional
+# ones are included when the host has them (later SCSI/NVMe tests want
+# them).  blkdiscard is util-linux's: busybox's lacks -z (write zeroes).
+REQUIRED_BINARIES = ["fio", "blkdiscard"]
 OPTIONAL_BINARIES = ["sg_inq", "sg_readcap", "sg_turs", "nvme"]
 
 INIT_SCRIPT = r"""#!/bin/busybox sh
@@ -70,8 +71,26 @@ done < /etc/e2e-modules
 echo "UMDEV-E2E-BOOTED"
 rc=1
 if [ -f /e2e/test.sh ]; then
-    sh /e2e/test.sh
+    # A watchdog turns a hung request into a diagnosable failure (in-flight
+    # counters and the kernel log) before the host gives up on the guest.
+    limit=$(cat /e2e/timeout 2>/dev/null || echo 120)
+    sh /e2e/test.sh &
+    test_pid=$!
+    (
+        sleep "$limit"
+        echo "E2E-FAIL: test script still running after $limit s"
+        for d in /sys/block/*; do
+            [ -e "$d/inflight" ] || continue
+            echo "e2e-init: $(basename "$d") in flight (reads writes): $(cat "$d/inflight")"
+        done
+        ps | grep -v " \[" | head -n 30
+        dmesg | tail -n 40
+        kill -9 "$test_pid"
+    ) &
+    watchdog_pid=$!
+    wait "$test_pid"
     rc=$?
+    kill "$watchdog_pid" 2>/dev/null
 else
     echo "e2e-init: no /e2e/test.sh"
 fi
