@@ -338,7 +338,9 @@ static int get_config(struct vu_conn *c, struct vhost_user_msg *m)
 	    vdev->ops->get_config(vdev, cfg->payload, cfg->offset, cfg->size) < 0) {
 		umdev_warn("%s: GET_CONFIG of %u bytes at %u is outside config space", c->name,
 			   cfg->size, cfg->offset);
-		cfg->size = 0; /* an empty answer tells the front-end it failed */
+		/* The spec's error answer: a reply with a zero-length payload. */
+		m->hdr.size = 0;
+		return vu_send(c, m, NULL, 0);
 	}
 	m->hdr.size = VHOST_USER_CONFIG_HDR_SIZE + cfg->size;
 	return vu_send(c, m, NULL, 0);
