@@ -466,11 +466,15 @@ int umdev_loop_call_sync(umdev_loop *loop, umdev_loop_fn fn, void *opaque)
 		 * Messages queued earlier run first to keep their order.
 		 */
 		struct loop_msg *pending = loop->msg_head;
+		umdev_loop *saved = loop_current;
 
 		loop->msg_head = loop->msg_tail = NULL;
 		pthread_mutex_unlock(&loop->lock);
+		/* ... and umdev_loop_in_thread() agrees while it does. */
+		loop_current = loop;
 		loop_run_msgs(loop, pending);
 		fn(opaque);
+		loop_current = saved;
 		return 0;
 	}
 	loop_enqueue(loop, &m);

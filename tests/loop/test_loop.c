@@ -229,6 +229,7 @@ static void nested_outer(void *opaque)
 {
 	struct nested_ctx *c = opaque;
 
+	assert_true(umdev_loop_in_thread(c->loop));
 	c->step++;
 	/* On the loop thread call_sync runs inline instead of deadlocking. */
 	assert_int_equal(umdev_loop_call_sync(c->loop, nested_inner, c), 0);
@@ -254,6 +255,11 @@ static void test_call_sync_inline(void **state)
 	assert_int_equal(c.step, 0);
 	assert_int_equal(umdev_loop_call_sync(loop, nested_inner, &c), 0);
 	assert_int_equal(c.step, 2);
+	/* ... acting as the loop's thread meanwhile. */
+	c.step = 0;
+	assert_int_equal(umdev_loop_call_sync(loop, nested_outer, &c), 0);
+	assert_int_equal(c.step, 3);
+	assert_false(umdev_loop_in_thread(loop));
 	umdev_loop_free(loop);
 }
 
