@@ -36,6 +36,7 @@ void umdev_vq_free(umdev_vq *vq)
 	if (!vq)
 		return;
 	umdev_as_map_put(vq->map);
+	free(vq->busy);
 	free(vq);
 }
 
@@ -64,6 +65,10 @@ int umdev_vq_start(umdev_vq *vq, umdev_as_map *map, const struct umdev_vq_config
 	/* Power of two in 1..32768: masks replace modulo in the ring code. */
 	if (cfg->size == 0 || cfg->size > VIRTQ_MAX_SIZE || (cfg->size & (cfg->size - 1)))
 		return -EINVAL;
+	free(vq->busy);
+	vq->busy = calloc((cfg->size + 63) / 64, sizeof(*vq->busy));
+	if (!vq->busy)
+		return -ENOMEM;
 	vq->cfg = *cfg;
 	vq->map = umdev_as_map_ref(map);
 	vq->last_avail_idx = cfg->last_avail_idx;
@@ -110,6 +115,8 @@ uint16_t umdev_vq_stop(umdev_vq *vq)
 	vq->map = NULL;
 	vq->inuse = 0;
 	vq->inflight_active = false;
+	free(vq->busy);
+	vq->busy = NULL;
 	memset(&vq->split, 0, sizeof(vq->split));
 	return vq->last_avail_idx;
 }
@@ -164,11 +171,13 @@ void umdev_vq_push(umdev_vq *vq, uint16_t head, uint32_t written)
 			vq->inuse--;
 		return;
 	}
-	if (head >= vq->cfg.size) {
-		umdev_err("%s: push of head %u outside ring of %u (device bug)", vq->name, head,
-			  vq->cfg.size);
+	/* Device bugs, not guest input: refuse rather than hand the driver a
+	 * head it does not expect (it would have to reset the device). */
+	if (head >= vq->cfg.size || !umdev_vq_head_busy(vq, head)) {
+		umdev_err("%s: push of head %u that is not in use (device bug)", vq->name, head);
 		return;
 	}
+	umdev_vq_head_set_busy(vq, head, false);
 	vq->ops->push(vq, head, written);
 	if (vq->inuse)
 		vq->inuse--;
@@ -233,11 +242,16 @@ void umdev_vq_set_inflight(umdev_vq *vq, struct vhost_user_inflight_queue *regio
 
 int umdev_vq_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
 {
+	int n;
+
 	if (vq->state == UMDEV_VQ_BROKEN)
 		return -EIO;
 	if (vq->state != UMDEV_VQ_RUNNING)
 		return -EINVAL;
 	if (!vq->inflight)
 		return 0;
-	return vq->ops->recover_inflight(vq, heads, max);
+	n = vq->ops->recover_inflight(vq, heads, max);
+	for (int i = 0; i < n; i++)
+		umdev_vq_head_set_busy(vq, heads[i], true);
+	return n;
 }

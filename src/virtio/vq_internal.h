@@ -81,8 +81,22 @@ struct umdev_vq {
 	struct vhost_user_inflight_queue *inflight; /* borrowed, may be NULL */
 	bool inflight_active; /* region checked: pop/push may write it */
 	uint64_t inflight_counter; /* last submission counter handed out */
+	uint64_t *busy; /* bit per head: popped, not yet pushed */
 	struct umdev_vq_split split;
 };
+
+static inline bool umdev_vq_head_busy(const umdev_vq *vq, uint16_t head)
+{
+	return vq->busy[head / 64] & (1ull << (head % 64));
+}
+
+static inline void umdev_vq_head_set_busy(umdev_vq *vq, uint16_t head, bool busy)
+{
+	if (busy)
+		vq->busy[head / 64] |= 1ull << (head % 64);
+	else
+		vq->busy[head / 64] &= ~(1ull << (head % 64));
+}
 
 extern const struct umdev_vq_ops umdev_vq_split_ops;
 

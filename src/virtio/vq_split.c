@@ -191,11 +191,18 @@ static int split_pop(umdev_vq *vq, struct umdev_vq_elem *elem, struct iovec *iov
 		umdev_vq_set_broken(vq, "avail idx %u names head %u, ring size %u", pos, head, size);
 		return -EIO;
 	}
+	/* Two live requests on one chain would alias each other's buffers. */
+	if (umdev_vq_head_busy(vq, head)) {
+		umdev_vq_set_broken(vq, "avail idx %u names head %u, which is already in use",
+				    pos, head);
+		return -EIO;
+	}
 	ret = walk_chain(vq, head, pos, elem, iov, max_iov);
 	if (ret < 0)
 		return ret;
 	vq->last_avail_idx++;
 	vq->inuse++;
+	umdev_vq_head_set_busy(vq, head, true);
 	inflight_mark(vq, head);
 	return 1;
 }
@@ -217,6 +224,7 @@ static int split_get_head(umdev_vq *vq, uint16_t head, struct umdev_vq_elem *ele
 		vq->inuse++;
 		inflight_mark(vq, head);
 	}
+	umdev_vq_head_set_busy(vq, head, true);
 	return 1;
 }
 

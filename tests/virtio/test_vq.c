@@ -587,7 +587,9 @@ static void test_no_interrupt(void **state)
 	umdev_vq_set_call_fd(f->vq, -1);
 	f->cfg.last_avail_idx = 3;
 	assert_int_equal(umdev_vq_start(f->vq, f->map, &f->cfg), 0);
-	umdev_vq_push(f->vq, e[2].head, 0);
+	add_n(f, 1);
+	pop_n(f, e, 1);
+	umdev_vq_push(f->vq, e[0].head, 0);
 	assert_int_equal(umdev_vq_notify(f->vq), 1);
 	assert_int_equal(read_call(f), 0);
 }
@@ -1125,6 +1127,46 @@ static void test_bad_indirect_next(void **state)
 	expect_broken(f, MAX_IOV, "out of range");
 }
 
+static void test_bad_head_in_use(void **state)
+{
+	struct fx *f = *state;
+	struct iovec iov[MAX_IOV];
+	struct umdev_vq_elem e;
+
+	fx_start(f, 16, false, false);
+	set_desc(f, 4, BUF_GPA, 8, 0, 0);
+	publish(f, 4);
+	assert_int_equal(umdev_vq_pop(f->vq, &e, iov, MAX_IOV), 1);
+	/* Once pushed, the driver may offer the same head again... */
+	umdev_vq_push(f->vq, 4, 0);
+	publish(f, 4);
+	assert_int_equal(umdev_vq_pop(f->vq, &e, iov, MAX_IOV), 1);
+	assert_int_equal(e.head, 4);
+	/* ...but not while the device still owns it. */
+	publish(f, 4);
+	expect_broken(f, MAX_IOV, "already in use");
+}
+
+static void test_push_not_in_use(void **state)
+{
+	struct fx *f = *state;
+	struct umdev_vq_elem e[2];
+
+	fx_start(f, 16, false, false);
+	add_n(f, 2);
+	pop_n(f, e, 1);
+	/* A device bug: pushing a head never popped, or twice. Refused. */
+	umdev_vq_push(f->vq, (uint16_t)(e[0].head + 1), 0);
+	umdev_vq_push(f->vq, 16, 0);
+	assert_int_equal(f->d.used->idx, 0);
+	assert_int_equal(umdev_vq_inuse(f->vq), 1);
+	umdev_vq_push(f->vq, e[0].head, 0);
+	umdev_vq_push(f->vq, e[0].head, 0);
+	assert_int_equal(f->d.used->idx, 1);
+	assert_int_equal(umdev_vq_inuse(f->vq), 0);
+	assert_int_equal(umdev_vq_get_state(f->vq), UMDEV_VQ_RUNNING);
+}
+
 static void test_bad_read_after_write(void **state)
 {
 	struct fx *f = *state;
@@ -1440,6 +1482,8 @@ int main(void)
 		T(test_bad_indirect_with_next),
 		T(test_bad_indirect_loop),
 		T(test_bad_indirect_next),
+		T(test_bad_head_in_use),
+		T(test_push_not_in_use),
 		T(test_bad_read_after_write),
 		T(test_bad_total_overflow),
 		T(test_bad_addr_gap),
