@@ -4,6 +4,20 @@
  * (STOPPED -> RUNNING -> BROKEN -> STOPPED), the map reference, the call
  * eventfd and the inflight region. Ring walking lives behind the ops table
  * in vq_split.c, so a packed ring only adds a second ops table.
+ *
+ * Choices where vq.h leaves room:
+ * - pop/get_head on a STOPPED queue return -EINVAL (a caller bug); -EIO
+ *   always means BROKEN. get_head returns 1 on success, like pop.
+ * - notify returns 1 whenever the driver wanted an interrupt, even with no
+ *   call fd (polling front-ends), and writes the eventfd only if there is one.
+ * - The first notify after start always signals: we cannot know whether the
+ *   previous owner of the ring signalled, and a spurious interrupt is cheap.
+ * - A head is "busy" from pop (or recovery) to push. The driver offering a
+ *   busy head again breaks the queue; pushing a head that is not busy is a
+ *   device bug, logged and dropped.
+ * - An inflight region is written only once it is known to fit: a fresh
+ *   one is initialised at start, an old one must have version 1 and
+ *   desc_num == size (checked at start and again by recover).
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -323,9 +323,9 @@ static int split_start(umdev_vq *vq)
 	s->used = umdev_as_map_translate(vq->map, c->used_addr, virtq_used_bytes(c->size) - 2 + ev,
 					 UMDEV_MEM_READ | UMDEV_MEM_WRITE);
 	if (!s->desc || !s->avail || !s->used) {
-		umdev_err("%s: ring part outside guest memory (desc 0x%" PRIx64 " avail 0x%" PRIx64
-			  " used 0x%" PRIx64 ", size %u)", vq->name, c->desc_addr, c->avail_addr,
-			  c->used_addr, c->size);
+		umdev_err("%s: ring part not in guest memory with the access it needs (desc 0x%" PRIx64
+			  " avail 0x%" PRIx64 " used 0x%" PRIx64 ", size %u)", vq->name,
+			  c->desc_addr, c->avail_addr, c->used_addr, c->size);
 		return -EFAULT;
 	}
 	s->used_event = &s->avail->ring[c->size];
