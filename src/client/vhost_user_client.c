@@ -57,13 +57,12 @@ static void vuc_reset(struct umdev_vuc *c)
 	}
 }
 
-int umdev_vuc_connect(struct umdev_vuc *c, const char *path, int wait_ms)
+static int connect_sock(const char *path, int wait_ms)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int64_t deadline = now_ms() + wait_ms;
 	int fd, err;
 
-	vuc_reset(c);
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
@@ -72,7 +71,7 @@ int umdev_vuc_connect(struct umdev_vuc *c, const char *path, int wait_ms)
 		if (fd < 0)
 			return -errno;
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			break;
+			return fd;
 		err = -errno;
 		close(fd);
 		/* The daemon may not have bound or listened yet. */
@@ -80,6 +79,37 @@ int umdev_vuc_connect(struct umdev_vuc *c, const char *path, int wait_ms)
 			return err;
 		usleep(10 * 1000);
 	}
+}
+
+int umdev_vuc_connect(struct umdev_vuc *c, const char *path, int wait_ms)
+{
+	int fd;
+
+	vuc_reset(c);
+	fd = connect_sock(path, wait_ms);
+	if (fd < 0)
+		return fd;
+	c->sock = fd;
+	return 0;
+}
+
+int umdev_vuc_reconnect(struct umdev_vuc *c, const char *path, int wait_ms)
+{
+	int fd;
+
+	if (c->sock >= 0)
+		close(c->sock);
+	c->sock = -1;
+	c->features = c->acked_features = 0;
+	c->protocol_features = c->acked_protocol_features = 0;
+	c->use_reply_ack = false;
+	for (unsigned i = 0; i < c->mem.nregions; i++)
+		c->mem.regions[i].in_table = false;
+	for (unsigned i = 0; i < UMDEV_VUC_MAX_QUEUES; i++)
+		c->vqs[i].started = false;
+	fd = connect_sock(path, wait_ms);
+	if (fd < 0)
+		return fd;
 	c->sock = fd;
 	return 0;
 }
@@ -840,8 +870,9 @@ int umdev_vuc_start_blk(struct umdev_vuc *c, unsigned nqueues, uint16_t qsize,
 
 /* ---- virtio-blk driver --------------------------------------------------- */
 
-int umdev_vblk_submit(struct umdev_vuc *c, unsigned q, uint32_t type, uint64_t sector,
-		      const struct umdev_vqd_buf *data, unsigned n, uint64_t cookie, bool no_kick)
+static int blk_submit(struct umdev_vuc *c, unsigned q, uint32_t type, uint64_t sector,
+		      const struct umdev_vqd_buf *data, unsigned n, uint64_t cookie, bool no_kick,
+		      uint64_t table_gpa)
 {
 	struct umdev_vqd_buf bufs[BLK_MAX_DATA_BUFS + 2];
 	struct virtio_blk_outhdr *hdr;
@@ -869,7 +900,7 @@ int umdev_vblk_submit(struct umdev_vuc *c, unsigned q, uint32_t type, uint64_t s
 	for (unsigned i = 0; i < n; i++)
 		bufs[1 + i] = data[i];
 	bufs[1 + n] = (struct umdev_vqd_buf){ .addr = s->status_gpa, .len = 1, .write = true };
-	head = umdev_vqd_add(&vq->drv, bufs, n + 2, 0);
+	head = umdev_vqd_add(&vq->drv, bufs, n + 2, table_gpa);
 	if (head < 0)
 		return head;
 	if ((unsigned)head >= vq->size)
@@ -882,6 +913,21 @@ int umdev_vblk_submit(struct umdev_vuc *c, unsigned q, uint32_t type, uint64_t s
 	if (no_kick)
 		return 0;
 	return umdev_vblk_kick(c, q);
+}
+
+int umdev_vblk_submit(struct umdev_vuc *c, unsigned q, uint32_t type, uint64_t sector,
+		      const struct umdev_vqd_buf *data, unsigned n, uint64_t cookie, bool no_kick)
+{
+	return blk_submit(c, q, type, sector, data, n, cookie, no_kick, 0);
+}
+
+int umdev_vblk_submit_indirect(struct umdev_vuc *c, unsigned q, uint32_t type, uint64_t sector,
+			       const struct umdev_vqd_buf *data, unsigned n, uint64_t cookie,
+			       uint64_t table_gpa)
+{
+	if (!table_gpa)
+		return -EINVAL;
+	return blk_submit(c, q, type, sector, data, n, cookie, false, table_gpa);
 }
 
 int umdev_vblk_kick(struct umdev_vuc *c, unsigned q)

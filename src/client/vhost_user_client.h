@@ -116,6 +116,13 @@ struct umdev_vuc {
 int umdev_vuc_connect(struct umdev_vuc *c, const char *path, int wait_ms) UMDEV_VUC_WUR;
 
 /**
+ * umdev_vuc_reconnect() - drop the connection and open a new one to @path,
+ * keeping guest memory, rings, eventfds and the inflight buffer, as QEMU
+ * does when a back-end restarts. Negotiation and ring setup must be redone.
+ */
+int umdev_vuc_reconnect(struct umdev_vuc *c, const char *path, int wait_ms) UMDEV_VUC_WUR;
+
+/**
  * umdev_vuc_close() - close the socket and release every fd and mapping
  * @c holds (guest memory, eventfds, inflight buffer). Safe on a @c that
  * umdev_vuc_connect() failed on and on one already closed.
@@ -312,6 +319,15 @@ struct umdev_vblk_cpl {
 int umdev_vblk_submit(struct umdev_vuc *c, unsigned q, uint32_t type, uint64_t sector,
 		      const struct umdev_vqd_buf *data, unsigned n, uint64_t cookie,
 		      bool no_kick) UMDEV_VUC_WUR;
+
+/**
+ * umdev_vblk_submit_indirect() - like umdev_vblk_submit() (always kicks) but
+ * the chain goes in an indirect table at guest address @table_gpa (room for
+ * n + 2 descriptors, caller-owned until the request completes).
+ */
+int umdev_vblk_submit_indirect(struct umdev_vuc *c, unsigned q, uint32_t type, uint64_t sector,
+			       const struct umdev_vqd_buf *data, unsigned n, uint64_t cookie,
+			       uint64_t table_gpa) UMDEV_VUC_WUR;
 
 /** umdev_vblk_kick() - kick @q if the device asks for it (batched submit). */
 int umdev_vblk_kick(struct umdev_vuc *c, unsigned q) UMDEV_VUC_WUR;

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define MAX_ARGS 64
@@ -119,6 +120,12 @@ void proto_stop(struct proto_srv *s, bool dump)
 		if (fd >= 0)
 			close(fd);
 		fprintf(stderr, "---- end of server log ----\n");
+		if (s->proc.pid == 0 && WIFSIGNALED(s->proc.status))
+			fprintf(stderr, "server was killed by signal %d (%s)\n",
+				WTERMSIG(s->proc.status), strsignal(WTERMSIG(s->proc.status)));
+		else if (s->proc.pid == 0 && WIFEXITED(s->proc.status))
+			fprintf(stderr, "server exited with status %d\n",
+				WEXITSTATUS(s->proc.status));
 	}
 	if (s->dir[0])
 		umdev_proc_rmtree(s->dir);

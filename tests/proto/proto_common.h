@@ -8,6 +8,7 @@
 #ifndef UMDEV_TESTS_PROTO_COMMON_H
 #define UMDEV_TESTS_PROTO_COMMON_H
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
