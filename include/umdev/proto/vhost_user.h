@@ -147,12 +147,18 @@ struct vhost_user_config {
 } __attribute__((packed));
 #define VHOST_USER_CONFIG_HDR_SIZE 12u
 
+/*
+ * GET/SET_INFLIGHT_FD payload. The spec lists four fields (20 bytes); QEMU
+ * sends and expects the naturally aligned struct, 24 bytes with padding.
+ */
 struct vhost_user_inflight {
 	uint64_t mmap_size;
 	uint64_t mmap_offset;
 	uint16_t num_queues;
 	uint16_t queue_size;
+	uint32_t padding;
 } __attribute__((packed));
+#define VHOST_USER_INFLIGHT_MIN_SIZE 20u
 
 struct vhost_user_log {
 	uint64_t mmap_size;

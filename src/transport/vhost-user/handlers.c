@@ -402,6 +402,7 @@ static int get_inflight_fd(struct vu_conn *c, struct vhost_user_msg *m)
 	munmap(p, size);
 	in->mmap_size = size;
 	in->mmap_offset = 0;
+	in->padding = 0;
 	m->hdr.size = sizeof(*in);
 	ret = vu_send(c, m, &fd, 1);
 	close(fd);
