@@ -12,8 +12,11 @@
  *   queue's loop, with O_DIRECT when the file system and the request's
  *   alignment allow it, and buffered I/O through a second fd otherwise.
  * - Completion: io->done(io, res) on the queue's loop thread, res = 0 or
- *   -errno. For synchronous backends (ram, null) done may run before
- *   umdev_bdev_submit() returns; callers must not touch @io after submit.
+ *   -errno. On every backend done may run before umdev_bdev_submit()
+ *   returns (ram and null always complete inline; validation errors do too);
+ *   callers must not touch @io after submit.
+ * - DISCARD is a hint: a backend that cannot discard completes it with 0.
+ *   ram and null sizes must be multiples of 512 bytes.
  * - Flush means durable: fdatasync through io_uring for files.
  */
 #ifndef UMDEV_BACKEND_H

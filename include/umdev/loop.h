@@ -89,15 +89,18 @@ int umdev_loop_call(umdev_loop *loop, umdev_loop_fn fn, void *opaque) UMDEV_WUR;
 
 /**
  * umdev_loop_call_sync() - run @fn on @loop's thread and wait for it to
- * return. Runs inline when already on that thread. Must not be called from a
- * loop that @loop might itself wait on.
+ * return. Runs inline when already on that thread, and in the caller when
+ * @loop is not running (after the messages queued before it). Must not be
+ * called from a loop that @loop might itself wait on. Messages still queued
+ * when a loop is freed are dropped without running.
  */
 int umdev_loop_call_sync(umdev_loop *loop, umdev_loop_fn fn, void *opaque) UMDEV_WUR;
 
 /**
  * umdev_loop_sqe() - a submission entry on @loop's io_uring, loop thread
  * only. The caller fills it (io_uring_prep_*), then calls
- * umdev_loop_sqe_ready(loop, sqe, io) which sets user_data. The entry is
+ * umdev_loop_sqe_ready(loop, sqe, io) which sets user_data (a NULL @io means
+ * the completion is ignored). The entry is
  * submitted at the end of the current iteration. NULL with -EAGAIN in *err
  * when the ring is full even after submitting what was queued.
  */

@@ -140,7 +140,9 @@ uint64_t umdev_vq_inflight_size(uint16_t size);
 /**
  * umdev_vq_set_inflight() - attach this queue's part of a shared inflight
  * region (NULL to detach). The memory must stay mapped until detached or the
- * queue is freed; the queue does not own it. Set while stopped.
+ * queue is freed; the queue does not own it. Set while stopped. The caller
+ * guarantees the region has umdev_vq_inflight_size(ring size) bytes: the
+ * queue indexes it by head.
  */
 void umdev_vq_set_inflight(umdev_vq *vq, struct vhost_user_inflight_queue *region);
 
