@@ -287,6 +287,7 @@ int main(int argc, char **argv)
 	};
 	struct result ru[MAX_QDS] = { 0 }, rq[MAX_QDS] = { 0 };
 	char dir[128], sock[192], log[192], dev[512], blockdev[256], export[512];
+	double load_before = -1;
 	int opt, failed = 0;
 
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -336,6 +337,17 @@ int main(int argc, char **argv)
 	if (o.run_umdevd && !o.umdevd) {
 		fprintf(stderr, "umdevd path unknown: pass --umdevd or set UMDEVD\n");
 		return 2;
+	}
+	/* On a small machine anything else running skews the numbers, and
+	 * busy-polling servers suffer most: say so next to the results. */
+	{
+		FILE *f = fopen("/proc/loadavg", "r");
+
+		if (f) {
+			if (fscanf(f, "%lf", &load_before) != 1)
+				load_before = -1;
+			fclose(f);
+		}
 	}
 	if (umdev_proc_tmpdir(dir, sizeof(dir))) {
 		perror("mkdtemp");
@@ -389,7 +401,9 @@ int main(int argc, char **argv)
 	       " bytes, 1 queue\n",
 	       *o.label ? " " : "", o.label, o.duration, o.size);
 	printf("client: busy-polls the used ring, requests no interrupts "
-	       "(VIRTQ_AVAIL_F_NO_INTERRUPT)\n");
+	       "(VIRTQ_AVAIL_F_NO_INTERRUPT); %ld CPUs, load average %.2f before the run%s\n",
+	       sysconf(_SC_NPROCESSORS_ONLN), load_before,
+	       load_before > 0.5 ? " (busy machine: numbers are noisy)" : "");
 	if (*o.dev_extra || o.nextra) {
 		printf("umdevd options:");
 		for (unsigned i = 0; i < o.nextra; i++)
