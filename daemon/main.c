@@ -18,7 +18,7 @@ static void usage(FILE *out)
 		"Serve emulated devices to virtual machines.\n\n"
 		"  --device SPEC      add a device (repeatable), e.g.\n"
 		"                     virtio-blk,id=blk0,socket=PATH,backend=file:IMAGE[,num-queues=N]\n"
-		"                     [,readonly=on][,queue-size=N][,serial=S][,poll=on]\n"
+		"                     [,readonly=on][,queue-size=N][,serial=S][,poll=on][,poll-us=N]\n"
 		"                     backends: file:PATH, ram:SIZE, null:SIZE (SIZE like 1G)\n"
 		"  --config FILE      add the devices a config file declares\n"
 		"                     (JSON {\"devices\":[{\"type\":\"virtio-blk\",\"id\":...}]}\n"

@@ -22,6 +22,7 @@ struct umdev_blk_opts {
 	uint16_t queue_size; /* largest ring the driver may use, power of two */
 	const char *serial; /* GET_ID answer (<= 20 bytes); NULL: the id */
 	bool poll; /* busy-poll the queues instead of sleeping on kicks */
+	uint32_t poll_us; /* adaptive polling after going idle (0: off) */
 };
 
 #define UMDEV_BLK_MAX_QUEUES 64

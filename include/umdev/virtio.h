@@ -13,6 +13,11 @@
  *   into request slots, hand them to the device, push completions and
  *   notify. A device supplies only ops->handle() and calls
  *   umdev_vdev_complete() when a request is done.
+ * - Waiting for work: with vdev->poll the queue is a loop poller and kicks
+ *   stay off. Otherwise it sleeps on its kick eventfd; with poll_us > 0 it
+ *   first keeps polling for that long after running dry (adaptive polling,
+ *   as QEMU's iothreads do), so a request that follows soon after the last
+ *   one costs no kick and no wake-up.
  * - Queue states: STOPPED -> RUNNING (start) -> STOPPING (stop requested,
  *   requests still in flight) -> STOPPED (all completed). Stop blocks the
  *   calling (control) thread until the queue has drained; data-plane loops
@@ -71,6 +76,7 @@ struct umdev_virtio_dev {
 	uint32_t req_size; /* bytes per request slot, >= sizeof(struct umdev_vdev_req) */
 	uint32_t max_iov; /* iovecs per request slot */
 	bool poll; /* busy-poll queues instead of sleeping on kicks */
+	uint32_t poll_us; /* not polling: keep polling this long after going idle */
 	umdev_loop **loops; /* data-plane loops queues are spread over */
 	unsigned num_loops;
 	struct umdev_vdev_queue **queues; /* num_queues entries, NULL while never started */

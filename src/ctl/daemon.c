@@ -142,7 +142,7 @@ static int add_virtio_blk(umdev_daemon *d, struct umdev_kv *kv, struct dev_entry
 			  size_t msglen)
 {
 	struct umdev_blk_opts o = { .id = e->id };
-	unsigned long nq, qsize;
+	unsigned long nq, qsize, poll_us;
 	int ret, err = 0;
 
 	o.backend = umdev_kv_get(kv, "backend");
@@ -151,7 +151,8 @@ static int add_virtio_blk(umdev_daemon *d, struct umdev_kv *kv, struct dev_entry
 	    (ret = umdev_kv_bool(kv, "poll", false, &o.poll, msg, msglen)) < 0 ||
 	    (ret = umdev_kv_uint(kv, "num-queues", 1, 1, UMDEV_BLK_MAX_QUEUES, &nq, msg,
 				 msglen)) < 0 ||
-	    (ret = umdev_kv_uint(kv, "queue-size", 1024, 1, 32768, &qsize, msg, msglen)) < 0)
+	    (ret = umdev_kv_uint(kv, "queue-size", 1024, 1, 32768, &qsize, msg, msglen)) < 0 ||
+	    (ret = umdev_kv_uint(kv, "poll-us", 32, 0, 1000000, &poll_us, msg, msglen)) < 0)
 		return ret;
 	if (!o.backend) {
 		snprintf(msg, msglen, "virtio-blk needs backend=file:PATH, ram:SIZE or null:SIZE");
@@ -170,6 +171,7 @@ static int add_virtio_blk(umdev_daemon *d, struct umdev_kv *kv, struct dev_entry
 		return ret;
 	o.num_queues = nq;
 	o.queue_size = qsize;
+	o.poll_us = poll_us;
 	e->blk = umdev_blk_new(&o, e->loops, d->ndp, &err);
 	if (!e->blk) {
 		snprintf(msg, msglen, "cannot open backend '%s': %s", o.backend, strerror(-err));

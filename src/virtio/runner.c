@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "umdev/log.h"
@@ -23,7 +24,8 @@ struct umdev_vdev_queue {
 	int kick_fd;
 	bool poll;
 	bool recover;
-	umdev_loop_poller *poller;
+	umdev_loop_poller *poller; /* permanent (poll) or while adaptive-polling */
+	uint64_t poll_deadline_ns; /* adaptive polling ends then, unless work arrives */
 	enum q_state state; /* written on the loop thread while started */
 	unsigned inflight;
 	bool in_process; /* process() is on the stack: completions must not recurse */
@@ -108,6 +110,35 @@ static void dispatch(struct umdev_vdev_queue *q, struct umdev_vdev_req *r)
 	q->vdev->ops->handle(q, r);
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static int on_adaptive_poll(void *opaque);
+
+/*
+ * The ring ran dry while sleeping on kicks. Returns true if the queue should
+ * keep kicks off and poll a while (adaptive polling), false to re-arm kicks.
+ */
+static bool idle_keep_polling(struct umdev_vdev_queue *q)
+{
+	int err = 0;
+
+	if (!q->vdev->poll_us)
+		return false;
+	if (q->poller)
+		return true; /* already polling: the poller checks the deadline */
+	q->poller = umdev_loop_add_poller(q->loop, on_adaptive_poll, q, &err);
+	if (!q->poller)
+		return false;
+	q->poll_deadline_ns = now_ns() + q->vdev->poll_us * 1000ull;
+	return true;
+}
+
 /* Pop and hand over everything available. Loop thread. Returns work done. */
 static int process(struct umdev_vdev_queue *q)
 {
@@ -126,7 +157,7 @@ static int process(struct umdev_vdev_queue *q)
 			ret = umdev_vq_pop(q->vq, &r->elem, r->iov, q->vdev->max_iov);
 			if (ret == 0) {
 				/* Empty: re-arm kicks, then look once more (lost-wakeup race). */
-				if (q->poll || !umdev_vq_enable_kicks(q->vq))
+				if (q->poll || idle_keep_polling(q) || !umdev_vq_enable_kicks(q->vq))
 					break;
 				continue;
 			}
@@ -161,6 +192,25 @@ static void on_kick(void *opaque, uint32_t events)
 static int on_poll(void *opaque)
 {
 	return process(opaque);
+}
+
+static int on_adaptive_poll(void *opaque)
+{
+	struct umdev_vdev_queue *q = opaque;
+	int n = process(q);
+
+	if (n > 0) {
+		q->poll_deadline_ns = now_ns() + q->vdev->poll_us * 1000ull;
+		return n;
+	}
+	if (q->state != Q_RUNNING || now_ns() < q->poll_deadline_ns)
+		return 0;
+	/* Idle for poll_us: sleep on kicks again (and catch a last-moment buffer). */
+	umdev_loop_del_poller(q->loop, q->poller);
+	q->poller = NULL;
+	if (umdev_vq_enable_kicks(q->vq))
+		n = process(q);
+	return n;
 }
 
 void umdev_vdev_complete(struct umdev_vdev_req *r, uint32_t written)
@@ -288,9 +338,9 @@ static void stop_on_loop(void *opaque)
 	if (q->poller) {
 		umdev_loop_del_poller(q->loop, q->poller);
 		q->poller = NULL;
-	} else {
-		umdev_loop_del_fd(q->loop, q->kick_fd);
 	}
+	if (!q->poll)
+		umdev_loop_del_fd(q->loop, q->kick_fd);
 	q->state = Q_STOPPING;
 	if (q->inflight == 0)
 		finish_stop(q);

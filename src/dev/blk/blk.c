@@ -383,6 +383,7 @@ umdev_blk *umdev_blk_new(const struct umdev_blk_opts *o, umdev_loop **loops, uns
 	blk->vdev.req_size = sizeof(struct blk_req) + BLK_MAX_IOV * sizeof(struct iovec);
 	blk->vdev.max_iov = BLK_MAX_IOV;
 	blk->vdev.poll = o->poll;
+	blk->vdev.poll_us = o->poll_us;
 	blk->vdev.loops = loops;
 	blk->vdev.num_loops = num_loops;
 	blk->vdev.queues = blk->queues_storage;
