@@ -11,10 +11,9 @@
 #include <unistd.h>
 
 #include "ctl_internal.h"
-#include "umdev/blk.h"
+#include "dev_type.h"
 #include "umdev/log.h"
 #include "umdev/loop.h"
-#include "umdev/vhost_user.h"
 
 #define MAX_DP_THREADS 8
 
@@ -22,9 +21,8 @@ struct dev_entry {
 	struct dev_entry *next;
 	char *id;
 	char *socket;
-	char *type;
-	umdev_blk *blk;
-	umdev_vu_server *vu;
+	const struct umdev_dev_type *type;
+	void *inst;
 	umdev_loop **loops; /* the pool, rotated so devices spread their queue 0s */
 };
 
@@ -79,19 +77,11 @@ fail:
 
 static void dev_free(struct dev_entry *e)
 {
-	/* Transport first: it stops the queues, which drain their in-flight I/O. */
-	umdev_vu_server_free(e->vu);
-	if (e->blk) {
-		int ret = umdev_blk_flush(e->blk);
-
-		if (ret < 0)
-			umdev_err("%s: final flush failed: %s", e->id, strerror(-ret));
-		umdev_blk_free(e->blk);
-	}
+	if (e->inst)
+		e->type->destroy(e->inst);
 	free(e->loops);
 	free(e->id);
 	free(e->socket);
-	free(e->type);
 	free(e);
 }
 
@@ -138,66 +128,22 @@ static bool valid_id(const char *id)
 	return true;
 }
 
-static int add_virtio_blk(umdev_daemon *d, struct umdev_kv *kv, struct dev_entry *e, char *msg,
-			  size_t msglen)
-{
-	struct umdev_blk_opts o = { .id = e->id };
-	unsigned long nq, qsize, poll_us;
-	int ret, err = 0;
-
-	o.backend = umdev_kv_get(kv, "backend");
-	o.serial = umdev_kv_get(kv, "serial");
-	if ((ret = umdev_kv_bool(kv, "readonly", false, &o.readonly, msg, msglen)) < 0 ||
-	    (ret = umdev_kv_bool(kv, "poll", false, &o.poll, msg, msglen)) < 0 ||
-	    (ret = umdev_kv_uint(kv, "num-queues", 1, 1, UMDEV_BLK_MAX_QUEUES, &nq, msg,
-				 msglen)) < 0 ||
-	    (ret = umdev_kv_uint(kv, "queue-size", 1024, 1, 32768, &qsize, msg, msglen)) < 0 ||
-	    (ret = umdev_kv_uint(kv, "poll-us", 32, 0, 1000000, &poll_us, msg, msglen)) < 0)
-		return ret;
-	if (!o.backend) {
-		snprintf(msg, msglen, "virtio-blk needs backend=file:PATH, ram:SIZE or null:SIZE");
-		return -EINVAL;
-	}
-	if (qsize & (qsize - 1)) {
-		snprintf(msg, msglen, "queue-size=%lu: must be a power of two", qsize);
-		return -EINVAL;
-	}
-	if (o.serial && strlen(o.serial) > 20) {
-		snprintf(msg, msglen, "serial is at most 20 characters");
-		return -EINVAL;
-	}
-	ret = umdev_kv_check_unused(kv, msg, msglen);
-	if (ret < 0)
-		return ret;
-	o.num_queues = nq;
-	o.queue_size = qsize;
-	o.poll_us = poll_us;
-	e->blk = umdev_blk_new(&o, e->loops, d->ndp, &err);
-	if (!e->blk) {
-		snprintf(msg, msglen, "cannot open backend '%s': %s", o.backend, strerror(-err));
-		return err;
-	}
-	e->vu = umdev_vu_server_new(umdev_blk_vdev(e->blk), d->ctl, e->socket, -1, &err);
-	if (!e->vu) {
-		snprintf(msg, msglen, "cannot listen on %s: %s", e->socket,
-			 err == -EADDRINUSE ? "another server is listening there" :
-			 strerror(-err));
-		return err;
-	}
-	umdev_info("%s: virtio-blk on %s, backend %s%s, %lu queue(s)", e->id, e->socket,
-		   o.backend, o.readonly ? " (read-only)" : "", nq);
-	return 0;
-}
-
 int umdev_daemon_add_kv(umdev_daemon *d, struct umdev_kv *kv, char *msg, size_t msglen)
 {
+	const struct umdev_dev_type *type = umdev_dev_type_find(kv->type);
 	const char *id = umdev_kv_get(kv, "id");
 	const char *sock = umdev_kv_get(kv, "socket");
+	struct umdev_dev_ctx ctx;
 	struct dev_entry *e;
 	int ret;
 
-	if (strcmp(kv->type, "virtio-blk")) {
-		snprintf(msg, msglen, "unknown device type '%s' (known: virtio-blk)", kv->type);
+	if (!type) {
+		int n = snprintf(msg, msglen, "unknown device type '%s' (known:", kv->type);
+
+		for (unsigned i = 0; umdev_dev_types[i] && n > 0 && (size_t)n < msglen; i++)
+			n += snprintf(msg + n, msglen - n, " %s", umdev_dev_types[i]->name);
+		if (n > 0 && (size_t)n < msglen)
+			snprintf(msg + n, msglen - n, ")");
 		return -EINVAL;
 	}
 	if (!id || !valid_id(id)) {
@@ -224,15 +170,17 @@ int umdev_daemon_add_kv(umdev_daemon *d, struct umdev_kv *kv, char *msg, size_t 
 		return -ENOMEM;
 	e->id = strdup(id);
 	e->socket = strdup(sock);
-	e->type = strdup(kv->type);
+	e->type = type;
 	e->loops = calloc(d->ndp, sizeof(*e->loops));
-	if (!e->id || !e->socket || !e->type || !e->loops) {
+	if (!e->id || !e->socket || !e->loops) {
 		dev_free(e);
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < d->ndp; i++)
 		e->loops[i] = d->dp[(i + d->next_rot) % d->ndp];
-	ret = add_virtio_blk(d, kv, e, msg, msglen);
+	ctx = (struct umdev_dev_ctx){ .id = e->id, .socket = e->socket, .ctl = d->ctl,
+				      .loops = e->loops, .num_loops = d->ndp };
+	ret = type->create(&ctx, kv, &e->inst, msg, msglen);
 	if (ret < 0) {
 		dev_free(e); /* leaves no socket, thread or fd behind */
 		return ret;

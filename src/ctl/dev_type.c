@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#include <string.h>
+
+#include "dev_type.h"
+
+extern const struct umdev_dev_type umdev_type_virtio_blk;
+
+const struct umdev_dev_type *const umdev_dev_types[] = {
+	&umdev_type_virtio_blk,
+	NULL,
+};
+
+const struct umdev_dev_type *umdev_dev_type_find(const char *name)
+{
+	for (unsigned i = 0; umdev_dev_types[i]; i++)
+		if (!strcmp(umdev_dev_types[i]->name, name))
+			return umdev_dev_types[i];
+	return NULL;
+}

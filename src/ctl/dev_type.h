@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Device types the daemon can create. Each type lives in its own file
+ * (type_*.c) and is listed once in dev_type.c; the daemon, the config file
+ * and the RPC all create devices through this table.
+ */
+#ifndef UMDEV_CTL_DEV_TYPE_H
+#define UMDEV_CTL_DEV_TYPE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "ctl_internal.h"
+#include "umdev/loop.h"
+
+/* What a type's create() gets from the daemon. All borrowed. */
+struct umdev_dev_ctx {
+	const char *id; /* validated device id */
+	const char *socket; /* transport socket path */
+	umdev_loop *ctl; /* the control loop (everything here runs on it) */
+	umdev_loop **loops; /* data-plane loops, rotated per device */
+	unsigned num_loops;
+};
+
+struct umdev_dev_type {
+	const char *name; /* "virtio-blk" */
+	const char *transport; /* "vhost-user", "vfio-user" */
+	const char *params; /* one-line parameter summary for help and `types` */
+	/*
+	 * Build the device and start serving its socket. Reads its options from
+	 * @kv with umdev_kv_get() & co. and must call umdev_kv_check_unused()
+	 * before creating anything. On failure: -errno, @msg says why, nothing
+	 * is left behind (no socket file, thread or fd).
+	 */
+	int (*create)(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, void **inst,
+		      char *msg, size_t msglen);
+	/* Stop serving: drain in-flight I/O, flush, remove the socket, free. */
+	void (*destroy)(void *inst);
+	/* A client (front-end) is connected. May be NULL. */
+	bool (*connected)(void *inst);
+};
+
+/* NULL-terminated list of every type. */
+extern const struct umdev_dev_type *const umdev_dev_types[];
+const struct umdev_dev_type *umdev_dev_type_find(const char *name);
+
+#endif
