@@ -392,6 +392,96 @@ static void test_region_past_eof(void **state)
 	assert_serving();
 }
 
+static void test_bad_inflight(void **state)
+{
+	struct vhost_user_inflight in;
+	struct umdev_vuc c;
+	int small, r;
+
+	/* GET_INFLIGHT_FD for no queues, too many, or empty rings. */
+	static const uint16_t bad[3][2] = { { 0, 64 }, { 100, 64 }, { 2, 0 } };
+	for (unsigned i = 0; i < 3; i++) {
+		connect_negotiated(&c);
+		in = (struct vhost_user_inflight){ .num_queues = bad[i][0], .queue_size = bad[i][1] };
+		assert_int_equal(umdev_vuc_send(&c, VHOST_USER_GET_INFLIGHT_FD, 0, &in, sizeof(in),
+						NULL, 0),
+				 0);
+		{
+			struct vhost_user_msg m;
+			int fd = -1;
+			unsigned nfds = 1;
+
+			/* Refusal: a hang-up, or a reply with no fd / no size. */
+			r = umdev_vuc_recv(&c, &m, &fd, &nfds);
+			if (r == 0) {
+				assert_true(nfds == 0 || m.p.inflight.mmap_size == 0);
+				if (nfds)
+					close(fd);
+			} else {
+				assert_int_equal(r, -ECONNRESET);
+			}
+		}
+		umdev_vuc_close(&c);
+	}
+	/* SET_INFLIGHT_FD without an fd. */
+	connect_negotiated(&c);
+	in = (struct vhost_user_inflight){ .mmap_size = 1 << 20, .num_queues = 2, .queue_size = 64 };
+	assert_refused(&c, VHOST_USER_SET_INFLIGHT_FD, &in, sizeof(in), NULL, 0);
+	umdev_vuc_close(&c);
+
+	/* A buffer smaller than it claims: mapping it works, touching its
+	 * tail raises SIGBUS, so the back-end must check the file's size. */
+	small = memfd_create("small-inflight", MFD_CLOEXEC);
+	assert_true(small >= 0);
+	assert_int_equal(ftruncate(small, 4096), 0);
+	assert_int_equal(umdev_vuc_connect(&c, srv.sock, 3000), 0);
+	assert_int_equal(umdev_vuc_negotiate(&c, ~0ull), 0);
+	in = (struct vhost_user_inflight){ .mmap_size = 1 << 20, .num_queues = 2,
+					   .queue_size = 1024 };
+	r = umdev_vuc_set_inflight_fd(&c, small, &in);
+	assert_true(r == 0 || r == -EIO || r == -ECONNRESET);
+	if (r == 0) {
+		uint64_t sizes[1] = { REGION };
+		uint64_t b;
+
+		assert_int_equal(umdev_vuc_set_features(&c, 1ull << VIRTIO_F_VERSION_1), 0);
+		assert_int_equal(umdev_vuc_mem_create(&c, sizes, 1, 0), 0);
+		assert_int_equal(umdev_vuc_set_mem_table(&c, 1), 0);
+		assert_int_equal(umdev_vuc_vq_init(&c, 1, 1024, true), 0);
+		/* Queue 1's part of the buffer lies wholly past the 4 KiB the
+		 * file has: starting the ring, or I/O on it, touches it. */
+		if (umdev_vuc_vq_start(&c, 1, 0) == 0) {
+			b = umdev_vuc_alloc(&c, 0, 4096, 4096);
+			for (unsigned i = 0; i < 8 && umdev_proc_alive(&srv.proc); i++)
+				may_fail(proto_rw(&c, 1, VIRTIO_BLK_T_IN, 0, b, 4096, 1));
+		}
+		usleep(100 * 1000);
+		assert_true(umdev_proc_alive(&srv.proc));
+	}
+	umdev_vuc_close(&c);
+	close(small);
+
+	/* A region the front-end filled with garbage before a reconnect. */
+	proto_connect_blk(&c, srv.sock, 2, 64, 1, REGION);
+	assert_true(c.inflight_map != NULL);
+	assert_int_equal(umdev_vuc_reconnect(&c, srv.sock, 3000), 0);
+	usleep(100 * 1000);
+	memset(c.inflight_map, 0xff, c.inflight.mmap_size);
+	assert_int_equal(umdev_vuc_negotiate(&c, ~0ull), 0);
+	r = umdev_vuc_set_inflight_fd(&c, c.inflight_fd, &c.inflight);
+	assert_true(r == 0 || r == -EIO || r == -ECONNRESET);
+	if (r == 0 && umdev_vuc_set_features(&c, 1ull << VIRTIO_F_VERSION_1) == 0 &&
+	    umdev_vuc_set_mem_table(&c, 1) == 0 && umdev_vuc_vq_start(&c, 0, 0) == 0) {
+		uint64_t b = umdev_vuc_alloc(&c, 0, 4096, 4096);
+
+		may_fail(umdev_vuc_kick(&c, 0));
+		may_fail(proto_rw(&c, 0, VIRTIO_BLK_T_IN, 0, b, 4096, 1));
+		assert_true(umdev_proc_alive(&srv.proc));
+	}
+	umdev_vuc_close(&c);
+	assert_serving();
+}
+
 static void test_out_of_order(void **state)
 {
 	struct vhost_user_vring_addr a = { .index = 0, .desc_user_addr = 0x10000,
@@ -699,6 +789,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_wrong_fd_counts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_mem_tables, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_region_past_eof, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_out_of_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_vring_addr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_chains, setup, teardown),
