@@ -13,6 +13,7 @@
 
 #include "mem_internal.h"
 #include "umdev/log.h"
+#include "util/fd.h"
 
 static void region_put(struct umdev_mem_region *r)
 {
@@ -133,8 +134,17 @@ static int region_map(const struct umdev_mem_region_desc *d, struct umdev_mem_re
 	int mprot = 0;
 	void *p;
 
+	bool sealed;
+	int ret;
+
 	if (len < d->size || len + (ps - 1) < len)
 		return -EINVAL;
+	ret = umdev_fd_check_range(d->fd, d->mmap_offset, d->size, &sealed);
+	if (ret < 0)
+		return ret;
+	if (!sealed)
+		umdev_dbg("guest region at 0x%llx: its file can still shrink (not sealed)",
+			  (unsigned long long)d->guest_addr);
 	len = (len + ps - 1) / ps * ps;
 	if (len != (size_t)len)
 		return -EINVAL;

@@ -243,6 +243,22 @@ static void test_unaligned_offset(void **state)
 	close(fd);
 }
 
+/* A region the fd does not fully back would SIGBUS on access: refused up front. */
+static void test_region_past_eof(void **state)
+{
+	int err = 0, fd = make_memfd(MB);
+	umdev_as *as = umdev_as_new(&err);
+
+	assert_int_equal(add(as, fd, 0, 2 * MB, 0, 0, 3), -EINVAL);
+	assert_int_equal(add(as, fd, 0, MB, 0, 4096, 3), -EINVAL);
+	assert_int_equal(add(as, fd, 0, 4096, 0, 1ull << 40, 3), -EINVAL);
+	assert_int_equal(add(as, fd, 0, 4096, 0, UINT64_MAX - 100, 3), -EINVAL);
+	assert_int_equal(umdev_as_num_regions(as), 0);
+	assert_int_equal(add(as, fd, 0, MB - 4096, 0, 4096, 3), 0);
+	umdev_as_free(as);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -254,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_versioned_lifetime),
 		cmocka_unit_test(test_many_regions),
 		cmocka_unit_test(test_unaligned_offset),
+		cmocka_unit_test(test_region_past_eof),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

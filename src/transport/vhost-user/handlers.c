@@ -20,6 +20,7 @@
 
 #include "umdev/log.h"
 #include "umdev/proto/virtio_ring.h"
+#include "util/fd.h"
 #include "vu_internal.h"
 
 static struct umdev_virtio_dev *vdev_of(struct vu_conn *c)
@@ -413,6 +414,7 @@ static int set_inflight_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds
 {
 	struct vhost_user_inflight *in = &m->p.inflight;
 	uint64_t need;
+	bool sealed;
 	void *p;
 
 	if (in->num_queues == 0 || in->num_queues > vdev_of(c)->num_queues ||
@@ -425,6 +427,12 @@ static int set_inflight_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds
 	if (in->mmap_size < need || in->mmap_size > (1ull << 32)) {
 		umdev_err("%s: inflight region of %llu bytes, need %llu", c->name,
 			  (unsigned long long)in->mmap_size, (unsigned long long)need);
+		return -EINVAL;
+	}
+	if (umdev_fd_check_range(fds[0], in->mmap_offset, in->mmap_size, &sealed) < 0) {
+		umdev_err("%s: inflight fd holds less than the %llu bytes at offset %llu announced",
+			  c->name, (unsigned long long)in->mmap_size,
+			  (unsigned long long)in->mmap_offset);
 		return -EINVAL;
 	}
 	p = mmap(NULL, in->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], in->mmap_offset);
