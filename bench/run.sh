@@ -1,6 +1,6 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
-# Run the benchmark in each server configuration, one table per run.
+# Run the benchmark in each umdevd notification mode, one table per run.
 # Usage: bench/run.sh [BUILD_DIR] [umdev-bench options, e.g. --duration 10]
 set -eu
 build=${1:-build}
@@ -10,8 +10,12 @@ if [ ! -x "$bench" ]; then
   echo "no $bench: build first (meson setup $build && ninja -C $build)" >&2
   exit 1
 fi
-# umdevd sleeping on kicks (the default) against qemu-storage-daemon.
-"$bench" --label "(umdevd waits for kicks)" "$@"
+# Default: a queue that runs dry polls briefly (poll-us) before sleeping on
+# kicks; compared with qemu-storage-daemon in the same run.
+"$bench" --label "(umdevd default: adaptive polling)" "$@"
 echo
-# umdevd busy-polling its queues: lowest latency, one core spent per queue loop.
+# Pure interrupt mode: sleep on the kick eventfd as soon as the ring is empty.
+"$bench" --servers umdevd --umdevd-dev-extra ,poll-us=0 --label "(umdevd poll-us=0)" "$@"
+echo
+# Busy-polling: lowest latency, one core spent per queue loop.
 "$bench" --servers umdevd --umdevd-dev-extra ,poll=on --label "(umdevd poll=on)" "$@"
