@@ -198,6 +198,32 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def connections(self):
+        """Connected sockets bound to our path (an accepted connection
+        carries the listener's path in /proc/net/unix)."""
+        n = 0
+        with open("/proc/net/unix") as f:
+            next(f)
+            for line in f:
+                fields = line.split()
+                # Num RefCount Protocol Flags Type St Inode [Path]
+                if len(fields) >= 8 and fields[7] == self.sock and \
+                        fields[5] == "03":
+                    n += 1
+        return n
+
+    def wait_connected(self, timeout):
+        """Wait until the front-end is connected; returns the seconds taken."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if self.connections() > 0:
+                return time.monotonic() - t0
+            if not self.alive():
+                raise E2EFailure("server exited while waiting for the "
+                                 "front-end; log tail:\n%s" % tail(self.logpath))
+            time.sleep(0.05)
+        return None
+
 
 class Qemu:
     """The guest: QEMU with the console on a pipe read by a thread."""
@@ -369,8 +395,14 @@ class Test:
             self.server.start()
             t = time.monotonic()
             self.qemu.start()
-            booted = self.qemu.wait_for(r"UMDEV-E2E-BOOTED", 120)
+            booted = self.qemu.wait_for(r"UMDEV-E2E-BOOTED", 90)
             if booted is None:
+                if self.qemu.find(r"UMDEV-E2E-INIT"):
+                    # Module loading probes the device; a server that never
+                    # completes the device start-up leaves virtio_blk stuck.
+                    self.fail_with_logs("guest kernel started but loading "
+                                        "the drivers did not finish (device "
+                                        "start-up failed?)")
                 self.fail_with_logs("guest did not boot")
             self.timings.append(("boot", booted[0]))
             self.drive()
@@ -550,7 +582,12 @@ class BlkReconnect(Test):
                                     % status)
             time.sleep(self.downtime)
             self.server.start()
-            self.timing("restart after %s" % signal.Signals(sig).name, t)
+            # QEMU retries every second (reconnect=1).
+            took = self.server.wait_connected(15)
+            if took is None:
+                self.fail_with_logs("QEMU did not reconnect to the restarted "
+                                    "server within 15 s")
+            self.timing("reconnect after %s" % signal.Signals(sig).name, t)
         if self.qemu.find(r"E2E-MARK fio-end"):
             self.fail_with_logs("fio finished while the server was down; "
                                 "raise fio_mb")
