@@ -160,8 +160,7 @@ class Server:
                    .encode())
         logf.flush()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=logf, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -258,8 +257,7 @@ class Qemu:
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     stderr=subprocess.STDOUT)
         self.thread = threading.Thread(target=self._reader, daemon=True)
         self.thread.start()
 
@@ -641,7 +639,18 @@ TESTS = {cls.name: cls for cls in (BlkFio, BlkReadonly, BlkReconnect,
                                    BlkDiscard)}
 
 
+class Interrupted(E2EFailure):
+    """SIGTERM/SIGINT (e.g. meson's timeout): unwind so QEMU and the
+    server are killed by Test.run()'s cleanup instead of left behind."""
+
+
+def on_signal(signum, frame):
+    raise Interrupted("interrupted by %s" % signal.Signals(signum).name)
+
+
 def main():
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  epilog="tests: " + ", ".join(sorted(TESTS)))
     ap.add_argument("test", choices=sorted(TESTS))

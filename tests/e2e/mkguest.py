@@ -302,7 +302,7 @@ def build_base(cache_dir, log=print):
         fcntl.flock(lock, fcntl.LOCK_EX)
         if os.path.exists(out):
             return kernel, out
-        log("e2e: building guest initramfs %s (kernel %s)" % (out, ver))
+        log("building guest initramfs %s (kernel %s)" % (out, ver))
         c = Cpio()
         for d in ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/proc", "/sys",
                   "/dev", "/tmp", "/run", "/etc", "/e2e", "/root"):
