@@ -635,8 +635,29 @@ class BlkDiscard(Test):
         self.expect_image(self.keep, self.pattern, "untouched pattern")
 
 
+class BlkReset(Test):
+    """Driver unbind/rebind (device reset) with 1 or 2 queues in use."""
+
+    name = "e2e-blk-reset"
+    script = "blk-reset.sh"
+    image_mb = 128
+
+    def __init__(self, args, spec):
+        super().__init__(args, spec)
+        self.pattern = make_pattern("blk-reset", MiB)
+        self.files["/e2e/pattern.bin"] = self.pattern
+        self.pattern_off = 100 * MiB
+        self.params.update(PATTERN_OFFSET=self.pattern_off)
+
+    def check_host(self):
+        self.expect_image(self.pattern_off, self.pattern,
+                          "pattern written before the resets")
+        for cycle in (1, 2, 3):
+            check_fio_blocks(self.image, cycle * 16 * MiB, 16 * MiB)
+
+
 TESTS = {cls.name: cls for cls in (BlkFio, BlkReadonly, BlkReconnect,
-                                   BlkDiscard)}
+                                   BlkDiscard, BlkReset)}
 
 
 class Interrupted(E2EFailure):
