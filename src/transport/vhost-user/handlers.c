@@ -183,8 +183,11 @@ static void unmap_inflight(struct vu_conn *c)
 
 void vu_conn_fini_state(struct vu_conn *c)
 {
-	if (c->vrings) {
+	if (c->vrings)
 		pause_rings(c);
+	/* Detach the inflight region while the vqs still exist. */
+	unmap_inflight(c);
+	if (c->vrings) {
 		for (unsigned i = 0; i < vdev_of(c)->num_queues; i++) {
 			struct vu_vring *vr = &c->vrings[i];
 
@@ -192,9 +195,9 @@ void vu_conn_fini_state(struct vu_conn *c)
 			close_fd(&vr->call_fd);
 			close_fd(&vr->err_fd);
 			umdev_vq_free(vr->vq);
+			vr->vq = NULL;
 		}
 	}
-	unmap_inflight(c);
 	free(c->vrings);
 	c->vrings = NULL;
 	umdev_as_free(c->as);
@@ -572,7 +575,31 @@ static int reset_device(struct vu_conn *c)
 	return 0;
 }
 
+static int handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigned nfds,
+		  bool *acked);
+
+/*
+ * Dispatch one validated message. A negative return closes the connection;
+ * if the front-end asked for a reply, it gets a non-zero ack first, since
+ * the spec says a requested reply must be sent.
+ */
 int vu_handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigned nfds)
+{
+	uint32_t req = m->hdr.request;
+	bool asked = m->hdr.flags & VHOST_USER_FLAG_NEED_REPLY;
+	bool acked = false;
+	int ret = handle(c, m, fds, nfds, &acked);
+
+	if (ret < 0 && asked && !acked && has_proto(c, VHOST_USER_PROTOCOL_F_REPLY_ACK)) {
+		m->hdr.request = req;
+		m->hdr.flags = VHOST_USER_VERSION | VHOST_USER_FLAG_REPLY;
+		(void)reply_u64(c, m, 1);
+	}
+	return ret;
+}
+
+static int handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigned nfds,
+		  bool *acked)
 {
 	struct umdev_virtio_dev *vdev = vdev_of(c);
 	unsigned req = m->hdr.request;
@@ -583,8 +610,12 @@ int vu_handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigned nf
 	umdev_dbg("%s: %s", c->name, umdev_vu_request_name(req));
 	m->hdr.flags = VHOST_USER_VERSION | VHOST_USER_FLAG_REPLY;
 
+	/* Requests that always answer do so themselves, failure or not. */
+	*acked = req == VHOST_USER_GET_FEATURES || req == VHOST_USER_GET_PROTOCOL_FEATURES ||
+		 req == VHOST_USER_GET_QUEUE_NUM || req == VHOST_USER_GET_MAX_MEM_SLOTS ||
+		 req == VHOST_USER_GET_STATUS || req == VHOST_USER_GET_VRING_BASE ||
+		 req == VHOST_USER_GET_CONFIG || req == VHOST_USER_GET_INFLIGHT_FD;
 	switch (req) {
-	/* Requests that always answer. */
 	case VHOST_USER_GET_FEATURES:
 		return reply_u64(c, m, offered_features(c));
 	case VHOST_USER_GET_PROTOCOL_FEATURES:
@@ -669,6 +700,7 @@ int vu_handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigned nf
 	}
 	if (ret < 0)
 		return ret;
+	*acked = true;
 	if (need_reply)
 		return reply_u64(c, m, ret == VU_SOFT_FAIL);
 	return 0;

@@ -156,6 +156,13 @@ static void on_listen(void *opaque, uint32_t events)
 
 	if (fd < 0)
 		return;
+	/*
+	 * A front-end that hangs up and reconnects at once can have its new
+	 * connection seen before the old one's EOF: read the old one first, so
+	 * a connection that is already gone is closed rather than in the way.
+	 */
+	if (s->conn)
+		on_conn(s->conn, EPOLLIN);
 	if (s->conn) {
 		umdev_warn("%s: refusing a second vhost-user connection (one front-end at a time)",
 			   s->vdev->name);

@@ -200,7 +200,8 @@ static void send_msg(int fd, uint32_t req, uint32_t flags, const void *payload, 
 {
 	struct vhost_user_msg m = { .hdr = { req, VHOST_USER_VERSION | flags, size } };
 
-	memcpy(&m.p, payload, size);
+	if (size)
+		memcpy(&m.p, payload, size);
 	assert_int_equal(send(fd, &m, sizeof(m.hdr) + size, MSG_NOSIGNAL), sizeof(m.hdr) + size);
 }
 
