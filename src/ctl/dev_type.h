@@ -13,6 +13,8 @@
 #include "ctl_internal.h"
 #include "umdev/loop.h"
 
+struct json_object;
+
 /* What a type's create() gets from the daemon. All borrowed. */
 struct umdev_dev_ctx {
 	const char *id; /* validated device id */
@@ -38,6 +40,17 @@ struct umdev_dev_type {
 	void (*destroy)(void *inst);
 	/* A client (front-end) is connected. May be NULL. */
 	bool (*connected)(void *inst);
+	/*
+	 * Type-specific runtime methods for the RPC and umdevctl ("lun-add",
+	 * "ns-remove", ...). @params is the JSON-RPC params object (borrowed);
+	 * on success *@result may be set to a new JSON value (caller owns it).
+	 * -ENOENT: no such method for this type. Other -errno: @msg says why.
+	 * May be NULL (no methods).
+	 */
+	int (*call)(void *inst, const char *method, struct json_object *params,
+		    struct json_object **result, char *msg, size_t msglen);
+	/* Statistics as a new JSON object (caller owns it). May be NULL. */
+	struct json_object *(*stats)(void *inst);
 };
 
 /* NULL-terminated list of every type. */
