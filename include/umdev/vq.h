@@ -114,6 +114,12 @@ void umdev_vq_push(umdev_vq *vq, uint16_t head, uint32_t written);
 void umdev_vq_set_call_fd(umdev_vq *vq, int fd);
 
 /**
+ * umdev_vq_set_err_fd() - eventfd signalled when the queue breaks (-1: none),
+ * so the front-end learns of it too. Not owned. Set while stopped.
+ */
+void umdev_vq_set_err_fd(umdev_vq *vq, int fd);
+
+/**
  * umdev_vq_notify() - signal the driver if pushes since the last notification
  * need it (EVENT_IDX used_event or VIRTQ_AVAIL_F_NO_INTERRUPT). Returns 1 if
  * it signalled, 0 if suppressed.

@@ -41,6 +41,7 @@ umdev_vq *umdev_vq_new(const char *name, int *err)
 	vq->state = UMDEV_VQ_STOPPED;
 	vq->ops = &umdev_vq_split_ops;
 	vq->call_fd = -1;
+	vq->err_fd = -1;
 	*err = 0;
 	return vq;
 }
@@ -66,6 +67,13 @@ void umdev_vq_set_broken(umdev_vq *vq, const char *fmt, ...)
 	va_end(ap);
 	umdev_err("%s: driver error, queue broken: %s", vq->name, msg);
 	vq->state = UMDEV_VQ_BROKEN;
+	/* Tell the front-end too (QEMU logs a vring error for it). */
+	if (vq->err_fd >= 0) {
+		static const uint64_t one = 1;
+
+		if (write(vq->err_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			umdev_warn("%s: error eventfd write failed: %s", vq->name, strerror(errno));
+	}
 }
 
 int umdev_vq_start(umdev_vq *vq, umdev_as_map *map, const struct umdev_vq_config *cfg)
@@ -200,6 +208,11 @@ void umdev_vq_push(umdev_vq *vq, uint16_t head, uint32_t written)
 void umdev_vq_set_call_fd(umdev_vq *vq, int fd)
 {
 	vq->call_fd = fd;
+}
+
+void umdev_vq_set_err_fd(umdev_vq *vq, int fd)
+{
+	vq->err_fd = fd;
 }
 
 int umdev_vq_notify(umdev_vq *vq)

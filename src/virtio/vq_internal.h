@@ -78,6 +78,7 @@ struct umdev_vq {
 	uint16_t last_avail_idx;
 	unsigned inuse;
 	int call_fd;
+	int err_fd; /* signalled once when the queue breaks; -1: none */
 	struct vhost_user_inflight_queue *inflight; /* borrowed, may be NULL */
 	bool inflight_active; /* region checked: pop/push may write it */
 	uint64_t inflight_counter; /* last submission counter handed out */

@@ -42,6 +42,33 @@ static void test_bad_loop(void **state)
 	expect_broken(f, MAX_IOV, "loop");
 }
 
+/* The front-end hears of a broken queue through the error eventfd, once. */
+static void test_broken_signals_err_fd(void **state)
+{
+	struct fx *f = *state;
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	uint64_t v = 0;
+
+	assert_true(efd >= 0);
+	umdev_vq_set_err_fd(f->vq, efd);
+	fx_start(f, 16, false, false);
+	set_desc(f, 0, BUF_GPA, 8, VIRTQ_DESC_F_NEXT, 99);
+	publish(f, 0);
+	expect_broken(f, MAX_IOV, "out of range");
+	assert_int_equal(read(efd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 1);
+	/* Popping again on the broken queue does not signal again. */
+	{
+		struct iovec iov[MAX_IOV];
+		struct umdev_vq_elem e;
+
+		assert_int_equal(umdev_vq_pop(f->vq, &e, iov, MAX_IOV), -EIO);
+	}
+	assert_int_equal(read(efd, &v, sizeof(v)), -1);
+	umdev_vq_set_err_fd(f->vq, -1);
+	close(efd);
+}
+
 static void test_bad_loop_zero_len(void **state)
 {
 	struct fx *f = *state;
@@ -531,6 +558,7 @@ int vq_hostile_tests(void)
 #define T(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 		T(test_bad_loop),
 		T(test_bad_loop_zero_len),
+		T(test_broken_signals_err_fd),
 		T(test_full_length_chain_ok),
 		T(test_bad_next),
 		T(test_bad_avail_head),

@@ -86,6 +86,7 @@ static int vring_start(struct vu_conn *c, unsigned i)
 	else
 		umdev_vq_set_inflight(vr->vq, NULL);
 	umdev_vq_set_call_fd(vr->vq, vr->call_fd);
+	umdev_vq_set_err_fd(vr->vq, vr->err_fd);
 	ret = umdev_vq_start(vr->vq, map, &cfg);
 	umdev_as_map_put(map);
 	if (ret < 0) {
@@ -486,8 +487,11 @@ static int set_vring_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds, u
 		vr->call_fd = fd;
 		break;
 	default:
+		/* The queue writes it from its loop: change it only while stopped. */
+		vring_stop(c, i);
 		close_fd(&vr->err_fd);
 		vr->err_fd = fd;
+		vring_apply(c, i);
 		break;
 	}
 	return 0;
