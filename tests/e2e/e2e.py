@@ -80,8 +80,26 @@ def read_at(path, offset, size):
         return f.read(size)
 
 
+class Device:
+    """One vhost-user-blk device: its socket and backend.
+
+    backend is "file" (the image at @image, which the runner creates),
+    "ram" or "null" (no host file: umdevd's ram:/null: backends).
+    """
+
+    def __init__(self, dev_id, sock, backend="file", image=None, size_mb=256,
+                 queues=2, readonly=False):
+        self.id = dev_id
+        self.sock = sock
+        self.backend = backend
+        self.image = image
+        self.size_mb = size_mb
+        self.queues = queues
+        self.readonly = readonly
+
+
 class ServerSpec:
-    """How to start the vhost-user-blk server for a given socket and image."""
+    """How to start the vhost-user-blk server for a set of devices."""
 
     # Where the servers differ by design, what the guest should see.
     # umdevd offers VIRTIO_BLK_F_FLUSH without CONFIG_WCE (always write
@@ -116,35 +134,58 @@ class ServerSpec:
             return cls("qsd")
         raise E2EFailure("unknown server kind %r" % kind)
 
-    def argv(self, sock, image, queues, readonly):
+    def argv(self, devices):
         if self.kind == "umdevd":
-            dev = "virtio-blk,id=blk0,socket=%s,backend=file:%s,num-queues=%d" % (
-                sock, image, queues)
-            if readonly:
-                dev += ",readonly=on"
-            return [self.umdevd, "--device", dev]
+            argv = [self.umdevd]
+            for d in devices:
+                if d.backend == "file":
+                    backend = "file:" + d.image
+                else:
+                    backend = "%s:%dM" % (d.backend, d.size_mb)
+                spec = "virtio-blk,id=%s,socket=%s,backend=%s,num-queues=%d" % (
+                    d.id, d.sock, backend, d.queues)
+                if d.readonly:
+                    spec += ",readonly=on"
+                argv += ["--device", spec]
+            return argv
         if self.kind == "qsd":
-            bd = "driver=file,node-name=f0,filename=%s" % image
-            if readonly:
-                bd += ",read-only=on"
-            return ["qemu-storage-daemon", "--blockdev", bd, "--export",
-                    "type=vhost-user-blk,id=e0,node-name=f0,addr.type=unix,"
-                    "addr.path=%s,writable=%s,num-queues=%d"
-                    % (sock, "off" if readonly else "on", queues)]
+            argv = ["qemu-storage-daemon"]
+            for i, d in enumerate(devices):
+                if d.backend == "null":
+                    bd = ("driver=null-co,node-name=n%d,size=%d,"
+                          "read-zeroes=on" % (i, d.size_mb * MiB))
+                else:
+                    # qsd has no ram disk; a file behaves the same for the
+                    # guest (Test.prepare_images creates it).
+                    bd = "driver=file,node-name=n%d,filename=%s" % (i, d.image)
+                if d.readonly:
+                    bd += ",read-only=on"
+                argv += ["--blockdev", bd, "--export",
+                         "type=vhost-user-blk,id=e%d,node-name=n%d,"
+                         "addr.type=unix,addr.path=%s,writable=%s,"
+                         "num-queues=%d" % (i, i, d.sock,
+                                            "off" if d.readonly else "on",
+                                            d.queues)]
+            return argv
+        if len(devices) != 1 or devices[0].backend != "file":
+            raise E2EFailure("UMDEV_E2E_SERVER_CMD serves one file-backed "
+                             "device; this test needs %d" % len(devices))
+        d = devices[0]
         return shlex.split(self.template.format(
-            socket=sock, image=image, queues=queues,
-            readonly="on" if readonly else "off"))
+            socket=d.sock, image=d.image, queues=d.queues,
+            readonly="on" if d.readonly else "off"))
 
     def __str__(self):
         return self.kind if self.kind != "umdevd" else "umdevd (%s)" % self.umdevd
 
 
 class Server:
-    """One server process; can be killed and started again on the same socket."""
+    """One server process serving all devices of a test; can be killed and
+    started again on the same sockets."""
 
-    def __init__(self, spec, sock, image, queues, readonly, logpath):
-        self.argv = spec.argv(sock, image, queues, readonly)
-        self.sock = sock
+    def __init__(self, spec, devices, logpath):
+        self.argv = spec.argv(devices)
+        self.socks = [d.sock for d in devices]
         self.logpath = logpath
         self.proc = None
         self.starts = 0
@@ -152,8 +193,9 @@ class Server:
     def start(self, timeout=15.0):
         # A socket left by a killed server would look ready at once; the
         # runner owns this path, so clearing it is safe.
-        if os.path.lexists(self.sock):
-            os.unlink(self.sock)
+        for sock in self.socks:
+            if os.path.lexists(sock):
+                os.unlink(sock)
         self.starts += 1
         logf = open(self.logpath, "ab")
         logf.write(("\n=== start %d: %s\n" % (self.starts, shlex.join(self.argv)))
@@ -163,21 +205,24 @@ class Server:
                                      stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        waiting = list(self.socks)
+        while waiting:
             if self.proc.poll() is not None:
                 raise E2EFailure("server exited with status %d before "
                                  "listening; log tail:\n%s"
                                  % (self.proc.returncode, tail(self.logpath)))
+            if time.monotonic() > deadline:
+                raise E2EFailure("server did not create %s within %.0f s; "
+                                 "log tail:\n%s" % (", ".join(waiting),
+                                                    timeout,
+                                                    tail(self.logpath)))
             try:
-                if stat.S_ISSOCK(os.stat(self.sock).st_mode):
-                    break
+                if stat.S_ISSOCK(os.stat(waiting[0]).st_mode):
+                    waiting.pop(0)
+                    continue
             except FileNotFoundError:
                 pass
             time.sleep(0.05)
-        else:
-            raise E2EFailure("server did not create %s within %.0f s; log "
-                             "tail:\n%s" % (self.sock, timeout,
-                                            tail(self.logpath)))
         # bind() creates the path just before listen(); give it a moment.
         time.sleep(0.2)
 
@@ -197,25 +242,26 @@ class Server:
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def connections(self):
-        """Connected sockets bound to our path (an accepted connection
+    def connected_socks(self):
+        """Our socket paths with a connected peer (an accepted connection
         carries the listener's path in /proc/net/unix)."""
-        n = 0
+        found = set()
         with open("/proc/net/unix") as f:
             next(f)
             for line in f:
                 fields = line.split()
                 # Num RefCount Protocol Flags Type St Inode [Path]
-                if len(fields) >= 8 and fields[7] == self.sock and \
+                if len(fields) >= 8 and fields[7] in self.socks and \
                         fields[5] == "03":
-                    n += 1
-        return n
+                    found.add(fields[7])
+        return found
 
     def wait_connected(self, timeout):
-        """Wait until the front-end is connected; returns the seconds taken."""
+        """Wait until the front-end is connected to every socket; returns
+        the seconds taken, None on timeout."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
-            if self.connections() > 0:
+            if len(self.connected_socks()) == len(self.socks):
                 return time.monotonic() - t0
             if not self.alive():
                 raise E2EFailure("server exited while waiting for the "
@@ -230,12 +276,8 @@ class Qemu:
     RESULT_RE = re.compile(re.escape(mkguest.RESULT_MARKER) +
                            r" (PASS|FAIL) rc=(\d+)")
 
-    def __init__(self, kernel, initrd, sock, queues, reconnect, logpath,
-                 smp=2):
+    def __init__(self, kernel, initrd, devices, reconnect, logpath, smp=2):
         qemu = os.environ.get("UMDEV_E2E_QEMU", "qemu-system-x86_64")
-        chardev = "socket,id=c0,path=%s" % sock
-        if reconnect:
-            chardev += ",reconnect=1"
         self.argv = [
             qemu, "-accel", "tcg", "-smp", str(smp), "-m", "1G",
             "-object", "memory-backend-memfd,id=mem,size=1G,share=on",
@@ -243,9 +285,16 @@ class Qemu:
             "-nographic", "-no-reboot",
             "-kernel", kernel, "-initrd", initrd,
             "-append", "console=ttyS0 quiet panic=-1",
-            "-chardev", chardev,
-            "-device", "vhost-user-blk-pci,chardev=c0,num-queues=%d" % queues,
         ]
+        # Devices in this order get increasing PCI slots, so the guest
+        # names them vda, vdb, ... in the same order.
+        for i, d in enumerate(devices):
+            chardev = "socket,id=c%d,path=%s" % (i, d.sock)
+            if reconnect:
+                chardev += ",reconnect=1"
+            self.argv += ["-chardev", chardev, "-device",
+                          "vhost-user-blk-pci,chardev=c%d,num-queues=%d"
+                          % (i, d.queues)]
         self.logpath = logpath
         self.lines = []
         self.cond = threading.Condition()
@@ -332,12 +381,14 @@ class Test:
         self.args = args
         self.spec = spec
         self.work = os.path.abspath(args.workdir)
-        self.image = os.path.join(self.work, "disk.img")
-        self.sock = os.path.join(self.work, "vhost.sock")
-        if len(self.sock.encode()) >= 100:
+        self.sockdir = self.work
+        if len(os.path.join(self.work, "blk0.sock").encode()) >= 100:
             # sun_path holds 108 bytes; deep build dirs do not fit.
-            self.sock = os.path.join(tempfile.mkdtemp(prefix="umdev-e2e-"),
-                                     "vhost.sock")
+            self.sockdir = tempfile.mkdtemp(prefix="umdev-e2e-")
+        self.devices = self.make_devices()
+        # Most tests have one file-backed device; these name it.
+        self.image = self.devices[0].image
+        self.sock = self.devices[0].sock
         self.server = None
         self.qemu = None
         self.files = {}
@@ -348,9 +399,25 @@ class Test:
     def timing(self, what, since):
         self.timings.append((what, time.monotonic() - since))
 
+    def device(self, dev_id, **kw):
+        image = None
+        backend = kw.get("backend", "file")
+        if backend == "file" or (backend == "ram" and self.spec.kind == "qsd"):
+            image = os.path.join(self.work, dev_id + ".img")
+        return Device(dev_id, os.path.join(self.sockdir, dev_id + ".sock"),
+                      image=image, **kw)
+
+    def make_devices(self):
+        """The test's devices; default: one file-backed disk."""
+        return [self.device("blk0", size_mb=self.image_mb, queues=self.queues,
+                            readonly=self.readonly)]
+
     def prepare_image(self):
-        with open(self.image, "wb") as f:
-            f.truncate(self.image_mb * MiB)
+        """Create every device's image file (sparse, zero-filled)."""
+        for d in self.devices:
+            if d.image:
+                with open(d.image, "wb") as f:
+                    f.truncate(d.size_mb * MiB)
 
     def guest_script(self):
         with open(os.path.join(GUEST_DIR, "lib.sh")) as f:
@@ -384,11 +451,10 @@ class Test:
                                      self.files)
         self.timing("prepare", t)
         log("%s against %s; logs in %s" % (self.name, self.spec, self.work))
-        self.server = Server(self.spec, self.sock, self.image, self.queues,
-                             self.readonly,
+        self.server = Server(self.spec, self.devices,
                              os.path.join(self.work, "server.log"))
-        self.qemu = Qemu(kernel, initrd, self.sock, self.queues,
-                         self.reconnect, os.path.join(self.work, "console.log"))
+        self.qemu = Qemu(kernel, initrd, self.devices, self.reconnect,
+                         os.path.join(self.work, "console.log"))
         try:
             self.server.start()
             t = time.monotonic()
@@ -434,8 +500,9 @@ class Test:
         self.timing("total", t_all)
         log("timings: " + ", ".join("%s %.1f s" % x for x in self.timings))
         if not os.environ.get("UMDEV_E2E_KEEP"):
-            for p in (self.image, os.path.join(self.work, "initrd.cpio")):
-                if os.path.exists(p):
+            for p in [d.image for d in self.devices] + [
+                    os.path.join(self.work, "initrd.cpio")]:
+                if p and os.path.exists(p):
                     os.unlink(p)
 
     def fail_with_logs(self, why):
@@ -656,8 +723,38 @@ class BlkReset(Test):
             check_fio_blocks(self.image, cycle * 16 * MiB, 16 * MiB)
 
 
+class BlkMulti(Test):
+    """Three devices (ram, null, file backends) served by one process."""
+
+    name = "e2e-blk-multi"
+    script = "blk-multi.sh"
+
+    def __init__(self, args, spec):
+        super().__init__(args, spec)
+        self.pattern = make_pattern("blk-multi", MiB)
+        self.files["/e2e/pattern.bin"] = self.pattern
+        self.file_dev = self.devices[2]
+        self.pattern_off = 40 * MiB
+        self.params = {
+            "RAM_SECTORS": self.devices[0].size_mb * MiB // SECTOR,
+            "NULL_SECTORS": self.devices[1].size_mb * MiB // SECTOR,
+            "FILE_SECTORS": self.file_dev.size_mb * MiB // SECTOR,
+            "FILE_PATTERN_OFFSET": self.pattern_off,
+        }
+
+    def make_devices(self):
+        return [self.device("ram0", backend="ram", size_mb=128, queues=2),
+                self.device("null0", backend="null", size_mb=1024, queues=1),
+                self.device("file0", size_mb=64, queues=2)]
+
+    def check_host(self):
+        self.image = self.file_dev.image
+        self.expect_image(self.pattern_off, self.pattern, "vdc pattern")
+        check_fio_blocks(self.image, 0, 32 * MiB)
+
+
 TESTS = {cls.name: cls for cls in (BlkFio, BlkReadonly, BlkReconnect,
-                                   BlkDiscard, BlkReset)}
+                                   BlkDiscard, BlkReset, BlkMulti)}
 
 
 class Interrupted(E2EFailure):
