@@ -88,8 +88,9 @@ class Device:
     """
 
     def __init__(self, dev_id, sock, backend="file", image=None, size_mb=256,
-                 queues=2, readonly=False):
+                 queues=2, readonly=False, serial=None):
         self.id = dev_id
+        self.serial = serial
         self.sock = sock
         self.backend = backend
         self.image = image
@@ -146,6 +147,8 @@ class ServerSpec:
                     d.id, d.sock, backend, d.queues)
                 if d.readonly:
                     spec += ",readonly=on"
+                if d.serial:
+                    spec += ",serial=" + d.serial
                 argv += ["--device", spec]
             return argv
         if self.kind == "qsd":
@@ -175,6 +178,13 @@ class ServerSpec:
             socket=d.sock, image=d.image, queues=d.queues,
             readonly="on" if d.readonly else "off"))
 
+    def expected_serial(self, dev):
+        """What the guest should read from /sys/block/vdX/serial."""
+        if self.kind == "qsd":
+            # Its export answers GET_ID with a fixed string.
+            return "vhost_user_blk"
+        return dev.serial
+
     def __str__(self):
         return self.kind if self.kind != "umdevd" else "umdevd (%s)" % self.umdevd
 
@@ -201,9 +211,13 @@ class Server:
         logf.write(("\n=== start %d: %s\n" % (self.starts, shlex.join(self.argv)))
                    .encode())
         logf.flush()
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=logf, stderr=subprocess.STDOUT)
-        logf.close()
+        try:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                         stdout=logf, stderr=subprocess.STDOUT)
+        except OSError as e:
+            raise E2EFailure("cannot run %s: %s" % (self.argv[0], e))
+        finally:
+            logf.close()
         deadline = time.monotonic() + timeout
         waiting = list(self.socks)
         while waiting:
@@ -304,9 +318,12 @@ class Qemu:
 
     def start(self):
         self.t0 = time.monotonic()
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT)
+        try:
+            self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT)
+        except OSError as e:
+            raise E2EFailure("cannot run %s: %s" % (self.argv[0], e))
         self.thread = threading.Thread(target=self._reader, daemon=True)
         self.thread.start()
 
@@ -440,7 +457,13 @@ class Test:
             shutil.rmtree(self.work)
         os.makedirs(self.work)
         t = time.monotonic()
-        kernel, base = mkguest.build_base(self.args.cache_dir, log=log)
+        try:
+            kernel, base = mkguest.build_base(self.args.cache_dir, log=log)
+        except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+            raise E2EFailure("cannot build the guest: %s" % e)
+        if not os.access(kernel, os.R_OK):
+            raise E2EFailure("cannot read %s (Debian installs it 0600 root): "
+                             "run as root or make it readable" % kernel)
         self.prepare_image()
         script = self.guest_script()
         # The guest's own watchdog fires first so its diagnostics make it
@@ -736,6 +759,7 @@ class BlkMulti(Test):
         self.file_dev = self.devices[2]
         self.pattern_off = 40 * MiB
         self.params = {
+            "SERIALS": " ".join(spec.expected_serial(d) for d in self.devices),
             "RAM_SECTORS": self.devices[0].size_mb * MiB // SECTOR,
             "NULL_SECTORS": self.devices[1].size_mb * MiB // SECTOR,
             "FILE_SECTORS": self.file_dev.size_mb * MiB // SECTOR,
@@ -743,9 +767,15 @@ class BlkMulti(Test):
         }
 
     def make_devices(self):
-        return [self.device("ram0", backend="ram", size_mb=128, queues=2),
-                self.device("null0", backend="null", size_mb=1024, queues=1),
-                self.device("file0", size_mb=64, queues=2)]
+        # Serials are how a guest tells the disks apart; umdevd answers
+        # GET_ID with the configured one.  The last fills all 20 bytes, so
+        # no NUL ends it on the wire.
+        return [self.device("ram0", backend="ram", size_mb=128, queues=2,
+                            serial="umdev-ram0"),
+                self.device("null0", backend="null", size_mb=1024, queues=1,
+                            serial="umdev-null0"),
+                self.device("file0", size_mb=64, queues=2,
+                            serial="umdev-file0-01234567")]
 
     def check_host(self):
         self.image = self.file_dev.image

@@ -2,11 +2,17 @@
 # e2e-blk-multi, guest side: three devices from one server process, on the
 # ram, null and file backends, with 2, 1 and 2 queues, run verified I/O at
 # the same time.  ram keeps data, null reads zeroes whatever was written.
-# Parameters: RAM_SECTORS NULL_SECTORS FILE_SECTORS FILE_PATTERN_OFFSET.
+# Parameters: SERIALS (one word per disk) RAM_SECTORS NULL_SECTORS
+# FILE_SECTORS FILE_PATTERN_OFFSET.
 . /e2e/lib.sh
 
 for d in vda vdb vdc; do
     wait_dev "$d"
+done
+set -- $SERIALS
+for d in vda vdb vdc; do
+    expect_eq "$d serial" "$(cat /sys/block/$d/serial)" "$1"
+    shift
 done
 expect_eq "vda (ram) size" "$(cat /sys/block/vda/size)" "$RAM_SECTORS"
 expect_eq "vdb (null) size" "$(cat /sys/block/vdb/size)" "$NULL_SECTORS"
