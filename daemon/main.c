@@ -4,9 +4,12 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "umdev/ctl.h"
 #include "umdev/log.h"
@@ -23,10 +26,110 @@ static void usage(FILE *out)
 		"  --config FILE      add the devices a config file declares\n"
 		"                     (JSON {\"devices\":[{\"type\":\"virtio-blk\",\"id\":...}]}\n"
 		"                     or one SPEC per line)\n"
+		"  --rpc PATH         JSON-RPC control socket (umdevctl talks to it); default\n"
+		"                     $XDG_RUNTIME_DIR/umdev/umdevd.sock, else /run/umdev/umdevd.sock;\n"
+		"                     'none': no control socket\n"
+		"  --max-devices N    refuse to create more than N devices (default 256)\n"
 		"  --threads N        data-plane threads (default: one per CPU, at most 8)\n"
 		"  --log-level LEVEL  error, warning, info (default) or debug\n"
 		"  --help, --version\n\n"
+		"vhost-user back-end conventions (QEMU docs/interop/vhost-user.rst), for one device:\n"
+		"  --socket-path PATH  serve the device on PATH (the --device then has no socket=)\n"
+		"  --fd N              serve the device on the inherited listening socket N\n"
+		"  --blk-file PATH     with --socket-path/--fd and no --device: virtio-blk on PATH\n"
+		"  --read-only         with --blk-file: the disk is read-only\n"
+		"  --print-capabilities  print the back-end capabilities as JSON and exit\n\n"
+		"With no device, umdevd waits for devices created through the control socket.\n"
+		"With systemd socket activation (LISTEN_FDS), fd 3 is the control socket.\n"
 		"SIGTERM or SIGINT: stop taking requests, complete those in flight, flush, exit.\n");
+}
+
+/* The vhost-user back-end convention: the type of device and what it can do. */
+static void print_capabilities(void)
+{
+	printf("{\n  \"type\": \"block\",\n  \"features\": [\n    \"read-only\",\n"
+	       "    \"blk-file\"\n  ]\n}\n");
+}
+
+static int parse_num(const char *opt, const char *s, long min, long max, long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtol(s, &end, 10);
+	if (errno || end == s || *end || *out < min || *out > max) {
+		fprintf(stderr, "umdevd: %s takes a number from %ld to %ld\n", opt, min, max);
+		return -1;
+	}
+	return 0;
+}
+
+/* systemd socket activation: our control socket is fd 3 (see sd_listen_fds(3)). */
+static int activated_fd(void)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	int fd = -1;
+
+	if (pid && fds && strtol(pid, NULL, 10) == (long)getpid() && strtol(fds, NULL, 10) >= 1) {
+		struct stat st;
+
+		if (fstat(3, &st) == 0 && S_ISSOCK(st.st_mode))
+			fd = 3;
+	}
+	/* Not for our children (we have none, but the environment must not lie). */
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return fd;
+}
+
+/*
+ * Open the control socket. A path the user chose must work; the default one
+ * may be held by another umdevd (several daemons, each with its own
+ * devices): then this one serves its devices without a control socket.
+ */
+static int open_rpc(umdev_daemon *d, const char *rpc, bool have_devices)
+{
+	char path[256], msg[512];
+	bool is_default = !rpc;
+	int fd = activated_fd(), ret;
+
+	if (rpc && !strcmp(rpc, "none"))
+		return have_devices ? 0 : -1;
+	if (fd >= 0) {
+		ret = umdev_daemon_rpc_listen(d, rpc ? rpc : "(socket activation)", fd, msg,
+					      sizeof(msg));
+		if (ret < 0)
+			fprintf(stderr, "umdevd: control socket: %s\n", msg);
+		return ret;
+	}
+	if (is_default) {
+		char dir[256], *slash;
+
+		if (umdev_rpc_default_path(path, sizeof(path)) < 0) {
+			fprintf(stderr, "umdevd: $XDG_RUNTIME_DIR is too long; give --rpc PATH\n");
+			return -1;
+		}
+		snprintf(dir, sizeof(dir), "%s", path);
+		slash = strrchr(dir, '/');
+		if (slash) {
+			*slash = 0;
+			if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+				fprintf(stderr, "umdevd: cannot create %s: %s\n", dir, strerror(errno));
+		}
+		rpc = path;
+	}
+	ret = umdev_daemon_rpc_listen(d, rpc, -1, msg, sizeof(msg));
+	if (ret < 0) {
+		if (is_default && have_devices) {
+			umdev_warn("no control socket (%s); serving the devices given", msg);
+			return 0;
+		}
+		fprintf(stderr, "umdevd: control socket: %s\n", msg);
+		return ret;
+	}
+	umdev_info("control socket %s", rpc);
+	return 0;
 }
 
 static int parse_level(const char *s)
@@ -46,6 +149,13 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "threads", required_argument, NULL, 't' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "rpc", required_argument, NULL, 'r' },
+		{ "max-devices", required_argument, NULL, 'm' },
+		{ "socket-path", required_argument, NULL, 's' },
+		{ "fd", required_argument, NULL, 'f' },
+		{ "blk-file", required_argument, NULL, 'b' },
+		{ "read-only", no_argument, NULL, 'R' },
+		{ "print-capabilities", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -54,13 +164,23 @@ int main(int argc, char **argv)
 	const char **devices = calloc(argc, sizeof(char *));
 	const char **configs = calloc(argc, sizeof(char *));
 	unsigned ndev = 0, ncfg = 0;
-	char msg[512];
+	const char *rpc = NULL, *socket_path = NULL, *blk_file = NULL;
+	bool read_only = false;
+	char msg[512], spec[4096];
+	long fd = -1, num;
 	umdev_daemon *d;
 	sigset_t set;
 	int c, err = 0, ret = 1;
 
 	if (!devices || !configs)
 		return 1;
+	/* The convention: print them and exit, whatever else the command line says. */
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--print-capabilities")) {
+			print_capabilities();
+			return 0;
+		}
+	}
 	while ((c = getopt_long(argc, argv, "d:c:t:l:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
@@ -69,17 +189,32 @@ int main(int argc, char **argv)
 		case 'c':
 			configs[ncfg++] = optarg;
 			break;
-		case 't': {
-			char *end;
-			long n = strtol(optarg, &end, 10);
-
-			if (*end || n < 1 || n > 8) {
-				fprintf(stderr, "umdevd: --threads takes a number from 1 to 8\n");
+		case 't':
+			if (parse_num("--threads", optarg, 1, 8, &num) < 0)
 				return 2;
-			}
-			o.dp_threads = n;
+			o.dp_threads = num;
 			break;
-		}
+		case 'm':
+			if (parse_num("--max-devices", optarg, 1, 4096, &num) < 0)
+				return 2;
+			o.max_devices = num;
+			break;
+		case 'r':
+			rpc = optarg;
+			break;
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'f':
+			if (parse_num("--fd", optarg, 0, 1 << 20, &fd) < 0)
+				return 2;
+			break;
+		case 'b':
+			blk_file = optarg;
+			break;
+		case 'R':
+			read_only = true;
+			break;
 		case 'l':
 			if (parse_level(optarg) < 0) {
 				fprintf(stderr, "umdevd: unknown log level '%s'\n", optarg);
@@ -102,10 +237,32 @@ int main(int argc, char **argv)
 		fprintf(stderr, "umdevd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
-	if (!ndev && !ncfg) {
-		fprintf(stderr, "umdevd: no devices: give --device or --config\n");
-		usage(stderr);
+	if (socket_path && fd >= 0) {
+		fprintf(stderr, "umdevd: --socket-path and --fd cannot be used together\n");
 		return 2;
+	}
+	if ((blk_file || read_only) && !socket_path && fd < 0) {
+		fprintf(stderr, "umdevd: --blk-file and --read-only go with --socket-path or --fd\n");
+		return 2;
+	}
+	if (socket_path || fd >= 0) {
+		/* One device on that socket: --blk-file's, or the one --device. */
+		if (blk_file ? ndev || ncfg : ndev != 1 || ncfg) {
+			fprintf(stderr, "umdevd: --socket-path/--fd serve one device: give either "
+					"--blk-file or exactly one --device (without socket=)\n");
+			return 2;
+		}
+		if (blk_file)
+			snprintf(spec, sizeof(spec), "virtio-blk,id=blk0,backend=file:%s%s", blk_file,
+				 read_only ? ",readonly=on" : "");
+		else
+			snprintf(spec, sizeof(spec), "%s", devices[0]);
+		if (socket_path && strlen(spec) + strlen(socket_path) + 9 < sizeof(spec)) {
+			strcat(spec, ",socket=");
+			strcat(spec, socket_path);
+		}
+		devices[0] = spec;
+		ndev = 1;
 	}
 
 	/* Signals are taken through a signalfd on the control loop: block them in every thread. */
@@ -120,6 +277,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "umdevd: cannot start: %s\n", strerror(-err));
 		return 1;
 	}
+	if (open_rpc(d, rpc, ndev || ncfg) < 0) {
+		if (rpc && !strcmp(rpc, "none"))
+			fprintf(stderr, "umdevd: no devices and no control socket: nothing to do\n");
+		goto out;
+	}
 	for (unsigned i = 0; i < ncfg; i++) {
 		if (umdev_daemon_load_config(d, configs[i], msg, sizeof(msg)) < 0) {
 			fprintf(stderr, "umdevd: %s\n", msg);
@@ -127,11 +289,14 @@ int main(int argc, char **argv)
 		}
 	}
 	for (unsigned i = 0; i < ndev; i++) {
-		if (umdev_daemon_add_device(d, devices[i], msg, sizeof(msg)) < 0) {
+		if ((fd >= 0 ? umdev_daemon_add_device_fd(d, devices[i], (int)fd, msg, sizeof(msg)) :
+			       umdev_daemon_add_device(d, devices[i], msg, sizeof(msg))) < 0) {
 			fprintf(stderr, "umdevd: --device %s: %s\n", devices[i], msg);
 			goto out;
 		}
 	}
+	if (!umdev_daemon_num_devices(d))
+		umdev_info("no devices yet: waiting for umdevctl create");
 	ret = umdev_daemon_run(d) < 0;
 out:
 	umdev_daemon_free(d);

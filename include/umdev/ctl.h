@@ -5,7 +5,8 @@
  *
  * Devices are described by a type and key=value options, the same in every
  * front door: `--device virtio-blk,id=blk0,socket=PATH,backend=file:IMG`,
- * a config file (JSON, or one such line per device), and later the RPC.
+ * a config file (JSON, or one such line per device), and the JSON-RPC 2.0
+ * control socket (docs/rpc.md) that umdevctl talks to.
  * Everything here runs on the control thread.
  */
 #ifndef UMDEV_CTL_H
@@ -17,6 +18,7 @@ typedef struct umdev_daemon umdev_daemon;
 
 struct umdev_daemon_opts {
 	unsigned dp_threads; /* data-plane loops; 0: one per online CPU (at most 8) */
+	unsigned max_devices; /* 0: 256 */
 };
 
 umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
@@ -37,6 +39,15 @@ int umdev_daemon_add_device(umdev_daemon *d, const char *spec, char *msg, size_t
 	__attribute__((warn_unused_result));
 
 /**
+ * umdev_daemon_add_device_fd() - like umdev_daemon_add_device() but the
+ * device serves the inherited, already-listening socket @listen_fd (the
+ * vhost-user back-end convention --fd); the spec then has no socket=.
+ * @listen_fd is owned by the device on success and closed on failure.
+ */
+int umdev_daemon_add_device_fd(umdev_daemon *d, const char *spec, int listen_fd, char *msg,
+			       size_t msglen) __attribute__((warn_unused_result));
+
+/**
  * umdev_daemon_load_config() - add every device a config file declares.
  * JSON: {"devices": [{"type": "virtio-blk", "id": "blk0", ...}, ...]}, or
  * plain text: one device spec per line, '#' comments.
@@ -45,6 +56,24 @@ int umdev_daemon_load_config(umdev_daemon *d, const char *path, char *msg, size_
 	__attribute__((warn_unused_result));
 
 unsigned umdev_daemon_num_devices(const umdev_daemon *d);
+
+/**
+ * umdev_daemon_rpc_listen() - serve the JSON-RPC control socket at @path
+ * (created mode 0600; a stale socket file is replaced, a live daemon's is
+ * -EADDRINUSE), or on the inherited listening socket @listen_fd when >= 0
+ * (systemd socket activation; then @path is only for messages and may be
+ * NULL). The socket file is removed when the daemon is freed, unless
+ * another daemon has replaced it meanwhile.
+ */
+int umdev_daemon_rpc_listen(umdev_daemon *d, const char *path, int listen_fd, char *msg,
+			    size_t msglen) __attribute__((warn_unused_result));
+
+/**
+ * umdev_rpc_default_path() - the default control socket path into @buf:
+ * $XDG_RUNTIME_DIR/umdev/umdevd.sock when XDG_RUNTIME_DIR is set, else
+ * /run/umdev/umdevd.sock. -ENAMETOOLONG if it does not fit.
+ */
+int umdev_rpc_default_path(char *buf, size_t len) __attribute__((warn_unused_result));
 
 /**
  * umdev_daemon_run() - serve on the calling thread until SIGTERM/SIGINT

@@ -41,6 +41,13 @@ struct umdev_vdev_req {
 	struct umdev_vdev_queue *q;
 	struct umdev_vdev_req *next_free;
 	struct iovec *iov; /* max_iov entries, owned by the runner */
+	uint64_t t_start; /* runner: when it was popped (ns, CLOCK_MONOTONIC) */
+	/*
+	 * Device: set before umdev_vdev_complete() when the request failed
+	 * (e.g. a non-OK status byte), so the queue statistics count it as an
+	 * error. The runner clears it when the slot is reused.
+	 */
+	bool failed;
 };
 
 struct umdev_virtio_dev_ops {
@@ -117,6 +124,43 @@ unsigned umdev_vdev_queue_index(const struct umdev_vdev_queue *q);
 umdev_loop *umdev_vdev_queue_loop(const struct umdev_vdev_queue *q);
 void *umdev_vdev_queue_priv(const struct umdev_vdev_queue *q);
 void umdev_vdev_queue_set_priv(struct umdev_vdev_queue *q, void *priv);
+
+/* Latency histogram buckets: bucket b counts latencies in [2^b, 2^(b+1)) ns. */
+#define UMDEV_VDEV_LAT_BUCKETS 40
+
+/*
+ * Statistics of one queue since its device was created (they survive
+ * reconnects and resets). Counters are updated on the queue's loop without
+ * locks; umdev_vdev_queue_stats() copies them there, so a snapshot is
+ * consistent. A request is counted when it completes.
+ */
+struct umdev_vdev_queue_stats {
+	bool running; /* between start and stop */
+	uint64_t requests; /* completed */
+	uint64_t errors; /* completed with req->failed set */
+	uint64_t bytes_out; /* driver -> device: readable bytes of completed chains */
+	uint64_t bytes_in; /* device -> driver: bytes reported written */
+	unsigned inflight; /* popped and not completed, now */
+	unsigned max_inflight; /* the most ever in flight at once */
+	uint64_t depth_sum; /* sum over popped requests of the in-flight count then */
+	uint64_t broken; /* times the ring was found broken (until reset) */
+	uint64_t lat[UMDEV_VDEV_LAT_BUCKETS]; /* pop-to-complete latency histogram */
+};
+
+/**
+ * umdev_vdev_queue_stats() - copy queue @idx's statistics into @out.
+ * Control thread; may briefly wait for the queue's loop (umdev_loop_call_sync).
+ * Return: 0, -ENOENT if the queue was never started, -EINVAL for a bad index.
+ */
+int umdev_vdev_queue_stats(struct umdev_virtio_dev *vdev, unsigned idx,
+			   struct umdev_vdev_queue_stats *out) __attribute__((warn_unused_result));
+
+/**
+ * umdev_vdev_lat_percentile() - the @pct-th percentile (0..100) of the
+ * latency histogram @lat, in ns, interpolated inside its log2 bucket
+ * (so within a factor of two of the truth). 0 when nothing was counted.
+ */
+uint64_t umdev_vdev_lat_percentile(const uint64_t lat[UMDEV_VDEV_LAT_BUCKETS], unsigned pct);
 
 /** umdev_vdev_free_queues() - free the runner state of stopped queues. */
 void umdev_vdev_free_queues(struct umdev_virtio_dev *vdev);

@@ -9,49 +9,109 @@
 
 #include "ctl_internal.h"
 
-static int add_json_device(umdev_daemon *d, struct json_object *o, unsigned idx, char *msg,
-			   size_t msglen)
+static int kv_add_json_value(struct umdev_kv *kv, const char *key, struct json_object *val,
+			     char *msg, size_t msglen)
 {
-	struct umdev_kv kv = { 0 };
+	const char *s;
+
+	if (json_object_is_type(val, json_type_boolean))
+		s = json_object_get_boolean(val) ? "on" : "off";
+	else if (json_object_is_type(val, json_type_int) ||
+		 json_object_is_type(val, json_type_string))
+		s = json_object_get_string(val);
+	else {
+		snprintf(msg, msglen, "%s: expected a string, number or boolean", key);
+		return -EINVAL;
+	}
+	return umdev_kv_add(kv, key, strlen(key), s, msg, msglen);
+}
+
+int umdev_kv_from_json(struct json_object *o, struct umdev_kv *kv, char *msg, size_t msglen)
+{
 	struct json_object *type;
-	char sub[200];
 	int ret = 0;
 
+	memset(kv, 0, sizeof(*kv));
 	if (!json_object_is_type(o, json_type_object) ||
 	    !json_object_object_get_ex(o, "type", &type) ||
 	    !json_object_is_type(type, json_type_string)) {
-		snprintf(msg, msglen, "devices[%u]: an object with a \"type\" string is required", idx);
+		snprintf(msg, msglen, "an object with a \"type\" string is required");
 		return -EINVAL;
 	}
-	kv.type = strdup(json_object_get_string(type));
-	if (!kv.type)
+	kv->type = strdup(json_object_get_string(type));
+	if (!kv->type)
 		return -ENOMEM;
 	json_object_object_foreach(o, key, val) {
-		const char *s;
-
 		if (!strcmp(key, "type"))
 			continue;
-		if (json_object_is_type(val, json_type_boolean))
-			s = json_object_get_boolean(val) ? "on" : "off";
-		else if (json_object_is_type(val, json_type_int) ||
-			 json_object_is_type(val, json_type_string))
-			s = json_object_get_string(val);
-		else {
-			snprintf(msg, msglen, "devices[%u].%s: expected a string, number or boolean",
-				 idx, key);
-			ret = -EINVAL;
-			break;
+		/* Repeatable options (lun=, ns=) are arrays in JSON. */
+		if (json_object_is_type(val, json_type_array)) {
+			size_t n = json_object_array_length(val);
+
+			if (n == 0) {
+				snprintf(msg, msglen, "%s: an empty list", key);
+				ret = -EINVAL;
+			}
+			for (size_t i = 0; i < n && ret == 0; i++) {
+				struct json_object *el = json_object_array_get_idx(val, i);
+
+				if (json_object_is_type(el, json_type_array))
+					el = NULL; /* no nesting: refused below */
+				ret = el ? kv_add_json_value(kv, key, el, msg, msglen) : -EINVAL;
+				if (!el)
+					snprintf(msg, msglen, "%s: lists cannot nest", key);
+			}
+		} else {
+			ret = kv_add_json_value(kv, key, val, msg, msglen);
 		}
-		ret = umdev_kv_add(&kv, key, strlen(key), s, msg, msglen);
 		if (ret < 0)
 			break;
 	}
-	if (ret == 0) {
-		ret = umdev_daemon_add_kv(d, &kv, sub, sizeof(sub));
-		if (ret < 0)
-			snprintf(msg, msglen, "devices[%u]: %s", idx, sub);
+	if (ret < 0)
+		umdev_kv_free(kv);
+	return ret;
+}
+
+struct json_object *umdev_kv_to_json(const struct umdev_kv *kv)
+{
+	struct json_object *o = json_object_new_object(), *prev;
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "type", json_object_new_string(kv->type));
+	for (unsigned i = 0; i < kv->n; i++) {
+		struct json_object *v = json_object_new_string(kv->val[i]);
+
+		if (!json_object_object_get_ex(o, kv->key[i], &prev)) {
+			json_object_object_add(o, kv->key[i], v);
+			continue;
+		}
+		/* A repeated key (lun=, ns=): keep them all, in order, as a list. */
+		if (!json_object_is_type(prev, json_type_array)) {
+			struct json_object *arr = json_object_new_array();
+
+			json_object_array_add(arr, json_object_get(prev));
+			json_object_object_add(o, kv->key[i], arr);
+			prev = arr;
+		}
+		json_object_array_add(prev, v);
 	}
-	umdev_kv_free(&kv);
+	return o;
+}
+
+static int add_json_device(umdev_daemon *d, struct json_object *o, unsigned idx, char *msg,
+			   size_t msglen)
+{
+	struct umdev_kv kv;
+	char sub[400] = "out of memory";
+	int ret = umdev_kv_from_json(o, &kv, sub, sizeof(sub));
+
+	if (ret == 0) {
+		ret = umdev_daemon_add_kv(d, &kv, -1, sub, sizeof(sub));
+		umdev_kv_free(&kv);
+	}
+	if (ret < 0)
+		snprintf(msg, msglen, "devices[%u]: %s", idx, sub);
 	return ret;
 }
 
@@ -78,7 +138,7 @@ static int load_json(umdev_daemon *d, const char *path, char *msg, size_t msglen
 
 static int load_lines(umdev_daemon *d, FILE *f, const char *path, char *msg, size_t msglen)
 {
-	char *line = NULL, sub[200];
+	char *line = NULL, sub[400] = "out of memory";
 	size_t cap = 0;
 	unsigned lineno = 0;
 	int ret = 0;

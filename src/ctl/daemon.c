@@ -10,30 +10,15 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "ctl_internal.h"
 #include "dev_type.h"
 #include "umdev/log.h"
 #include "umdev/loop.h"
 
-#define MAX_DP_THREADS 8
-
-struct dev_entry {
-	struct dev_entry *next;
-	char *id;
-	char *socket;
-	const struct umdev_dev_type *type;
-	void *inst;
-	umdev_loop **loops; /* the pool, rotated so devices spread their queue 0s */
-};
-
-struct umdev_daemon {
-	umdev_loop *ctl;
-	umdev_loop *dp[MAX_DP_THREADS];
-	unsigned ndp;
-	unsigned next_rot;
-	struct dev_entry *devs;
-	int sig_fd;
-};
+#define MAX_DP_THREADS UMDEV_MAX_DP_THREADS
+#define dev_entry umdev_dev_entry
 
 umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
 {
@@ -45,6 +30,7 @@ umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
 		return NULL;
 	}
 	d->sig_fd = -1;
+	d->max_devices = o->max_devices ? o->max_devices : UMDEV_DEFAULT_MAX_DEVICES;
 	if (n == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		n = cpus < 1 ? 1 : cpus > MAX_DP_THREADS ? MAX_DP_THREADS : (unsigned)cpus;
@@ -80,6 +66,7 @@ static void dev_free(struct dev_entry *e)
 	if (e->inst)
 		e->type->destroy(e->inst);
 	free(e->loops);
+	json_object_put(e->config);
 	free(e->id);
 	free(e->socket);
 	free(e);
@@ -89,6 +76,9 @@ void umdev_daemon_free(umdev_daemon *d)
 {
 	if (!d)
 		return;
+	/* No new requests while devices go away. */
+	umdev_rpc_free(d->rpc);
+	d->rpc = NULL;
 	while (d->devs) {
 		struct dev_entry *e = d->devs;
 
@@ -128,11 +118,50 @@ static bool valid_id(const char *id)
 	return true;
 }
 
-int umdev_daemon_add_kv(umdev_daemon *d, struct umdev_kv *kv, char *msg, size_t msglen)
+struct dev_entry *umdev_daemon_find(umdev_daemon *d, const char *id)
+{
+	for (struct dev_entry *e = d->devs; e; e = e->next)
+		if (!strcmp(e->id, id))
+			return e;
+	return NULL;
+}
+
+int umdev_daemon_remove(umdev_daemon *d, const char *id, bool force, char *msg, size_t msglen)
+{
+	struct dev_entry **pp, *e;
+
+	for (pp = &d->devs; *pp && strcmp((*pp)->id, id); pp = &(*pp)->next)
+		;
+	e = *pp;
+	if (!e) {
+		snprintf(msg, msglen, "no device with id '%s'", id);
+		return -ENOENT;
+	}
+	if (!force && e->type->connected && e->type->connected(e->inst)) {
+		snprintf(msg, msglen,
+			 "device '%s' has a client connected (a VM is using it); detach it from "
+			 "the VM first, or force the removal",
+			 id);
+		return -EBUSY;
+	}
+	/*
+	 * destroy() stops the queues (in-flight requests complete and are
+	 * returned to the guest), flushes the backend, then drops the
+	 * connection and removes the socket: the front-end sees the back-end
+	 * hang up only once nothing is left in flight.
+	 */
+	*pp = e->next;
+	umdev_info("%s: removing%s", id, force ? " (forced)" : "");
+	dev_free(e);
+	return 0;
+}
+
+static int add_kv(umdev_daemon *d, struct umdev_kv *kv, int listen_fd, char *msg, size_t msglen)
 {
 	const struct umdev_dev_type *type = umdev_dev_type_find(kv->type);
 	const char *id = umdev_kv_get(kv, "id");
 	const char *sock = umdev_kv_get(kv, "socket");
+	char fdname[32];
 	struct umdev_dev_ctx ctx;
 	struct dev_entry *e;
 	int ret;
@@ -151,9 +180,27 @@ int umdev_daemon_add_kv(umdev_daemon *d, struct umdev_kv *kv, char *msg, size_t 
 			 kv->type);
 		return -EINVAL;
 	}
+	if (listen_fd >= 0) {
+		if (sock) {
+			snprintf(msg, msglen, "%s: socket= cannot be used with an inherited fd", id);
+			return -EINVAL;
+		}
+		if (!type->inherit_fd) {
+			snprintf(msg, msglen, "%s: a %s device cannot serve an inherited fd", id,
+				 type->name);
+			return -EINVAL;
+		}
+		snprintf(fdname, sizeof(fdname), "fd:%d", listen_fd);
+		sock = fdname;
+	}
 	if (!sock || !*sock) {
 		snprintf(msg, msglen, "%s: socket=PATH is required", id);
 		return -EINVAL;
+	}
+	if (umdev_daemon_num_devices(d) >= d->max_devices) {
+		snprintf(msg, msglen, "the daemon already serves %u devices, its limit",
+			 d->max_devices);
+		return -ENOSPC;
 	}
 	for (e = d->devs; e; e = e->next) {
 		if (!strcmp(e->id, id)) {
@@ -172,35 +219,68 @@ int umdev_daemon_add_kv(umdev_daemon *d, struct umdev_kv *kv, char *msg, size_t 
 	e->socket = strdup(sock);
 	e->type = type;
 	e->loops = calloc(d->ndp, sizeof(*e->loops));
-	if (!e->id || !e->socket || !e->loops) {
+	e->config = umdev_kv_to_json(kv);
+	if (!e->id || !e->socket || !e->loops || !e->config) {
 		dev_free(e);
 		return -ENOMEM;
 	}
 	for (unsigned i = 0; i < d->ndp; i++)
 		e->loops[i] = d->dp[(i + d->next_rot) % d->ndp];
 	ctx = (struct umdev_dev_ctx){ .id = e->id, .socket = e->socket, .ctl = d->ctl,
-				      .loops = e->loops, .num_loops = d->ndp };
+				      .loops = e->loops, .num_loops = d->ndp,
+				      .listen_fd = listen_fd };
 	ret = type->create(&ctx, kv, &e->inst, msg, msglen);
 	if (ret < 0) {
 		dev_free(e); /* leaves no socket, thread or fd behind */
 		return ret;
 	}
+	e->seq = d->next_seq++;
 	d->next_rot++;
 	e->next = d->devs;
 	d->devs = e;
 	return 0;
 }
 
-int umdev_daemon_add_device(umdev_daemon *d, const char *spec, char *msg, size_t msglen)
+int umdev_daemon_add_kv(umdev_daemon *d, struct umdev_kv *kv, int listen_fd, char *msg,
+			size_t msglen)
+{
+	int ret = add_kv(d, kv, listen_fd, msg, msglen);
+
+	/* Types serve a dup() of it (see dev_type.h): this one is ours to close. */
+	if (listen_fd >= 0)
+		close(listen_fd);
+	return ret;
+}
+
+int umdev_daemon_add_device_fd(umdev_daemon *d, const char *spec, int listen_fd, char *msg,
+			       size_t msglen)
 {
 	struct umdev_kv kv;
 	int ret = umdev_kv_parse(spec, &kv, msg, msglen);
 
-	if (ret < 0)
+	if (ret < 0) {
+		if (listen_fd >= 0)
+			close(listen_fd);
 		return ret;
-	ret = umdev_daemon_add_kv(d, &kv, msg, msglen);
+	}
+	ret = umdev_daemon_add_kv(d, &kv, listen_fd, msg, msglen);
 	umdev_kv_free(&kv);
 	return ret;
+}
+
+int umdev_daemon_add_device(umdev_daemon *d, const char *spec, char *msg, size_t msglen)
+{
+	return umdev_daemon_add_device_fd(d, spec, -1, msg, msglen);
+}
+
+int umdev_daemon_rpc_listen(umdev_daemon *d, const char *path, int listen_fd, char *msg,
+			    size_t msglen)
+{
+	if (d->rpc) {
+		snprintf(msg, msglen, "the control socket is already open");
+		return -EBUSY;
+	}
+	return umdev_rpc_new(d, path, listen_fd, &d->rpc, msg, msglen);
 }
 
 static void on_signal(void *opaque, uint32_t events)

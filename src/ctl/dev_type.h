@@ -22,12 +22,22 @@ struct umdev_dev_ctx {
 	umdev_loop *ctl; /* the control loop (everything here runs on it) */
 	umdev_loop **loops; /* data-plane loops, rotated per device */
 	unsigned num_loops;
+	/*
+	 * >= 0: serve this inherited, already-listening socket instead of
+	 * creating @socket (then "fd:N"). Only given to types with
+	 * .inherit_fd; the daemon keeps it and closes it after create(), so a
+	 * type serves a dup() of it.
+	 */
+	int listen_fd;
 };
 
 struct umdev_dev_type {
 	const char *name; /* "virtio-blk" */
 	const char *transport; /* "vhost-user", "vfio-user" */
 	const char *params; /* one-line parameter summary for help and `types` */
+	bool inherit_fd; /* create() honours ctx->listen_fd (umdevd --fd) */
+	/* Runtime methods call() implements, for `types` (NULL-terminated; may be NULL). */
+	const char *const *methods;
 	/*
 	 * Build the device and start serving its socket. Reads its options from
 	 * @kv with umdev_kv_get() & co. and must call umdev_kv_check_unused()
@@ -45,16 +55,40 @@ struct umdev_dev_type {
 	 * "ns-remove", ...). @params is the JSON-RPC params object (borrowed);
 	 * on success *@result may be set to a new JSON value (caller owns it).
 	 * -ENOENT: no such method for this type. Other -errno: @msg says why.
-	 * May be NULL (no methods).
+	 * May be NULL (no methods). Runs on the control loop.
+	 *
+	 * Every method the RPC does not know itself is routed here, to the
+	 * device named by params "id". The params umdevctl sends (docs/rpc.md):
+	 *   lun-add    {"id": "scsi0", "lun": "0:2", "backend": "file:/img", k: v...}
+	 *   lun-remove {"id": "scsi0", "lun": "0:2"}
+	 *   ns-add     {"id": "nvme0", "backend": "file:/img", k: v...}
+	 *   ns-remove  {"id": "nvme0", "nsid": 2}
+	 * (k: v are extra key=value words, as strings.) The errno picks the
+	 * JSON-RPC error: -ENOENT for a method means "unsupported"; use
+	 * -ENODEV for "no such LUN/namespace", -EEXIST, -EBUSY, -EINVAL.
 	 */
 	int (*call)(void *inst, const char *method, struct json_object *params,
 		    struct json_object **result, char *msg, size_t msglen);
 	/* Statistics as a new JSON object (caller owns it). May be NULL. */
 	struct json_object *(*stats)(void *inst);
+	/*
+	 * For `save`: update @config (the options the device was created
+	 * with, {"type": ..., "id": ..., key: value or [values]}) with what
+	 * changed at runtime, e.g. LUNs added since. May be NULL.
+	 */
+	void (*save)(void *inst, struct json_object *config);
 };
 
 /* NULL-terminated list of every type. */
 extern const struct umdev_dev_type *const umdev_dev_types[];
 const struct umdev_dev_type *umdev_dev_type_find(const char *name);
+
+struct umdev_virtio_dev;
+/*
+ * umdev_ctl_virtio_stats() - per-device and per-queue statistics of a
+ * virtio device run by the queue runner, for a type's stats op (new object
+ * or NULL). Control thread.
+ */
+struct json_object *umdev_ctl_virtio_stats(struct umdev_virtio_dev *vdev);
 
 #endif

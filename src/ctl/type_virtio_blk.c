@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* virtio-blk over vhost-user, as a daemon device type. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
 
 #include "dev_type.h"
 #include "umdev/blk.h"
@@ -43,7 +47,7 @@ static int vblk_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 	struct umdev_blk_opts o = { .id = ctx->id };
 	unsigned long nq, qsize, poll_us;
 	struct vblk_inst *v;
-	int ret, err = 0;
+	int ret, err = 0, lfd = -1;
 
 	o.backend = umdev_kv_get(kv, "backend");
 	o.serial = umdev_kv_get(kv, "serial");
@@ -83,8 +87,24 @@ static int vblk_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 		vblk_destroy(v);
 		return err;
 	}
-	v->vu = umdev_vu_server_new(umdev_blk_vdev(v->blk), ctx->ctl, ctx->socket, -1, &err);
+	/* An inherited socket stays the daemon's: the server gets (and owns) a dup. */
+	if (ctx->listen_fd >= 0) {
+		lfd = fcntl(ctx->listen_fd, F_DUPFD_CLOEXEC, 3);
+		if (lfd < 0) {
+			err = -errno;
+			snprintf(msg, msglen, "cannot use fd %d: %s", ctx->listen_fd, strerror(errno));
+			vblk_destroy(v);
+			return err;
+		}
+		/* accept4() must never block the control loop (shares the file status). */
+		fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
+	}
+	v->vu = umdev_vu_server_new(umdev_blk_vdev(v->blk), ctx->ctl,
+				    lfd >= 0 ? NULL : ctx->socket, lfd, &err);
 	if (!v->vu) {
+		/* The server closes an fd it was given only once it has it registered. */
+		if (lfd >= 0 && fcntl(lfd, F_GETFD) >= 0)
+			close(lfd);
 		snprintf(msg, msglen, "cannot listen on %s: %s", ctx->socket,
 			 err == -EADDRINUSE ? "another server is listening there" :
 			 strerror(-err));
@@ -97,6 +117,18 @@ static int vblk_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 	return 0;
 }
 
+static struct json_object *vblk_stats(void *opaque)
+{
+	return umdev_ctl_virtio_stats(umdev_blk_vdev(((struct vblk_inst *)opaque)->blk));
+}
+
+/* virtio-blk has no runtime methods yet; the RPC turns this into a clear error. */
+static int vblk_call(void *opaque, const char *method, struct json_object *params,
+		     struct json_object **result, char *msg, size_t msglen)
+{
+	return -ENOENT;
+}
+
 const struct umdev_dev_type umdev_type_virtio_blk = {
 	.name = "virtio-blk",
 	.transport = "vhost-user",
@@ -105,4 +137,7 @@ const struct umdev_dev_type umdev_type_virtio_blk = {
 	.create = vblk_create,
 	.destroy = vblk_destroy,
 	.connected = vblk_connected,
+	.call = vblk_call,
+	.stats = vblk_stats,
+	.inherit_fd = true,
 };

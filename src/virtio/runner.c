@@ -33,6 +33,15 @@ struct umdev_vdev_queue {
 	bool broken_logged;
 	void *priv;
 
+	/*
+	 * Statistics, written only on the loop thread (no locks, no atomics);
+	 * read there too by umdev_vdev_queue_stats(). batch_ns is the pop time
+	 * shared by every request popped in one process() pass, so the data
+	 * path reads the clock once per batch and once per completion.
+	 */
+	struct umdev_vdev_queue_stats st;
+	uint64_t batch_ns;
+
 	/* Request slots, one per ring entry (a ring can't have more in flight). */
 	unsigned nslots;
 	uint8_t *slots;
@@ -103,19 +112,50 @@ static void finish_stop(struct umdev_vdev_queue *q)
 	pthread_mutex_unlock(&q->lock);
 }
 
-static void dispatch(struct umdev_vdev_queue *q, struct umdev_vdev_req *r)
-{
-	q->free_list = r->next_free;
-	q->inflight++;
-	q->vdev->ops->handle(q, r);
-}
-
+/*
+ * CLOCK_MONOTONIC is read through the vDSO (no system call). The coarse
+ * clock would be cheaper still but ticks every few ms, longer than most
+ * requests take, so latencies would all read 0.
+ */
 static uint64_t now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static void dispatch(struct umdev_vdev_queue *q, struct umdev_vdev_req *r)
+{
+	if (!q->batch_ns)
+		q->batch_ns = now_ns();
+	r->t_start = q->batch_ns;
+	r->failed = false;
+	q->free_list = r->next_free;
+	q->inflight++;
+	q->st.depth_sum += q->inflight;
+	if (q->inflight > q->st.max_inflight)
+		q->st.max_inflight = q->inflight;
+	q->vdev->ops->handle(q, r);
+}
+
+static unsigned lat_bucket(uint64_t ns)
+{
+	unsigned b = ns ? 63 - (unsigned)__builtin_clzll(ns) : 0;
+
+	return b < UMDEV_VDEV_LAT_BUCKETS ? b : UMDEV_VDEV_LAT_BUCKETS - 1;
+}
+
+static void count_completion(struct umdev_vdev_queue *q, const struct umdev_vdev_req *r,
+			     uint32_t written)
+{
+	uint64_t now = now_ns();
+
+	q->st.requests++;
+	q->st.errors += r->failed;
+	q->st.bytes_out += r->elem.out_len;
+	q->st.bytes_in += written;
+	q->st.lat[lat_bucket(now > r->t_start ? now - r->t_start : 0)]++;
 }
 
 static int on_adaptive_poll(void *opaque);
@@ -149,6 +189,7 @@ static int process(struct umdev_vdev_queue *q)
 		return 0;
 	}
 	q->in_process = true;
+	q->batch_ns = 0;
 	do {
 		q->again = false;
 		while (q->state == Q_RUNNING && q->free_list) {
@@ -162,9 +203,11 @@ static int process(struct umdev_vdev_queue *q)
 				continue;
 			}
 			if (ret < 0) {
-				if (!q->broken_logged)
+				if (!q->broken_logged) {
 					umdev_err("%s.q%u: queue failed, ignoring it until reset",
 						  q->vdev->name, q->idx);
+					q->st.broken++;
+				}
 				q->broken_logged = true;
 				break;
 			}
@@ -217,6 +260,7 @@ void umdev_vdev_complete(struct umdev_vdev_req *r, uint32_t written)
 {
 	struct umdev_vdev_queue *q = r->q;
 
+	count_completion(q, r, written);
 	umdev_vq_push(q->vq, r->elem.head, written);
 	umdev_vq_notify(q->vq);
 	r->next_free = q->free_list;
@@ -248,6 +292,7 @@ static void resubmit_inflight(struct umdev_vdev_queue *q)
 	else if (n > 0)
 		umdev_info("%s.q%u: resubmitting %d request(s) left in flight", q->vdev->name,
 			   q->idx, n);
+	q->batch_ns = 0;
 	for (int i = 0; i < n && q->free_list; i++) {
 		struct umdev_vdev_req *r = q->free_list;
 
@@ -409,4 +454,63 @@ void umdev_vdev_free_queues(struct umdev_virtio_dev *vdev)
 		free(q);
 		vdev->queues[i] = NULL;
 	}
+}
+
+struct stats_msg {
+	struct umdev_vdev_queue *q;
+	struct umdev_vdev_queue_stats *out;
+};
+
+static void stats_on_loop(void *opaque)
+{
+	struct stats_msg *m = opaque;
+
+	*m->out = m->q->st;
+	m->out->inflight = m->q->inflight;
+	m->out->running = m->q->state != Q_STOPPED;
+}
+
+int umdev_vdev_queue_stats(struct umdev_virtio_dev *vdev, unsigned idx,
+			   struct umdev_vdev_queue_stats *out)
+{
+	struct stats_msg m;
+
+	if (idx >= vdev->num_queues)
+		return -EINVAL;
+	m.q = vdev->queues ? vdev->queues[idx] : NULL;
+	m.out = out;
+	if (!m.q)
+		return -ENOENT;
+	/* Never reached a loop (its first start failed early): nothing runs, read here. */
+	if (!m.q->loop) {
+		stats_on_loop(&m);
+		return 0;
+	}
+	return umdev_loop_call_sync(m.q->loop, stats_on_loop, &m);
+}
+
+uint64_t umdev_vdev_lat_percentile(const uint64_t lat[UMDEV_VDEV_LAT_BUCKETS], unsigned pct)
+{
+	uint64_t total = 0, want, seen = 0;
+
+	for (unsigned b = 0; b < UMDEV_VDEV_LAT_BUCKETS; b++)
+		total += lat[b];
+	if (!total)
+		return 0;
+	if (pct > 100)
+		pct = 100;
+	/* The rank of the percentile sample, 1-based, rounded up. */
+	want = (total * pct + 99) / 100;
+	if (want == 0)
+		want = 1;
+	for (unsigned b = 0; b < UMDEV_VDEV_LAT_BUCKETS; b++) {
+		uint64_t lo = b ? 1ull << b : 0, hi = 1ull << (b + 1);
+
+		if (seen + lat[b] >= want) {
+			/* Spread the bucket's samples evenly over [lo, hi). */
+			return lo + (hi - lo) * (want - seen) / lat[b];
+		}
+		seen += lat[b];
+	}
+	return 1ull << UMDEV_VDEV_LAT_BUCKETS;
 }
