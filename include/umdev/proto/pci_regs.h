@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * PCI configuration space layout (PCI Local Bus 3.0, PCI Express Base):
+ * the offsets and bits umdev's PCI model emulates. Wire format only.
+ */
+#ifndef UMDEV_PROTO_PCI_REGS_H
+#define UMDEV_PROTO_PCI_REGS_H
+
+/* Type-0 header. */
+#define UMDEV_PCI_VENDOR_ID 0x00
+#define UMDEV_PCI_DEVICE_ID 0x02
+#define UMDEV_PCI_COMMAND 0x04
+#define UMDEV_PCI_STATUS 0x06
+#define UMDEV_PCI_REVISION_ID 0x08
+#define UMDEV_PCI_CLASS_PROG 0x09
+#define UMDEV_PCI_CACHE_LINE_SIZE 0x0c
+#define UMDEV_PCI_LATENCY_TIMER 0x0d
+#define UMDEV_PCI_HEADER_TYPE 0x0e
+#define UMDEV_PCI_BIST 0x0f
+#define UMDEV_PCI_BAR0 0x10
+#define UMDEV_PCI_CARDBUS_CIS 0x28
+#define UMDEV_PCI_SUBSYS_VENDOR_ID 0x2c
+#define UMDEV_PCI_SUBSYS_ID 0x2e
+#define UMDEV_PCI_ROM_ADDRESS 0x30
+#define UMDEV_PCI_CAP_PTR 0x34
+#define UMDEV_PCI_INTERRUPT_LINE 0x3c
+#define UMDEV_PCI_INTERRUPT_PIN 0x3d
+#define UMDEV_PCI_MIN_GNT 0x3e
+#define UMDEV_PCI_MAX_LAT 0x3f
+#define UMDEV_PCI_STD_HEADER_SIZE 0x40
+#define UMDEV_PCI_CFG_SIZE 0x100
+#define UMDEV_PCIE_CFG_SIZE 0x1000
+#define UMDEV_PCI_NUM_BARS 6
+
+/* Command register. */
+#define UMDEV_PCI_CMD_IO 0x0001
+#define UMDEV_PCI_CMD_MEMORY 0x0002
+#define UMDEV_PCI_CMD_MASTER 0x0004
+#define UMDEV_PCI_CMD_PARITY 0x0040
+#define UMDEV_PCI_CMD_SERR 0x0100
+#define UMDEV_PCI_CMD_INTX_DISABLE 0x0400
+
+/* Status register. */
+#define UMDEV_PCI_STATUS_INTERRUPT 0x0008
+#define UMDEV_PCI_STATUS_CAP_LIST 0x0010
+#define UMDEV_PCI_STATUS_MASTER_PARITY 0x0100
+#define UMDEV_PCI_STATUS_SIG_TARGET_ABORT 0x0800
+#define UMDEV_PCI_STATUS_REC_TARGET_ABORT 0x1000
+#define UMDEV_PCI_STATUS_REC_MASTER_ABORT 0x2000
+#define UMDEV_PCI_STATUS_SIG_SYSTEM_ERROR 0x4000
+#define UMDEV_PCI_STATUS_DETECTED_PARITY 0x8000
+/* The error bits software clears by writing 1. */
+#define UMDEV_PCI_STATUS_RW1C_MASK 0xf900
+
+/* BAR low bits. */
+#define UMDEV_PCI_BAR_SPACE_IO 0x1
+#define UMDEV_PCI_BAR_MEM_TYPE_64 0x4
+#define UMDEV_PCI_BAR_MEM_PREFETCH 0x8
+
+/* Capability IDs and the common header. */
+#define UMDEV_PCI_CAP_ID_PM 0x01
+#define UMDEV_PCI_CAP_ID_MSI 0x05
+#define UMDEV_PCI_CAP_ID_EXP 0x10
+#define UMDEV_PCI_CAP_ID_MSIX 0x11
+#define UMDEV_PCI_CAP_NEXT 1
+
+/* Power management capability (8 bytes). */
+#define UMDEV_PCI_PM_PMC 2
+#define UMDEV_PCI_PM_CTRL 4
+#define UMDEV_PCI_PM_CTRL_STATE_MASK 0x0003
+#define UMDEV_PCI_PM_CTRL_NO_SOFT_RESET 0x0008
+#define UMDEV_PCI_PM_SIZEOF 8
+
+/* MSI capability: 64-bit address with per-vector masking (24 bytes). */
+#define UMDEV_PCI_MSI_FLAGS 2
+#define UMDEV_PCI_MSI_FLAGS_ENABLE 0x0001
+#define UMDEV_PCI_MSI_FLAGS_QMASK 0x000e /* multiple message capable */
+#define UMDEV_PCI_MSI_FLAGS_QSIZE 0x0070 /* multiple message enable */
+#define UMDEV_PCI_MSI_FLAGS_64BIT 0x0080
+#define UMDEV_PCI_MSI_FLAGS_MASKBIT 0x0100
+#define UMDEV_PCI_MSI_ADDRESS_LO 4
+#define UMDEV_PCI_MSI_ADDRESS_HI 8
+#define UMDEV_PCI_MSI_DATA_64 12
+#define UMDEV_PCI_MSI_MASK_64 16
+#define UMDEV_PCI_MSI_PENDING_64 20
+#define UMDEV_PCI_MSI_SIZEOF 24
+
+/* MSI-X capability (12 bytes) and its table entries. */
+#define UMDEV_PCI_MSIX_FLAGS 2
+#define UMDEV_PCI_MSIX_FLAGS_QSIZE 0x07ff /* table size - 1 */
+#define UMDEV_PCI_MSIX_FLAGS_MASKALL 0x4000
+#define UMDEV_PCI_MSIX_FLAGS_ENABLE 0x8000
+#define UMDEV_PCI_MSIX_TABLE 4 /* offset | BIR */
+#define UMDEV_PCI_MSIX_PBA 8
+#define UMDEV_PCI_MSIX_BIR_MASK 0x7
+#define UMDEV_PCI_MSIX_SIZEOF 12
+#define UMDEV_PCI_MSIX_ENTRY_SIZE 16
+#define UMDEV_PCI_MSIX_ENTRY_ADDR_LO 0
+#define UMDEV_PCI_MSIX_ENTRY_ADDR_HI 4
+#define UMDEV_PCI_MSIX_ENTRY_DATA 8
+#define UMDEV_PCI_MSIX_ENTRY_CTRL 12
+#define UMDEV_PCI_MSIX_ENTRY_CTRL_MASKBIT 0x1
+#define UMDEV_PCI_MSIX_MAX_VECTORS 2048
+
+/* PCI Express capability, version 2 (0x3c bytes), endpoint fields. */
+#define UMDEV_PCI_EXP_FLAGS 2
+#define UMDEV_PCI_EXP_FLAGS_VER2 0x0002
+#define UMDEV_PCI_EXP_TYPE_ENDPOINT 0x0 /* device/port type, bits 7:4 */
+#define UMDEV_PCI_EXP_DEVCAP 4
+#define UMDEV_PCI_EXP_DEVCAP_FLR 0x10000000
+#define UMDEV_PCI_EXP_DEVCTL 8
+#define UMDEV_PCI_EXP_DEVCTL_BCR_FLR 0x8000
+#define UMDEV_PCI_EXP_DEVSTA 10
+#define UMDEV_PCI_EXP_DEVSTA_RW1C 0x000f
+#define UMDEV_PCI_EXP_LNKCAP 12
+#define UMDEV_PCI_EXP_LNKCTL 16
+#define UMDEV_PCI_EXP_LNKSTA 18
+#define UMDEV_PCI_EXP_DEVCAP2 36
+#define UMDEV_PCI_EXP_DEVCTL2 40
+#define UMDEV_PCI_EXP_LNKCAP2 44
+#define UMDEV_PCI_EXP_LNKCTL2 48
+#define UMDEV_PCI_EXP_SIZEOF 0x3c
+
+#endif
