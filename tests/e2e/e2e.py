@@ -88,9 +88,11 @@ class Device:
     """
 
     def __init__(self, dev_id, sock, backend="file", image=None, size_mb=256,
-                 queues=2, readonly=False, serial=None):
+                 queues=2, readonly=False, serial=None, umdevd_opts=""):
         self.id = dev_id
         self.serial = serial
+        # Extra ",key=value" options only umdevd has (e.g. poll=on).
+        self.umdevd_opts = umdevd_opts
         self.sock = sock
         self.backend = backend
         self.image = image
@@ -149,7 +151,7 @@ class ServerSpec:
                     spec += ",readonly=on"
                 if d.serial:
                     spec += ",serial=" + d.serial
-                argv += ["--device", spec]
+                argv += ["--device", spec + d.umdevd_opts]
             return argv
         if self.kind == "qsd":
             argv = ["qemu-storage-daemon"]
@@ -770,8 +772,10 @@ class BlkMulti(Test):
         # Serials are how a guest tells the disks apart; umdevd answers
         # GET_ID with the configured one.  The last fills all 20 bytes, so
         # no NUL ends it on the wire.
+        # ram0 is busy-polled (no kicks; the guest is told not to notify),
+        # the others use the default adaptive notification.
         return [self.device("ram0", backend="ram", size_mb=128, queues=2,
-                            serial="umdev-ram0"),
+                            serial="umdev-ram0", umdevd_opts=",poll=on"),
                 self.device("null0", backend="null", size_mb=1024, queues=1,
                             serial="umdev-null0"),
                 self.device("file0", size_mb=64, queues=2,

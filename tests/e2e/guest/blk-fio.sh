@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # e2e-blk-fio, guest side: the disk has the expected geometry and queues,
-# fio's verified random writes succeed on both queues, and a known pattern
+# fio's verified random writes succeed on both queues, verified writes of
+# mixed sizes succeed, and a known pattern
 # written with O_DIRECT reads back (the host then finds it in the image).
 # Parameters (set by the host): EXPECT_SECTORS EXPECT_QUEUES FIO_SIZE_MB
 # PATTERN_OFFSET.
@@ -20,6 +21,13 @@ run_fio --name=randw --filename=/dev/vda --rw=randwrite --bs=4k \
     --size="${FIO_SIZE_MB}M" --offset_increment="${FIO_SIZE_MB}M" \
     --verify=crc32c --verify_fatal=1 --end_fsync=1 \
     --cpus_allowed=0,1 --cpus_allowed_policy=split --group_reporting
+# Mixed request sizes, 512 B to 1 MiB, sequential so blocks never overlap:
+# multi-descriptor requests up to the device's seg_max/size_max limits.
+run_fio --name=mixed --filename=/dev/vda --rw=write \
+    --bssplit=512/10:4k/20:12k/20:64k/20:256k/20:1M/10 \
+    --iodepth=8 --ioengine=libaio --direct=1 --numjobs=1 \
+    --offset=$((2 * FIO_SIZE_MB))M --size=32M \
+    --verify=crc32c --verify_fatal=1
 mark fio-end
 
 # Both virtqueues must have carried requests and signalled completions.

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # e2e-blk-multi, guest side: three devices from one server process, on the
-# ram, null and file backends, with 2, 1 and 2 queues, run verified I/O at
-# the same time.  ram keeps data, null reads zeroes whatever was written.
+# ram (busy-polled by umdevd), null and file backends, with 2, 1 and 2
+# queues, run verified I/O at the same time.  ram keeps data, null reads zeroes whatever was written.
 # Parameters: SERIALS (one word per disk) RAM_SECTORS NULL_SECTORS
 # FILE_SECTORS FILE_PATTERN_OFFSET.
 . /e2e/lib.sh
