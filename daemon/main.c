@@ -142,7 +142,7 @@ static int parse_level(const char *s)
 	return -1;
 }
 
-int main(int argc, char **argv)
+static int umdevd_main(int argc, char **argv, const char **devices, const char **configs)
 {
 	static const struct option longopts[] = {
 		{ "device", required_argument, NULL, 'd' },
@@ -161,8 +161,6 @@ int main(int argc, char **argv)
 		{ 0 },
 	};
 	struct umdev_daemon_opts o = { 0 };
-	const char **devices = calloc(argc, sizeof(char *));
-	const char **configs = calloc(argc, sizeof(char *));
 	unsigned ndev = 0, ncfg = 0;
 	const char *rpc = NULL, *socket_path = NULL, *blk_file = NULL;
 	bool read_only = false;
@@ -172,8 +170,6 @@ int main(int argc, char **argv)
 	sigset_t set;
 	int c, err = 0, ret = 1;
 
-	if (!devices || !configs)
-		return 1;
 	/* The convention: print them and exit, whatever else the command line says. */
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--print-capabilities")) {
@@ -300,6 +296,17 @@ int main(int argc, char **argv)
 	ret = umdev_daemon_run(d) < 0;
 out:
 	umdev_daemon_free(d);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	const char **devices = calloc(argc, sizeof(char *));
+	const char **configs = calloc(argc, sizeof(char *));
+	int ret = 1;
+
+	if (devices && configs)
+		ret = umdevd_main(argc, argv, devices, configs);
 	free(devices);
 	free(configs);
 	return ret;
