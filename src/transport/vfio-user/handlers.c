@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vfio-user command handlers. Every length, index and count comes from the
+ * client and is checked before use; a malformed command gets an error reply
+ * with an errno, a broken stream (framing) closes the connection.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "umdev/log.h"
+#include "umdev/proto/pci_regs.h"
+#include "vfu_internal.h"
+
+#define PAGE 4096u
+
+static const char *const cmd_names[VFIO_USER_MAX_COMMAND] = {
+	[VFIO_USER_VERSION] = "VERSION",
+	[VFIO_USER_DMA_MAP] = "DMA_MAP",
+	[VFIO_USER_DMA_UNMAP] = "DMA_UNMAP",
+	[VFIO_USER_DEVICE_GET_INFO] = "DEVICE_GET_INFO",
+	[VFIO_USER_DEVICE_GET_REGION_INFO] = "DEVICE_GET_REGION_INFO",
+	[VFIO_USER_DEVICE_GET_REGION_IO_FDS] = "DEVICE_GET_REGION_IO_FDS",
+	[VFIO_USER_DEVICE_GET_IRQ_INFO] = "DEVICE_GET_IRQ_INFO",
+	[VFIO_USER_DEVICE_SET_IRQS] = "DEVICE_SET_IRQS",
+	[VFIO_USER_REGION_READ] = "REGION_READ",
+	[VFIO_USER_REGION_WRITE] = "REGION_WRITE",
+	[VFIO_USER_DMA_READ] = "DMA_READ",
+	[VFIO_USER_DMA_WRITE] = "DMA_WRITE",
+	[VFIO_USER_DEVICE_RESET] = "DEVICE_RESET",
+	[VFIO_USER_REGION_WRITE_MULTI] = "REGION_WRITE_MULTI",
+	[VFIO_USER_DEVICE_FEATURE] = "DEVICE_FEATURE",
+	[VFIO_USER_MIG_DATA_READ] = "MIG_DATA_READ",
+	[VFIO_USER_MIG_DATA_WRITE] = "MIG_DATA_WRITE",
+};
+
+const char *umdev_vfu_command_name(unsigned cmd)
+{
+	return cmd < VFIO_USER_MAX_COMMAND && cmd_names[cmd] ? cmd_names[cmd] : "?";
+}
+
+int vfu_check_header(const struct vfio_user_header *h, const char **why)
+{
+	unsigned type = h->flags & VFIO_USER_F_TYPE_MASK;
+
+	if (h->msg_size < sizeof(*h)) {
+		*why = "size smaller than the header";
+		return -EPROTO;
+	}
+	if (h->msg_size > VFU_MAX_MSG) {
+		*why = "larger than max_data_xfer_size allows";
+		return -EMSGSIZE;
+	}
+	if (type != VFIO_USER_F_TYPE_COMMAND && type != VFIO_USER_F_TYPE_REPLY) {
+		*why = "unknown message type";
+		return -EPROTO;
+	}
+	if (h->flags & ~(VFIO_USER_F_TYPE_MASK | VFIO_USER_F_NO_REPLY | VFIO_USER_F_ERROR)) {
+		*why = "unknown flags";
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* ---- VERSION ---- */
+
+static int cap_uint(json_object *caps, const char *key, uint64_t min, uint64_t max, uint64_t *out)
+{
+	json_object *v;
+	int64_t x;
+
+	if (!json_object_object_get_ex(caps, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return -EINVAL;
+	x = json_object_get_int64(v);
+	if (x < 0 || (uint64_t)x < min || (uint64_t)x > max)
+		return -EINVAL;
+	*out = (uint64_t)x;
+	return 0;
+}
+
+static int h_version(struct vfu_conn *c, struct vfu_msg *m)
+{
+	const struct vfio_user_version *v = (const void *)m->body;
+	uint64_t max_fds = VFIO_USER_DEF_MAX_MSG_FDS, xfer = VFIO_USER_DEF_MAX_DATA_XFER;
+	uint64_t pgsizes = VFIO_USER_DEF_PGSIZES, maps = VFIO_USER_DEF_MAX_DMA_MAPS;
+	bool wm = false;
+	char json[512];
+	uint8_t reply[4 + sizeof(json)];
+	int n;
+
+	if (c->negotiated)
+		return -EINVAL;
+	if (m->len < sizeof(*v))
+		return -EINVAL;
+	if (v->major != VFIO_USER_MAJOR) {
+		umdev_err("%s: client speaks vfio-user %u.%u, we speak %u.%u", c->s->name, v->major,
+			  v->minor, VFIO_USER_MAJOR, VFIO_USER_MINOR);
+		return VFU_CLOSE;
+	}
+	if (m->len > sizeof(*v)) {
+		size_t jl = m->len - sizeof(*v);
+		json_tokener *tok;
+		json_object *root, *caps;
+		int ret = 0;
+
+		/* The JSON string carries its NUL inside the message. */
+		if (v->data[jl - 1] != 0 || strlen(v->data) + 1 != jl)
+			return -EINVAL;
+		tok = json_tokener_new_ex(16);
+		if (!tok)
+			return -ENOMEM;
+		root = json_tokener_parse_ex(tok, v->data, (int)jl - 1);
+		if (!root || json_tokener_get_error(tok) != json_tokener_success ||
+		    !json_object_is_type(root, json_type_object))
+			ret = -EINVAL;
+		json_tokener_free(tok);
+		if (!ret && json_object_object_get_ex(root, "capabilities", &caps)) {
+			json_object *w;
+
+			if (!json_object_is_type(caps, json_type_object))
+				ret = -EINVAL;
+			if (!ret)
+				ret = cap_uint(caps, "max_msg_fds", 1, 1024, &max_fds);
+			if (!ret)
+				ret = cap_uint(caps, "max_data_xfer_size", 512, 1ull << 30, &xfer);
+			if (!ret)
+				ret = cap_uint(caps, "pgsizes", 1, UINT64_MAX >> 1, &pgsizes);
+			if (!ret)
+				ret = cap_uint(caps, "max_dma_maps", 1, 1ull << 31, &maps);
+			if (!ret && json_object_object_get_ex(caps, "write_multiple", &w)) {
+				if (!json_object_is_type(w, json_type_boolean))
+					ret = -EINVAL;
+				else
+					wm = json_object_get_boolean(w);
+			}
+		}
+		json_object_put(root);
+		if (ret < 0) {
+			umdev_err("%s: VERSION with malformed capabilities", c->s->name);
+			return ret;
+		}
+	}
+	if (!(pgsizes & PAGE)) {
+		umdev_err("%s: client does not support 4 KiB DMA pages", c->s->name);
+		return -ENOTSUP;
+	}
+	c->peer_max_fds = (uint32_t)max_fds;
+	c->peer_max_xfer = (uint32_t)xfer;
+	c->write_multi = wm;
+	/* Our reply only lists capabilities, plus write_multiple if the client offered it. */
+	n = snprintf(json, sizeof(json),
+		     "{\"capabilities\":{\"max_msg_fds\":%u,\"max_data_xfer_size\":%u,"
+		     "\"pgsizes\":%u,\"max_dma_maps\":%u%s}}",
+		     UMDEV_VFU_MAX_MSG_FDS, UMDEV_VFU_MAX_DATA_XFER, PAGE, UMDEV_VFU_MAX_DMA_MAPS,
+		     wm ? ",\"write_multiple\":true" : "");
+	((struct vfio_user_version *)reply)->major = VFIO_USER_MAJOR;
+	((struct vfio_user_version *)reply)->minor =
+		v->minor < VFIO_USER_MINOR ? v->minor : VFIO_USER_MINOR;
+	memcpy(reply + 4, json, (size_t)n + 1);
+	c->negotiated = true;
+	umdev_info("%s: vfio-user %u.%u negotiated (client max_data_xfer_size %u, max_msg_fds %u)",
+		   c->s->name, VFIO_USER_MAJOR, ((struct vfio_user_version *)reply)->minor,
+		   c->peer_max_xfer, c->peer_max_fds);
+	return vfu_reply(c, m, reply, 4 + (size_t)n + 1, NULL, 0);
+}
+
+/* ---- DMA ---- */
+
+static int h_dma_map(struct vfu_conn *c, struct vfu_msg *m)
+{
+	struct vfio_user_dma_map r;
+	struct vfu_dma *d;
+
+	if (m->len < sizeof(r))
+		return -EINVAL;
+	memcpy(&r, m->body, sizeof(r));
+	if (r.argsz < sizeof(r) || m->nfds > 1)
+		return -EINVAL;
+	if (!r.flags || (r.flags & ~(VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)))
+		return -EINVAL;
+	if (!r.size || r.addr + r.size < r.addr || r.addr % PAGE || r.size % PAGE)
+		return -EINVAL;
+	if (!m->nfds && r.offset)
+		return -EINVAL;
+	for (unsigned i = 0; i < c->ndma; i++)
+		if (r.addr < c->dma[i].addr + c->dma[i].size && c->dma[i].addr < r.addr + r.size)
+			return -EEXIST;
+	if (c->ndma >= UMDEV_VFU_MAX_DMA_MAPS)
+		return -ENOSPC;
+	if (m->nfds) {
+		struct umdev_mem_region_desc rd = {
+			.guest_addr = r.addr,
+			.size = r.size,
+			.mmap_offset = r.offset,
+			.fd = m->fds[0],
+			.prot = (r.flags & VFIO_USER_F_DMA_REGION_READ ? UMDEV_MEM_READ : 0) |
+				(r.flags & VFIO_USER_F_DMA_REGION_WRITE ? UMDEV_MEM_WRITE : 0),
+		};
+		int ret;
+
+		m->fds[0] = -1; /* consumed by the address space either way */
+		ret = umdev_as_add_region(c->as, &rd);
+		if (ret < 0) {
+			umdev_err("%s: DMA_MAP [0x%llx, +0x%llx) refused: %s", c->s->name,
+				  (unsigned long long)r.addr, (unsigned long long)r.size,
+				  strerror(-ret));
+			return ret;
+		}
+	}
+	d = &c->dma[c->ndma++];
+	*d = (struct vfu_dma){ .addr = r.addr, .size = r.size, .flags = r.flags,
+			       .has_fd = m->nfds > 0 };
+	return vfu_reply(c, m, NULL, 0, NULL, 0);
+}
+
+/* Quiesce device users of dma[i], remove it. */
+static void remove_dma(struct vfu_conn *c, unsigned i)
+{
+	struct vfu_dma d = c->dma[i];
+
+	umdev_pci_dma_unmap(c->s->pci, d.addr, d.size);
+	if (d.has_fd && umdev_as_remove_region(c->as, d.addr, d.size) < 0)
+		umdev_err("%s: DMA window 0x%llx missing from the address space", c->s->name,
+			  (unsigned long long)d.addr);
+	c->dma[i] = c->dma[--c->ndma];
+}
+
+void vfu_conn_drop_dma(struct vfu_conn *c)
+{
+	while (c->ndma)
+		remove_dma(c, c->ndma - 1);
+}
+
+static int h_dma_unmap(struct vfu_conn *c, struct vfu_msg *m)
+{
+	struct vfio_user_dma_unmap r;
+
+	if (m->len < sizeof(r))
+		return -EINVAL;
+	memcpy(&r, m->body, sizeof(r));
+	if (r.argsz < sizeof(r))
+		return -EINVAL;
+	if (r.flags == VFIO_DMA_UNMAP_FLAG_ALL) {
+		if (r.addr || r.size)
+			return -EINVAL;
+		vfu_conn_drop_dma(c);
+	} else if (r.flags) {
+		return -EINVAL; /* dirty bitmaps are not offered */
+	} else {
+		unsigned i;
+
+		for (i = 0; i < c->ndma; i++)
+			if (c->dma[i].addr == r.addr && c->dma[i].size == r.size)
+				break;
+		if (i == c->ndma)
+			return -ENOENT;
+		remove_dma(c, i);
+	}
+	r.argsz = sizeof(r);
+	return vfu_reply(c, m, &r, sizeof(r), NULL, 0);
+}
+
+/* ---- device information ---- */
+
+static int h_get_info(struct vfu_conn *c, struct vfu_msg *m)
+{
+	struct vfio_user_device_info r;
+
+	if (m->len < sizeof(r))
+		return -EINVAL;
+	memcpy(&r, m->body, sizeof(r));
+	if (r.argsz < sizeof(r))
+		return -EINVAL;
+	r = (struct vfio_user_device_info){ .argsz = sizeof(r),
+					    .flags = VFIO_DEVICE_FLAGS_RESET | VFIO_DEVICE_FLAGS_PCI,
+					    .num_regions = VFIO_PCI_NUM_REGIONS,
+					    .num_irqs = VFIO_PCI_NUM_IRQS };
+	return vfu_reply(c, m, &r, sizeof(r), NULL, 0);
+}
+
+static int h_region_info(struct vfu_conn *c, struct vfu_msg *m)
+{
+	struct {
+		struct vfio_user_region_info info;
+		struct vfio_region_info_cap_sparse_mmap cap;
+		struct vfio_region_sparse_mmap_area areas[UMDEV_PCI_MAX_BAR_PARTS];
+	} __attribute__((packed)) r;
+	struct umdev_pci_shared sh[UMDEV_PCI_MAX_BAR_PARTS];
+	struct vfio_user_region_info q;
+	umdev_pci_dev *pci = c->s->pci;
+	unsigned n = 0;
+	size_t need = sizeof(r.info);
+	int fd = -1, sfd = -1, ret;
+
+	if (m->len < sizeof(q))
+		return -EINVAL;
+	memcpy(&q, m->body, sizeof(q));
+	if (q.argsz < sizeof(q) || q.index >= VFIO_PCI_NUM_REGIONS)
+		return -EINVAL;
+	memset(&r, 0, sizeof(r));
+	r.info.index = q.index;
+	if (q.index <= VFIO_PCI_BAR5_REGION_INDEX) {
+		r.info.size = umdev_pci_bar_size(pci, q.index);
+		if (r.info.size)
+			r.info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+		n = umdev_pci_bar_shared(pci, q.index, sh, UMDEV_PCI_MAX_BAR_PARTS, &fd);
+	} else if (q.index == VFIO_PCI_CONFIG_REGION_INDEX) {
+		r.info.size = umdev_pci_cfg_size(pci);
+		r.info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+	}
+	if (n && fd >= 0) {
+		r.info.flags |= VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
+		r.info.cap_offset = sizeof(r.info);
+		r.cap.header = (struct vfio_info_cap_header){ .id = VFIO_REGION_INFO_CAP_SPARSE_MMAP,
+							      .version = 1 };
+		r.cap.nr_areas = n;
+		for (unsigned i = 0; i < n; i++)
+			r.areas[i] = (struct vfio_region_sparse_mmap_area){ sh[i].offset, sh[i].size };
+		need += sizeof(r.cap) + n * sizeof(r.areas[0]);
+	}
+	r.info.argsz = (uint32_t)need;
+	if (q.argsz < need) {
+		/* Too small for the capabilities: say how much is needed (VFIO's convention). */
+		r.info.cap_offset = 0;
+		return vfu_reply(c, m, &r.info, sizeof(r.info), NULL, 0);
+	}
+	if (r.info.flags & VFIO_REGION_INFO_FLAG_MMAP) {
+		sfd = dup(fd);
+		if (sfd < 0)
+			return -errno;
+	}
+	ret = vfu_reply(c, m, &r, need, &sfd, sfd >= 0 ? 1 : 0);
+	if (sfd >= 0)
+		close(sfd);
+	return ret;
+}
+
+static int h_region_io_fds(struct vfu_conn *c, struct vfu_msg *m)
+{
+	struct vfio_user_region_io_fds_request r;
+
+	if (m->len < sizeof(r))
+		return -EINVAL;
+	memcpy(&r, m->body, sizeof(r));
+	if (r.argsz < sizeof(r) || r.index >= VFIO_PCI_NUM_REGIONS || r.flags)
+		return -EINVAL;
+	/* No ioeventfds are offered: traps are rare, hot registers are mmapped. */
+	r = (struct vfio_user_region_io_fds_request){ .argsz = sizeof(r), .index = r.index };
+	return vfu_reply(c, m, &r, sizeof(r), NULL, 0);
+}
+
+static int h_irq_info(struct vfu_conn *c, struct vfu_msg *m)
+{
+	struct vfio_user_irq_info r;
+	uint32_t flags, count;
+	int ret;
+
+	if (m->len < sizeof(r))
+		return -EINVAL;
+	memcpy(&r, m->body, sizeof(r));
+	if (r.argsz < sizeof(r))
+		return -EINVAL;
+	ret = umdev_irq_info(umdev_pci_irq(c->s->pci), r.index, &flags, &count);
+	if (ret < 0)
+		return ret;
+	r.flags = flags;
+	r.count = count;
+	r.argsz = sizeof(r);
+	return vfu_reply(c, m, &r, sizeof(r), NULL, 0);
+}
+
+static int h_set_irqs(struct vfu_conn *c, struct vfu_msg *m)
+{
+	struct vfio_user_irq_set r;
+	const uint8_t *bools = NULL;
+	int ret;
+
+	if (m->len < sizeof(r))
+		return -EINVAL;
+	memcpy(&r, m->body, sizeof(r));
+	if (r.argsz < sizeof(r))
+		return -EINVAL;
+	if (r.flags & VFIO_IRQ_SET_DATA_BOOL) {
+		if (r.count > m->len - sizeof(r))
+			return -EINVAL;
+		bools = m->body + sizeof(r);
+	}
+	ret = umdev_irq_set(umdev_pci_irq(c->s->pci), r.index, r.flags, r.start, r.count, bools,
+			    m->fds, m->nfds);
+	if (ret < 0)
+		return ret;
+	return vfu_reply(c, m, NULL, 0, NULL, 0);
+}
+
+/* ---- region access ---- */
+
+static int region_access(struct vfu_conn *c, uint32_t region, uint64_t off, void *buf,
+			 size_t len, bool write)
+{
+	umdev_pci_dev *pci = c->s->pci;
+
+	if (region <= VFIO_PCI_BAR5_REGION_INDEX)
+		return umdev_pci_bar_access(pci, region, off, buf, len, write);
+	if (region == VFIO_PCI_CONFIG_REGION_INDEX)
+		return umdev_pci_cfg_access(pci, off, buf, len, write);
+	return -EINVAL;
+}
+
+static int h_region_read(struct vfu_conn *c, struct vfu_msg *m)
+{
+	struct vfio_user_region_access r;
+	uint8_t *out;
+	int ret;
+
+	if (m->len != sizeof(r))
+		return -EINVAL;
+	memcpy(&r, m->body, sizeof(r));
+	if (!r.count || r.count > UMDEV_VFU_MAX_DATA_XFER)
+		return -EINVAL;
+	out = malloc(sizeof(r) + r.count);
+	if (!out)
+		return -ENOMEM;
+	ret = region_access(c, r.region, r.offset, out + sizeof(r), r.count, false);
+	if (ret == 0) {
+		memcpy(out, &r, sizeof(r));
+		ret = vfu_reply(c, m, out, sizeof(r) + r.count, NULL, 0);
+	}
+	free(out);
+	return ret;
+}
+
+static int h_region_write(struct vfu_conn *c, struct vfu_msg *m)
+{
+	struct vfio_user_region_access r;
+	int ret;
+
+	if (m->len < sizeof(r))
+		return -EINVAL;
+	memcpy(&r, m->body, sizeof(r));
+	if (!r.count || r.count != m->len - sizeof(r))
+		return -EINVAL;
+	ret = region_access(c, r.region, r.offset, m->body + sizeof(r), r.count, true);
+	if (ret < 0)
+		return ret;
+	return vfu_reply(c, m, &r, sizeof(r), NULL, 0);
+}
+
+static int h_write_multi(struct vfu_conn *c, struct vfu_msg *m)
+{
+	struct vfio_user_write_multi hdr;
+
+	if (m->len < sizeof(hdr))
+		return -EINVAL;
+	memcpy(&hdr, m->body, sizeof(hdr));
+	if (!hdr.wr_cnt || hdr.wr_cnt > VFIO_USER_MULTI_MAX ||
+	    m->len != sizeof(hdr) + hdr.wr_cnt * sizeof(struct vfio_user_write_multi_entry))
+		return -EINVAL;
+	for (uint64_t i = 0; i < hdr.wr_cnt; i++) {
+		struct vfio_user_write_multi_entry e;
+		int ret;
+
+		memcpy(&e, m->body + sizeof(hdr) + i * sizeof(e), sizeof(e));
+		if (!e.count || e.count > VFIO_USER_MULTI_DATA)
+			return -EINVAL;
+		ret = region_access(c, e.region, e.offset, e.data, e.count, true);
+		if (ret < 0)
+			return ret;
+	}
+	return vfu_reply(c, m, &hdr, sizeof(hdr), NULL, 0);
+}
+
+static int h_reset(struct vfu_conn *c, struct vfu_msg *m)
+{
+	if (m->len)
+		return -EINVAL;
+	umdev_info("%s: device reset by the client", c->s->name);
+	umdev_pci_reset(c->s->pci);
+	return vfu_reply(c, m, NULL, 0, NULL, 0);
+}
+
+int vfu_dispatch(struct vfu_conn *c, struct vfu_msg *m)
+{
+	unsigned cmd = m->hdr.cmd;
+	int ret;
+
+	if ((m->hdr.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY) {
+		/* A reply to nothing we wait for (e.g. after a DMA timed out): drop it. */
+		umdev_warn("%s: ignoring an unexpected reply (id %u)", c->s->name, m->hdr.msg_id);
+		return 0;
+	}
+	if (!c->negotiated && cmd != VFIO_USER_VERSION) {
+		umdev_err("%s: %s before VERSION", c->s->name, umdev_vfu_command_name(cmd));
+		return VFU_CLOSE;
+	}
+	switch (cmd) {
+	case VFIO_USER_VERSION: ret = h_version(c, m); break;
+	case VFIO_USER_DMA_MAP: ret = h_dma_map(c, m); break;
+	case VFIO_USER_DMA_UNMAP: ret = h_dma_unmap(c, m); break;
+	case VFIO_USER_DEVICE_GET_INFO: ret = h_get_info(c, m); break;
+	case VFIO_USER_DEVICE_GET_REGION_INFO: ret = h_region_info(c, m); break;
+	case VFIO_USER_DEVICE_GET_REGION_IO_FDS: ret = h_region_io_fds(c, m); break;
+	case VFIO_USER_DEVICE_GET_IRQ_INFO: ret = h_irq_info(c, m); break;
+	case VFIO_USER_DEVICE_SET_IRQS: ret = h_set_irqs(c, m); break;
+	case VFIO_USER_REGION_READ: ret = h_region_read(c, m); break;
+	case VFIO_USER_REGION_WRITE: ret = h_region_write(c, m); break;
+	case VFIO_USER_REGION_WRITE_MULTI: ret = h_write_multi(c, m); break;
+	case VFIO_USER_DEVICE_RESET: ret = h_reset(c, m); break;
+	case VFIO_USER_DEVICE_FEATURE:
+		ret = -ENOTTY; /* no migration or DMA logging features */
+		break;
+	default:
+		umdev_warn("%s: unsupported command %u (%s)", c->s->name, cmd,
+			   umdev_vfu_command_name(cmd));
+		ret = -ENOSYS;
+		break;
+	}
+	if (ret == VFU_CLOSE)
+		return ret;
+	if (ret < 0) {
+		if (ret != -ENOTTY)
+			umdev_warn("%s: %s (id %u) failed: %s", c->s->name,
+				   umdev_vfu_command_name(cmd), m->hdr.msg_id, strerror(-ret));
+		/* A failed send means the client is gone; on_conn sees c->dead. */
+		if (!c->dead)
+			vfu_reply_err(c, m, -ret);
+		return 0;
+	}
+	return 0;
+}

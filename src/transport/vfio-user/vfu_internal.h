@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef UMDEV_VFU_INTERNAL_H
+#define UMDEV_VFU_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "umdev/mem.h"
+#include "umdev/pci.h"
+#include "umdev/proto/vfio_user.h"
+#include "umdev/vfio_user.h"
+
+/* Largest message we accept: header, a 16-byte access header, the data. */
+#define VFU_MAX_MSG (sizeof(struct vfio_user_header) + 16 + UMDEV_VFU_MAX_DATA_XFER)
+/* How long a server-to-client DMA (or a reply send) may take. */
+#define VFU_IO_TIMEOUT_MS 2000
+/* Commands that may arrive while we wait for a DMA reply, kept for later. */
+#define VFU_MAX_STASH 32
+
+/* One received message; body and fds belong to it until freed. */
+struct vfu_msg {
+	struct vfio_user_header hdr;
+	uint8_t *body; /* hdr.msg_size - 16 bytes */
+	size_t len;
+	int fds[UMDEV_VFU_MAX_MSG_FDS];
+	unsigned nfds;
+	struct vfu_msg *next; /* stash list */
+};
+
+/* A DMA window the client gave us. */
+struct vfu_dma {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t flags; /* VFIO_USER_F_DMA_REGION_* */
+	bool has_fd; /* in the address space; else reached by DMA_READ/WRITE */
+};
+
+struct vfu_conn {
+	umdev_vfu_server *s;
+	int fd; /* -1 for a fed (fuzzing) connection: replies are dropped */
+	bool dead; /* closing once the current handler returns */
+	bool negotiated;
+	uint32_t peer_max_fds;
+	uint32_t peer_max_xfer;
+	bool write_multi;
+	uint16_t next_id;
+
+	/* Receive state of the message in progress. */
+	struct vfu_msg rx;
+	size_t got; /* bytes of header + body so far */
+
+	struct vfu_msg *stash, *stash_tail;
+	unsigned nstash;
+
+	umdev_as *as;
+	struct vfu_dma dma[UMDEV_VFU_MAX_DMA_MAPS];
+	unsigned ndma;
+};
+
+struct umdev_vfu_server {
+	umdev_pci_dev *pci;
+	umdev_loop *ctl;
+	char *path;
+	int listen_fd;
+	struct vfu_conn *conn;
+	char name[40];
+};
+
+/* handlers.c */
+#define VFU_CLOSE 1000 /* handler result: drop the connection */
+int vfu_dispatch(struct vfu_conn *c, struct vfu_msg *m);
+void vfu_conn_drop_dma(struct vfu_conn *c);
+int vfu_check_header(const struct vfio_user_header *h, const char **why);
+
+/* server.c */
+int vfu_reply(struct vfu_conn *c, const struct vfu_msg *m, const void *body, size_t len,
+	      const int *fds, unsigned nfds);
+int vfu_reply_err(struct vfu_conn *c, const struct vfu_msg *m, int err);
+void vfu_msg_release(struct vfu_msg *m);
+extern const struct umdev_pci_dma_ops vfu_dma_ops;
+
+#endif

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * vfio-user message handling without a socket: byte streams fed to a server
+ * built around the pci-sample device (the same entry point the fuzz target
+ * uses). Checks that framing refuses what it must and that handlers reject
+ * malformed commands without touching the device.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <string.h>
+
+#include "dev/sample/sample.h"
+#include "umdev/proto/pci_regs.h"
+#include "umdev/proto/vfio_user.h"
+#include "umdev/vfio_user.h"
+
+static uint8_t stream[65536];
+static size_t slen;
+
+static void put(uint16_t cmd, uint32_t flags, const void *body, size_t len)
+{
+	struct vfio_user_header h = { .msg_id = (uint16_t)slen, .cmd = cmd,
+				      .msg_size = (uint32_t)(sizeof(h) + len), .flags = flags };
+
+	assert_true(slen + sizeof(h) + len <= sizeof(stream));
+	memcpy(stream + slen, &h, sizeof(h));
+	memcpy(stream + slen + sizeof(h), body, len);
+	slen += sizeof(h) + len;
+}
+
+static void put_version(void)
+{
+	uint8_t v[64] = { 0, 0, 1, 0 };
+	const char *j = "{\"capabilities\":{\"max_msg_fds\":4}}";
+
+	memcpy(v + 4, j, strlen(j) + 1);
+	put(VFIO_USER_VERSION, 0, v, 4 + strlen(j) + 1);
+}
+
+static umdev_sample *dev;
+static umdev_vfu_server *srv;
+
+static int setup(void **state)
+{
+	int err = 0;
+
+	dev = umdev_sample_new("feed0", &err);
+	assert_non_null(dev);
+	srv = umdev_vfu_server_new(umdev_sample_pci(dev), NULL, NULL, -1, &err);
+	assert_non_null(srv);
+	slen = 0;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	umdev_vfu_server_free(srv);
+	umdev_sample_free(dev);
+	return 0;
+}
+
+static uint32_t scratch(void)
+{
+	/* read the register straight from the PCI model, memory decoding on */
+	umdev_pci_dev *p = umdev_sample_pci(dev);
+	uint16_t cmd = UMDEV_PCI_CMD_MEMORY;
+	uint32_t v = 0;
+
+	assert_int_equal(umdev_pci_cfg_access(p, UMDEV_PCI_COMMAND, &cmd, 2, true), 0);
+	assert_int_equal(umdev_pci_bar_access(p, 0, SAMPLE_REG_SCRATCH, &v, 4, false), 0);
+	return v;
+}
+
+static void test_good_stream(void **state)
+{
+	struct vfio_user_device_info di = { .argsz = 16 };
+	struct {
+		struct vfio_user_region_access a;
+		uint32_t v;
+	} __attribute__((packed)) w = { { UMDEV_PCI_COMMAND, VFIO_PCI_CONFIG_REGION_INDEX, 2 },
+					UMDEV_PCI_CMD_MEMORY };
+
+	put_version();
+	put(VFIO_USER_DEVICE_GET_INFO, 0, &di, sizeof(di));
+	w.a.count = 2;
+	put(VFIO_USER_REGION_WRITE, 0, &w, sizeof(w.a) + 2);
+	w = (typeof(w)){ { SAMPLE_REG_SCRATCH, 0, 4 }, 0xabcd };
+	put(VFIO_USER_REGION_WRITE, 0, &w, sizeof(w));
+	assert_int_equal(umdev_vfu_server_feed(srv, stream, slen), 4);
+	assert_int_equal(scratch(), 0xabcd);
+}
+
+static void test_command_before_version(void **state)
+{
+	struct vfio_user_device_info di = { .argsz = 16 };
+
+	put(VFIO_USER_DEVICE_GET_INFO, 0, &di, sizeof(di));
+	put_version();
+	assert_int_equal(umdev_vfu_server_feed(srv, stream, slen), -EPROTO);
+}
+
+static void test_framing(void **state)
+{
+	struct vfio_user_header h = { .cmd = VFIO_USER_VERSION, .msg_size = 4 };
+
+	/* shorter than a header */
+	assert_int_equal(umdev_vfu_server_feed(srv, &h, sizeof(h)), -EPROTO);
+	/* too large */
+	h.msg_size = 64u << 20;
+	assert_int_equal(umdev_vfu_server_feed(srv, &h, sizeof(h)), -EMSGSIZE);
+	/* unknown flags, unknown type */
+	h.msg_size = sizeof(h);
+	h.flags = 0x100;
+	assert_int_equal(umdev_vfu_server_feed(srv, &h, sizeof(h)), -EPROTO);
+	h.flags = 5;
+	assert_int_equal(umdev_vfu_server_feed(srv, &h, sizeof(h)), -EPROTO);
+	/* a message cut short */
+	put_version();
+	assert_int_equal(umdev_vfu_server_feed(srv, stream, slen - 3), -EPROTO);
+	/* trailing garbage shorter than a header is simply not a message */
+	assert_int_equal(umdev_vfu_server_feed(srv, stream, slen), 1);
+}
+
+static void test_bad_commands_leave_device_alone(void **state)
+{
+	uint8_t junk[64];
+	struct {
+		struct vfio_user_region_access a;
+		uint32_t v;
+	} __attribute__((packed)) w = { { SAMPLE_REG_SCRATCH, 0, 8 }, 0x77 };
+	uint64_t multi[1 + 3] = { 1000 };
+
+	memset(junk, 0xff, sizeof(junk));
+	put_version();
+	for (unsigned cmd = 0; cmd < 40; cmd++)
+		if (cmd != VFIO_USER_VERSION)
+			put(cmd, 0, junk, cmd % 3 ? sizeof(junk) : 3);
+	put(VFIO_USER_REGION_WRITE, 0, &w, sizeof(w)); /* count says 8, payload 4 */
+	put(VFIO_USER_REGION_WRITE_MULTI, 0, multi, sizeof(multi)); /* wr_cnt too big */
+	assert_int_equal(umdev_vfu_server_feed(srv, stream, slen), 42);
+	assert_int_equal(scratch(), 0);
+}
+
+static void test_version_json(void **state)
+{
+	uint8_t v[64] = { 0, 0, 1, 0 };
+	const char *bad[] = { "{", "[]", "{\"capabilities\":5}", "{\"capabilities\":{\"max_data_xfer_size\":1}}" };
+
+	for (unsigned i = 0; i < 4; i++) {
+		slen = 0;
+		memcpy(v + 4, bad[i], strlen(bad[i]) + 1);
+		put(VFIO_USER_VERSION, 0, v, 4 + strlen(bad[i]) + 1);
+		/* refused with an error reply: the next command is still "before VERSION" */
+		put(VFIO_USER_DEVICE_GET_INFO, 0, v, 16);
+		assert_int_equal(umdev_vfu_server_feed(srv, stream, slen), -EPROTO);
+	}
+	/* JSON without its terminating NUL */
+	slen = 0;
+	memcpy(v + 4, "{}", 2);
+	put(VFIO_USER_VERSION, 0, v, 6);
+	put(VFIO_USER_DEVICE_GET_INFO, 0, v, 16);
+	assert_int_equal(umdev_vfu_server_feed(srv, stream, slen), -EPROTO);
+	assert_string_equal(umdev_vfu_command_name(VFIO_USER_DMA_UNMAP), "DMA_UNMAP");
+	assert_string_equal(umdev_vfu_command_name(14), "?");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_good_stream, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_before_version, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_framing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_commands_leave_device_alone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_json, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
