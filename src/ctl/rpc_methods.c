@@ -427,6 +427,8 @@ static int call_code(int ret)
 		return UMDEV_RPC_BUSY;
 	case -ENOSPC:
 		return UMDEV_RPC_LIMIT;
+	case -ENODEV:
+		return UMDEV_RPC_NO_DEVICE; /* no such LUN or namespace */
 	default:
 		return UMDEV_RPC_FAILED;
 	}
