@@ -4,10 +4,12 @@
 #include "dev_type.h"
 
 extern const struct umdev_dev_type umdev_type_virtio_blk;
+extern const struct umdev_dev_type umdev_type_virtio_scsi;
 extern const struct umdev_dev_type umdev_type_pci_sample;
 
 const struct umdev_dev_type *const umdev_dev_types[] = {
 	&umdev_type_virtio_blk,
+	&umdev_type_virtio_scsi,
 	&umdev_type_pci_sample,
 	NULL,
 };

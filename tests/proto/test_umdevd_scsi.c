@@ -1,0 +1,384 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * umdevd's virtio-scsi device over a real vhost-user socket, driven by our
+ * userspace virtio-scsi driver: features and config space (writable
+ * sense_size/cdb_size, restored on reset), request queues, LUN addressing
+ * and BAD_TARGET, residuals, OVERRUN, INOUT, eventq with and without
+ * buffers, and LUN hot-plug through umdevctl.
+ */
+#include "scsi_common.h"
+
+#include "umdev/proto/virtio_ring.h"
+
+static int setup(void **state)
+{
+	scsi_start("lun=0:0:ram:4M,lun=0:1:ram:1M,lun=3:0:null:8M", 2);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	scsi_stop();
+	return 0;
+}
+
+static void get_cfg(struct umdev_vuc *c, struct virtio_scsi_config *cfg)
+{
+	memset(cfg, 0xa5, sizeof(*cfg));
+	assert_int_equal(umdev_vuc_get_config(c, 0, cfg, sizeof(*cfg)), 0);
+}
+
+static int set_cfg(struct umdev_vuc *c, uint32_t off, const void *val, uint32_t len)
+{
+	struct vhost_user_config cfg = { .offset = off, .size = len };
+
+	memcpy(cfg.payload, val, len);
+	return umdev_vuc_request(c, VHOST_USER_SET_CONFIG, &cfg, VHOST_USER_CONFIG_HDR_SIZE + len,
+				 NULL, 0);
+}
+
+static void test_features_config(void **state)
+{
+	struct umdev_vscsi_drv d;
+	struct umdev_vuc c;
+	struct virtio_scsi_config cfg;
+	uint32_t v32 = 48;
+	uint64_t nq;
+
+	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, 0, REGION), 0);
+	assert_true(c.features & (1ull << VIRTIO_SCSI_F_INOUT));
+	assert_true(c.features & (1ull << VIRTIO_SCSI_F_HOTPLUG));
+	assert_true(c.features & (1ull << VIRTIO_SCSI_F_CHANGE));
+	assert_false(c.features & (1ull << VIRTIO_SCSI_F_T10_PI));
+	assert_int_equal(umdev_vuc_get_u64(&c, VHOST_USER_GET_QUEUE_NUM, &nq), 0);
+	assert_int_equal(nq, 4);
+	get_cfg(&c, &cfg);
+	assert_int_equal(cfg.num_queues, 2);
+	assert_true(cfg.seg_max >= 1);
+	assert_int_equal(cfg.event_info_size, 16);
+	assert_int_equal(cfg.sense_size, 96);
+	assert_int_equal(cfg.cdb_size, 32);
+	assert_int_equal(cfg.max_channel, 0);
+	assert_int_equal(cfg.max_target, 255);
+	assert_int_equal(cfg.max_lun, 16383);
+	/* sense_size and cdb_size are writable; the rest is not. */
+	assert_int_equal(set_cfg(&c, offsetof(struct virtio_scsi_config, sense_size), &v32, 4), 0);
+	v32 = 64;
+	assert_int_equal(set_cfg(&c, offsetof(struct virtio_scsi_config, cdb_size), &v32, 4), 0);
+	get_cfg(&c, &cfg);
+	assert_int_equal(cfg.sense_size, 48);
+	assert_int_equal(cfg.cdb_size, 64);
+	assert_int_not_equal(set_cfg(&c, 0, &v32, 4), 0);
+	v32 = 1u << 20; /* absurd: refused */
+	assert_int_not_equal(set_cfg(&c, offsetof(struct virtio_scsi_config, sense_size), &v32, 4),
+			     0);
+	get_cfg(&c, &cfg);
+	assert_int_equal(cfg.num_queues, 2);
+	assert_int_equal(cfg.sense_size, 48);
+
+	/* The request layout follows the new sizes: 64-byte CDB field, 48-byte sense. */
+	{
+		uint8_t cdb[6] = { 0x01 }; /* unsupported opcode: CHECK CONDITION */
+		struct umdev_vscsi_cmd cmd = { 0 };
+		struct umdev_vscsi_cmd_res res;
+
+		for (int i = 0; i < 4; i++) { /* the first answers carry unit attentions */
+			assert_int_equal(umdev_vscsi_cmd_init(&cmd, 0, 0, 1, cdb, 6, NULL, 0, 0, 64,
+							      48), 0);
+			assert_int_equal(umdev_vscsi_exec(&d, Q0, &cmd, &res, PROTO_IO_TIMEOUT_MS),
+					 VIRTIO_SCSI_S_OK);
+			assert_int_equal(res.resp.status, SCSI_STATUS_CHECK_CONDITION);
+			if (sense_key(&res) == SCSI_SK_ILLEGAL_REQUEST)
+				break;
+		}
+		assert_int_equal(sense_asc(&res), SCSI_ASC_INVALID_OPCODE);
+		assert_int_equal(res.resp.sense_len, 18);
+		assert_int_equal(cmd.chain.used_len, 12 + 48);
+		umdev_vscsi_cmd_fini(&cmd);
+	}
+	assert_int_equal(umdev_vuc_request(&c, VHOST_USER_RESET_DEVICE, NULL, 0, NULL, 0), 0);
+	get_cfg(&c, &cfg);
+	assert_int_equal(cfg.sense_size, 96);
+	assert_int_equal(cfg.cdb_size, 32);
+	umdev_vuc_close(&c);
+}
+
+static void test_io_all_queues(void **state)
+{
+	struct umdev_vscsi_drv d;
+	struct umdev_vuc c;
+	struct umdev_vscsi_cmd cmd = { 0 };
+	struct umdev_vscsi_cmd_res res;
+	uint8_t inq[6] = { SCSI_INQUIRY, 0, 0, 0, 96 };
+	uint8_t rl[12] = { SCSI_REPORT_LUNS, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	uint8_t rc[16] = { SCSI_SERVICE_ACTION_IN_16, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32 };
+	uint8_t w[8192], cdb[16];
+
+	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, 0, REGION), 0);
+	drain_ua(&d, 0, 0);
+	drain_ua(&d, 0, 1);
+	for (unsigned q = Q0; q < Q0 + 2; q++) {
+		assert_int_equal(scsi_cmd(&d, q, 0, 0, inq, 6, NULL, 0, 96, &cmd, &res),
+				 VIRTIO_SCSI_S_OK);
+		assert_int_equal(res.resp.status, SCSI_STATUS_GOOD);
+		assert_memory_equal(res.data_in + 8, "UMDEV   ", 8);
+		assert_int_equal(res.resp.resid, 96 - 66);
+		/* REPORT LUNS of target 0: 0 and 1. */
+		assert_int_equal(scsi_cmd(&d, q, 0, 0, rl, 12, NULL, 0, 256, &cmd, &res),
+				 VIRTIO_SCSI_S_OK);
+		assert_int_equal(res.data_in[3], 16);
+		assert_int_equal(res.data_in[8 + 8 + 1], 1);
+		assert_int_equal(res.resp.resid, 256 - 24);
+		assert_int_equal(scsi_cmd(&d, q, 0, 0, rc, 16, NULL, 0, 32, &cmd, &res),
+				 VIRTIO_SCSI_S_OK);
+		assert_int_equal(res.data_in[7] | res.data_in[6] << 8, (4 << 20) / 512 - 1);
+		/* Write then read back 16 blocks through this queue. */
+		proto_fill(w, sizeof(w), q);
+		memset(cdb, 0, sizeof(cdb));
+		cdb[0] = SCSI_WRITE_10;
+		cdb[5] = 16 * q;
+		cdb[8] = 16;
+		assert_int_equal(scsi_cmd(&d, q, 0, 0, cdb, 10, w, sizeof(w), 0, &cmd, &res),
+				 VIRTIO_SCSI_S_OK);
+		assert_int_equal(res.resp.status, SCSI_STATUS_GOOD);
+		assert_int_equal(res.resp.resid, 0);
+		cdb[0] = SCSI_READ_10;
+		assert_int_equal(scsi_cmd(&d, q, 0, 0, cdb, 10, NULL, 0, sizeof(w), &cmd, &res),
+				 VIRTIO_SCSI_S_OK);
+		assert_int_equal(res.resp.status, SCSI_STATUS_GOOD);
+		assert_true(proto_check(res.data_in, sizeof(w), q));
+		assert_int_equal(cmd.chain.used_len, 12 + 96 + sizeof(w));
+	}
+	umdev_vscsi_cmd_fini(&cmd);
+	umdev_vuc_close(&c);
+}
+
+static void test_addressing_and_residuals(void **state)
+{
+	struct umdev_vscsi_drv d;
+	struct umdev_vuc c;
+	struct umdev_vscsi_cmd cmd = { 0 };
+	struct umdev_vscsi_cmd_res res;
+	uint8_t tur[6] = { SCSI_TEST_UNIT_READY }, rd[10] = { SCSI_READ_10, 0, 0, 0, 0, 0, 0, 0, 1 };
+
+	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, 0, REGION), 0);
+	/* No target 7: BAD_TARGET, without a SCSI status. */
+	assert_int_equal(scsi_cmd(&d, Q0, 7, 0, tur, 6, NULL, 0, 0, &cmd, &res),
+			 VIRTIO_SCSI_S_BAD_TARGET);
+	/* Target 3 exists; LUN 9 does not: the target answers LOGICAL UNIT NOT SUPPORTED. */
+	assert_int_equal(scsi_cmd(&d, Q0, 3, 9, tur, 6, NULL, 0, 0, &cmd, &res), VIRTIO_SCSI_S_OK);
+	assert_int_equal(res.resp.status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(sense_asc(&res), SCSI_ASC_LUN_NOT_SUPPORTED);
+	/* A malformed LUN field (first byte not 1; a hierarchical LUN). */
+	assert_int_equal(umdev_vscsi_cmd_init(&cmd, 0, 0, 1, tur, 6, NULL, 0, 0, 0, 0), 0);
+	cmd.buf[0] = 2;
+	assert_int_equal(umdev_vscsi_exec(&d, Q0, &cmd, &res, PROTO_IO_TIMEOUT_MS),
+			 VIRTIO_SCSI_S_BAD_TARGET);
+	cmd.buf[0] = 1;
+	cmd.buf[4] = 0x40;
+	assert_int_equal(umdev_vscsi_exec(&d, Q0, &cmd, &res, PROTO_IO_TIMEOUT_MS),
+			 VIRTIO_SCSI_S_BAD_TARGET);
+	/* Peripheral addressing (byte 2 = 0) is a valid single-level LUN too. */
+	cmd.buf[4] = 0;
+	cmd.buf[2] = 0;
+	assert_int_equal(umdev_vscsi_exec(&d, Q0, &cmd, &res, PROTO_IO_TIMEOUT_MS),
+			 VIRTIO_SCSI_S_OK);
+	drain_ua(&d, 0, 0);
+	/* Underrun: one block into 4 KiB of data-in. */
+	assert_int_equal(scsi_cmd(&d, Q0, 0, 0, rd, 10, NULL, 0, 4096, &cmd, &res),
+			 VIRTIO_SCSI_S_OK);
+	assert_int_equal(res.resp.status, SCSI_STATUS_GOOD);
+	assert_int_equal(res.resp.resid, 4096 - 512);
+	assert_int_equal(res.resp.sense_len, 0);
+	/* Overrun: eight blocks into 512 bytes. */
+	rd[8] = 8;
+	assert_int_equal(scsi_cmd(&d, Q0, 0, 0, rd, 10, NULL, 0, 512, &cmd, &res),
+			 VIRTIO_SCSI_S_OVERRUN);
+	assert_int_equal(res.resp.resid, 512);
+	/* Bidirectional without... INOUT negotiated here: a READ with data-out is fine. */
+	rd[8] = 1;
+	assert_int_equal(scsi_cmd(&d, Q0, 0, 0, rd, 10, "xxxx", 4, 512, &cmd, &res),
+			 VIRTIO_SCSI_S_OK);
+	assert_int_equal(res.resp.status, SCSI_STATUS_GOOD);
+	assert_int_equal(res.resp.resid, 4); /* data-out not consumed */
+	/* A chain too short for the response area is returned with nothing written. */
+	assert_int_equal(umdev_vscsi_cmd_init(&cmd, 0, 0, 1, tur, 6, NULL, 0, 0, 0, 0), 0);
+	cmd.chain.in_len = 20;
+	assert_int_equal(umdev_vscsi_post(&d, Q0, &cmd.chain, false), 0);
+	assert_int_equal(umdev_vscsi_wait(&d, Q0, &cmd.chain, PROTO_IO_TIMEOUT_MS), 0);
+	assert_int_equal(cmd.chain.used_len, 0);
+	/* A header cut short: FAILURE. */
+	assert_int_equal(umdev_vscsi_cmd_init(&cmd, 0, 0, 1, tur, 6, NULL, 0, 0, 0, 0), 0);
+	cmd.chain.out_len = 20;
+	assert_int_equal(umdev_vscsi_exec(&d, Q0, &cmd, &res, PROTO_IO_TIMEOUT_MS),
+			 VIRTIO_SCSI_S_FAILURE);
+	umdev_vscsi_cmd_fini(&cmd);
+	umdev_vuc_close(&c);
+}
+
+static void test_no_inout(void **state)
+{
+	const uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX);
+	struct umdev_vscsi_drv d;
+	struct umdev_vuc c;
+	struct umdev_vscsi_cmd cmd = { 0 };
+	struct umdev_vscsi_cmd_res res;
+	uint8_t rd[10] = { SCSI_READ_10, 0, 0, 0, 0, 0, 0, 0, 1 };
+
+	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, f, REGION), 0);
+	assert_false(c.acked_features & (1ull << VIRTIO_SCSI_F_INOUT));
+	assert_int_equal(scsi_cmd(&d, Q0, 0, 0, rd, 10, "xxxx", 4, 512, &cmd, &res),
+			 VIRTIO_SCSI_S_FAILURE);
+	/* One direction at a time still works. */
+	drain_ua(&d, 0, 0);
+	assert_int_equal(scsi_cmd(&d, Q0, 0, 0, rd, 10, NULL, 0, 512, &cmd, &res),
+			 VIRTIO_SCSI_S_OK);
+	assert_int_equal(res.resp.status, SCSI_STATUS_GOOD);
+	umdev_vscsi_cmd_fini(&cmd);
+	umdev_vuc_close(&c);
+}
+
+/* Post @n event buffers on the eventq. */
+static void post_events(struct umdev_vscsi_drv *d, struct umdev_vscsi_chain *ev, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		ev[i] = (struct umdev_vscsi_chain){ .in_len = sizeof(struct virtio_scsi_event) };
+		assert_int_equal(umdev_vscsi_post(d, VIRTIO_SCSI_EVENTQ, &ev[i], false), 0);
+	}
+}
+
+/*
+ * Wait for a real event (skipping the NO_EVENT buffers the device hands
+ * back now and then, which are reposted) and return it.
+ */
+static void next_event(struct umdev_vscsi_drv *d, struct umdev_vscsi_chain *ev, unsigned n,
+		       struct virtio_scsi_event *out)
+{
+	for (int tries = 0; tries < 100; tries++) {
+		assert_true(umdev_vscsi_reap(d, VIRTIO_SCSI_EVENTQ, 100) >= 0);
+		for (unsigned i = 0; i < n; i++) {
+			if (!ev[i].done)
+				continue;
+			assert_int_equal(ev[i].used_len, sizeof(*out));
+			memcpy(out, ev[i].in, sizeof(*out));
+			assert_int_equal(umdev_vscsi_post(d, VIRTIO_SCSI_EVENTQ, &ev[i], false), 0);
+			if ((out->event & ~VIRTIO_SCSI_T_EVENTS_MISSED) != VIRTIO_SCSI_T_NO_EVENT ||
+			    (out->event & VIRTIO_SCSI_T_EVENTS_MISSED))
+				return;
+		}
+	}
+	fail_msg("no event arrived");
+}
+
+static void test_hotplug_events(void **state)
+{
+	struct umdev_vscsi_drv d;
+	struct umdev_vuc c;
+	struct umdev_vscsi_chain ev[4];
+	struct virtio_scsi_event e;
+	struct umdev_vscsi_cmd cmd = { 0 };
+	struct umdev_vscsi_cmd_res res;
+	uint8_t rl[12] = { SCSI_REPORT_LUNS, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
+	uint8_t tur[6] = { SCSI_TEST_UNIT_READY };
+
+	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, 0, REGION), 0);
+	drain_ua(&d, 0, 0);
+	post_events(&d, ev, 4);
+	/* Hot-add 0:300 through the control socket: RESCAN for it. */
+	assert_int_equal(ctl("lun-add scsi0 0:300 ram:2M"), 0);
+	next_event(&d, ev, 4, &e);
+	assert_int_equal(e.event, VIRTIO_SCSI_T_TRANSPORT_RESET);
+	assert_int_equal(e.reason, VIRTIO_SCSI_EVT_RESET_RESCAN);
+	assert_int_equal(e.lun[0], 1);
+	assert_int_equal(e.lun[1], 0);
+	assert_int_equal((e.lun[2] << 8 | e.lun[3]) & 0x3fff, 300);
+	assert_int_equal(scsi_cmd(&d, Q0, 0, 0, rl, 12, NULL, 0, 256, &cmd, &res),
+			 VIRTIO_SCSI_S_OK);
+	assert_int_equal(res.data_in[3], 24);
+	/* The others get REPORTED LUNS DATA HAS CHANGED on their next command. */
+	assert_int_equal(scsi_cmd(&d, Q0, 0, 0, tur, 6, NULL, 0, 0, &cmd, &res), VIRTIO_SCSI_S_OK);
+	assert_int_equal(res.resp.status, SCSI_STATUS_CHECK_CONDITION);
+	assert_int_equal(sense_key(&res), SCSI_SK_UNIT_ATTENTION);
+	assert_int_equal(sense_asc(&res), SCSI_ASC_REPORTED_LUNS_CHANGED);
+	/* Errors from the control socket: duplicate, bad address, missing LUN. */
+	assert_int_not_equal(ctl("lun-add scsi0 0:300 ram:2M"), 0);
+	assert_int_not_equal(ctl("lun-add scsi0 0:99999 ram:2M"), 0);
+	assert_int_not_equal(ctl("lun-remove scsi0 5:5"), 0);
+	/* Hot-remove: REMOVED, and the LUN answers LOGICAL UNIT NOT SUPPORTED. */
+	assert_int_equal(ctl("lun-remove scsi0 0:300"), 0);
+	next_event(&d, ev, 4, &e);
+	assert_int_equal(e.event, VIRTIO_SCSI_T_TRANSPORT_RESET);
+	assert_int_equal(e.reason, VIRTIO_SCSI_EVT_RESET_REMOVED);
+	assert_int_equal(e.lun[3], 300 & 0xff);
+	assert_int_equal(scsi_cmd(&d, Q0, 0, 300, tur, 6, NULL, 0, 0, &cmd, &res),
+			 VIRTIO_SCSI_S_OK);
+	assert_int_equal(sense_asc(&res), SCSI_ASC_LUN_NOT_SUPPORTED);
+	/* A whole new target: REPORT LUNS through it works once it is there. */
+	assert_int_equal(scsi_cmd(&d, Q0, 9, 0, tur, 6, NULL, 0, 0, &cmd, &res),
+			 VIRTIO_SCSI_S_BAD_TARGET);
+	assert_int_equal(ctl("lun-add scsi0 9:2 ram:1M"), 0);
+	next_event(&d, ev, 4, &e);
+	assert_int_equal(e.lun[1], 9);
+	assert_int_equal(scsi_cmd(&d, Q0, 9, 0, rl, 12, NULL, 0, 256, &cmd, &res),
+			 VIRTIO_SCSI_S_OK);
+	assert_int_equal(res.data_in[3], 8);
+	assert_int_equal(res.data_in[9], 2);
+	umdev_vscsi_cmd_fini(&cmd);
+	umdev_vuc_close(&c);
+}
+
+static void test_events_missed(void **state)
+{
+	struct umdev_vscsi_drv d;
+	struct umdev_vuc c;
+	struct umdev_vscsi_chain ev[2];
+	struct virtio_scsi_event e;
+
+	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 1, 64, 0, REGION), 0);
+	/* No buffer on the eventq: the event waits and comes flagged EVENTS_MISSED. */
+	assert_int_equal(ctl("lun-add scsi0 0:7 ram:1M"), 0);
+	post_events(&d, ev, 2);
+	next_event(&d, ev, 2, &e);
+	assert_int_equal(e.event, VIRTIO_SCSI_T_TRANSPORT_RESET | VIRTIO_SCSI_T_EVENTS_MISSED);
+	assert_int_equal(e.reason, VIRTIO_SCSI_EVT_RESET_RESCAN);
+	assert_int_equal(e.lun[3], 7);
+	/* With buffers there: no flag. */
+	assert_int_equal(ctl("lun-remove scsi0 0:7"), 0);
+	next_event(&d, ev, 2, &e);
+	assert_int_equal(e.event, VIRTIO_SCSI_T_TRANSPORT_RESET);
+	assert_int_equal(e.reason, VIRTIO_SCSI_EVT_RESET_REMOVED);
+	/* A too-short event buffer comes straight back, empty. */
+	{
+		struct umdev_vscsi_chain small = { .in_len = 8 };
+
+		assert_int_equal(umdev_vscsi_post(&d, VIRTIO_SCSI_EVENTQ, &small, false), 0);
+		assert_int_equal(umdev_vscsi_wait(&d, VIRTIO_SCSI_EVENTQ, &small, 3000), 0);
+		assert_int_equal(small.used_len, 0);
+	}
+	umdev_vuc_close(&c);
+}
+
+static void test_lun_list_rpc(void **state)
+{
+	assert_int_equal(ctl("call lun-list '{\"id\":\"scsi0\"}'"), 0);
+	assert_int_not_equal(ctl("call lun-add '{\"id\":\"scsi0\",\"lun\":\"0:5\"}'"), 0);
+	assert_int_not_equal(ctl("call lun-add '{\"id\":\"scsi0\",\"lun\":\"0:5\",\"backend\":"
+				 "\"ram:1M\",\"bogus\":1}'"), 0);
+	assert_int_equal(ctl("lun-add scsi0 0:5 ram:1M readonly=on"), 0);
+	assert_int_equal(ctl("lun-remove scsi0 0:5"), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_features_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_io_all_queues, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_addressing_and_residuals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_inout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hotplug_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_missed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lun_list_rpc, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
