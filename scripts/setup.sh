@@ -12,6 +12,7 @@ PKGS=(
   libclang-rt-14-dev
   # end-to-end tests: a real QEMU and Linux guest
   qemu-system-x86 qemu-system-common qemu-utils linux-image-amd64 busybox-static fio cpio
+  sg3-utils
   python3
 )
 
