@@ -645,7 +645,8 @@ int umdev_vfu_server_feed(umdev_vfu_server *s, const void *buf, size_t len)
 			ret = -ENOMEM;
 			break;
 		}
-		memcpy(m->body, p + off + hs, m->len);
+		if (m->len)
+			memcpy(m->body, p + off + hs, m->len);
 		off += m->hdr.msg_size;
 		handled++;
 		if (handle(c, m) == VFU_CLOSE) {
