@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Queues and doorbells, on the I/O thread.
+ *
+ * - Submission: each pass reads every SQ's tail from the doorbell page (or,
+ *   for I/O queues once Doorbell Buffer Config ran, from the shadow
+ *   doorbell in guest memory, then publishes the value seen as the
+ *   EventIdx), and takes commands while the paired CQ has a free slot for
+ *   each of them. A command that is taken therefore always has a CQ slot
+ *   when it completes: completions never wait.
+ * - Completion: the entry is written with its phase tag last (a release
+ *   store of the status word), so the host never sees half an entry.
+ * - Interrupts: each CQ counts entries posted since its last interrupt.
+ *   The admin CQ, and I/O CQs whose vector has coalescing disabled, signal
+ *   at once; other I/O CQs wait for the aggregation threshold or time
+ *   (Set Features 0x08), and the poller stays awake while any waits.
+ * - Queue memory is translated once per DMA map; a new map (after the
+ *   client changed its memory) re-translates every ring, and a ring that is
+ *   no longer guest memory is a fatal controller error (CSTS.CFS).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvme_internal.h"
+#include "umdev/log.h"
+
+static uint32_t db_read(struct umdev_nvme *n, unsigned idx, uint16_t qid)
+{
+	/* Linux never shadows the admin queue, so neither do we. */
+	if (n->dbbuf && qid)
+		return __atomic_load_n(&n->dbbuf[idx], __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&n->db[idx], __ATOMIC_ACQUIRE);
+}
+
+static void ei_write(struct umdev_nvme *n, unsigned idx, uint16_t qid, uint32_t v)
+{
+	if (n->ei && qid)
+		__atomic_store_n(&n->ei[idx], v, __ATOMIC_RELEASE);
+}
+
+static int translate_all(struct umdev_nvme *n)
+{
+	for (unsigned q = 0; q <= n->max_queues; q++) {
+		struct nvme_cq *cq = n->cq[q];
+		struct nvme_sq *sq = n->sq[q];
+
+		if (cq) {
+			cq->ring = umdev_as_map_translate(n->map, cq->gpa,
+							  (uint64_t)cq->size * NVME_CQE_SIZE,
+							  UMDEV_MEM_WRITE);
+			if (!cq->ring)
+				return -EFAULT;
+		}
+		if (sq) {
+			sq->ring = umdev_as_map_translate(n->map, sq->gpa,
+							  (uint64_t)sq->size * NVME_SQE_SIZE,
+							  UMDEV_MEM_READ);
+			if (!sq->ring)
+				return -EFAULT;
+		}
+	}
+	if (n->dbbuf_gpa) {
+		n->dbbuf = umdev_as_map_translate(n->map, n->dbbuf_gpa, NVME_PAGE,
+						  UMDEV_MEM_READ | UMDEV_MEM_WRITE);
+		n->ei = umdev_as_map_translate(n->map, n->ei_gpa, NVME_PAGE,
+					       UMDEV_MEM_READ | UMDEV_MEM_WRITE);
+		if (!n->dbbuf || !n->ei) {
+			n->dbbuf = n->ei = NULL;
+			return -EFAULT;
+		}
+	}
+	return 0;
+}
+
+void nvme_drop_map(struct umdev_nvme *n)
+{
+	umdev_as_map_put(n->map);
+	n->map = NULL;
+	for (unsigned q = 0; q <= n->max_queues; q++) {
+		if (n->cq[q])
+			n->cq[q]->ring = NULL;
+		if (n->sq[q])
+			n->sq[q]->ring = NULL;
+	}
+	n->dbbuf = n->ei = NULL;
+}
+
+int nvme_ensure_map(struct umdev_nvme *n)
+{
+	int err = 0;
+
+	if (n->map)
+		return 0;
+	n->map = umdev_pci_dma_map(n->pci, &err);
+	if (!n->map)
+		return err ? err : -EFAULT;
+	if (translate_all(n) < 0) {
+		nvme_fatal(n, "queue memory is not guest memory any more");
+		nvme_drop_map(n);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+static void fire(struct umdev_nvme *n, uint16_t iv)
+{
+	umdev_irq *irq = umdev_pci_irq(n->pci);
+	enum umdev_irq_mode mode = umdev_irq_mode(irq);
+	unsigned v = iv;
+
+	if (mode == UMDEV_IRQ_MODE_NONE)
+		return;
+	if (mode != UMDEV_IRQ_MODE_MSIX) {
+		/* INTMS masks MSI vectors and INTx (bit 0) only. */
+		if (mode == UMDEV_IRQ_MODE_INTX || v >= umdev_irq_vectors(irq))
+			v = 0;
+		if (__atomic_load_n(&n->intms, __ATOMIC_RELAXED) & (1u << (v & 31)))
+			return;
+	}
+	if (umdev_irq_trigger(irq, v) > 0)
+		n->st.irqs++;
+}
+
+void nvme_irq_flush(struct umdev_nvme *n, bool force)
+{
+	uint32_t thr = (n->feat.coalesce & 0xff) + 1;
+	uint64_t time_ns = (uint64_t)((n->feat.coalesce >> 8) & 0xff) * 100000;
+	uint64_t now = 0;
+
+	for (unsigned q = 0; q <= n->max_queues; q++) {
+		struct nvme_cq *cq = n->cq[q];
+		bool now_fire;
+
+		if (!cq || !cq->unsignalled)
+			continue;
+		if (!cq->ien) {
+			cq->unsignalled = 0;
+			continue;
+		}
+		now_fire = force || !q || n->feat.irq_cd[cq->iv] || !n->feat.coalesce ||
+			   cq->unsignalled >= thr;
+		if (!now_fire) {
+			if (!now)
+				now = nvme_now_ns();
+			now_fire = now - cq->first_unsignalled_ns >= time_ns;
+		}
+		if (now_fire) {
+			cq->unsignalled = 0;
+			fire(n, cq->iv);
+		}
+	}
+}
+
+bool nvme_irq_waiting(const struct umdev_nvme *n)
+{
+	for (unsigned q = 1; q <= n->max_queues; q++)
+		if (n->cq[q] && n->cq[q]->unsignalled)
+			return true;
+	return false;
+}
+
+static void post(struct umdev_nvme *n, struct nvme_cq *cq, const struct nvme_req *r)
+{
+	struct nvme_cqe *e = &cq->ring[cq->tail];
+
+	e->dw0 = r->dw0;
+	e->dw1 = 0;
+	e->sqhd = (uint16_t)r->sq->head;
+	e->sqid = r->sq->qid;
+	e->cid = r->cmd.cid;
+	/* The phase tag makes the entry valid: store it last. */
+	__atomic_store_n(&e->status, (uint16_t)(r->status << 1 | cq->phase), __ATOMIC_RELEASE);
+	if (++cq->tail == cq->size) {
+		cq->tail = 0;
+		cq->phase ^= 1;
+	}
+	if (!cq->unsignalled++)
+		cq->first_unsignalled_ns = nvme_now_ns();
+}
+
+void nvme_req_complete(struct nvme_req *r)
+{
+	struct umdev_nvme *n = r->n;
+	struct nvme_sq *sq = r->sq;
+	struct nvme_cq *cq = n->cq[sq->cqid];
+
+	if (r->status) {
+		n->st.errors++;
+		nvme_errlog_add(n, r);
+	}
+	if (cq && !n->fatal && nvme_ensure_map(n) == 0 && cq->ring)
+		post(n, cq, r);
+	if (cq && cq->reserved)
+		cq->reserved--;
+	nvme_req_release(r);
+	r->busy = false;
+	sq->free[sq->nfree++] = (uint32_t)(r - sq->reqs);
+	sq->inflight--;
+	if (sq->deleting && !sq->inflight) {
+		struct nvme_req *del = sq->del_req;
+
+		nvme_sq_free(n, sq);
+		if (del) {
+			del->status = 0;
+			nvme_req_complete(del);
+		}
+	}
+}
+
+static int sq_run(struct umdev_nvme *n, struct nvme_sq *sq)
+{
+	struct nvme_cq *cq = n->cq[sq->cqid];
+	uint16_t qid = sq->qid;
+	uint32_t tail, head;
+	int done = 0;
+
+	tail = db_read(n, 2u * qid, qid);
+	head = db_read(n, 2u * sq->cqid + 1, sq->cqid);
+	if (tail >= sq->size || head >= cq->size) {
+		umdev_err("%s: doorbell beyond the queue size (SQ %u tail %u of %u, CQ %u head %u of %u)",
+			  n->name, qid, tail, sq->size, cq->qid, head, cq->size);
+		nvme_fatal(n, "invalid doorbell value");
+		return 0;
+	}
+	cq->head = head;
+	ei_write(n, 2u * qid, qid, tail);
+	ei_write(n, 2u * cq->qid + 1, cq->qid, head);
+	while (sq->head != tail && done < (int)NVME_BATCH) {
+		uint32_t used = (cq->tail + cq->size - cq->head) % cq->size;
+		struct nvme_req *r;
+		bool now;
+
+		/* One slot stays empty: a full CQ holds size - 1 entries. */
+		if (used + cq->reserved + 1 >= cq->size || !sq->nfree)
+			break;
+		r = &sq->reqs[sq->free[--sq->nfree]];
+		memcpy(&r->cmd, &sq->ring[sq->head], sizeof(r->cmd));
+		sq->head = (sq->head + 1) % sq->size;
+		cq->reserved++;
+		sq->inflight++;
+		r->busy = true;
+		r->status = 0;
+		r->dw0 = 0;
+		r->ns = NULL;
+		r->map = NULL;
+		r->stage = NVME_STAGE_NONE;
+		r->iovcnt = 0;
+		if (qid) {
+			n->st.io_cmds++;
+			now = nvme_io(r);
+		} else {
+			n->st.admin_cmds++;
+			now = nvme_admin(r);
+		}
+		if (now)
+			nvme_req_complete(r);
+		done++;
+		if (n->fatal || !n->enabled)
+			break;
+		/* An admin command may have deleted or replaced this queue. */
+		if (n->sq[qid] != sq)
+			break;
+	}
+	return done;
+}
+
+int nvme_process(struct umdev_nvme *n)
+{
+	int work = 0;
+
+	if (!n->enabled || n->fatal)
+		return 0;
+	if (nvme_ensure_map(n) < 0)
+		return 0;
+	n->st.polls++;
+	for (unsigned q = 0; q <= n->max_queues && !n->fatal; q++) {
+		struct nvme_sq *sq = n->sq[q];
+
+		if (sq && !sq->deleting && n->cq[sq->cqid])
+			work += sq_run(n, sq);
+	}
+	nvme_irq_flush(n, false);
+	return work;
+}
+
+struct nvme_cq *nvme_cq_new(struct umdev_nvme *n, uint16_t qid, uint32_t size, uint64_t gpa,
+			    bool ien, uint16_t iv, int *err)
+{
+	struct nvme_cq *cq;
+
+	*err = nvme_ensure_map(n);
+	if (*err < 0)
+		return NULL;
+	cq = calloc(1, sizeof(*cq));
+	if (!cq) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	cq->ring = umdev_as_map_translate(n->map, gpa, (uint64_t)size * NVME_CQE_SIZE,
+					  UMDEV_MEM_WRITE);
+	if (!cq->ring) {
+		free(cq);
+		*err = -EFAULT;
+		return NULL;
+	}
+	cq->qid = qid;
+	cq->size = size;
+	cq->gpa = gpa;
+	cq->phase = 1;
+	cq->ien = ien;
+	cq->iv = iv;
+	n->cq[qid] = cq;
+	return cq;
+}
+
+void nvme_cq_free(struct umdev_nvme *n, struct nvme_cq *cq)
+{
+	if (!cq)
+		return;
+	n->cq[cq->qid] = NULL;
+	free(cq);
+}
+
+struct nvme_sq *nvme_sq_new(struct umdev_nvme *n, uint16_t qid, uint16_t cqid, uint32_t size,
+			    uint64_t gpa, int *err)
+{
+	struct nvme_sq *sq;
+
+	*err = nvme_ensure_map(n);
+	if (*err < 0)
+		return NULL;
+	sq = calloc(1, sizeof(*sq));
+	if (!sq) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	sq->ring = umdev_as_map_translate(n->map, gpa, (uint64_t)size * NVME_SQE_SIZE,
+					  UMDEV_MEM_READ);
+	sq->reqs = calloc(size, sizeof(*sq->reqs));
+	sq->free = calloc(size, sizeof(*sq->free));
+	if (!sq->ring || !sq->reqs || !sq->free) {
+		*err = sq->ring ? -ENOMEM : -EFAULT;
+		free(sq->reqs);
+		free(sq->free);
+		free(sq);
+		return NULL;
+	}
+	sq->qid = qid;
+	sq->cqid = cqid;
+	sq->size = size;
+	sq->gpa = gpa;
+	for (uint32_t i = 0; i < size; i++) {
+		sq->reqs[i].n = n;
+		sq->reqs[i].sq = sq;
+		sq->free[i] = size - 1 - i;
+	}
+	sq->nfree = size;
+	n->cq[cqid]->nsq++;
+	n->sq[qid] = sq;
+	return sq;
+}
+
+void nvme_sq_free(struct umdev_nvme *n, struct nvme_sq *sq)
+{
+	if (!sq)
+		return;
+	/* Only parked requests (AER) can still be busy here; in-flight I/O drained. */
+	for (uint32_t i = 0; i < sq->size; i++)
+		if (sq->reqs[i].busy)
+			nvme_req_release(&sq->reqs[i]);
+	for (unsigned i = 0; i < n->naer; i++)
+		if (n->aer[i]->sq == sq)
+			n->aer[i] = n->aer[--n->naer], i--;
+	if (n->cq[sq->cqid])
+		n->cq[sq->cqid]->nsq--;
+	n->sq[sq->qid] = NULL;
+	free(sq->reqs);
+	free(sq->free);
+	free(sq);
+}
+
+void nvme_queues_free(struct umdev_nvme *n)
+{
+	for (unsigned q = 0; q <= n->max_queues; q++)
+		nvme_sq_free(n, n->sq[q]);
+	for (unsigned q = 0; q <= n->max_queues; q++)
+		nvme_cq_free(n, n->cq[q]);
+	n->naer = 0;
+}
