@@ -372,7 +372,11 @@ int main(int argc, char **argv)
 		if (below(2)) {
 			/* Turn on memory decoding and bus mastering so BAR handlers run. */
 			struct {
-				struct vfio_user_region_access a;
+				struct {
+					uint64_t offset;
+					uint32_t region;
+					uint32_t count;
+				} __attribute__((packed)) a; /* vfio_user_region_access without its data[] */
 				uint16_t cmd;
 			} __attribute__((packed)) en = { { UMDEV_PCI_COMMAND,
 							   VFIO_PCI_CONFIG_REGION_INDEX, 2 },

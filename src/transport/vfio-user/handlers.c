@@ -285,16 +285,15 @@ static int h_get_info(struct vfu_conn *c, struct vfu_msg *m)
 
 static int h_region_info(struct vfu_conn *c, struct vfu_msg *m)
 {
-	struct {
-		struct vfio_user_region_info info;
-		struct vfio_region_info_cap_sparse_mmap cap;
-		struct vfio_region_sparse_mmap_area areas[UMDEV_PCI_MAX_BAR_PARTS];
-	} __attribute__((packed)) r;
+	/* info, then one sparse-mmap capability header, then its areas */
+	uint8_t out[sizeof(struct vfio_user_region_info) +
+		    sizeof(struct vfio_region_info_cap_sparse_mmap) +
+		    UMDEV_PCI_MAX_BAR_PARTS * sizeof(struct vfio_region_sparse_mmap_area)];
 	struct umdev_pci_shared sh[UMDEV_PCI_MAX_BAR_PARTS];
-	struct vfio_user_region_info q;
+	struct vfio_user_region_info q, info;
 	umdev_pci_dev *pci = c->s->pci;
 	unsigned n = 0;
-	size_t need = sizeof(r.info);
+	size_t need = sizeof(info);
 	int fd = -1, sfd = -1, ret;
 
 	if (m->len < sizeof(q))
@@ -302,39 +301,48 @@ static int h_region_info(struct vfu_conn *c, struct vfu_msg *m)
 	memcpy(&q, m->body, sizeof(q));
 	if (q.argsz < sizeof(q) || q.index >= VFIO_PCI_NUM_REGIONS)
 		return -EINVAL;
-	memset(&r, 0, sizeof(r));
-	r.info.index = q.index;
+	memset(out, 0, sizeof(out));
+	memset(&info, 0, sizeof(info));
+	info.index = q.index;
 	if (q.index <= VFIO_PCI_BAR5_REGION_INDEX) {
-		r.info.size = umdev_pci_bar_size(pci, q.index);
-		if (r.info.size)
-			r.info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+		info.size = umdev_pci_bar_size(pci, q.index);
+		if (info.size)
+			info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
 		n = umdev_pci_bar_shared(pci, q.index, sh, UMDEV_PCI_MAX_BAR_PARTS, &fd);
 	} else if (q.index == VFIO_PCI_CONFIG_REGION_INDEX) {
-		r.info.size = umdev_pci_cfg_size(pci);
-		r.info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
+		info.size = umdev_pci_cfg_size(pci);
+		info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
 	}
 	if (n && fd >= 0) {
-		r.info.flags |= VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
-		r.info.cap_offset = sizeof(r.info);
-		r.cap.header = (struct vfio_info_cap_header){ .id = VFIO_REGION_INFO_CAP_SPARSE_MMAP,
-							      .version = 1 };
-		r.cap.nr_areas = n;
-		for (unsigned i = 0; i < n; i++)
-			r.areas[i] = (struct vfio_region_sparse_mmap_area){ sh[i].offset, sh[i].size };
-		need += sizeof(r.cap) + n * sizeof(r.areas[0]);
+		struct vfio_region_info_cap_sparse_mmap cap = {
+			.header = { .id = VFIO_REGION_INFO_CAP_SPARSE_MMAP, .version = 1 },
+			.nr_areas = n,
+		};
+
+		info.flags |= VFIO_REGION_INFO_FLAG_MMAP | VFIO_REGION_INFO_FLAG_CAPS;
+		info.cap_offset = sizeof(info);
+		memcpy(out + need, &cap, sizeof(cap));
+		need += sizeof(cap);
+		for (unsigned i = 0; i < n; i++) {
+			struct vfio_region_sparse_mmap_area a = { sh[i].offset, sh[i].size };
+
+			memcpy(out + need, &a, sizeof(a));
+			need += sizeof(a);
+		}
 	}
-	r.info.argsz = (uint32_t)need;
+	info.argsz = (uint32_t)need;
 	if (q.argsz < need) {
 		/* Too small for the capabilities: say how much is needed (VFIO's convention). */
-		r.info.cap_offset = 0;
-		return vfu_reply(c, m, &r.info, sizeof(r.info), NULL, 0);
+		info.cap_offset = 0;
+		return vfu_reply(c, m, &info, sizeof(info), NULL, 0);
 	}
-	if (r.info.flags & VFIO_REGION_INFO_FLAG_MMAP) {
+	memcpy(out, &info, sizeof(info));
+	if (info.flags & VFIO_REGION_INFO_FLAG_MMAP) {
 		sfd = dup(fd);
 		if (sfd < 0)
 			return -errno;
 	}
-	ret = vfu_reply(c, m, &r, need, &sfd, sfd >= 0 ? 1 : 0);
+	ret = vfu_reply(c, m, out, need, &sfd, sfd >= 0 ? 1 : 0);
 	if (sfd >= 0)
 		close(sfd);
 	return ret;

@@ -79,7 +79,11 @@ static void test_good_stream(void **state)
 {
 	struct vfio_user_device_info di = { .argsz = 16 };
 	struct {
-		struct vfio_user_region_access a;
+		struct {
+			uint64_t offset;
+			uint32_t region;
+			uint32_t count;
+		} __attribute__((packed)) a; /* vfio_user_region_access without its data[] */
 		uint32_t v;
 	} __attribute__((packed)) w = { { UMDEV_PCI_COMMAND, VFIO_PCI_CONFIG_REGION_INDEX, 2 },
 					UMDEV_PCI_CMD_MEMORY };
@@ -129,7 +133,11 @@ static void test_bad_commands_leave_device_alone(void **state)
 {
 	uint8_t junk[64];
 	struct {
-		struct vfio_user_region_access a;
+		struct {
+			uint64_t offset;
+			uint32_t region;
+			uint32_t count;
+		} __attribute__((packed)) a; /* vfio_user_region_access without its data[] */
 		uint32_t v;
 	} __attribute__((packed)) w = { { SAMPLE_REG_SCRATCH, 0, 8 }, 0x77 };
 	uint64_t multi[1 + 3] = { 1000 };

@@ -401,7 +401,11 @@ static void test_write_multi_and_reset(void **state)
 					    NULL, 0, NULL, NULL, NULL), -ENOTTY);
 	/* No_reply: nothing comes back, the write still happens */
 	struct {
-		struct vfio_user_region_access a;
+		struct {
+			uint64_t offset;
+			uint32_t region;
+			uint32_t count;
+		} __attribute__((packed)) a; /* vfio_user_region_access without its data[] */
 		uint32_t v;
 	} __attribute__((packed)) w = { { SAMPLE_REG_SCRATCH, 0, 4 }, 0x5678 };
 	assert_int_equal(umdev_vfuc_request(&c, VFIO_USER_REGION_WRITE, VFIO_USER_F_NO_REPLY, &w,
@@ -518,7 +522,11 @@ static void test_hostile(void **state)
 					    NULL, 0, NULL, NULL, NULL), -EINVAL);
 	/* REGION_WRITE whose count disagrees with the payload */
 	struct {
-		struct vfio_user_region_access a;
+		struct {
+			uint64_t offset;
+			uint32_t region;
+			uint32_t count;
+		} __attribute__((packed)) a; /* vfio_user_region_access without its data[] */
 		uint32_t v;
 	} __attribute__((packed)) w = { { 0, VFIO_PCI_CONFIG_REGION_INDEX, 8 }, 0 };
 	assert_int_equal(umdev_vfuc_request(&c, VFIO_USER_REGION_WRITE, 0, &w, sizeof(w), NULL, 0,
