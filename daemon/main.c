@@ -35,7 +35,7 @@ static void usage(FILE *out)
 		"  --help, --version\n\n"
 		"vhost-user back-end conventions (QEMU docs/interop/vhost-user.rst), for one device:\n"
 		"  --socket-path PATH  serve the device on PATH (the --device then has no socket=)\n"
-		"  --fd N              serve the device on the inherited listening socket N\n"
+		"  --fd N              serve the device on the inherited socket N (listening)\n"
 		"  --blk-file PATH     with --socket-path/--fd and no --device: virtio-blk on PATH\n"
 		"  --read-only         with --blk-file: the disk is read-only\n"
 		"  --print-capabilities  print the back-end capabilities as JSON and exit\n\n"
@@ -112,10 +112,11 @@ static int open_rpc(umdev_daemon *d, const char *rpc, bool have_devices)
 		}
 		snprintf(dir, sizeof(dir), "%s", path);
 		slash = strrchr(dir, '/');
+		/* If this fails, listening fails next and says where. */
 		if (slash) {
 			*slash = 0;
 			if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-				fprintf(stderr, "umdevd: cannot create %s: %s\n", dir, strerror(errno));
+				umdev_dbg("cannot create %s: %s", dir, strerror(errno));
 		}
 		rpc = path;
 	}

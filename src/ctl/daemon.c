@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -181,6 +182,22 @@ static int add_kv(umdev_daemon *d, struct umdev_kv *kv, int listen_fd, char *msg
 		return -EINVAL;
 	}
 	if (listen_fd >= 0) {
+		int listening = 0;
+		socklen_t len = sizeof(listening);
+
+		/*
+		 * Some launchers pass a connected socket (one end of a
+		 * socketpair) rather than a listening one; the transport can
+		 * only serve a listening socket today, so say so plainly.
+		 */
+		if (getsockopt(listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 ||
+		    !listening) {
+			snprintf(msg, msglen,
+				 "%s: fd %d is not a listening socket (a connected socket, e.g. "
+				 "from socketpair(), is not supported)",
+				 id, listen_fd);
+			return -EINVAL;
+		}
 		if (sock) {
 			snprintf(msg, msglen, "%s: socket= cannot be used with an inherited fd", id);
 			return -EINVAL;

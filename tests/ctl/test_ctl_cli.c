@@ -361,6 +361,23 @@ static void test_backend_conventions(void **state)
 		json_object_put(r);
 	}
 	proto_stop(&s, false);
+
+	/* A connected socket (socketpair) is refused with a clear message. */
+	{
+		int sv[2];
+		struct run r;
+		char *argv[] = { getenv("UMDEVD"), "--fd", fdarg, "--blk-file", "/dev/null", "--rpc",
+				 "none", NULL };
+
+		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		snprintf(fdarg, sizeof(fdarg), "%d", sv[0]);
+		memset(&r, 0, sizeof(r));
+		run_argv(&r, argv);
+		assert_int_equal(r.status, 1);
+		assert_non_null(strstr(r.err, "not a listening socket"));
+		close(sv[0]);
+		close(sv[1]);
+	}
 }
 
 static void test_default_socket_and_activation(void **state)
