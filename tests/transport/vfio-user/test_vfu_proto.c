@@ -480,6 +480,90 @@ static void still_serving(void)
 	umdev_vfuc_close(&c);
 }
 
+/* Build and send a command without waiting for its reply. */
+static void send_cmd(struct umdev_vfuc *c, uint16_t id, uint16_t cmd, const void *body, size_t len)
+{
+	uint8_t buf[256];
+	struct vfio_user_header h = { .msg_id = id, .cmd = cmd,
+				      .msg_size = (uint32_t)(sizeof(h) + len) };
+
+	assert_true(sizeof(h) + len <= sizeof(buf));
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), body, len);
+	assert_int_equal(umdev_vfuc_send_raw(c, buf, sizeof(h) + len, NULL, 0), 0);
+}
+
+static void test_pipelined_during_dma(void **state)
+{
+	struct umdev_vfuc c;
+	struct vfio_user_device_info di = { .argsz = 16 };
+	struct {
+		struct {
+			uint64_t offset;
+			uint32_t region;
+			uint32_t count;
+		} __attribute__((packed)) a;
+		uint32_t v;
+	} __attribute__((packed)) go = { { SAMPLE_REG_CMD, 0, 4 }, SAMPLE_CMD_TO_GUEST };
+
+	connect_ok(&c);
+	assert_int_equal(umdev_vfuc_add_mem(&c, NOFD_IOVA, 65536, false, ALL_RW), 0);
+	enable(&c, UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER);
+	reg_wr(&c, SAMPLE_REG_STATUS, ~0u);
+	reg_wr(&c, SAMPLE_REG_DMA_LO, (uint32_t)NOFD_IOVA);
+	reg_wr(&c, SAMPLE_REG_DMA_HI, (uint32_t)(NOFD_IOVA >> 32));
+	reg_wr(&c, SAMPLE_REG_DMA_LEN, 256);
+	/*
+	 * The register write starts a DMA the server must do with DMA_WRITE;
+	 * the client pipelines GET_INFO right behind it. The server stashes
+	 * GET_INFO while it waits for the DMA reply, then answers both in order.
+	 */
+	send_cmd(&c, 500, VFIO_USER_REGION_WRITE, &go, sizeof(go));
+	send_cmd(&c, 501, VFIO_USER_DEVICE_GET_INFO, &di, sizeof(di));
+	assert_int_equal(umdev_vfuc_wait_reply(&c, 500, NULL, 0, NULL, NULL, NULL), 0);
+	assert_int_equal(umdev_vfuc_wait_reply(&c, 501, &di, sizeof(di), NULL, NULL, NULL), 0);
+	assert_int_equal(di.num_regions, 9);
+	assert_int_equal(c.dma_writes, 1);
+	assert_int_equal(reg_rd(&c, SAMPLE_REG_STATUS), SAMPLE_STS_DONE);
+	umdev_vfuc_close(&c);
+}
+
+static void test_client_ignores_dma(void **state)
+{
+	struct umdev_vfuc c;
+	struct {
+		struct {
+			uint64_t offset;
+			uint32_t region;
+			uint32_t count;
+		} __attribute__((packed)) a;
+		uint32_t v;
+	} __attribute__((packed)) go = { { SAMPLE_REG_CMD, 0, 4 }, SAMPLE_CMD_FROM_GUEST };
+	struct vfio_user_header h;
+	struct pollfd p;
+
+	connect_ok(&c);
+	assert_int_equal(umdev_vfuc_add_mem(&c, NOFD_IOVA, 65536, false, ALL_RW), 0);
+	enable(&c, UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER);
+	reg_wr(&c, SAMPLE_REG_DMA_LO, (uint32_t)NOFD_IOVA);
+	reg_wr(&c, SAMPLE_REG_DMA_HI, (uint32_t)(NOFD_IOVA >> 32));
+	reg_wr(&c, SAMPLE_REG_DMA_LEN, 64);
+	send_cmd(&c, 600, VFIO_USER_REGION_WRITE, &go, sizeof(go));
+	/* The server asks for the data... */
+	p = (struct pollfd){ .fd = c.fd, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 2000), 1);
+	assert_int_equal(read(c.fd, &h, sizeof(h)), sizeof(h));
+	assert_int_equal(h.cmd, VFIO_USER_DMA_READ);
+	/* ...and we never answer: after its timeout it hangs up and serves others again. */
+	assert_true(closed_by_server(&c) || closed_by_server(&c));
+	umdev_vfuc_close(&c);
+	struct umdev_vfuc c2;
+	connect_ok(&c2);
+	/* device state survived; the interrupted command reported an error */
+	assert_true(reg_rd(&c2, SAMPLE_REG_STATUS) & SAMPLE_STS_ERROR);
+	umdev_vfuc_close(&c2);
+}
+
 static void test_hostile(void **state)
 {
 	struct umdev_vfuc c;
@@ -594,6 +678,8 @@ int main(void)
 		cmocka_unit_test(test_dma_without_fd),
 		cmocka_unit_test(test_write_multi_and_reset),
 		cmocka_unit_test(test_reconnect),
+		cmocka_unit_test(test_pipelined_during_dma),
+		cmocka_unit_test(test_client_ignores_dma),
 		cmocka_unit_test(test_hostile),
 	};
 
