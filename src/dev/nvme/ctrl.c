@@ -775,6 +775,16 @@ void umdev_nvme_get_stats(umdev_nvme *n, struct umdev_nvme_stats *st)
 	st->csts = atomic_load(&n->csts);
 }
 
+/* Sizes as the backends spell them, plus a plain "0" (an offset may be zero). */
+static int parse_offset(const char *s, uint64_t *out)
+{
+	if (!strcmp(s, "0")) {
+		*out = 0;
+		return 0;
+	}
+	return umdev_bdev_parse_size(s, out);
+}
+
 int umdev_nvme_parse_ns(const char *spec, char *backend, size_t blen, uint64_t *offset,
 			uint64_t *size)
 {
@@ -797,7 +807,7 @@ int umdev_nvme_parse_ns(const char *spec, char *backend, size_t blen, uint64_t *
 			return -EINVAL;
 		memcpy(num, at + 1, ol);
 		num[ol] = 0;
-		if (umdev_bdev_parse_size(num, offset) < 0)
+		if (parse_offset(num, offset) < 0)
 			return -EINVAL;
 		if (plus && (umdev_bdev_parse_size(plus + 1, size) < 0 || !*size))
 			return -EINVAL;

@@ -46,7 +46,9 @@ static int add_ns(umdev_nvme *n, const char *spec, const char *offs, const char 
 	int ret, err = 0;
 
 	ret = umdev_nvme_parse_ns(spec, backend, sizeof(backend), &off, &size);
-	if (ret == 0 && offs && umdev_bdev_parse_size(offs, &off) < 0)
+	if (ret == 0 && offs && !strcmp(offs, "0"))
+		off = 0;
+	if (ret == 0 && offs && strcmp(offs, "0") && umdev_bdev_parse_size(offs, &off) < 0)
 		ret = -EINVAL;
 	if (ret == 0 && sizes && umdev_bdev_parse_size(sizes, &size) < 0)
 		ret = -EINVAL;

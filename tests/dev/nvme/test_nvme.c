@@ -648,6 +648,9 @@ static void test_parse_ns(void **state)
 	assert_int_equal(umdev_nvme_parse_ns("file:/img@4096", b, sizeof(b), &off, &size), 0);
 	assert_int_equal(off, 4096);
 	assert_int_equal(size, 0);
+	assert_int_equal(umdev_nvme_parse_ns("file:/img@0+1M", b, sizeof(b), &off, &size), 0);
+	assert_int_equal(off, 0);
+	assert_int_equal(size, 1u << 20);
 	assert_int_equal(umdev_nvme_parse_ns("file:/img@x", b, sizeof(b), &off, &size), -EINVAL);
 	assert_int_equal(umdev_nvme_parse_ns("file:/img@0+", b, sizeof(b), &off, &size), -EINVAL);
 	assert_int_equal(umdev_nvme_parse_ns("file:/img@0+0", b, sizeof(b), &off, &size), -EINVAL);
