@@ -162,6 +162,18 @@ umdev_as_map *umdev_pci_dma_map(umdev_pci_dev *d, int *err) UMDEV_WUR;
 int umdev_pci_dma_read(umdev_pci_dev *d, uint64_t iova, void *buf, size_t len) UMDEV_WUR;
 int umdev_pci_dma_write(umdev_pci_dev *d, uint64_t iova, const void *buf, size_t len) UMDEV_WUR;
 
+/**
+ * umdev_pci_defer() - run @fn(@arg) on the control thread once the access
+ * being handled (a trap handler's caller) has been answered, like a posted
+ * write whose effect comes later. A device whose register write starts DMA
+ * should do the DMA there: the client may only serve DMA_READ/DMA_WRITE
+ * messages once it has its reply. Deferred work still runs if the client
+ * disconnects meanwhile (its DMA then fails with -ENOTCONN), and is dropped
+ * only when the transport is freed.
+ * Return: 0, -ENOTCONN (no client: run it yourself), -ENOMEM.
+ */
+int umdev_pci_defer(umdev_pci_dev *d, void (*fn)(void *arg), void *arg) UMDEV_WUR;
+
 /* ---- transport side ---- */
 
 /* How the transport provides guest memory; set with umdev_pci_attach(). */
@@ -174,6 +186,8 @@ struct umdev_pci_dma_ops {
 	 */
 	int (*read)(void *opaque, uint64_t iova, void *buf, size_t len);
 	int (*write)(void *opaque, uint64_t iova, const void *buf, size_t len);
+	/* Queue @fn(@arg) to run after the current message is answered. */
+	int (*defer)(void *opaque, void (*fn)(void *arg), void *arg);
 };
 
 /**

@@ -612,6 +612,13 @@ static int dma_rw(umdev_pci_dev *d, uint64_t iova, void *buf, size_t len, bool w
 		       d->dma->read(d->dma_opaque, iova, buf, len);
 }
 
+int umdev_pci_defer(umdev_pci_dev *d, void (*fn)(void *arg), void *arg)
+{
+	if (!d->dma || !d->dma->defer)
+		return -ENOTCONN;
+	return d->dma->defer(d->dma_opaque, fn, arg);
+}
+
 int umdev_pci_dma_read(umdev_pci_dev *d, uint64_t iova, void *buf, size_t len)
 {
 	return dma_rw(d, iova, buf, len, false);

@@ -242,6 +242,8 @@ static void test_dma_gating_and_reset(void **state)
 	uint8_t buf[8] = "abcdefg", out[8] = { 0 };
 
 	assert_int_equal(umdev_pci_dma_read(d, 0, out, 8), -EPERM);
+	/* no transport: deferred work is the device's to run */
+	assert_int_equal(umdev_pci_defer(d, f_reset, &fk), -ENOTCONN);
 	wr(d, UMDEV_PCI_COMMAND, UMDEV_PCI_CMD_MASTER, 2);
 	assert_int_equal(umdev_pci_dma_read(d, 0, out, 8), -ENOTCONN);
 	g_as = umdev_as_new(&err);

@@ -5,9 +5,11 @@
  * client maps, and DMA to guest memory followed by an interrupt. It sees
  * only the PCI model (include/umdev/pci.h) and the interrupt layer.
  *
- * Commands run synchronously in the register write: the sample has no
- * data-plane thread, so its DMA may use the client's DMA_READ/DMA_WRITE
- * messages for memory shared without an fd.
+ * A command is a posted write: the register write is answered first and
+ * the command runs right after (umdev_pci_defer), on the control thread. That
+ * is what lets its DMA use the client's DMA_READ/DMA_WRITE messages for
+ * memory shared without an fd: a client blocked waiting for the reply to its
+ * register write could not serve them.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@ struct umdev_sample {
 	umdev_pci_dev *pci;
 	char name[32];
 	uint32_t scratch, dma_lo, dma_hi, dma_len, status, vector, done;
+	uint32_t pending_cmd; /* written, not yet run (0: none) */
 };
 
 static int regs_read(void *opaque, uint64_t off, void *buf, size_t len)
@@ -72,6 +75,30 @@ static void run(struct umdev_sample *s, uint32_t cmd)
 		umdev_dbg("%s: vector %u not enabled", s->name, s->vector);
 }
 
+static void run_pending(void *opaque)
+{
+	struct umdev_sample *s = opaque;
+	uint32_t cmd = s->pending_cmd;
+
+	/* A reset between the write and now cancels the command. */
+	if (!cmd)
+		return;
+	s->pending_cmd = 0;
+	run(s, cmd);
+}
+
+static void start(struct umdev_sample *s, uint32_t cmd)
+{
+	bool queued = s->pending_cmd != 0;
+
+	/* A second write before the first ran replaces it, as a busy device would. */
+	s->pending_cmd = cmd ? cmd : ~0u;
+	if (queued)
+		return;
+	if (umdev_pci_defer(s->pci, run_pending, s) < 0)
+		run_pending(s);
+}
+
 static int regs_write(void *opaque, uint64_t off, const void *buf, size_t len)
 {
 	struct umdev_sample *s = opaque;
@@ -85,7 +112,7 @@ static int regs_write(void *opaque, uint64_t off, const void *buf, size_t len)
 	case SAMPLE_REG_DMA_LO: s->dma_lo = v; break;
 	case SAMPLE_REG_DMA_HI: s->dma_hi = v; break;
 	case SAMPLE_REG_DMA_LEN: s->dma_len = v; break;
-	case SAMPLE_REG_CMD: run(s, v); break;
+	case SAMPLE_REG_CMD: start(s, v); break;
 	case SAMPLE_REG_STATUS: s->status &= ~v; break;
 	case SAMPLE_REG_VECTOR: s->vector = v; break;
 	default: break; /* read-only or unassigned: ignored */
@@ -98,12 +125,16 @@ static void sample_reset(void *opaque)
 	struct umdev_sample *s = opaque;
 
 	s->scratch = s->dma_lo = s->dma_hi = s->dma_len = s->status = s->vector = 0;
-	s->done = 0;
+	s->done = s->pending_cmd = 0;
 }
 
 static void sample_dma_unmap(void *opaque, uint64_t iova, uint64_t len)
 {
-	/* Commands run to completion inside the register write: nothing in flight. */
+	/*
+	 * A command runs to completion once started, on this same thread, so
+	 * no DMA is in flight here; one still pending runs after the unmap and
+	 * finds the range gone (an error, as on hardware).
+	 */
 }
 
 static const struct umdev_pci_dev_ops sample_ops = {

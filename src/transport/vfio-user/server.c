@@ -237,6 +237,52 @@ static void conn_free(struct vfu_conn *c)
 	free(c);
 }
 
+/* Run the work devices deferred while the last message was handled. */
+static void run_deferred(umdev_vfu_server *s)
+{
+	/* Work may defer more work; a bound keeps a looping device from hanging us. */
+	for (unsigned budget = 1024; s->deferred && budget; budget--) {
+		struct vfu_deferred *w = s->deferred;
+
+		s->deferred = w->next;
+		if (!s->deferred)
+			s->deferred_tail = NULL;
+		w->fn(w->arg);
+		free(w);
+	}
+}
+
+static void drop_deferred(umdev_vfu_server *s)
+{
+	while (s->deferred) {
+		struct vfu_deferred *w = s->deferred;
+
+		s->deferred = w->next;
+		free(w);
+	}
+	s->deferred_tail = NULL;
+}
+
+static int dma_defer(void *opaque, void (*fn)(void *arg), void *arg)
+{
+	umdev_vfu_server *s = opaque;
+	struct vfu_deferred *w;
+
+	if (!s->conn)
+		return -ENOTCONN;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return -ENOMEM;
+	w->fn = fn;
+	w->arg = arg;
+	if (s->deferred_tail)
+		s->deferred_tail->next = w;
+	else
+		s->deferred = w;
+	s->deferred_tail = w;
+	return 0;
+}
+
 static void conn_close(struct vfu_conn *c, const char *why)
 {
 	umdev_vfu_server *s = c->s;
@@ -246,6 +292,9 @@ static void conn_close(struct vfu_conn *c, const char *why)
 	umdev_loop_del_fd(s->ctl, c->fd);
 	close(c->fd);
 	c->fd = -1;
+	/* Deferred device work finishes first; its DMA through messages fails now. */
+	c->dead = true;
+	run_deferred(s);
 	/* Spec: mappings and eventfds of the old client go; device state stays. */
 	umdev_irq_drop_fds(umdev_pci_irq(s->pci));
 	conn_free(c);
@@ -292,6 +341,8 @@ static void on_conn(void *opaque, uint32_t events)
 			}
 		}
 		ret = handle(c, m);
+		if (ret != VFU_CLOSE && !c->dead)
+			run_deferred(c->s);
 		if (ret == VFU_CLOSE || c->dead) {
 			conn_close(c, "protocol error");
 			return;
@@ -461,6 +512,7 @@ const struct umdev_pci_dma_ops vfu_dma_ops = {
 	.get_map = dma_get_map,
 	.read = dma_read,
 	.write = dma_write,
+	.defer = dma_defer,
 };
 
 /* ---- connections ---- */
@@ -598,6 +650,7 @@ void umdev_vfu_server_free(umdev_vfu_server *s)
 		return;
 	if (s->conn)
 		conn_close(s->conn, "server shutting down");
+	drop_deferred(s);
 	if (s->ctl) {
 		umdev_loop_del_fd(s->ctl, s->listen_fd);
 		close(s->listen_fd);
@@ -653,8 +706,11 @@ int umdev_vfu_server_feed(umdev_vfu_server *s, const void *buf, size_t len)
 			ret = -EPROTO;
 			break;
 		}
+		run_deferred(s);
 	}
 	/* Same clean-up as a real disconnect. */
+	c->dead = true;
+	run_deferred(s);
 	umdev_irq_drop_fds(umdev_pci_irq(s->pci));
 	conn_free(c);
 	s->conn = NULL;

@@ -28,6 +28,13 @@ struct vfu_msg {
 	struct vfu_msg *next; /* stash list */
 };
 
+/* Work a device deferred until the current message is answered. */
+struct vfu_deferred {
+	void (*fn)(void *arg);
+	void *arg;
+	struct vfu_deferred *next;
+};
+
 /* A DMA window the client gave us. */
 struct vfu_dma {
 	uint64_t addr;
@@ -60,6 +67,9 @@ struct vfu_conn {
 
 struct umdev_vfu_server {
 	umdev_pci_dev *pci;
+	/* Deferred device work (umdev_pci_defer), run after each message. */
+	struct vfu_deferred *deferred, *deferred_tail;
+	bool running_deferred;
 	umdev_loop *ctl;
 	char *path;
 	int listen_fd;
