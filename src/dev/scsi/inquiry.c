@@ -95,7 +95,8 @@ static size_t vpd_block_limits(const umdev_scsi_lu *lu, uint8_t *b)
 	b[4] = 0x01; /* WSNZ: WRITE SAME with zero blocks is refused */
 	umdev_scsi_put16(b + 6, gran);
 	umdev_scsi_put32(b + 8, SCSI_MAX_XFER_BLOCKS);
-	umdev_scsi_put32(b + 12, SCSI_MAX_XFER_BLOCKS);
+	/* Optimal: 1 MiB, well under what a virtio driver's max_sectors allows. */
+	umdev_scsi_put32(b + 12, (1u << 20) / lu->bs);
 	if (lu->info.can_discard && !lu->readonly) {
 		umdev_scsi_put32(b + 20, SCSI_MAX_UNMAP_BLOCKS);
 		umdev_scsi_put32(b + 24, SCSI_MAX_UNMAP_DESC);

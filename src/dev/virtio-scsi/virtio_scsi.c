@@ -34,12 +34,17 @@ int vscsi_decode_lun(const uint8_t *lun, unsigned *target, unsigned *l)
 	return 0;
 }
 
+/*
+ * For events: the same encoding as REPORT LUNS (peripheral addressing below
+ * 256, flat space above). Linux reads an event's LUN as bytes 2-3 without
+ * masking the flat-space bits, so 0x40 on a small LUN would name another one.
+ */
 void vscsi_encode_lun(uint8_t *out, unsigned target, unsigned lun)
 {
 	memset(out, 0, VIRTIO_SCSI_LUN_SIZE);
 	out[0] = 1;
 	out[1] = target;
-	out[2] = 0x40 | (lun >> 8);
+	out[2] = lun < 256 ? 0 : 0x40 | (lun >> 8);
 	out[3] = lun & 0xff;
 }
 
