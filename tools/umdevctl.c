@@ -43,6 +43,7 @@ static void usage(FILE *out)
 		"                                 connected unless --force (the VM loses it)\n"
 		"  lun-add ID T:L BACKEND [k=v]   add a LUN to a virtio-scsi device\n"
 		"  lun-remove ID T:L              remove it\n"
+		"  lun-list ID                    the LUNs of a virtio-scsi device\n"
 		"  ns-add ID BACKEND [k=v...]     add a namespace to an NVMe controller\n"
 		"  ns-remove ID NSID              remove it\n"
 		"  stats [ID]                     requests, bytes, errors, latency, queue depth\n"
@@ -379,6 +380,7 @@ struct cmd {
 static const struct cmd cmds[] = {
 	{ "types", 0, 0 },	{ "list", 0, 1 },     { "create", 1, -1 },
 	{ "remove", 1, 2 },	{ "lun-add", 3, -1 }, { "lun-remove", 2, 2 },
+	{ "lun-list", 1, 1 },
 	{ "ns-add", 2, -1 },	{ "ns-remove", 2, 2 }, { "stats", 0, 1 },
 	{ "save", 0, 1 },	{ "call", 1, -1 },    { "version", 0, 0 },
 };
@@ -387,7 +389,7 @@ static const struct cmd cmds[] = {
 static int build(const char *cmd, char **a, int n, const char **method, struct json_object *p)
 {
 	*method = cmd;
-	if (!strcmp(cmd, "list") || !strcmp(cmd, "stats")) {
+	if (!strcmp(cmd, "list") || !strcmp(cmd, "stats") || !strcmp(cmd, "lun-list")) {
 		if (n)
 			json_object_object_add(p, "id", json_object_new_string(a[0]));
 	} else if (!strcmp(cmd, "create")) {

@@ -381,6 +381,79 @@ static void test_device_method_routing(void **state)
 	json_object_put(r);
 }
 
+/* lun-* and ns-* reach the real virtio-scsi and NVMe types and come back. */
+static void test_real_device_methods(void **state)
+{
+	struct json_object *r, *p, *luns, *types;
+	bool nvme_listed = false;
+
+	r = ctl_ok(srv.sock, "create",
+		   ctl_obj("type", "virtio-scsi", "id", "scsi0", "socket", in_dir("scsi0.sock"),
+			   "lun", "0:0:ram:1M", NULL));
+	json_object_put(r);
+	r = ctl_ok(srv.sock, "lun-add",
+		   ctl_obj("id", "scsi0", "lun", "0:2", "backend", "ram:2M", NULL));
+	json_object_put(r);
+	/* Added twice: the type's refusal comes back as an error, not a success. */
+	p = ctl_obj("id", "scsi0", "lun", "0:2", "backend", "ram:2M", NULL);
+	{
+		int fd = ctl_connect(srv.sock);
+		struct json_object *resp = ctl_request(fd, "lun-add", p);
+
+		close(fd);
+		assert_true(json_object_object_get_ex(resp, "error", NULL));
+		json_object_put(resp);
+	}
+	/* save carries the LUN added at run time (the type's save op). */
+	r = ctl_ok(srv.sock, "save", NULL);
+	assert_true(json_object_object_get_ex(dev_at(r, 0), "lun", &luns));
+	assert_non_null(strstr(json_object_to_json_string(luns), "0:2"));
+	json_object_put(r);
+	r = ctl_ok(srv.sock, "lun-remove", ctl_obj("id", "scsi0", "lun", "0:2", NULL));
+	json_object_put(r);
+	assert_non_null(strstr(ctl_err(srv.sock, "lun-remove",
+				       ctl_obj("id", "scsi0", "lun", "0:2", NULL),
+				       UMDEV_TEST_NO_DEVICE),
+			       "scsi0"));
+	ctl_err(srv.sock, "lun-add", ctl_obj("id", "scsi0", "lun", "banana", NULL),
+		UMDEV_TEST_INVALID_PARAMS);
+	/* NVMe's methods are refused by virtio-scsi, and the other way round. */
+	ctl_err(srv.sock, "ns-add", ctl_obj("id", "scsi0", "backend", "ram:1M", NULL),
+		UMDEV_TEST_METHOD_NOT_FOUND);
+
+	r = ctl_ok(srv.sock, "create",
+		   ctl_obj("type", "nvme", "id", "nvme0", "socket", in_dir("nvme0.sock"), "ns",
+			   "ram:1M", NULL));
+	json_object_put(r);
+	r = ctl_ok(srv.sock, "ns-add", ctl_obj("id", "nvme0", "backend", "ram:2M", NULL));
+	assert_int_equal(int_of(r, "nsid"), 2);
+	json_object_put(r);
+	p = ctl_obj("id", "nvme0", NULL);
+	json_object_object_add(p, "nsid", json_object_new_int(2));
+	r = ctl_ok(srv.sock, "ns-remove", p);
+	json_object_put(r);
+	p = ctl_obj("id", "nvme0", NULL);
+	json_object_object_add(p, "nsid", json_object_new_int(2));
+	ctl_err(srv.sock, "ns-remove", p, UMDEV_TEST_NO_DEVICE);
+	ctl_err(srv.sock, "lun-add", ctl_obj("id", "nvme0", "lun", "0:1", NULL),
+		UMDEV_TEST_METHOD_NOT_FOUND);
+	r = ctl_ok(srv.sock, "types", NULL);
+	assert_true(json_object_object_get_ex(r, "types", &types));
+	for (size_t i = 0; i < json_object_array_length(types); i++) {
+		struct json_object *t = json_object_array_get_idx(types, i);
+
+		if (strcmp(str_of(t, "name"), "nvme"))
+			continue;
+		nvme_listed = true;
+		assert_int_equal(int_of(t, "instances"), 1);
+		assert_non_null(strstr(json_object_to_json_string(
+					       json_object_object_get(t, "methods")),
+				       "ns-add"));
+	}
+	assert_true(nvme_listed);
+	json_object_put(r);
+}
+
 static void test_save_and_reload(void **state)
 {
 	const char *cfg = in_dir("saved.json"), *s0 = in_dir("s0.sock"), *s1 = in_dir("s1.sock");
@@ -442,6 +515,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_creates_leave_nothing, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_device_method_routing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_real_device_methods, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_and_reload, setup, teardown),
 	};
 
