@@ -283,6 +283,20 @@ static int dma_defer(void *opaque, void (*fn)(void *arg), void *arg)
 	return 0;
 }
 
+/*
+ * The client is gone. Spec: its mappings and eventfds go, device state
+ * stays. Every window is quiesced (ops->dma_unmap) before the device loses
+ * its DMA ops, and those before the address space is freed.
+ */
+static void detach(umdev_vfu_server *s, struct vfu_conn *c)
+{
+	vfu_conn_drop_dma(c);
+	umdev_pci_attach(s->pci, NULL, NULL);
+	umdev_irq_drop_fds(umdev_pci_irq(s->pci));
+	conn_free(c);
+	s->conn = NULL;
+}
+
 static void conn_close(struct vfu_conn *c, const char *why)
 {
 	umdev_vfu_server *s = c->s;
@@ -295,11 +309,7 @@ static void conn_close(struct vfu_conn *c, const char *why)
 	/* Deferred device work finishes first; its DMA through messages fails now. */
 	c->dead = true;
 	run_deferred(s);
-	/* Spec: mappings and eventfds of the old client go; device state stays. */
-	umdev_irq_drop_fds(umdev_pci_irq(s->pci));
-	conn_free(c);
-	s->conn = NULL;
-	umdev_pci_attach(s->pci, NULL, NULL);
+	detach(s, c);
 }
 
 /* Handle one message; owns @m. Returns VFU_CLOSE to drop the connection. */
@@ -711,9 +721,6 @@ int umdev_vfu_server_feed(umdev_vfu_server *s, const void *buf, size_t len)
 	/* Same clean-up as a real disconnect. */
 	c->dead = true;
 	run_deferred(s);
-	umdev_irq_drop_fds(umdev_pci_irq(s->pci));
-	conn_free(c);
-	s->conn = NULL;
-	umdev_pci_attach(s->pci, NULL, NULL);
+	detach(s, c);
 	return ret < 0 ? ret : handled;
 }

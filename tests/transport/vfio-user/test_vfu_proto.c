@@ -581,6 +581,65 @@ static void test_client_ignores_dma(void **state)
 	umdev_vfuc_close(&c2);
 }
 
+static void test_intx_and_msi(void **state)
+{
+	struct umdev_vfuc c;
+	int e = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), d;
+	uint16_t sta = 0;
+
+	connect_ok(&c);
+	enable(&c, UMDEV_PCI_CMD_MEMORY);
+	reg_wr(&c, SAMPLE_REG_VECTOR, 0);
+	/* INTx: fires once, then automasked until the client unmasks */
+	d = e;
+	assert_int_equal(umdev_vfuc_set_irqs(&c, VFIO_PCI_INTX_IRQ_INDEX,
+					     VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+					     0, 1, NULL, &d, 1), 0);
+	reg_wr(&c, SAMPLE_REG_CMD, SAMPLE_CMD_IRQ);
+	assert_int_equal(fired(e, 1000), 1);
+	assert_int_equal(umdev_vfuc_cfg_read(&c, UMDEV_PCI_STATUS, &sta, 2), 0);
+	assert_true(sta & UMDEV_PCI_STATUS_INTERRUPT);
+	reg_wr(&c, SAMPLE_REG_CMD, SAMPLE_CMD_IRQ);
+	assert_int_equal(fired(e, 200), 0);
+	assert_int_equal(umdev_vfuc_set_irqs(&c, VFIO_PCI_INTX_IRQ_INDEX,
+					     VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK, 0, 1,
+					     NULL, NULL, 0), 0);
+	assert_int_equal(fired(e, 1000), 1); /* the held level fires on unmask */
+	/* Command.INTX_DISABLE holds it too */
+	assert_int_equal(umdev_vfuc_set_irqs(&c, VFIO_PCI_INTX_IRQ_INDEX,
+					     VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK, 0, 1,
+					     NULL, NULL, 0), 0);
+	enable(&c, UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_INTX_DISABLE);
+	reg_wr(&c, SAMPLE_REG_CMD, SAMPLE_CMD_IRQ);
+	assert_int_equal(fired(e, 200), 0);
+	enable(&c, UMDEV_PCI_CMD_MEMORY);
+	assert_int_equal(fired(e, 1000), 1);
+	/* MSI while INTx is on: refused; after disabling INTx: works, with its mask bit */
+	assert_int_equal(umdev_vfuc_set_irqs(&c, VFIO_PCI_MSI_IRQ_INDEX,
+					     VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+					     0, 1, NULL, &d, 1), -EINVAL);
+	assert_int_equal(umdev_vfuc_set_irqs(&c, VFIO_PCI_INTX_IRQ_INDEX,
+					     VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0,
+					     NULL, NULL, 0), 0);
+	assert_int_equal(umdev_vfuc_set_irqs(&c, VFIO_PCI_MSI_IRQ_INDEX,
+					     VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+					     0, 1, NULL, &d, 1), 0);
+	unsigned msi = umdev_vfuc_find_cap(&c, UMDEV_PCI_CAP_ID_MSI);
+	assert_int_equal(umdev_vfuc_cfg_write(&c, msi + UMDEV_PCI_MSI_MASK_64, 1, 4), 0);
+	reg_wr(&c, SAMPLE_REG_CMD, SAMPLE_CMD_IRQ);
+	assert_int_equal(fired(e, 200), 0);
+	uint32_t pend = 0;
+	assert_int_equal(umdev_vfuc_cfg_read(&c, msi + UMDEV_PCI_MSI_PENDING_64, &pend, 4), 0);
+	assert_int_equal(pend, 1);
+	assert_int_equal(umdev_vfuc_cfg_write(&c, msi + UMDEV_PCI_MSI_MASK_64, 0, 4), 0);
+	assert_int_equal(fired(e, 1000), 1);
+	assert_int_equal(umdev_vfuc_set_irqs(&c, VFIO_PCI_MSI_IRQ_INDEX,
+					     VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER, 0, 0,
+					     NULL, NULL, 0), 0);
+	close(e);
+	umdev_vfuc_close(&c);
+}
+
 static void test_hostile(void **state)
 {
 	struct umdev_vfuc c;
@@ -695,6 +754,7 @@ int main(void)
 		cmocka_unit_test(test_dma_without_fd),
 		cmocka_unit_test(test_write_multi_and_reset),
 		cmocka_unit_test(test_reconnect),
+		cmocka_unit_test(test_intx_and_msi),
 		cmocka_unit_test(test_pipelined_during_dma),
 		cmocka_unit_test(test_client_ignores_dma),
 		cmocka_unit_test(test_hostile),
