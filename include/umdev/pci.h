@@ -158,6 +158,9 @@ umdev_as_map *umdev_pci_dma_map(umdev_pci_dev *d, int *err) UMDEV_WUR;
  * timeout); other threads get -EWOULDBLOCK for such ranges.
  * Return: 0, -EPERM (bus mastering off), -EFAULT (not guest memory or
  * access refused), -ENOTCONN (no client), -ETIMEDOUT/-EIO.
+ * From a data-plane thread these are valid only between a window's DMA_MAP
+ * and the ops->dma_unmap that revokes it: the transport detaches after
+ * every window has been quiesced.
  */
 int umdev_pci_dma_read(umdev_pci_dev *d, uint64_t iova, void *buf, size_t len) UMDEV_WUR;
 int umdev_pci_dma_write(umdev_pci_dev *d, uint64_t iova, const void *buf, size_t len) UMDEV_WUR;

@@ -176,6 +176,72 @@ static void test_version_json(void **state)
 	assert_string_equal(umdev_vfu_command_name(14), "?");
 }
 
+/* A bare device that records the quiesce calls the transport makes. */
+static unsigned unmaps;
+static uint64_t unmap_iova, unmap_len;
+
+static void rec_unmap(void *opaque, uint64_t iova, uint64_t len)
+{
+	unmaps++;
+	unmap_iova = iova;
+	unmap_len = len;
+}
+
+static const struct umdev_pci_dev_ops rec_ops = { .dma_unmap = rec_unmap };
+
+static void put_map(uint64_t addr, uint64_t size)
+{
+	struct vfio_user_dma_map m = { .argsz = sizeof(m), .flags = VFIO_USER_F_DMA_REGION_READ,
+				       .addr = addr, .size = size };
+
+	put(VFIO_USER_DMA_MAP, 0, &m, sizeof(m));
+}
+
+static void test_unmap_quiesces(void **state)
+{
+	struct umdev_pci_config cfg = { .name = "rec", .ops = &rec_ops };
+	struct vfio_user_dma_unmap u = { .argsz = sizeof(u), .addr = 0x20000, .size = 0x3000 };
+	umdev_vfu_server *s;
+	umdev_pci_dev *p;
+	int err = 0;
+
+	cfg.bars[0].size = 0x1000;
+	p = umdev_pci_dev_new(&cfg, &err);
+	assert_non_null(p);
+	s = umdev_vfu_server_new(p, NULL, NULL, -1, &err);
+	assert_non_null(s);
+	unmaps = 0;
+	slen = 0;
+	put_version();
+	put_map(0x10000, 0x1000);
+	put_map(0x20000, 0x3000);
+	put(VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u));
+	/* DMA_UNMAP quiesced exactly that window before it went */
+	assert_int_equal(umdev_vfu_server_feed(s, stream, slen), 4);
+	/* ...and the end of the connection quiesced the one left */
+	assert_int_equal(unmaps, 2);
+	assert_int_equal(unmap_iova, 0x10000);
+	assert_int_equal(unmap_len, 0x1000);
+	/* an unmap of something never mapped quiesces nothing */
+	unmaps = 0;
+	slen = 0;
+	put_version();
+	put(VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u));
+	assert_int_equal(umdev_vfu_server_feed(s, stream, slen), 2);
+	assert_int_equal(unmaps, 0);
+	/* UNMAP_ALL quiesces every window */
+	slen = 0;
+	put_version();
+	put_map(0x10000, 0x1000);
+	put_map(0x20000, 0x3000);
+	u = (struct vfio_user_dma_unmap){ .argsz = sizeof(u), .flags = VFIO_DMA_UNMAP_FLAG_ALL };
+	put(VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u));
+	assert_int_equal(umdev_vfu_server_feed(s, stream, slen), 4);
+	assert_int_equal(unmaps, 2);
+	umdev_vfu_server_free(s);
+	umdev_pci_dev_free(p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +250,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_framing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_commands_leave_device_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_json, setup, teardown),
+		cmocka_unit_test(test_unmap_quiesces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
