@@ -142,6 +142,7 @@ struct umdev_nvme {
 	/* I/O thread */
 	bool enabled; /* queues run */
 	bool fatal;
+	bool map_missing_logged;
 	umdev_as_map *map;
 	struct nvme_sq *sq[UMDEV_NVME_MAX_QUEUES + 1];
 	struct nvme_cq *cq[UMDEV_NVME_MAX_QUEUES + 1];

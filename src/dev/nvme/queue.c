@@ -15,8 +15,9 @@
  *   at once; other I/O CQs wait for the aggregation threshold or time
  *   (Set Features 0x08), and the poller stays awake while any waits.
  * - Queue memory is translated once per DMA map; a new map (after the
- *   client changed its memory) re-translates every ring, and a ring that is
- *   no longer guest memory is a fatal controller error (CSTS.CFS).
+ *   client changed its memory) re-translates every ring. A ring that is not
+ *   guest memory at that moment pauses the queues until it is (VMMs remap
+ *   as unmap-then-map).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -96,10 +97,20 @@ int nvme_ensure_map(struct umdev_nvme *n)
 	if (!n->map)
 		return err ? err : -EFAULT;
 	if (translate_all(n) < 0) {
-		nvme_fatal(n, "queue memory is not guest memory any more");
+		/*
+		 * A VMM remaps memory as unmap-then-map (QEMU does while the
+		 * guest boots): queue memory may be missing for a moment. The
+		 * queues pause and the next pass tries again; a queue that
+		 * never comes back only stalls its own controller.
+		 */
+		if (!n->map_missing_logged)
+			umdev_warn("%s: queue memory not mapped by the client; queues paused",
+				   n->name);
+		n->map_missing_logged = true;
 		nvme_drop_map(n);
 		return -EFAULT;
 	}
+	n->map_missing_logged = false;
 	return 0;
 }
 

@@ -35,6 +35,7 @@ struct fx {
 	umdev_nvme *n;
 	umdev_as *as;
 	uint8_t *mem;
+	int memfd; /* a dup kept to map the region again */
 	int efd[FX_NVEC];
 	struct umdev_nvmed d;
 	struct umdev_nvmed_bus bus;
@@ -46,25 +47,25 @@ static umdev_as_map *fx_get_map(void *opaque)
 	return umdev_as_get_map(((struct fx *)opaque)->as);
 }
 
-static int fx_reg_read(void *opaque, uint32_t off, void *buf, unsigned len)
+static inline int fx_reg_read(void *opaque, uint32_t off, void *buf, unsigned len)
 {
 	return umdev_pci_bar_access(umdev_nvme_pci(((struct fx *)opaque)->n), 0, off, buf, len,
 				    false);
 }
 
-static int fx_reg_write(void *opaque, uint32_t off, const void *buf, unsigned len)
+static inline int fx_reg_write(void *opaque, uint32_t off, const void *buf, unsigned len)
 {
 	return umdev_pci_bar_access(umdev_nvme_pci(((struct fx *)opaque)->n), 0, off, (void *)buf,
 				    len, true);
 }
 
-static void fx_kick(void *opaque)
+static inline void fx_kick(void *opaque)
 {
 	(void)nvme_process(((struct fx *)opaque)->n);
 }
 
 /* Bus mastering + memory space, MSI-X with every vector unmasked. */
-static int fx_pci_up(struct fx *f)
+static inline int fx_pci_up(struct fx *f)
 {
 	umdev_pci_dev *pci = umdev_nvme_pci(f->n);
 	umdev_irq *irq = umdev_pci_irq(pci);
@@ -94,7 +95,7 @@ static int fx_pci_up(struct fx *f)
 }
 
 /* Interrupts signalled on @vec since the last call. */
-static uint64_t fx_irqs(struct fx *f, unsigned vec)
+static inline uint64_t fx_irqs(struct fx *f, unsigned vec)
 {
 	uint64_t v = 0;
 
@@ -103,7 +104,7 @@ static uint64_t fx_irqs(struct fx *f, unsigned vec)
 	return v;
 }
 
-static int fx_add_ram_ns(struct fx *f, const char *spec, uint64_t off, uint64_t size,
+static inline int fx_add_ram_ns(struct fx *f, const char *spec, uint64_t off, uint64_t size,
 			 uint32_t *nsid)
 {
 	int err = 0, ret;
@@ -115,6 +116,23 @@ static int fx_add_ram_ns(struct fx *f, const char *spec, uint64_t off, uint64_t 
 	if (ret < 0)
 		umdev_bdev_close(b);
 	return ret;
+}
+
+/* The client maps guest memory again (after fx_unmap). */
+static inline int fx_remap(struct fx *f)
+{
+	struct umdev_mem_region_desc rd = { .guest_addr = FX_IOVA, .size = FX_MEM,
+					    .prot = UMDEV_MEM_READ | UMDEV_MEM_WRITE,
+					    .fd = dup(f->memfd) };
+
+	return umdev_as_add_region(f->as, &rd);
+}
+
+/* The client unmaps guest memory: the device is told first, as the transport does. */
+static inline int fx_unmap(struct fx *f)
+{
+	umdev_pci_dma_unmap(umdev_nvme_pci(f->n), FX_IOVA, FX_MEM);
+	return umdev_as_remove_region(f->as, FX_IOVA, FX_MEM);
 }
 
 static struct fx *fx_new(bool threaded)
@@ -144,6 +162,7 @@ static struct fx *fx_new(bool threaded)
 	f->mem = mmap(NULL, FX_MEM, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
 	if (f->mem == MAP_FAILED)
 		return NULL;
+	f->memfd = dup(mfd);
 	rd.fd = mfd;
 	if (umdev_as_add_region(f->as, &rd) < 0)
 		return NULL;
@@ -163,7 +182,7 @@ static struct fx *fx_new(bool threaded)
 	return f;
 }
 
-static void fx_free(struct fx *f)
+static inline void fx_free(struct fx *f)
 {
 	umdev_pci_attach(umdev_nvme_pci(f->n), NULL, NULL);
 	umdev_nvme_free(f->n);
@@ -174,6 +193,7 @@ static void fx_free(struct fx *f)
 	umdev_loop_free(f->loop);
 	umdev_as_free(f->as);
 	munmap(f->mem, FX_MEM);
+	close(f->memfd);
 	for (unsigned i = 0; i < FX_NVEC; i++)
 		close(f->efd[i]);
 	free(f);

@@ -563,6 +563,31 @@ static void test_fatal(void **state)
 	}
 }
 
+/* Memory goes away under live queues (a VMM remapping): pause, then resume. */
+static void test_dma_remap(void **state)
+{
+	struct fx *f = *state;
+	uint64_t buf = umdev_nvmed_alloc(&f->d, 4096, 4096);
+	struct nvme_sqe c;
+	struct nvme_cqe e;
+	uint32_t csts;
+
+	up(f, 1);
+	assert_int_equal(rw(f, 1, NVME_CMD_READ, 1, 0, 1, buf, false, false), 0);
+	assert_int_equal(fx_unmap(f), 0);
+	assert_int_equal(umdev_nvmed_build_rw(&f->d, &c, NVME_CMD_READ, 1, 0, 1, buf, 512, false,
+					      false), 0);
+	assert_true(umdev_nvmed_submit(&f->d, 1, &c) >= 0);
+	fx_kick(f);
+	assert_false(umdev_nvmed_cq_ready(&f->d, 1));
+	assert_int_equal(umdev_nvmed_reg_read32(&f->d, NVME_REG_CSTS, &csts), 0);
+	assert_int_equal(csts, NVME_CSTS_RDY);
+	assert_int_equal(fx_remap(f), 0);
+	assert_int_equal(umdev_nvmed_reap(&f->d, 1, &e), 0);
+	assert_int_equal((e.status >> 1) & 0x7ff, 0);
+	assert_int_equal(rw(f, 1, NVME_CMD_READ, 1, 0, 1, buf, false, false), 0);
+}
+
 static void test_ns_hotplug(void **state)
 {
 	struct fx *f = *state;
@@ -700,6 +725,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_irq_coalescing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_reenable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fatal, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_remap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ns_hotplug, setup, teardown),
 		cmocka_unit_test(test_parse_ns),
 		cmocka_unit_test_setup_teardown(test_threaded, setup_threaded, teardown),
