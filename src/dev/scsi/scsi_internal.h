@@ -48,6 +48,8 @@ struct umdev_scsi_lu {
 
 struct umdev_scsi_target {
 	char name[32];
+	/* Slots ever used: lookups scan only these (it never shrinks). */
+	atomic_uint nslots;
 	_Atomic(umdev_scsi_lu *) slots[UMDEV_SCSI_MAX_LUS];
 };
 

@@ -189,7 +189,9 @@ void scsi_io_submit(struct umdev_scsi_cmd *cmd)
 
 static umdev_scsi_lu *lookup(const umdev_scsi_target *t, unsigned target, unsigned lun)
 {
-	for (unsigned i = 0; i < UMDEV_SCSI_MAX_LUS; i++) {
+	unsigned n = atomic_load_explicit((atomic_uint *)&t->nslots, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++) {
 		umdev_scsi_lu *lu = atomic_load_explicit(&t->slots[i], memory_order_acquire);
 
 		if (lu && lu->target == target && lu->lun == lun)
@@ -200,7 +202,9 @@ static umdev_scsi_lu *lookup(const umdev_scsi_target *t, unsigned target, unsign
 
 bool umdev_scsi_target_exists(const umdev_scsi_target *t, unsigned target)
 {
-	for (unsigned i = 0; i < UMDEV_SCSI_MAX_LUS; i++) {
+	unsigned n = atomic_load_explicit((atomic_uint *)&t->nslots, memory_order_acquire);
+
+	for (unsigned i = 0; i < n; i++) {
 		umdev_scsi_lu *lu = atomic_load_explicit(&t->slots[i], memory_order_acquire);
 
 		if (lu && lu->target == target)
@@ -312,6 +316,8 @@ int umdev_scsi_lu_add(umdev_scsi_target *t, unsigned target, unsigned lun,
 	atomic_store(&lu->ua, UA_POWER_ON);
 	luns_changed(t, target);
 	atomic_store_explicit(&t->slots[slot], lu, memory_order_release);
+	if (slot >= atomic_load(&t->nslots))
+		atomic_store_explicit(&t->nslots, slot + 1, memory_order_release);
 	return 0;
 }
 
