@@ -332,8 +332,12 @@ static int h_region_info(struct vfu_conn *c, struct vfu_msg *m)
 	}
 	info.argsz = (uint32_t)need;
 	if (q.argsz < need) {
-		/* Too small for the capabilities: say how much is needed (VFIO's convention). */
-		info.cap_offset = 0;
+		/*
+		 * Too small for the capabilities: say how much is needed. The
+		 * kernel's VFIO zeroes cap_offset here, but QEMU's vfio-user
+		 * client refuses CAPS with a cap_offset inside the info struct,
+		 * so keep it where the capabilities will be (within argsz).
+		 */
 		return vfu_reply(c, m, &info, sizeof(info), NULL, 0);
 	}
 	memcpy(out, &info, sizeof(info));
