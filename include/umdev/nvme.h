@@ -110,6 +110,7 @@ struct umdev_nvme_stats {
 	uint64_t admin_cmds, io_cmds, read_bytes, write_bytes, errors, irqs;
 	uint64_t polls, sleeps; /* busy-poll passes; times it went to the idle timer */
 	unsigned io_queues; /* I/O SQs now created */
+	unsigned inflight; /* backend I/Os in flight */
 	uint32_t csts;
 };
 

@@ -762,6 +762,7 @@ static void io_stats(void *opaque)
 
 	*a->st = n->st;
 	a->st->io_queues = 0;
+	a->st->inflight = n->io_inflight;
 	for (unsigned q = 1; q <= n->max_queues; q++)
 		a->st->io_queues += n->sq[q] != NULL;
 }

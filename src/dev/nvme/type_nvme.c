@@ -227,6 +227,13 @@ static struct json_object *nvme_stats(void *opaque)
 	if (!o)
 		return NULL;
 	umdev_nvme_get_stats(v->nvme, &st);
+	/* The keys every device type reports (umdevctl stats prints them). */
+	json_object_object_add(o, "requests",
+			       json_object_new_int64((int64_t)(st.admin_cmds + st.io_cmds)));
+	json_object_object_add(o, "bytes_from_guest", json_object_new_int64((int64_t)st.write_bytes));
+	json_object_object_add(o, "bytes_to_guest", json_object_new_int64((int64_t)st.read_bytes));
+	json_object_object_add(o, "inflight", json_object_new_int64(st.inflight));
+	json_object_object_add(o, "queues", json_object_new_array());
 	json_object_object_add(o, "admin_cmds", json_object_new_int64((int64_t)st.admin_cmds));
 	json_object_object_add(o, "io_cmds", json_object_new_int64((int64_t)st.io_cmds));
 	json_object_object_add(o, "read_bytes", json_object_new_int64((int64_t)st.read_bytes));
