@@ -563,6 +563,40 @@ static void test_fatal(void **state)
 	}
 }
 
+/* INTx (and the INTMS/INTMC registers, which only apply to INTx and MSI). */
+static void test_intx(void **state)
+{
+	struct fx *f = *state;
+	umdev_irq *irq = umdev_pci_irq(umdev_nvme_pci(f->n));
+	uint64_t buf = umdev_nvmed_alloc(&f->d, 4096, 4096), v;
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), fd = dup(efd);
+
+	up(f, 1);
+	/* One mode at a time, as with VFIO: MSI-X off first. */
+	assert_int_equal(umdev_irq_set(irq, UMDEV_IRQ_MSIX,
+				       UMDEV_IRQ_SET_DATA_NONE | UMDEV_IRQ_SET_ACTION_TRIGGER, 0, 0,
+				       NULL, NULL, 0), 0);
+	assert_int_equal(umdev_irq_set(irq, UMDEV_IRQ_INTX,
+				       UMDEV_IRQ_SET_DATA_EVENTFD | UMDEV_IRQ_SET_ACTION_TRIGGER, 0, 1,
+				       NULL, &fd, 1), 0);
+	assert_int_equal(umdev_irq_mode(irq), UMDEV_IRQ_MODE_INTX);
+	assert_int_equal(rw(f, 1, NVME_CMD_READ, 1, 0, 1, buf, false, false), 0);
+	assert_int_equal(read(efd, &v, 8), 8);
+	assert_int_equal(umdev_irq_set(irq, UMDEV_IRQ_INTX,
+				       UMDEV_IRQ_SET_DATA_NONE | UMDEV_IRQ_SET_ACTION_UNMASK, 0, 1,
+				       NULL, NULL, 0), 0);
+	/* Masked through INTMS: completions post, no interrupt. */
+	assert_int_equal(umdev_nvmed_reg_write32(&f->d, NVME_REG_INTMS, 1), 0);
+	assert_int_equal(umdev_nvmed_reg_read32(&f->d, NVME_REG_INTMS, (uint32_t *)&v), 0);
+	assert_int_equal((uint32_t)v, 1);
+	assert_int_equal(rw(f, 1, NVME_CMD_READ, 1, 0, 1, buf, false, false), 0);
+	assert_int_equal(read(efd, &v, 8), -1);
+	/* INTMC unmasks and signals what may be waiting. */
+	assert_int_equal(umdev_nvmed_reg_write32(&f->d, NVME_REG_INTMC, 1), 0);
+	assert_int_equal(read(efd, &v, 8), 8);
+	close(efd);
+}
+
 /* Memory goes away under live queues (a VMM remapping): pause, then resume. */
 static void test_dma_remap(void **state)
 {
@@ -726,6 +760,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_reenable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_remap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ns_hotplug, setup, teardown),
 		cmocka_unit_test(test_parse_ns),
 		cmocka_unit_test_setup_teardown(test_threaded, setup_threaded, teardown),
