@@ -212,6 +212,9 @@ static int umdevd_main(int argc, char **argv, const char **devices, const char *
 		case 'R':
 			read_only = true;
 			break;
+		case 'P': /* an abbreviation the scan above did not catch */
+			print_capabilities();
+			return 0;
 		case 'l':
 			if (parse_level(optarg) < 0) {
 				fprintf(stderr, "umdevd: unknown log level '%s'\n", optarg);
