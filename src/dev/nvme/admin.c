@@ -6,6 +6,7 @@
  * until they complete, so their completions are posted first).
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -587,6 +588,9 @@ static uint16_t dbbuf_config(struct nvme_req *r)
 	if (!umdev_as_map_translate(n->map, db, NVME_PAGE, UMDEV_MEM_READ | UMDEV_MEM_WRITE) ||
 	    !umdev_as_map_translate(n->map, ei, NVME_PAGE, UMDEV_MEM_READ | UMDEV_MEM_WRITE))
 		return NVME_GEN(NVME_SC_DATA_XFER_ERROR);
+	if (!n->dbbuf_gpa)
+		umdev_info("%s: shadow doorbells on (buffer 0x%" PRIx64 ", EventIdx 0x%" PRIx64 ")",
+			   n->name, db, ei);
 	n->dbbuf_gpa = db;
 	n->ei_gpa = ei;
 	n->dbbuf = umdev_as_map_translate(n->map, db, NVME_PAGE, UMDEV_MEM_READ | UMDEV_MEM_WRITE);
