@@ -276,6 +276,28 @@ static void test_async_notification(void **state)
 	umdev_vuc_close(&c);
 }
 
+/* Hot-removing a LUN stops its commands in flight; they come back ABORTED. */
+static void test_remove_in_flight(void **state)
+{
+	struct umdev_vscsi_drv d;
+	struct umdev_vuc c;
+	struct umdev_vscsi_cmd ws = { 0 }, cmd = { 0 };
+	struct umdev_vscsi_cmd_res res;
+	uint8_t tur[6] = { SCSI_TEST_UNIT_READY };
+
+	connect(&d, &c);
+	start_long(&d, Q0, 0, 0, 9, &ws, WS_BLOCKS);
+	assert_int_equal(ctl("lun-remove scsi0 0:0"), 0);
+	assert_int_equal(umdev_vscsi_wait(&d, Q0, &ws.chain, 5000), 0);
+	umdev_vscsi_cmd_result(&ws, &res);
+	assert_int_equal(res.resp.response, VIRTIO_SCSI_S_ABORTED);
+	assert_int_equal(scsi_cmd(&d, Q0, 0, 0, tur, 6, NULL, 0, 0, &cmd, &res), VIRTIO_SCSI_S_OK);
+	assert_int_equal(sense_asc(&res), SCSI_ASC_LUN_NOT_SUPPORTED);
+	umdev_vscsi_cmd_fini(&ws);
+	umdev_vscsi_cmd_fini(&cmd);
+	umdev_vuc_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -284,6 +306,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tmf_answers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_async_notification, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_in_flight, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -403,8 +403,18 @@ int umdev_vscsi_lun_add(umdev_vscsi *v, unsigned target, unsigned lun, const cha
 struct forget_msg {
 	umdev_vscsi *v;
 	unsigned idx;
-	umdev_scsi_lu *lu;
+	umdev_scsi_lu *lu; /* NULL: the first pass */
+	unsigned target, lun;
 };
+
+static void abort_visit(struct umdev_scsi_cmd *c, void *opaque)
+{
+	const struct forget_msg *m = opaque;
+
+	/* Multi-stage commands stop at their next stage; the driver gets ABORTED. */
+	if (c->target == m->target && c->lun == m->lun)
+		c->aborted = true;
+}
 
 static void forget_on_loop(void *opaque)
 {
@@ -412,16 +422,23 @@ static void forget_on_loop(void *opaque)
 	umdev_scsi_chan *ch = m->v->vdev.queues[m->idx] ?
 				      umdev_vdev_queue_priv(m->v->vdev.queues[m->idx]) : NULL;
 
-	/* A NULL lu only passes the barrier: the loop is done with what it looked up. */
-	if (ch && m->lu)
+	if (!ch)
+		return;
+	/*
+	 * First pass: once this has run, the loop holds no pointer it looked
+	 * up before the detach, and the LU's commands stop early.
+	 */
+	if (!m->lu)
+		umdev_scsi_chan_for_each(ch, abort_visit, m);
+	else
 		umdev_scsi_chan_forget(ch, m->lu);
 }
 
 /* Run forget_on_loop on every running request queue's loop. */
-static void each_reqq(umdev_vscsi *v, umdev_scsi_lu *lu)
+static void each_reqq(umdev_vscsi *v, umdev_scsi_lu *lu, unsigned target, unsigned lun)
 {
 	for (unsigned i = VIRTIO_SCSI_REQQ0; i < v->vdev.num_queues; i++) {
-		struct forget_msg m = { v, i, lu };
+		struct forget_msg m = { v, i, lu, target, lun };
 
 		if (!umdev_vdev_queue_running(&v->vdev, i))
 			continue;
@@ -443,15 +460,15 @@ int umdev_vscsi_lun_remove(umdev_vscsi *v, unsigned target, unsigned lun, char *
 		return -ENOENT;
 	}
 	/* Every loop passes a barrier: none still holds the pointer it looked up. */
-	each_reqq(v, NULL);
-	/* Commands already started on it finish (the backend cannot cancel them). */
+	each_reqq(v, NULL, target, lun);
+	/* Backend I/O already started cannot be cancelled: wait for it. */
 	while (umdev_scsi_lu_inflight(lu)) {
 		nanosleep(&ts, NULL);
 		if (++waited % 5000 == 0)
 			umdev_warn("%s: LUN %u:%u still has %u command(s) in flight", v->vdev.name,
 				   target, lun, umdev_scsi_lu_inflight(lu));
 	}
-	each_reqq(v, lu);
+	each_reqq(v, lu, target, lun);
 	umdev_scsi_lu_free(lu);
 	if (vscsi_has(v, VIRTIO_SCSI_F_HOTPLUG))
 		vscsi_post_event(v, VIRTIO_SCSI_T_TRANSPORT_RESET, target, lun,
