@@ -207,43 +207,47 @@ static struct umdev_vfuc_mem *find_mem(struct umdev_vfuc *c, uint64_t iova, uint
 	return NULL;
 }
 
-/* Serve a command from the server (DMA_READ / DMA_WRITE). */
+/* Serve a command from the server (DMA_READ / DMA_WRITE), in either layout. */
 static int serve(struct umdev_vfuc *c, struct rmsg *m)
 {
 	struct vfio_user_header h = { .msg_id = m->hdr.msg_id, .cmd = m->hdr.cmd,
 				      .msg_size = HS, .flags = VFIO_USER_F_TYPE_REPLY };
-	struct vfio_user_dma_access a;
+	const size_t data_off = c->qemu_dma_layout ? 12 : 16;
 	struct umdev_vfuc_mem *r;
+	uint64_t addr, count = 0;
 	uint8_t *out;
 	int ret;
 
-	if (m->len < sizeof(a) || c->refuse_dma ||
+	if (m->len < 16 || c->refuse_dma ||
 	    (m->hdr.cmd != VFIO_USER_DMA_READ && m->hdr.cmd != VFIO_USER_DMA_WRITE))
 		goto err;
-	memcpy(&a, m->body, sizeof(a));
-	r = find_mem(c, a.addr, a.count);
-	if (!r || a.count > c->server_max_xfer + 0ull)
+	memcpy(&addr, m->body, 8);
+	memcpy(&count, m->body + 8, c->qemu_dma_layout ? 4 : 8);
+	r = find_mem(c, addr, count);
+	if (!r || count > c->server_max_xfer + 0ull)
 		goto err;
 	if (m->hdr.cmd == VFIO_USER_DMA_WRITE) {
-		if (m->len != sizeof(a) + a.count)
+		if (m->len != 16 + count)
 			goto err;
-		memcpy(r->ptr + (a.addr - r->iova), m->body + sizeof(a), a.count);
+		memcpy(r->ptr + (addr - r->iova), m->body + data_off, count);
 		c->dma_writes++;
-		h.msg_size = HS + sizeof(a);
-		out = malloc(h.msg_size);
+		/* spec: address and count echoed; QEMU: the bare header */
+		h.msg_size = (uint32_t)(HS + (c->qemu_dma_layout ? 0 : 16));
+		out = calloc(1, h.msg_size);
 		if (!out)
 			return -ENOMEM;
 		memcpy(out, &h, HS);
-		memcpy(out + HS, &a, sizeof(a));
+		if (!c->qemu_dma_layout)
+			memcpy(out + HS, m->body, 16);
 	} else {
 		c->dma_reads++;
-		h.msg_size = (uint32_t)(HS + sizeof(a) + a.count);
-		out = malloc(h.msg_size);
+		h.msg_size = (uint32_t)(HS + 16 + count);
+		out = calloc(1, h.msg_size);
 		if (!out)
 			return -ENOMEM;
 		memcpy(out, &h, HS);
-		memcpy(out + HS, &a, sizeof(a));
-		memcpy(out + HS + sizeof(a), r->ptr + (a.addr - r->iova), a.count);
+		memcpy(out + HS, m->body, 16);
+		memcpy(out + HS + data_off, r->ptr + (addr - r->iova), count);
 	}
 	ret = umdev_vfuc_send_raw(c, out, h.msg_size, NULL, 0);
 	free(out);

@@ -39,6 +39,12 @@ struct umdev_vfuc {
 	unsigned nmem;
 	unsigned dma_reads, dma_writes; /* server DMA commands served */
 	bool refuse_dma; /* answer server DMA with an error (tests) */
+	/*
+	 * Lay out DMA_READ/DMA_WRITE as QEMU's client does (32-bit count, data
+	 * at byte 12, bare-header DMA_WRITE reply) instead of the spec's; the
+	 * caller also sends "migration" in VERSION, as QEMU does.
+	 */
+	bool qemu_dma_layout;
 };
 
 /** umdev_vfuc_connect() - connect to @path, retrying up to @timeout_ms. */

@@ -88,7 +88,7 @@ static int h_version(struct vfu_conn *c, struct vfu_msg *m)
 	const struct vfio_user_version *v = (const void *)m->body;
 	uint64_t max_fds = VFIO_USER_DEF_MAX_MSG_FDS, xfer = VFIO_USER_DEF_MAX_DATA_XFER;
 	uint64_t pgsizes = VFIO_USER_DEF_PGSIZES, maps = VFIO_USER_DEF_MAX_DMA_MAPS;
-	bool wm = false;
+	bool wm = false, qemu = false;
 	char json[512];
 	uint8_t reply[4 + sizeof(json)];
 	int n;
@@ -132,6 +132,12 @@ static int h_version(struct vfu_conn *c, struct vfu_msg *m)
 				ret = cap_uint(caps, "pgsizes", 1, UINT64_MAX >> 1, &pgsizes);
 			if (!ret)
 				ret = cap_uint(caps, "max_dma_maps", 1, 1ull << 31, &maps);
+			/*
+			 * QEMU's client always sends "migration" (no other client
+			 * does yet) and lays out DMA_READ/DMA_WRITE its own way.
+			 */
+			if (!ret && json_object_object_get_ex(caps, "migration", &w))
+				qemu = true;
 			if (!ret && json_object_object_get_ex(caps, "write_multiple", &w)) {
 				if (!json_object_is_type(w, json_type_boolean))
 					ret = -EINVAL;
@@ -152,6 +158,7 @@ static int h_version(struct vfu_conn *c, struct vfu_msg *m)
 	c->peer_max_fds = (uint32_t)max_fds;
 	c->peer_max_xfer = (uint32_t)xfer;
 	c->write_multi = wm;
+	c->dma_count32 = qemu;
 	/* Our reply only lists capabilities, plus write_multiple if the client offered it. */
 	n = snprintf(json, sizeof(json),
 		     "{\"capabilities\":{\"max_msg_fds\":%u,\"max_data_xfer_size\":%u,"
@@ -163,9 +170,10 @@ static int h_version(struct vfu_conn *c, struct vfu_msg *m)
 		v->minor < VFIO_USER_MINOR ? v->minor : VFIO_USER_MINOR;
 	memcpy(reply + 4, json, (size_t)n + 1);
 	c->negotiated = true;
-	umdev_info("%s: vfio-user %u.%u negotiated (client max_data_xfer_size %u, max_msg_fds %u)",
+	umdev_info("%s: vfio-user %u.%u negotiated (client max_data_xfer_size %u, max_msg_fds %u%s)",
 		   c->s->name, VFIO_USER_MAJOR, ((struct vfio_user_version *)reply)->minor,
-		   c->peer_max_xfer, c->peer_max_fds);
+		   c->peer_max_xfer, c->peer_max_fds,
+		   qemu ? ", QEMU's DMA message layout" : "");
 	return vfu_reply(c, m, reply, 4 + (size_t)n + 1, NULL, 0);
 }
 
@@ -215,6 +223,11 @@ static int h_dma_map(struct vfu_conn *c, struct vfu_msg *m)
 	d = &c->dma[c->ndma++];
 	*d = (struct vfu_dma){ .addr = r.addr, .size = r.size, .flags = r.flags,
 			       .has_fd = m->nfds > 0 };
+	umdev_dbg("%s: DMA_MAP [0x%llx, +0x%llx) %s%s, %s", c->s->name,
+		  (unsigned long long)r.addr, (unsigned long long)r.size,
+		  r.flags & VFIO_USER_F_DMA_REGION_READ ? "r" : "",
+		  r.flags & VFIO_USER_F_DMA_REGION_WRITE ? "w" : "",
+		  d->has_fd ? "fd" : "no fd: DMA_READ/DMA_WRITE");
 	return vfu_reply(c, m, NULL, 0, NULL, 0);
 }
 
@@ -223,6 +236,8 @@ static void remove_dma(struct vfu_conn *c, unsigned i)
 {
 	struct vfu_dma d = c->dma[i];
 
+	umdev_dbg("%s: DMA_UNMAP [0x%llx, +0x%llx)", c->s->name, (unsigned long long)d.addr,
+		  (unsigned long long)d.size);
 	umdev_pci_dma_unmap(c->s->pci, d.addr, d.size);
 	if (d.has_fd && umdev_as_remove_region(c->as, d.addr, d.size) < 0)
 		umdev_err("%s: DMA window 0x%llx missing from the address space", c->s->name,

@@ -435,22 +435,44 @@ static struct vfu_msg *wait_reply(struct vfu_conn *c, uint16_t id, uint16_t cmd,
 	}
 }
 
+/*
+ * One DMA_READ/DMA_WRITE. Two layouts exist: the spec's (64-bit count, data
+ * at byte 16 of the payload) and QEMU's (through at least 10.2: a 32-bit
+ * count, data at byte 12, 4 bytes of padding at the end, so the sizes
+ * match). The request is the same for DMA_READ either way; DMA_WRITE data
+ * and DMA_READ reply data sit where the client's layout puts them.
+ */
 static int dma_chunk(struct vfu_conn *c, uint64_t iova, uint8_t *buf, size_t len, bool write)
 {
-	struct vfio_user_dma_access a = { .addr = iova, .count = len };
+	const size_t data_off = c->dma_count32 ? 12 : 16;
+	uint8_t head[16] = { 0 }, pad[4] = { 0 };
 	uint16_t cmd = write ? VFIO_USER_DMA_WRITE : VFIO_USER_DMA_READ;
+	uint64_t count = len;
 	struct vfio_user_header h = {
 		.msg_id = c->next_id++,
 		.cmd = cmd,
-		.msg_size = (uint32_t)(sizeof(h) + sizeof(a) + (write ? len : 0)),
+		.msg_size = (uint32_t)(sizeof(h) + sizeof(head) + (write ? len : 0)),
 		.flags = VFIO_USER_F_TYPE_COMMAND,
 	};
-	struct iovec iov[3] = { { &h, sizeof(h) }, { &a, sizeof(a) }, { buf, len } };
+	struct iovec iov[4] = { { &h, sizeof(h) }, { head, sizeof(head) }, { buf, len },
+				{ pad, sizeof(pad) } };
+	unsigned niov = 2;
 	struct vfu_msg *r;
-	int ret = send_all(c, iov, write ? 3 : 2, NULL, 0), err = 0;
+	int ret, err = 0;
 
+	memcpy(head, &iova, 8);
+	memcpy(head + 8, &count, c->dma_count32 ? 4 : 8);
+	if (write && c->dma_count32) {
+		iov[1].iov_len = 12;
+		niov = 4;
+	} else if (write) {
+		niov = 3;
+	}
+	ret = send_all(c, iov, niov, NULL, 0);
 	if (ret < 0)
 		return ret;
+	umdev_dbg("%s: %s [0x%llx, +%zu) sent to the client", c->s->name,
+		  umdev_vfu_command_name(cmd), (unsigned long long)iova, len);
 	r = wait_reply(c, h.msg_id, cmd, &err);
 	if (!r)
 		return err;
@@ -459,12 +481,12 @@ static int dma_chunk(struct vfu_conn *c, uint64_t iova, uint8_t *buf, size_t len
 		if (ret < -4095)
 			ret = -EIO;
 	} else if (write) {
-		/* Reply: address and count (the spec gives count as 4 or 8 bytes; accept either). */
-		ret = r->len >= 12 ? 0 : -EIO;
-	} else if (r->len != sizeof(a) + len) {
+		/* The spec's reply echoes address and count; QEMU's is the bare header. */
+		ret = 0;
+	} else if (r->len < data_off || r->len - data_off < len) {
 		ret = -EIO;
 	} else {
-		memcpy(buf, r->body + sizeof(a), len);
+		memcpy(buf, r->body + data_off, len);
 		ret = 0;
 	}
 	vfu_msg_release(r);

@@ -51,6 +51,7 @@ struct vfu_conn {
 	uint32_t peer_max_fds;
 	uint32_t peer_max_xfer;
 	bool write_multi;
+	bool dma_count32; /* QEMU's DMA_READ/WRITE layout, see dma_chunk() */
 	uint16_t next_id;
 
 	/* Receive state of the message in progress. */

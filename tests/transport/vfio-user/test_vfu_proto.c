@@ -370,6 +370,38 @@ static void test_dma_without_fd(void **state)
 	umdev_vfuc_close(&c);
 }
 
+/* QEMU's client lays DMA messages out its own way; the server follows it. */
+static void test_dma_without_fd_qemu_layout(void **state)
+{
+	struct umdev_vfuc c;
+	uint8_t pat[512];
+	uint8_t *g;
+
+	assert_int_equal(umdev_vfuc_connect(&c, srv.sock, 3000), 0);
+	/* what QEMU 10.x sends, "migration" included */
+	assert_int_equal(umdev_vfuc_version(&c,
+		"{\"capabilities\":{\"migration\":{\"pgsize\":4096,\"max_bitmap_size\":"
+		"268435456},\"max_msg_fds\":16,\"max_data_xfer_size\":1048576,\"pgsizes\":4096,"
+		"\"max_dma_maps\":65535,\"write_multiple\":true}}"), 0);
+	c.qemu_dma_layout = true;
+	assert_int_equal(umdev_vfuc_add_mem(&c, NOFD_IOVA, 65536, false, ALL_RW), 0);
+	enable(&c, UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER);
+	proto_fill(pat, sizeof(pat), 31);
+	assert_int_equal(umdev_vfuc_region_write(&c, 0, SAMPLE_DATA_OFF, pat, sizeof(pat)), 0);
+	run_cmd(&c, SAMPLE_CMD_TO_GUEST, NOFD_IOVA + 8192, sizeof(pat));
+	assert_int_equal(reg_rd(&c, SAMPLE_REG_STATUS), SAMPLE_STS_DONE);
+	g = umdev_vfuc_mem_ptr(&c, NOFD_IOVA + 8192, sizeof(pat));
+	assert_true(proto_check(g, sizeof(pat), 31));
+	proto_fill(g, 256, 32);
+	run_cmd(&c, SAMPLE_CMD_FROM_GUEST, NOFD_IOVA + 8192, 256);
+	assert_int_equal(reg_rd(&c, SAMPLE_REG_STATUS), SAMPLE_STS_DONE);
+	assert_int_equal(umdev_vfuc_region_read(&c, 0, SAMPLE_DATA_OFF, pat, 256), 0);
+	assert_true(proto_check(pat, 256, 32));
+	assert_int_equal(c.dma_writes, 1);
+	assert_int_equal(c.dma_reads, 1);
+	umdev_vfuc_close(&c);
+}
+
 static void test_write_multi_and_reset(void **state)
 {
 	struct umdev_vfuc c;
@@ -755,6 +787,7 @@ int main(void)
 		cmocka_unit_test(test_config_space),
 		cmocka_unit_test(test_dma_fd_and_msix),
 		cmocka_unit_test(test_dma_without_fd),
+		cmocka_unit_test(test_dma_without_fd_qemu_layout),
 		cmocka_unit_test(test_write_multi_and_reset),
 		cmocka_unit_test(test_reconnect),
 		cmocka_unit_test(test_intx_and_msi),
