@@ -205,6 +205,19 @@ static void test_create_io_stats_remove(void **state)
 		    json_object_get_double(json_object_object_get(lat, "p50")));
 	json_object_put(st);
 
+	/* A failed request (a sector far past the end) counts as an error. */
+	{
+		struct umdev_vqd_buf d = { .addr = umdev_vuc_alloc(&c, 0, 512, 512), .len = 512,
+					   .write = true };
+
+		assert_int_equal(umdev_vblk_io(&c, 0, VIRTIO_BLK_T_IN, 1ull << 40, &d, 1, 5000),
+				 VIRTIO_BLK_S_IOERR);
+		st = dev_stats("rt0");
+		assert_int_equal(int_of(st, "requests"), 43);
+		assert_int_equal(int_of(st, "errors"), 1);
+		json_object_put(st);
+	}
+
 	/* A connected client: refused with a message that says so, device intact. */
 	assert_non_null(strstr(ctl_err(srv.sock, "remove", ctl_obj("id", "rt0", NULL),
 				       UMDEV_TEST_BUSY),

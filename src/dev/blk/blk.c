@@ -60,6 +60,7 @@ static uint64_t capacity_sectors(const umdev_blk *blk)
 static void finish(struct blk_req *r, uint8_t status)
 {
 	*r->status = status;
+	r->base.failed = status != VIRTIO_BLK_S_OK; /* counted in the queue's stats */
 	umdev_vdev_complete(&r->base, r->written + 1);
 }
 
