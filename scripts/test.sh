@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Run every test: unit, protocol and end-to-end (QEMU + Linux guest) suites on
-# a normal build, then the unit and protocol suites again under ASan/UBSan.
+# a normal build, then the unit, protocol and fuzz suites again under ASan/UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,4 +16,4 @@ else
 fi
 ninja -C build-asan
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
-  meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite proto
+  meson test -C build-asan --print-errorlogs --num-processes 2 --suite unit --suite proto --suite fuzz
