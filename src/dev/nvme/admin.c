@@ -192,7 +192,7 @@ static uint16_t create_cq(struct nvme_req *r)
 		return NVME_GEN(NVME_SC_INVALID_PRP_OFFSET);
 	if (iv > n->max_queues)
 		return NVME_CS(NVME_SC_INVALID_VECTOR);
-	if (((n->cc & NVME_CC_IOCQES_MASK) >> NVME_CC_IOCQES_SHIFT) != NVME_CQES_LOG2)
+	if (((n->cc_io & NVME_CC_IOCQES_MASK) >> NVME_CC_IOCQES_SHIFT) != NVME_CQES_LOG2)
 		return NVME_GEN(NVME_SC_INVALID_FIELD);
 	if (!nvme_cq_new(n, qid, size, base, c->cdw11 & NVME_CQ_IEN, iv, &err))
 		return err == -ENOMEM ? NVME_GEN(NVME_SC_INTERNAL) :
@@ -220,7 +220,7 @@ static uint16_t create_sq(struct nvme_req *r)
 		return NVME_GEN(NVME_SC_INVALID_FIELD);
 	if (base & (NVME_PAGE - 1))
 		return NVME_GEN(NVME_SC_INVALID_PRP_OFFSET);
-	if (((n->cc & NVME_CC_IOSQES_MASK) >> NVME_CC_IOSQES_SHIFT) != NVME_SQES_LOG2)
+	if (((n->cc_io & NVME_CC_IOSQES_MASK) >> NVME_CC_IOSQES_SHIFT) != NVME_SQES_LOG2)
 		return NVME_GEN(NVME_SC_INVALID_FIELD);
 	sq = nvme_sq_new(n, qid, cqid, size, base, &err);
 	if (!sq)

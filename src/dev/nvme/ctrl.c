@@ -163,6 +163,7 @@ static void io_enable(void *opaque)
 	int err;
 
 	n->fatal = false;
+	n->cc_io = n->cc;
 	nvme_features_reset(n);
 	if (!nvme_cq_new(n, 0, cqs, n->acq, true, 0, &err) ||
 	    !nvme_sq_new(n, 0, 0, sqs, n->asq, &err)) {
@@ -580,6 +581,8 @@ struct ns_args {
 	int ret;
 };
 
+static void make_nguid(const char *serial, uint32_t nsid, uint8_t out[16]);
+
 static void io_ns_attach(void *opaque)
 {
 	struct ns_args *a = opaque;
@@ -608,6 +611,8 @@ static void io_ns_attach(void *opaque)
 	}
 	a->ns->nsid = id;
 	a->nsid = id;
+	/* Everything the I/O thread reads is set before the namespace is published. */
+	make_nguid(n->serial, id, a->ns->nguid);
 	n->ns[id] = a->ns;
 	a->ret = 0;
 	if (n->enabled)
@@ -667,7 +672,6 @@ int umdev_nvme_ns_add(umdev_nvme *n, umdev_bdev *bdev, uint64_t offset, uint64_t
 		free(ns);
 		return a.ret;
 	}
-	make_nguid(n->serial, a.nsid, ns->nguid);
 	if (out_nsid)
 		*out_nsid = a.nsid;
 	umdev_info("%s: namespace %u: %s [%" PRIu64 ", +%" PRIu64 ") %u-byte blocks", n->name,

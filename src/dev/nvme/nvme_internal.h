@@ -141,6 +141,7 @@ struct umdev_nvme {
 
 	/* I/O thread */
 	bool enabled; /* queues run */
+	uint32_t cc_io; /* CC as of the last enable (queue entry sizes) */
 	bool fatal;
 	bool map_missing_logged;
 	umdev_as_map *map;

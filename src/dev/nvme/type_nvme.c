@@ -173,6 +173,18 @@ static int nvme_call(void *opaque, const char *method, struct json_object *param
 	if (!strcmp(method, "ns-add")) {
 		const char *backend = param_str(params, "backend");
 
+		if (params) {
+			json_object_object_foreach(params, key, val) {
+				(void)val;
+				if (strcmp(key, "id") && strcmp(key, "backend") &&
+				    strcmp(key, "offset") && strcmp(key, "size") && strcmp(key, "nsid")) {
+					snprintf(msg, msglen,
+						 "ns-add: unknown option '%s' (offset, size, nsid)", key);
+					return -EINVAL;
+				}
+			}
+		}
+
 		if (!backend) {
 			snprintf(msg, msglen, "ns-add needs a backend");
 			return -EINVAL;

@@ -374,6 +374,7 @@ static void test_ns_hotplug_umdevctl(void **state)
 	/* Errors: no such namespace, bad window. */
 	assert_int_not_equal(run_umdevctl("ns-remove", "nvme0", "9", NULL), 0);
 	assert_int_not_equal(run_umdevctl("ns-add", "nvme0", "ram:1M", "offset=4M"), 0);
+	assert_int_not_equal(run_umdevctl("ns-add", "nvme0", "ram:1M", "readonly=on"), 0);
 	/* A window of the file again, at a chosen NSID. */
 	{
 		char spec[300];
