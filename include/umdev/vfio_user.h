@@ -34,7 +34,8 @@ typedef struct umdev_vfu_server umdev_vfu_server;
 /**
  * umdev_vfu_server_new() - listen on @path (an existing socket file nobody
  * listens on is replaced; a live one is -EADDRINUSE), or on the listening
- * @listen_fd when >= 0 (owned by the server; @path may be NULL). @pci is
+ * @listen_fd when >= 0 (owned by the server once created, the caller's on
+ * failure; @path may be NULL). @pci is
  * borrowed and must outlive the server. @ctl may be NULL for a server that
  * is only fed with umdev_vfu_server_feed() (fuzzing, unit tests).
  */

@@ -20,8 +20,9 @@ typedef struct umdev_vu_server umdev_vu_server;
 /**
  * umdev_vu_server_new() - listen on @path (created; an existing socket file
  * that nobody listens on is replaced, a live one is -EADDRINUSE), or on the
- * already-listening @listen_fd when >= 0 (then @path may be NULL; the fd is
- * owned by the server). @vdev is borrowed and must outlive the server.
+ * already-listening @listen_fd when >= 0 (then @path may be NULL; the server
+ * owns the fd once it is created, and leaves it to the caller on failure).
+ * @vdev is borrowed and must outlive the server.
  */
 umdev_vu_server *umdev_vu_server_new(struct umdev_virtio_dev *vdev, umdev_loop *ctl,
 				     const char *path, int listen_fd, int *err)

@@ -102,8 +102,8 @@ static int vblk_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 	v->vu = umdev_vu_server_new(umdev_blk_vdev(v->blk), ctx->ctl,
 				    lfd >= 0 ? NULL : ctx->socket, lfd, &err);
 	if (!v->vu) {
-		/* The server closes an fd it was given only once it has it registered. */
-		if (lfd >= 0 && fcntl(lfd, F_GETFD) >= 0)
+		/* The server owns a given fd only once it was created. */
+		if (lfd >= 0)
 			close(lfd);
 		snprintf(msg, msglen, "cannot listen on %s: %s", ctx->socket,
 			 err == -EADDRINUSE ? "another server is listening there" :

@@ -125,6 +125,11 @@ static uint64_t now_ns(void)
 	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
 }
 
+static void finish_stop_msg(void *opaque)
+{
+	finish_stop(opaque);
+}
+
 static void dispatch(struct umdev_vdev_queue *q, struct umdev_vdev_req *r)
 {
 	if (!q->batch_ns)
@@ -267,7 +272,12 @@ void umdev_vdev_complete(struct umdev_vdev_req *r, uint32_t written)
 	q->free_list = r;
 	q->inflight--;
 	if (q->state == Q_STOPPING) {
-		if (q->inflight == 0)
+		/*
+		 * The last request of a stopping queue: tear down after this
+		 * completion has unwound, not inside it (queue_fini frees the
+		 * backend channel whose callback we may be running in).
+		 */
+		if (q->inflight == 0 && umdev_loop_call(q->loop, finish_stop_msg, q) < 0)
 			finish_stop(q);
 	} else if (q->state == Q_RUNNING && !q->poll && !r->next_free) {
 		/* Slots had run out: the ring may hold requests we skipped. */

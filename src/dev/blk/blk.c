@@ -31,6 +31,12 @@ struct umdev_blk {
 	struct umdev_bdev_info info;
 	struct virtio_blk_config cfg;
 	bool readonly;
+	/*
+	 * The driver did not accept FLUSH, so it cannot ask for durability:
+	 * every write must be stable before it completes (virtio spec). Set
+	 * while the queues are stopped (features change only then).
+	 */
+	bool writethrough;
 	char serial[VIRTIO_BLK_ID_BYTES];
 	struct umdev_vdev_queue *queues_storage[UMDEV_BLK_MAX_QUEUES];
 };
@@ -130,6 +136,7 @@ static void do_rw(umdev_blk *blk, struct umdev_vdev_queue *q, struct blk_req *r,
 		.len = len,
 		.iov = r->data,
 		.iovcnt = n,
+		.fua = write && blk->writethrough,
 		.done = rw_done,
 	};
 	if (!write)
@@ -295,6 +302,15 @@ static uint64_t blk_features(struct umdev_virtio_dev *vdev)
 	return f;
 }
 
+static int blk_set_features(struct umdev_virtio_dev *vdev, uint64_t features)
+{
+	umdev_blk *blk = to_blk(vdev);
+
+	blk->writethrough = blk->info.volatile_cache &&
+			    !(features & (1ull << VIRTIO_BLK_F_FLUSH));
+	return 0;
+}
+
 static int blk_get_config(struct umdev_virtio_dev *vdev, void *buf, uint32_t off, uint32_t len)
 {
 	umdev_blk *blk = to_blk(vdev);
@@ -307,6 +323,7 @@ static int blk_get_config(struct umdev_virtio_dev *vdev, void *buf, uint32_t off
 
 static const struct umdev_virtio_dev_ops blk_ops = {
 	.features = blk_features,
+	.set_features = blk_set_features,
 	.get_config = blk_get_config,
 	.set_config = NULL, /* writeback is fixed: CONFIG_WCE is not offered */
 	.queue_init = blk_queue_init,
@@ -374,6 +391,8 @@ umdev_blk *umdev_blk_new(const struct umdev_blk_opts *o, umdev_loop **loops, uns
 	memcpy(blk->serial, o->serial ? o->serial : o->id,
 	       serial_len < sizeof(blk->serial) ? serial_len : sizeof(blk->serial));
 	fill_config(blk, o->num_queues);
+	/* Until the driver accepts FLUSH, assume it cannot send one. */
+	blk->writethrough = blk->info.volatile_cache;
 
 	blk->vdev.ops = &blk_ops;
 	snprintf(blk->vdev.name, sizeof(blk->vdev.name), "%s", o->id);

@@ -658,9 +658,11 @@ umdev_vfu_server *umdev_vfu_server_new(umdev_pci_dev *pci, umdev_loop *ctl, cons
 	}
 	ret = umdev_loop_add_fd(ctl, s->listen_fd, EPOLLIN, on_listen, s);
 	if (ret < 0) {
-		close(s->listen_fd);
-		if (s->path)
+		/* Undo only what we did: a caller's fd stays the caller's on failure. */
+		if (listen_fd < 0) {
+			close(s->listen_fd);
 			unlink(s->path);
+		}
 		goto fail;
 	}
 	return s;

@@ -74,7 +74,8 @@ static int vring_start(struct vu_conn *c, unsigned i)
 	if (umdev_as_map_uva_to_gpa(map, vr->addr.desc_user_addr, &cfg.desc_addr) < 0 ||
 	    umdev_as_map_uva_to_gpa(map, vr->addr.avail_user_addr, &cfg.avail_addr) < 0 ||
 	    umdev_as_map_uva_to_gpa(map, vr->addr.used_user_addr, &cfg.used_addr) < 0) {
-		umdev_err("%s.q%u: ring addresses are outside guest memory", c->name, i);
+		umdev_warn("%s.q%u: ring addresses are not in guest memory (yet); not started", c->name,
+			   i);
 		umdev_as_map_put(map);
 		return -EFAULT;
 	}
@@ -111,12 +112,17 @@ static int vring_start(struct vu_conn *c, unsigned i)
 static void vring_apply(struct vu_conn *c, unsigned i)
 {
 	struct vu_vring *vr = &c->vrings[i];
-	bool want = vr->started && vr->enabled && vr->addr_set && !vr->failed &&
+	bool want = vr->started && vr->enabled && vr->addr_set &&
 		    umdev_as_num_regions(c->as) > 0;
 
+	/*
+	 * A ring that cannot start (its addresses are not in guest memory) is
+	 * tried again at the next configuration change: QEMU removes and
+	 * re-adds a region (REM_MEM_REG, then ADD_MEM_REG) when its bounds
+	 * change, and the ring must come back with it.
+	 */
 	if (want && !vr->running) {
-		if (vring_start(c, i) < 0)
-			vr->failed = true;
+		(void)vring_start(c, i);
 	} else if (!want && vr->running) {
 		vring_stop(c, i);
 	}
@@ -262,8 +268,6 @@ static int set_mem_table(struct vu_conn *c, struct vhost_user_msg *m, int *fds, 
 			return ret;
 		}
 	}
-	for (unsigned i = 0; i < vdev_of(c)->num_queues; i++)
-		c->vrings[i].failed = false;
 	resume_rings(c);
 	return 0;
 }
@@ -328,6 +332,10 @@ static int set_features(struct vu_conn *c, uint64_t f)
 	/* Event-index and indirect support are read at ring start. */
 	pause_rings(c);
 	c->features = f;
+	/* Without protocol features there is no SET_VRING_ENABLE: rings are enabled. */
+	if (!(f & VU_FRONTEND_FEATURES))
+		for (unsigned i = 0; i < vdev->num_queues; i++)
+			c->vrings[i].enabled = true;
 	if (vdev->ops->set_features)
 		ret = vdev->ops->set_features(vdev, f & ~VU_FRONTEND_FEATURES);
 	resume_rings(c);
@@ -471,11 +479,16 @@ static int set_vring_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds, u
 	vr = &c->vrings[i];
 	switch (m->hdr.request) {
 	case VHOST_USER_SET_VRING_KICK:
+		/* The data-plane loop reads it: a blocking fd must never stall the loop. */
+		if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+			umdev_err("%s.q%d: cannot make the kick fd non-blocking", c->name, i);
+			close(fd);
+			return -EINVAL;
+		}
 		vring_stop(c, i);
 		close_fd(&vr->kick_fd);
 		vr->kick_fd = fd; /* -1: the front-end asks us to poll */
 		vr->started = true;
-		vr->failed = false;
 		if (!(c->features & VU_FRONTEND_FEATURES))
 			vr->enabled = true;
 		vring_apply(c, i);
@@ -537,7 +550,6 @@ static int vring_config(struct vu_conn *c, struct vhost_user_msg *m)
 		vr->addr_set = true;
 		break;
 	}
-	vr->failed = false;
 	vring_apply(c, i);
 	return 0;
 }
@@ -567,7 +579,7 @@ static int reset_device(struct vu_conn *c)
 	for (unsigned i = 0; i < vdev->num_queues; i++) {
 		struct vu_vring *vr = &c->vrings[i];
 
-		vr->started = vr->enabled = vr->addr_set = vr->failed = false;
+		vr->started = vr->enabled = vr->addr_set = false;
 		vr->base = 0;
 		vr->num = 0;
 		close_fd(&vr->kick_fd);

@@ -247,9 +247,11 @@ umdev_vu_server *umdev_vu_server_new(struct umdev_virtio_dev *vdev, umdev_loop *
 	}
 	ret = umdev_loop_add_fd(ctl, s->listen_fd, EPOLLIN, on_listen, s);
 	if (ret < 0) {
-		close(s->listen_fd);
-		if (s->path)
+		/* Undo only what we did: a caller's fd stays the caller's on failure. */
+		if (listen_fd < 0) {
+			close(s->listen_fd);
 			unlink(s->path);
+		}
 		goto fail;
 	}
 	return s;

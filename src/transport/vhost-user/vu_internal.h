@@ -23,7 +23,6 @@ struct vu_vring {
 	bool started; /* kick received and not stopped by GET_VRING_BASE */
 	bool enabled; /* SET_VRING_ENABLE (or implicitly, without protocol features) */
 	bool running; /* the device queue runs it */
-	bool failed; /* could not start (bad addresses); needs new configuration */
 	bool recover; /* next start resubmits from the inflight region */
 };
 
