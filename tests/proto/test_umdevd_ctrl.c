@@ -183,6 +183,33 @@ static void test_add_rem_mem_reg(void **state)
 	umdev_vuc_close(&c);
 }
 
+/*
+ * QEMU changes a region's bounds by removing it and adding it back
+ * (REM_MEM_REG, then ADD_MEM_REG). A ring that lives in that region cannot
+ * run in between, and must run again afterwards.
+ */
+static void test_ring_region_readded(void **state)
+{
+	uint64_t sizes[2] = { REGION, REGION };
+	struct umdev_vuc c;
+	uint64_t wb, rb;
+
+	connect_bare(&c, 1ull << VIRTIO_F_VERSION_1);
+	assert_int_equal(umdev_vuc_mem_create(&c, sizes, 2, 0), 0);
+	assert_int_equal(umdev_vuc_add_mem_reg(&c, 0), 0);
+	assert_int_equal(umdev_vuc_add_mem_reg(&c, 1), 0);
+	assert_int_equal(umdev_vuc_vq_init(&c, 0, 64, true), 0);
+	assert_int_equal(umdev_vuc_vq_start(&c, 0, 0), 0);
+	wb = umdev_vuc_alloc(&c, 1, 4096, 4096);
+	rb = umdev_vuc_alloc(&c, 1, 4096, 4096);
+	write_read(&c, 0, 0, wb, rb, 4096, 11);
+	/* The ring is in region 0: take it away and bring it back. */
+	assert_int_equal(umdev_vuc_rem_mem_reg(&c, 0), 0);
+	assert_int_equal(umdev_vuc_add_mem_reg(&c, 0), 0);
+	write_read(&c, 0, 8, wb, rb, 4096, 12);
+	umdev_vuc_close(&c);
+}
+
 static void test_reply_ack(void **state)
 {
 	struct vhost_user_vring_state st;
@@ -400,6 +427,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vring_base_stop_resume, setup_ram, teardown),
 		cmocka_unit_test_setup_teardown(test_mem_table_while_running, setup_ram, teardown),
 		cmocka_unit_test_setup_teardown(test_add_rem_mem_reg, setup_ram, teardown),
+		cmocka_unit_test_setup_teardown(test_ring_region_readded, setup_ram, teardown),
 		cmocka_unit_test_setup_teardown(test_reply_ack, setup_ram, teardown),
 		cmocka_unit_test_setup_teardown(test_without_reply_ack, setup_ram, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_device, setup_ram, teardown),
