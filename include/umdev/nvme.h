@@ -112,6 +112,11 @@ struct umdev_nvme_stats {
 	unsigned io_queues; /* I/O SQs now created */
 	unsigned inflight; /* backend I/Os in flight */
 	uint32_t csts;
+	struct {
+		bool live;
+		uint64_t cmds; /* commands taken from this SQ since it was created */
+		unsigned inflight; /* taken, not yet completed */
+	} sq[UMDEV_NVME_MAX_QUEUES + 1]; /* by SQ id; 0 is the admin queue */
 };
 
 /** umdev_nvme_get_stats() - a snapshot (approximate while I/O runs). Control thread. */

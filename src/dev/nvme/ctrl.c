@@ -769,6 +769,13 @@ static void io_stats(void *opaque)
 	a->st->inflight = n->io_inflight;
 	for (unsigned q = 1; q <= n->max_queues; q++)
 		a->st->io_queues += n->sq[q] != NULL;
+	for (unsigned q = 0; q <= n->max_queues; q++) {
+		if (!n->sq[q])
+			continue;
+		a->st->sq[q].live = true;
+		a->st->sq[q].cmds = n->sq[q]->cmds;
+		a->st->sq[q].inflight = n->sq[q]->inflight;
+	}
 }
 
 void umdev_nvme_get_stats(umdev_nvme *n, struct umdev_nvme_stats *st)

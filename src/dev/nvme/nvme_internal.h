@@ -94,6 +94,7 @@ struct nvme_sq {
 	bool deleting;
 	struct nvme_req *del_req; /* the Delete I/O SQ waiting for inflight to drain */
 	unsigned inflight; /* requests taken and not yet completed */
+	uint64_t cmds; /* statistics: commands taken */
 	struct nvme_req *reqs; /* @size entries */
 	uint32_t *free; /* stack of free request indexes */
 	uint32_t nfree;

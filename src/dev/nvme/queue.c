@@ -250,6 +250,7 @@ static int sq_run(struct umdev_nvme *n, struct nvme_sq *sq)
 		sq->head = (sq->head + 1) % sq->size;
 		cq->reserved++;
 		sq->inflight++;
+		sq->cmds++;
 		r->busy = true;
 		r->status = 0;
 		r->dw0 = 0;

@@ -245,7 +245,22 @@ static struct json_object *nvme_stats(void *opaque)
 	json_object_object_add(o, "bytes_from_guest", json_object_new_int64((int64_t)st.write_bytes));
 	json_object_object_add(o, "bytes_to_guest", json_object_new_int64((int64_t)st.read_bytes));
 	json_object_object_add(o, "inflight", json_object_new_int64(st.inflight));
-	json_object_object_add(o, "queues", json_object_new_array());
+	{
+		struct json_object *qs = json_object_new_array();
+
+		for (unsigned q = 0; qs && q <= UMDEV_NVME_MAX_QUEUES; q++) {
+			struct json_object *e;
+
+			if (!st.sq[q].live || !(e = json_object_new_object()))
+				continue;
+			json_object_object_add(e, "index", json_object_new_int((int)q));
+			json_object_object_add(e, "requests",
+					       json_object_new_int64((int64_t)st.sq[q].cmds));
+			json_object_object_add(e, "inflight", json_object_new_int64(st.sq[q].inflight));
+			json_object_array_add(qs, e);
+		}
+		json_object_object_add(o, "queues", qs ? qs : json_object_new_array());
+	}
 	json_object_object_add(o, "admin_cmds", json_object_new_int64((int64_t)st.admin_cmds));
 	json_object_object_add(o, "io_cmds", json_object_new_int64((int64_t)st.io_cmds));
 	json_object_object_add(o, "read_bytes", json_object_new_int64((int64_t)st.read_bytes));

@@ -741,6 +741,10 @@ static void test_threaded(void **state)
 	umdev_nvme_get_stats(f->n, &st);
 	assert_true(st.sleeps >= 1);
 	assert_int_equal(st.io_queues, 2);
+	assert_true(st.sq[0].live && st.sq[1].live && st.sq[2].live && !st.sq[3].live);
+	assert_int_equal(st.sq[1].cmds, 50);
+	assert_int_equal(st.sq[2].cmds, 50);
+	assert_int_equal(st.sq[1].inflight, 0);
 	assert_true(st.write_bytes >= 50 * 65536);
 	assert_int_equal(umdev_nvmed_disable(&f->d), 0);
 	up(f, 1);
