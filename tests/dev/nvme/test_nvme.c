@@ -148,6 +148,33 @@ static void test_io_prp(void **state)
 	/* Namespace 2 is its own backend: block 100 there is still zero. */
 	assert_int_equal(rw(f, 1, NVME_CMD_READ, 2, 100, 1, rbuf, false, false), 0);
 	assert_true(((uint8_t *)umdev_nvmed_ptr(&f->d, rbuf))[7] == 0);
+	/* A PRP list that chains: its first page holds 1 entry and the pointer on. */
+	{
+		struct nvme_sqe c;
+		uint64_t lists = umdev_nvmed_alloc(&f->d, 8192, 4096);
+		uint64_t *l1 = umdev_nvmed_ptr(&f->d, lists + 4096 - 16);
+		uint64_t *l2 = umdev_nvmed_ptr(&f->d, lists + 4096);
+
+		memset(umdev_nvmed_ptr(&f->d, rbuf), 0, 16384);
+		assert_int_equal(umdev_nvmed_build_rw(&f->d, &c, NVME_CMD_READ, 1, 100, 32, rbuf,
+						      16384, false, false), 0);
+		l1[0] = rbuf + 4096;
+		l1[1] = lists + 4096; /* last slot of the page: next list */
+		l2[0] = rbuf + 8192;
+		l2[1] = rbuf + 12288;
+		c.dptr.prp.prp2 = lists + 4096 - 16;
+		assert_int_equal(umdev_nvmed_cmd(&f->d, 1, &c, NULL), 0);
+		assert_memory_equal(umdev_nvmed_ptr(&f->d, wbuf), umdev_nvmed_ptr(&f->d, rbuf),
+				    16384);
+		/* The last slot holding data where a chain pointer belongs. */
+		l1[1] = lists + 4096 - 16;
+		assert_int_equal(umdev_nvmed_cmd(&f->d, 1, &c, NULL),
+				 SC(0, NVME_SC_INVALID_PRP_OFFSET));
+		/* A one-slot list page that chains to itself forever is cut off. */
+		l1[1] = lists + 4096 - 8;
+		c.dptr.prp.prp2 = lists + 4096 - 8;
+		assert_int_equal(umdev_nvmed_cmd(&f->d, 1, &c, NULL), SC(0, NVME_SC_DATA_XFER_ERROR));
+	}
 	/* Too big for MDTS. */
 	assert_int_equal(rw(f, 1, NVME_CMD_READ, 1, 0, 513, rbuf, false, false),
 			 SC(0, NVME_SC_INVALID_FIELD));
