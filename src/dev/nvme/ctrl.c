@@ -321,10 +321,21 @@ static void regs_image(struct umdev_nvme *n, uint8_t img[0x40])
 	memcpy(img + NVME_REG_ACQ, &n->acq, 8);
 }
 
+static void map_unblock(void *opaque)
+{
+	struct umdev_nvme *n = opaque;
+
+	atomic_store(&n->map_blocked, false);
+}
+
 static int regs_read(void *opaque, uint64_t off, void *buf, size_t len)
 {
 	struct umdev_nvme *n = opaque;
 	uint8_t img[0x40];
+
+	/* A client is attached and talking to us: DMA maps may be asked for. */
+	if (atomic_load(&n->map_blocked))
+		map_unblock(n);
 
 	regs_image(n, img);
 	memset(buf, 0, len);
@@ -384,6 +395,9 @@ static int regs_write(void *opaque, uint64_t off, const void *buf, size_t len)
 	struct umdev_nvme *n = opaque;
 	uint32_t v[2] = { 0, 0 };
 
+	if (atomic_load(&n->map_blocked))
+		map_unblock(n);
+
 	if ((len != 4 && len != 8) || off % 4) {
 		umdev_dbg("%s: %zu-byte register write at 0x%" PRIx64 " ignored", n->name, len,
 			  off);
@@ -409,20 +423,31 @@ static void pci_reset(void *opaque)
 	n->cc = n->aqa = n->intms = 0;
 	n->asq = n->acq = 0;
 	atomic_store(&n->csts, 0);
+	map_unblock(n);
 }
 
 static void io_drop_map(void *opaque)
 {
-	nvme_drop_map(opaque);
+	struct umdev_nvme *n = opaque;
+
+	atomic_store(&n->map_blocked, true);
+	nvme_drop_map(n);
 }
 
 static void pci_dma_unmap(void *opaque, uint64_t iova, uint64_t len)
 {
 	struct umdev_nvme *n = opaque;
 
-	/* The next pass takes a fresh map; requests in flight hold the old one. */
+	/*
+	 * Drop the I/O thread's map (requests in flight keep theirs) and let
+	 * it take a fresh one only once this DMA_UNMAP has been answered: by
+	 * then the window is gone, or, on a disconnect, the deferred work never
+	 * runs and the next client's first access unblocks.
+	 */
 	sync_call(n, io_drop_map, n);
 	drain(n, NULL);
+	if (umdev_pci_defer(n->pci, map_unblock, n) < 0)
+		umdev_dbg("%s: DMA map stays blocked until the next client access", n->name);
 }
 
 static void pci_command(void *opaque, uint16_t old_cmd, uint16_t new_cmd)
@@ -433,6 +458,8 @@ static void pci_command(void *opaque, uint16_t old_cmd, uint16_t new_cmd)
 		/* Bus mastering off: no more DMA until it is back. */
 		sync_call(n, io_drop_map, n);
 		drain(n, NULL);
+	} else if (new_cmd & 0x4) {
+		map_unblock(n);
 	}
 }
 

@@ -139,6 +139,16 @@ struct umdev_nvme {
 	uint32_t vs, intms, cc, aqa;
 	uint64_t asq, acq;
 	_Atomic uint32_t csts;
+	/*
+	 * The I/O thread must not ask the PCI layer for a DMA map while the
+	 * transport may be detaching (pci.h: data-plane DMA calls are valid
+	 * only between DMA_MAP and the dma_unmap that revokes it). Set when a
+	 * window is revoked, bus mastering goes off or a fetch found no client;
+	 * cleared by control-thread events that prove an attached client: the
+	 * deferred work after a DMA_UNMAP reply, a register access, a command
+	 * register write, a function reset.
+	 */
+	atomic_bool map_blocked;
 
 	/* I/O thread */
 	bool enabled; /* queues run */

@@ -93,9 +93,14 @@ int nvme_ensure_map(struct umdev_nvme *n)
 
 	if (n->map)
 		return 0;
+	if (atomic_load(&n->map_blocked))
+		return -EAGAIN;
 	n->map = umdev_pci_dma_map(n->pci, &err);
-	if (!n->map)
+	if (!n->map) {
+		/* No client (or no bus mastering): wait for the control thread. */
+		atomic_store(&n->map_blocked, true);
 		return err ? err : -EFAULT;
+	}
 	if (translate_all(n) < 0) {
 		/*
 		 * A VMM remaps memory as unmap-then-map (QEMU does while the

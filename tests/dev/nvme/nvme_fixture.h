@@ -40,6 +40,9 @@ struct fx {
 	struct umdev_nvmed d;
 	struct umdev_nvmed_bus bus;
 	struct umdev_pci_dma_ops dma;
+	/* Work the device deferred until "the reply": run by the next kick. */
+	void (*deferred)(void *arg);
+	void *deferred_arg;
 };
 
 static umdev_as_map *fx_get_map(void *opaque)
@@ -59,9 +62,26 @@ static inline int fx_reg_write(void *opaque, uint32_t off, const void *buf, unsi
 				    len, true);
 }
 
+static int fx_defer(void *opaque, void (*fn)(void *arg), void *arg)
+{
+	struct fx *f = opaque;
+
+	f->deferred = fn;
+	f->deferred_arg = arg;
+	return 0;
+}
+
 static inline void fx_kick(void *opaque)
 {
-	(void)nvme_process(((struct fx *)opaque)->n);
+	struct fx *f = opaque;
+
+	if (f->deferred) {
+		void (*fn)(void *arg) = f->deferred;
+
+		f->deferred = NULL;
+		fn(f->deferred_arg);
+	}
+	(void)nvme_process(f->n);
 }
 
 /* Bus mastering + memory space, MSI-X with every vector unmasked. */
@@ -167,6 +187,7 @@ static struct fx *fx_new(bool threaded)
 	if (umdev_as_add_region(f->as, &rd) < 0)
 		return NULL;
 	f->dma.get_map = fx_get_map;
+	f->dma.defer = fx_defer;
 	umdev_pci_attach(umdev_nvme_pci(f->n), &f->dma, f);
 	for (unsigned i = 0; i < FX_NVEC; i++)
 		f->efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -326,6 +326,35 @@ static void test_hostile_commands(void **state)
 	host_close(&h);
 }
 
+/* DMA_MAP/DMA_UNMAP of a second window while queues run. */
+static void test_dma_windows(void **state)
+{
+	struct host h;
+	const uint64_t iova2 = 0x300000000ull;
+	uint64_t buf;
+	uint8_t *p2;
+
+	host_open(&h);
+	up(&h);
+	buf = umdev_nvmed_alloc(&h.d, 4096, 4096);
+	assert_int_equal(umdev_vfuc_add_mem(&h.c, iova2, 1u << 20, true,
+					    VFIO_USER_F_DMA_REGION_READ |
+						    VFIO_USER_F_DMA_REGION_WRITE), 0);
+	p2 = umdev_vfuc_mem_ptr(&h.c, iova2, 4096);
+	proto_fill(p2, 4096, 77);
+	/* A window mapped after the controller started is used at once. */
+	assert_int_equal(rw(&h, 1, NVME_CMD_WRITE, 3, 64, 8, iova2, false), 0);
+	assert_int_equal(rw(&h, 1, NVME_CMD_READ, 3, 64, 8, buf, false), 0);
+	assert_true(proto_check(umdev_nvmed_ptr(&h.d, buf), 4096, 77));
+	/* Unmapped: commands pointing there fail, the rest goes on. */
+	assert_int_equal(umdev_vfuc_remove_mem(&h.c, iova2), 0);
+	assert_int_equal(rw(&h, 1, NVME_CMD_READ, 3, 64, 8, iova2, false),
+			 SC(0, NVME_SC_DATA_XFER_ERROR));
+	assert_int_equal(rw(&h, 2, NVME_CMD_READ, 3, 64, 8, buf, true), 0);
+	assert_true(proto_check(umdev_nvmed_ptr(&h.d, buf), 4096, 77));
+	host_close(&h);
+}
+
 static int run_umdevctl(const char *a1, const char *a2, const char *a3, const char *a4)
 {
 	char cmd[1024];
@@ -395,6 +424,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_shadow_doorbells, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_and_flr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_windows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ns_hotplug_umdevctl, setup, teardown),
 	};
 
