@@ -227,24 +227,30 @@ static void print_json(struct json_object *o)
 							  JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+/* Elements in @a; 0 when it is missing or not an array (json-c asserts on those). */
+static size_t arr_len(struct json_object *a)
+{
+	return json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+}
+
 static void show_types(struct json_object *r)
 {
 	struct json_object *types = jget(r, "types");
 
 	printf("%-14s %-11s %9s %9s  %s\n", "TYPE", "TRANSPORT", "INSTANCES", "AVAILABLE",
 	       "METHODS");
-	for (size_t i = 0; i < json_object_array_length(types); i++) {
+	for (size_t i = 0; i < arr_len(types); i++) {
 		struct json_object *t = json_object_array_get_idx(types, i), *m = jget(t, "methods");
 		char methods[256] = "-";
 		size_t n = 0;
 
-		for (size_t k = 0; k < json_object_array_length(m) && n < sizeof(methods); k++)
+		for (size_t k = 0; k < arr_len(m) && n < sizeof(methods); k++)
 			n += (size_t)snprintf(methods + n, sizeof(methods) - n, "%s%s", k ? "," : "",
 					      json_object_get_string(json_object_array_get_idx(m, k)));
 		printf("%-14s %-11s %9" PRId64 " %9" PRId64 "  %s\n", jstr(t, "name"),
 		       jstr(t, "transport"), jint(t, "instances"), jint(t, "available"), methods);
 	}
-	for (size_t i = 0; i < json_object_array_length(types); i++) {
+	for (size_t i = 0; i < arr_len(types); i++) {
 		struct json_object *t = json_object_array_get_idx(types, i);
 
 		printf("\n%s: %s\n", jstr(t, "name"), jstr(t, "params"));
@@ -256,7 +262,7 @@ static void show_list(struct json_object *r)
 	struct json_object *devs = jget(r, "devices");
 
 	printf("%-16s %-12s %-11s %-9s %s\n", "ID", "TYPE", "TRANSPORT", "CLIENT", "SOCKET");
-	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+	for (size_t i = 0; i < arr_len(devs); i++) {
 		struct json_object *d = json_object_array_get_idx(devs, i);
 
 		printf("%-16s %-12s %-11s %-9s %s\n", jstr(d, "id"), jstr(d, "type"),
@@ -283,7 +289,7 @@ static void show_stats(struct json_object *r)
 {
 	struct json_object *devs = jget(r, "devices");
 
-	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+	for (size_t i = 0; i < arr_len(devs); i++) {
 		struct json_object *d = json_object_array_get_idx(devs, i), *st = jget(d, "stats");
 		struct json_object *qs = jget(st, "queues");
 
@@ -297,7 +303,7 @@ static void show_stats(struct json_object *r)
 		printf("  %-6s %12s %8s %12s %12s %6s %6s %7s %9s %9s %9s\n", "QUEUE", "REQUESTS",
 		       "ERRORS", "MiB-FROM-VM", "MiB-TO-VM", "INFL", "MAXQD", "AVGQD", "P50(us)",
 		       "P90(us)", "P99(us)");
-		for (size_t k = 0; k < json_object_array_length(qs); k++) {
+		for (size_t k = 0; k < arr_len(qs); k++) {
 			struct json_object *q = json_object_array_get_idx(qs, k);
 			char name[16];
 
@@ -561,7 +567,7 @@ int main(int argc, char **argv)
 			ret = 1;
 		} else if (!opt_json) {
 			printf("saved %zu device(s) to %s\n",
-			       json_object_array_length(jget(result, "devices")), argv[optind + 1]);
+			       arr_len(jget(result, "devices")), argv[optind + 1]);
 		}
 	} else if (opt_json) {
 		print_json(result);

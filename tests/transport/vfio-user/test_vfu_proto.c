@@ -259,6 +259,8 @@ static void test_dma_fd_and_msix(void **state)
 	/* guest -> device */
 	proto_fill(g, 1024, 12);
 	run_cmd(&c, SAMPLE_CMD_FROM_GUEST, GUEST_IOVA + 8192, 1024);
+	/* The command is a posted write: a read orders it before we look at the page. */
+	assert_int_equal(reg_rd(&c, SAMPLE_REG_STATUS), SAMPLE_STS_DONE);
 	assert_true(proto_check(data + SAMPLE_DATA_OFF, 1024, 12));
 	assert_int_equal(fired(efd[2], 1000), 1);
 	/* outside guest memory: error, and no DMA message (the range has an fd-less twin nowhere) */
