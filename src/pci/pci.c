@@ -12,6 +12,7 @@
  * same bytes written one by one.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,13 @@ struct umdev_pci_dev {
 	uint8_t msi_cap, msix_cap, pm_cap, exp_cap;
 	_Atomic uint16_t command; /* mirror readable from any thread */
 
+	/*
+	 * The transport attaches and detaches its DMA ops on the control thread
+	 * while a device's data-plane thread may be asking for a map: the lock
+	 * keeps a detach (and the freeing of what get_map reads) from racing
+	 * with a get_map in progress. Taken only to fetch a map, not per I/O.
+	 */
+	pthread_mutex_t dma_lock;
 	const struct umdev_pci_dma_ops *dma;
 	void *dma_opaque;
 };
@@ -306,6 +314,7 @@ umdev_pci_dev *umdev_pci_dev_new(const struct umdev_pci_config *cfg, int *err)
 		return NULL;
 	}
 	d->cfg = *cfg;
+	pthread_mutex_init(&d->dma_lock, NULL);
 	snprintf(d->name, sizeof(d->name), "%s", cfg->name ? cfg->name : "pci");
 	d->cfg.name = d->name;
 	d->cfg_size = cfg->pcie ? UMDEV_PCIE_CFG_SIZE : UMDEV_PCI_CFG_SIZE;
@@ -369,6 +378,7 @@ void umdev_pci_dev_free(umdev_pci_dev *d)
 			close(d->bars[i].fd);
 	}
 	umdev_irq_free(d->irq);
+	pthread_mutex_destroy(&d->dma_lock);
 	free(d);
 }
 
@@ -570,8 +580,10 @@ void umdev_pci_reset(umdev_pci_dev *d)
 
 void umdev_pci_attach(umdev_pci_dev *d, const struct umdev_pci_dma_ops *ops, void *opaque)
 {
+	pthread_mutex_lock(&d->dma_lock);
 	d->dma = ops;
 	d->dma_opaque = opaque;
+	pthread_mutex_unlock(&d->dma_lock);
 }
 
 void umdev_pci_dma_unmap(umdev_pci_dev *d, uint64_t iova, uint64_t len)
@@ -582,15 +594,20 @@ void umdev_pci_dma_unmap(umdev_pci_dev *d, uint64_t iova, uint64_t len)
 
 umdev_as_map *umdev_pci_dma_map(umdev_pci_dev *d, int *err)
 {
+	umdev_as_map *m = NULL;
+
 	if (!(umdev_pci_command(d) & UMDEV_PCI_CMD_MASTER)) {
 		*err = -EPERM;
 		return NULL;
 	}
-	if (!d->dma) {
+
+	pthread_mutex_lock(&d->dma_lock);
+	if (d->dma)
+		m = d->dma->get_map(d->dma_opaque);
+	else
 		*err = -ENOTCONN;
-		return NULL;
-	}
-	return d->dma->get_map(d->dma_opaque);
+	pthread_mutex_unlock(&d->dma_lock);
+	return m;
 }
 
 static int dma_rw(umdev_pci_dev *d, uint64_t iova, void *buf, size_t len, bool write)
