@@ -68,6 +68,10 @@ static void tmf_finish(void *opaque)
 	default:
 		break;
 	}
+	/* TMFs are rare and mean the driver lost patience: worth a log line. */
+	umdev_info("%s: TMF %u on %u:%u (id %llu): %u command(s) matched, answer %u",
+		   tmf->v->vdev.name, tmf->subtype, tmf->target, tmf->lun,
+		   (unsigned long long)tmf->id, atomic_load(&tmf->found), resp);
 	tmf_respond(tmf->req, resp);
 	free(tmf);
 }
@@ -152,6 +156,8 @@ static void handle_tmf(umdev_vscsi *v, struct umdev_vdev_queue *q, struct vscsi_
 		tmf_respond(r, VIRTIO_SCSI_S_BAD_TARGET);
 		return;
 	}
+	umdev_dbg("%s: TMF %u on %u:%u (id %llu) received", v->vdev.name, req.subtype, target,
+		  lun, (unsigned long long)req.id);
 	switch (req.subtype) {
 	case VIRTIO_SCSI_T_TMF_CLEAR_ACA:
 		/* NACA is refused in every CDB, so no ACA condition can exist to clear. */
