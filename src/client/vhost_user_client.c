@@ -93,6 +93,15 @@ int umdev_vuc_connect(struct umdev_vuc *c, const char *path, int wait_ms)
 	return 0;
 }
 
+int umdev_vuc_attach(struct umdev_vuc *c, int fd)
+{
+	if (fd < 0)
+		return -EBADF;
+	vuc_reset(c);
+	c->sock = fd;
+	return 0;
+}
+
 int umdev_vuc_reconnect(struct umdev_vuc *c, const char *path, int wait_ms)
 {
 	int fd;

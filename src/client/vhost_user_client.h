@@ -123,6 +123,13 @@ int umdev_vuc_connect(struct umdev_vuc *c, const char *path, int wait_ms) UMDEV_
 int umdev_vuc_reconnect(struct umdev_vuc *c, const char *path, int wait_ms) UMDEV_VUC_WUR;
 
 /**
+ * umdev_vuc_attach() - use @fd, an already-connected socket (e.g. one end of
+ * a socketpair whose other end a back-end was started with), as the
+ * connection. The client owns @fd afterwards.
+ */
+int umdev_vuc_attach(struct umdev_vuc *c, int fd) UMDEV_VUC_WUR;
+
+/**
  * umdev_vuc_close() - close the socket and release every fd and mapping
  * @c holds (guest memory, eventfds, inflight buffer). Safe on a @c that
  * umdev_vuc_connect() failed on and on one already closed.

@@ -186,16 +186,18 @@ static int add_kv(umdev_daemon *d, struct umdev_kv *kv, int listen_fd, char *msg
 		socklen_t len = sizeof(listening);
 
 		/*
-		 * Some launchers pass a connected socket (one end of a
-		 * socketpair) rather than a listening one; the transport can
-		 * only serve a listening socket today, so say so plainly.
+		 * Launchers pass a listening socket or a connected one (one end
+		 * of a socketpair); the vhost-user transport serves both, the
+		 * vfio-user transport only a listening one.
 		 */
-		if (getsockopt(listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 ||
-		    !listening) {
+		if (getsockopt(listen_fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0) {
+			snprintf(msg, msglen, "%s: fd %d is not a socket", id, listen_fd);
+			return -EINVAL;
+		}
+		if (!listening && strcmp(type->transport, "vhost-user")) {
 			snprintf(msg, msglen,
-				 "%s: fd %d is not a listening socket (a connected socket, e.g. "
-				 "from socketpair(), is not supported)",
-				 id, listen_fd);
+				 "%s: fd %d is a connected socket; %s over %s needs a listening one",
+				 id, listen_fd, type->name, type->transport);
 			return -EINVAL;
 		}
 		if (sock) {

@@ -5,6 +5,7 @@
  * slow or hostile front-end can never stall the control loop.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -148,10 +149,34 @@ static void on_conn(void *opaque, uint32_t events)
 		conn_close(c, NULL);
 }
 
+/* Serve @fd (connected, non-blocking) as the connection. The fd is consumed. */
+static int conn_adopt(umdev_vu_server *s, int fd)
+{
+	struct vu_conn *c = calloc(1, sizeof(*c));
+
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->s = s;
+	c->fd = fd;
+	snprintf(c->name, sizeof(c->name), "%s", s->vdev->name);
+	if (vu_conn_init_state(c) < 0 ||
+	    umdev_loop_add_fd(s->ctl, fd, EPOLLIN | EPOLLRDHUP, on_conn, c) < 0) {
+		umdev_err("%s: cannot set up a new connection", c->name);
+		vu_conn_fini_state(c);
+		close(fd);
+		free(c);
+		return -ENOMEM;
+	}
+	s->conn = c;
+	umdev_info("%s: vhost-user front-end connected", c->name);
+	return 0;
+}
+
 static void on_listen(void *opaque, uint32_t events)
 {
 	umdev_vu_server *s = opaque;
-	struct vu_conn *c;
 	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd < 0)
@@ -169,24 +194,16 @@ static void on_listen(void *opaque, uint32_t events)
 		close(fd);
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (!c) {
-		close(fd);
-		return;
-	}
-	c->s = s;
-	c->fd = fd;
-	snprintf(c->name, sizeof(c->name), "%s", s->vdev->name);
-	if (vu_conn_init_state(c) < 0 ||
-	    umdev_loop_add_fd(s->ctl, fd, EPOLLIN | EPOLLRDHUP, on_conn, c) < 0) {
-		umdev_err("%s: cannot set up a new connection", c->name);
-		vu_conn_fini_state(c);
-		close(fd);
-		free(c);
-		return;
-	}
-	s->conn = c;
-	umdev_info("%s: vhost-user front-end connected", c->name);
+	(void)conn_adopt(s, fd);
+}
+
+/* Is @fd a listening socket? (Launchers pass either kind with --fd.) */
+static bool is_listening(int fd)
+{
+	int on = 0;
+	socklen_t len = sizeof(on);
+
+	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
 }
 
 /* Bind @path, replacing a stale socket file but never a live server's. */
@@ -239,6 +256,32 @@ umdev_vu_server *umdev_vu_server_new(struct umdev_virtio_dev *vdev, umdev_loop *
 	s->vdev = vdev;
 	s->ctl = ctl;
 	s->listen_fd = listen_fd;
+	if (listen_fd >= 0 && !is_listening(listen_fd)) {
+		/*
+		 * A connected socket (one end of a socketpair from the launcher):
+		 * serve it as the one connection; when it hangs up there is
+		 * nothing to listen on, and the device waits to be removed.
+		 */
+		int fl = fcntl(listen_fd, F_GETFL);
+		int cfd;
+
+		s->listen_fd = -1;
+		if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+			ret = -errno;
+			goto fail;
+		}
+		/* Adopt a dup: on failure the caller still owns (and closes) its fd. */
+		cfd = fcntl(listen_fd, F_DUPFD_CLOEXEC, 0);
+		if (cfd < 0) {
+			ret = -errno;
+			goto fail;
+		}
+		ret = conn_adopt(s, cfd);
+		if (ret < 0)
+			goto fail;
+		close(listen_fd);
+		return s;
+	}
 	if (listen_fd < 0) {
 		s->path = strdup(path);
 		ret = s->path ? listen_on(path, &s->listen_fd) : -ENOMEM;
@@ -278,8 +321,10 @@ void umdev_vu_server_free(umdev_vu_server *s)
 	if (!s)
 		return;
 	umdev_vu_server_quiesce(s);
-	umdev_loop_del_fd(s->ctl, s->listen_fd);
-	close(s->listen_fd);
+	if (s->listen_fd >= 0) {
+		umdev_loop_del_fd(s->ctl, s->listen_fd);
+		close(s->listen_fd);
+	}
 	if (s->path)
 		unlink(s->path);
 	free(s->path);
