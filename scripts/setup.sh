@@ -14,6 +14,8 @@ PKGS=(
   qemu-system-x86 qemu-system-common qemu-utils linux-image-amd64 busybox-static fio cpio
   sg3-utils
   python3
+  # libvirt's schema checker, for the XML in docs/libvirt.md
+  libvirt-clients
 )
 
 missing=()
