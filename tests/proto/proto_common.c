@@ -270,3 +270,12 @@ void proto_check_qd(struct umdev_vuc *c, unsigned q, unsigned depth)
 		assert_true(proto_check(umdev_vuc_gpa_ptr(c, base + i * 4096ull, 4096), 4096,
 					1000 + i));
 }
+
+void proto_drain_calls(struct umdev_vuc *c, unsigned nq)
+{
+	uint64_t n;
+
+	assert_int_equal(umdev_vuc_get_u64(c, VHOST_USER_GET_QUEUE_NUM, &n), 0);
+	for (unsigned i = 0; i < nq; i++)
+		(void)umdev_vuc_wait_call(c, i, 0);
+}

@@ -47,6 +47,14 @@ void proto_start_umdevd(struct proto_srv *s, ...);
 /** proto_start_qsd() - run qemu-storage-daemon ($QSD), same conventions. */
 void proto_start_qsd(struct proto_srv *s, ...);
 
+/**
+ * proto_drain_calls() - a back-end signals each new call fd once (so a
+ * completion raced with the fd change is never lost); tests that count
+ * interrupts exactly drain that signal after start. A round trip first
+ * orders it before the drain.
+ */
+void proto_drain_calls(struct umdev_vuc *c, unsigned nq);
+
 /** proto_stop() - stop the server, print its log if @dump, remove the dir. */
 void proto_stop(struct proto_srv *s, bool dump);
 

@@ -139,6 +139,7 @@ static void test_event_idx_and_interrupts(void **state)
 		c.want_features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_BLK_F_FLUSH) |
 				  (pass ? 1ull << VIRTIO_RING_F_EVENT_IDX : 0);
 		assert_int_equal(umdev_vuc_start_blk(&c, 1, 64, 1, REGION, 0), 0);
+		proto_drain_calls(&c, 1);
 		assert_int_equal(!!(c.acked_features & (1ull << VIRTIO_RING_F_EVENT_IDX)), pass);
 		b = (struct umdev_vqd_buf){ .addr = umdev_vuc_alloc(&c, 0, 4096, 4096), .len = 4096,
 					    .write = true };

@@ -236,6 +236,7 @@ static void test_no_interrupt_flag(void **state)
 	c.vqs[0].no_interrupt = true;
 	c.want_features = 1ull << VIRTIO_F_VERSION_1;
 	assert_int_equal(umdev_vuc_start_blk(&c, 1, 64, 1, REGION, 0), 0);
+	proto_drain_calls(&c, 1);
 	buf = umdev_vuc_alloc(&c, 0, 4096, 4096);
 	for (unsigned i = 0; i < 50; i++) {
 		assert_int_equal(submit_read(&c, 0, buf, i), 0);

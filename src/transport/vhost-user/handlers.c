@@ -498,6 +498,20 @@ static int set_vring_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds, u
 		umdev_vdev_queue_set_call_fd(vdev_of(c), i, vr->vq, fd);
 		close_fd(&vr->call_fd);
 		vr->call_fd = fd;
+		/*
+		 * A completion may have been signalled on the previous fd, or on
+		 * none: QEMU starts rings before it sends their call fds, and a
+		 * guest that waits for that completion would wait forever. One
+		 * spurious interrupt on the new fd makes the driver look at the
+		 * used ring (found as a 1-in-10 boot hang with virtio-scsi).
+		 */
+		if (fd >= 0) {
+			static const uint64_t one = 1;
+
+			if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+				umdev_warn("%s.q%d: cannot signal the new call fd: %s", c->name, i,
+					   strerror(errno));
+		}
 		break;
 	default:
 		/* The queue writes it from its loop: change it only while stopped. */
