@@ -128,19 +128,7 @@ def main():
         spec = e2e.ServerSpec.from_args(args)
         if spec.kind != "umdevd":
             raise e2e.E2EFailure("only umdevd serves vhost-user-scsi here")
-        try:
-            ScsiTest(args, spec).run()
-        except e2e.E2EFailure as e:
-            # Known intermittent problem (docs/devices/virtio-scsi.md, "Not
-            # done"): now and then, on a loaded host, the guest hangs while
-            # loading the drivers with no command in flight in umdevd. It is
-            # under investigation; one retry keeps it visible in the log
-            # without failing every run it hits. Any other failure fails.
-            if "loading the drivers did not finish" not in str(e):
-                raise
-            print("E2E WARNING e2e-scsi: boot hang (known issue), retrying once:\n%s"
-                  % e, flush=True)
-            ScsiTest(args, spec).run()
+        ScsiTest(args, spec).run()
     except e2e.E2EFailure as e:
         print("E2E FAIL e2e-scsi: %s" % e, flush=True)
         return 1
