@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "umdev/log.h"
+#include "util/sock.h"
 #include "vfu_internal.h"
 
 void vfu_msg_release(struct vfu_msg *m)
@@ -597,43 +598,6 @@ static void on_listen(void *opaque, uint32_t events)
 	umdev_info("%s: vfio-user client connected", s->name);
 }
 
-/* Bind @path, replacing a stale socket file but never a live server's. */
-static int listen_on(const char *path, int *out)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, ret;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			close(fd);
-			return -EEXIST;
-		}
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
-			close(fd);
-			return -EADDRINUSE;
-		}
-		close(fd);
-		unlink(path);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0)
-			return -errno;
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	*out = fd;
-	return 0;
-}
-
 umdev_vfu_server *umdev_vfu_server_new(umdev_pci_dev *pci, umdev_loop *ctl, const char *path,
 				       int listen_fd, int *err)
 {
@@ -652,7 +616,7 @@ umdev_vfu_server *umdev_vfu_server_new(umdev_pci_dev *pci, umdev_loop *ctl, cons
 		return s;
 	if (listen_fd < 0) {
 		s->path = path ? strdup(path) : NULL;
-		ret = s->path ? listen_on(path, &s->listen_fd) : -EINVAL;
+		ret = s->path ? umdev_sock_listen(path, &s->listen_fd) : -EINVAL;
 		if (ret < 0)
 			goto fail;
 	}

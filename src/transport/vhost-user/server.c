@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "umdev/log.h"
+#include "util/sock.h"
 #include "vu_internal.h"
 
 static void conn_close(struct vu_conn *c, const char *why)
@@ -206,43 +207,6 @@ static bool is_listening(int fd)
 	return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &on, &len) == 0 && on;
 }
 
-/* Bind @path, replacing a stale socket file but never a live server's. */
-static int listen_on(const char *path, int *out)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, ret;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			close(fd);
-			return -EEXIST;
-		}
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
-			close(fd);
-			return -EADDRINUSE;
-		}
-		close(fd);
-		unlink(path);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0)
-			return -errno;
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
-		ret = -errno;
-		close(fd);
-		return ret;
-	}
-	*out = fd;
-	return 0;
-}
-
 umdev_vu_server *umdev_vu_server_new(struct umdev_virtio_dev *vdev, umdev_loop *ctl,
 				     const char *path, int listen_fd, int *err)
 {
@@ -284,7 +248,7 @@ umdev_vu_server *umdev_vu_server_new(struct umdev_virtio_dev *vdev, umdev_loop *
 	}
 	if (listen_fd < 0) {
 		s->path = strdup(path);
-		ret = s->path ? listen_on(path, &s->listen_fd) : -ENOMEM;
+		ret = s->path ? umdev_sock_listen(path, &s->listen_fd) : -ENOMEM;
 		if (ret < 0)
 			goto fail;
 	}
