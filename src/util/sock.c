@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -43,4 +45,51 @@ int umdev_sock_listen(const char *path, int *out)
 	}
 	*out = fd;
 	return 0;
+}
+
+int umdev_listener_open(struct umdev_listener *l, umdev_loop *loop, const char *path, int fd,
+			umdev_loop_fd_cb cb, void *opaque)
+{
+	int ret;
+
+	l->fd = fd;
+	l->path = NULL;
+	if (fd < 0) {
+		if (!path)
+			return -EINVAL;
+		l->path = strdup(path);
+		if (!l->path)
+			return -ENOMEM;
+		ret = umdev_sock_listen(path, &l->fd);
+		if (ret < 0)
+			goto fail;
+	}
+	ret = umdev_loop_add_fd(loop, l->fd, EPOLLIN, cb, opaque);
+	if (ret < 0) {
+		/* Undo only what we did: a caller's fd stays the caller's on failure. */
+		if (l->path) {
+			close(l->fd);
+			unlink(l->path);
+		}
+		goto fail;
+	}
+	return 0;
+fail:
+	free(l->path);
+	l->path = NULL;
+	l->fd = -1;
+	return ret;
+}
+
+void umdev_listener_close(struct umdev_listener *l, umdev_loop *loop)
+{
+	if (l->fd >= 0) {
+		umdev_loop_del_fd(loop, l->fd);
+		close(l->fd);
+	}
+	if (l->path)
+		unlink(l->path);
+	free(l->path);
+	l->fd = -1;
+	l->path = NULL;
 }

@@ -2,6 +2,8 @@
 #ifndef UMDEV_UTIL_SOCK_H
 #define UMDEV_UTIL_SOCK_H
 
+#include "umdev/loop.h"
+
 /**
  * umdev_sock_listen() - a non-blocking, close-on-exec UNIX stream socket
  * listening on @path. A socket file nobody listens on (left by a crashed
@@ -10,5 +12,23 @@
  * caller owns it and unlinks @path when done).
  */
 int umdev_sock_listen(const char *path, int *out) __attribute__((warn_unused_result));
+
+/* A transport's listening socket, registered on its control loop. */
+struct umdev_listener {
+	int fd; /* -1: none */
+	char *path; /* bound by us (unlinked on close), NULL for an inherited fd */
+};
+
+/**
+ * umdev_listener_open() - listen on @path, or on the already-listening @fd
+ * when >= 0, and watch it on @loop with @cb. An inherited @fd is owned by
+ * the listener on success and left to the caller on failure; on failure
+ * nothing is left behind (no socket file, no registration).
+ */
+int umdev_listener_open(struct umdev_listener *l, umdev_loop *loop, const char *path, int fd,
+			umdev_loop_fd_cb cb, void *opaque) __attribute__((warn_unused_result));
+
+/** umdev_listener_close() - stop watching, close, remove the socket file. */
+void umdev_listener_close(struct umdev_listener *l, umdev_loop *loop);
 
 #endif

@@ -573,7 +573,7 @@ static void on_listen(void *opaque, uint32_t events)
 {
 	umdev_vfu_server *s = opaque;
 	struct vfu_conn *c;
-	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd = accept4(s->listener.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return;
@@ -610,28 +610,15 @@ umdev_vfu_server *umdev_vfu_server_new(umdev_pci_dev *pci, umdev_loop *ctl, cons
 	}
 	s->pci = pci;
 	s->ctl = ctl;
-	s->listen_fd = listen_fd;
+	s->listener.fd = -1;
 	snprintf(s->name, sizeof(s->name), "%s", umdev_pci_name(pci));
 	if (!ctl)
 		return s;
-	if (listen_fd < 0) {
-		s->path = path ? strdup(path) : NULL;
-		ret = s->path ? umdev_sock_listen(path, &s->listen_fd) : -EINVAL;
-		if (ret < 0)
-			goto fail;
-	}
-	ret = umdev_loop_add_fd(ctl, s->listen_fd, EPOLLIN, on_listen, s);
-	if (ret < 0) {
-		/* Undo only what we did: a caller's fd stays the caller's on failure. */
-		if (listen_fd < 0) {
-			close(s->listen_fd);
-			unlink(s->path);
-		}
+	ret = umdev_listener_open(&s->listener, ctl, path, listen_fd, on_listen, s);
+	if (ret < 0)
 		goto fail;
-	}
 	return s;
 fail:
-	free(s->path);
 	free(s);
 	*err = ret;
 	return NULL;
@@ -649,13 +636,8 @@ void umdev_vfu_server_free(umdev_vfu_server *s)
 	if (s->conn)
 		conn_close(s->conn, "server shutting down");
 	drop_deferred(s);
-	if (s->ctl) {
-		umdev_loop_del_fd(s->ctl, s->listen_fd);
-		close(s->listen_fd);
-	}
-	if (s->path)
-		unlink(s->path);
-	free(s->path);
+	if (s->ctl)
+		umdev_listener_close(&s->listener, s->ctl);
 	free(s);
 }
 

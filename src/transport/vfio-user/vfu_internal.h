@@ -10,6 +10,7 @@
 #include "umdev/pci.h"
 #include "umdev/proto/vfio_user.h"
 #include "umdev/vfio_user.h"
+#include "util/sock.h"
 
 /* Largest message we accept: header, a 16-byte access header, the data. */
 #define VFU_MAX_MSG (sizeof(struct vfio_user_header) + 16 + UMDEV_VFU_MAX_DATA_XFER)
@@ -72,8 +73,7 @@ struct umdev_vfu_server {
 	struct vfu_deferred *deferred, *deferred_tail;
 	bool running_deferred;
 	umdev_loop *ctl;
-	char *path;
-	int listen_fd;
+	struct umdev_listener listener; /* fd -1 for a feed-only server */
 	struct vfu_conn *conn;
 	char name[40];
 };

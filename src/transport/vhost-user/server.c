@@ -178,7 +178,7 @@ static int conn_adopt(umdev_vu_server *s, int fd)
 static void on_listen(void *opaque, uint32_t events)
 {
 	umdev_vu_server *s = opaque;
-	int fd = accept4(s->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd = accept4(s->listener.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
 	if (fd < 0)
 		return;
@@ -219,7 +219,7 @@ umdev_vu_server *umdev_vu_server_new(struct umdev_virtio_dev *vdev, umdev_loop *
 	}
 	s->vdev = vdev;
 	s->ctl = ctl;
-	s->listen_fd = listen_fd;
+	s->listener.fd = -1;
 	if (listen_fd >= 0 && !is_listening(listen_fd)) {
 		/*
 		 * A connected socket (one end of a socketpair from the launcher):
@@ -229,7 +229,6 @@ umdev_vu_server *umdev_vu_server_new(struct umdev_virtio_dev *vdev, umdev_loop *
 		int fl = fcntl(listen_fd, F_GETFL);
 		int cfd;
 
-		s->listen_fd = -1;
 		if (fl < 0 || fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0) {
 			ret = -errno;
 			goto fail;
@@ -246,24 +245,11 @@ umdev_vu_server *umdev_vu_server_new(struct umdev_virtio_dev *vdev, umdev_loop *
 		close(listen_fd);
 		return s;
 	}
-	if (listen_fd < 0) {
-		s->path = strdup(path);
-		ret = s->path ? umdev_sock_listen(path, &s->listen_fd) : -ENOMEM;
-		if (ret < 0)
-			goto fail;
-	}
-	ret = umdev_loop_add_fd(ctl, s->listen_fd, EPOLLIN, on_listen, s);
-	if (ret < 0) {
-		/* Undo only what we did: a caller's fd stays the caller's on failure. */
-		if (listen_fd < 0) {
-			close(s->listen_fd);
-			unlink(s->path);
-		}
+	ret = umdev_listener_open(&s->listener, ctl, path, listen_fd, on_listen, s);
+	if (ret < 0)
 		goto fail;
-	}
 	return s;
 fail:
-	free(s->path);
 	free(s);
 	*err = ret;
 	return NULL;
@@ -285,12 +271,6 @@ void umdev_vu_server_free(umdev_vu_server *s)
 	if (!s)
 		return;
 	umdev_vu_server_quiesce(s);
-	if (s->listen_fd >= 0) {
-		umdev_loop_del_fd(s->ctl, s->listen_fd);
-		close(s->listen_fd);
-	}
-	if (s->path)
-		unlink(s->path);
-	free(s->path);
+	umdev_listener_close(&s->listener, s->ctl);
 	free(s);
 }

@@ -9,6 +9,7 @@
 #include "umdev/proto/vhost_user.h"
 #include "umdev/vhost_user.h"
 #include "umdev/vq.h"
+#include "util/sock.h"
 
 /* Ring as the front-end configured it; the device queue runs it when ready. */
 struct vu_vring {
@@ -53,8 +54,7 @@ struct vu_conn {
 struct umdev_vu_server {
 	struct umdev_virtio_dev *vdev;
 	umdev_loop *ctl;
-	char *path;
-	int listen_fd;
+	struct umdev_listener listener;
 	struct vu_conn *conn;
 };
 
