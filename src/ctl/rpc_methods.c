@@ -162,8 +162,10 @@ static struct json_object *m_types(umdev_daemon *d, struct json_object *params,
 	return o;
 }
 
-static struct json_object *m_list(umdev_daemon *d, struct json_object *params,
-				  struct umdev_rpc_error *e)
+/* "list" and "stats": the devices (all, or the one named "id"), with or without statistics. */
+static struct json_object *devices_json(umdev_daemon *d, struct json_object *params,
+					const char *method, bool with_stats,
+					struct umdev_rpc_error *e)
 {
 	static const char *const allowed[] = { "id", NULL };
 	struct umdev_dev_entry **v;
@@ -171,7 +173,7 @@ static struct json_object *m_list(umdev_daemon *d, struct json_object *params,
 	const char *id;
 	unsigned n;
 
-	if (!check_params(params, "list", allowed, e) || !get_string(params, "id", false, &id, e))
+	if (!check_params(params, method, allowed, e) || !get_string(params, "id", false, &id, e))
 		return NULL;
 	if (id && !umdev_daemon_find(d, id))
 		return fail(e, UMDEV_RPC_NO_DEVICE, ENOENT, "no device with id '%s'", id);
@@ -180,12 +182,27 @@ static struct json_object *m_list(umdev_daemon *d, struct json_object *params,
 		return NULL;
 	o = json_object_new_object();
 	arr = json_object_new_array();
-	for (unsigned i = 0; i < n; i++)
-		if (!id || !strcmp(v[i]->id, id))
-			json_object_array_add(arr, dev_json(v[i]));
+	for (unsigned i = 0; i < n; i++) {
+		struct json_object *dj;
+
+		if (id && strcmp(v[i]->id, id))
+			continue;
+		dj = dev_json(v[i]);
+		if (with_stats)
+			json_object_object_add(dj, "stats",
+					       v[i]->type->stats ? v[i]->type->stats(v[i]->inst)
+								 : NULL);
+		json_object_array_add(arr, dj);
+	}
 	json_object_object_add(o, "devices", arr);
 	free(v);
 	return o;
+}
+
+static struct json_object *m_list(umdev_daemon *d, struct json_object *params,
+				  struct umdev_rpc_error *e)
+{
+	return devices_json(d, params, "list", false, e);
 }
 
 static int create_code(int ret)
@@ -260,34 +277,7 @@ static struct json_object *m_remove(umdev_daemon *d, struct json_object *params,
 static struct json_object *m_stats(umdev_daemon *d, struct json_object *params,
 				   struct umdev_rpc_error *e)
 {
-	static const char *const allowed[] = { "id", NULL };
-	struct umdev_dev_entry **v;
-	struct json_object *o, *arr;
-	const char *id;
-	unsigned n;
-
-	if (!check_params(params, "stats", allowed, e) || !get_string(params, "id", false, &id, e))
-		return NULL;
-	if (id && !umdev_daemon_find(d, id))
-		return fail(e, UMDEV_RPC_NO_DEVICE, ENOENT, "no device with id '%s'", id);
-	v = dev_array(d, &n, e);
-	if (!v)
-		return NULL;
-	o = json_object_new_object();
-	arr = json_object_new_array();
-	for (unsigned i = 0; i < n; i++) {
-		struct json_object *dj;
-
-		if (id && strcmp(v[i]->id, id))
-			continue;
-		dj = dev_json(v[i]);
-		json_object_object_add(dj, "stats",
-				       v[i]->type->stats ? v[i]->type->stats(v[i]->inst) : NULL);
-		json_object_array_add(arr, dj);
-	}
-	json_object_object_add(o, "devices", arr);
-	free(v);
-	return o;
+	return devices_json(d, params, "stats", true, e);
 }
 
 /* Write @text to @path through a temporary file and rename(), so a reader never sees half. */
