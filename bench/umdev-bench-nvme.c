@@ -28,6 +28,8 @@
 #include "client/proc_util.h"
 #include "client/vfio_user_client.h"
 
+#include "bench_util.h"
+
 #ifndef UMDEVD_DEFAULT_PATH
 #define UMDEVD_DEFAULT_PATH NULL
 #endif
@@ -44,24 +46,6 @@ struct host {
 	struct umdev_nvmed d;
 	struct umdev_nvmed_bus bus;
 };
-
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
 
 static int reg_read(void *opaque, uint32_t off, void *buf, unsigned len)
 {
@@ -116,7 +100,7 @@ static int64_t run_load(struct host *h, struct nvme_sqe *cmds, unsigned qd, doub
 			uint64_t *seed)
 {
 	uint64_t nblocks = NS_BYTES / IO_BYTES;
-	double end = mono_s() + secs;
+	double end = bench_mono_s() + secs;
 	unsigned inflight = 0;
 	int64_t done = 0;
 	bool stop = false;
@@ -129,7 +113,7 @@ static int64_t run_load(struct host *h, struct nvme_sqe *cmds, unsigned qd, doub
 
 			while (inflight + k < qd) {
 				struct nvme_sqe *c = &cmds[k];
-				uint64_t slba = (xorshift(seed) % nblocks) * (IO_BYTES / 512);
+				uint64_t slba = (bench_xorshift(seed) % nblocks) * (IO_BYTES / 512);
 
 				c->cdw10 = (uint32_t)slba;
 				c->cdw11 = (uint32_t)(slba >> 32);
@@ -142,7 +126,7 @@ static int64_t run_load(struct host *h, struct nvme_sqe *cmds, unsigned qd, doub
 					return r;
 				inflight += k;
 			}
-			if (mono_s() >= end)
+			if (bench_mono_s() >= end)
 				stop = true;
 		}
 		while (inflight && umdev_nvmed_cq_ready(&h->d, 1)) {
@@ -255,9 +239,9 @@ int main(int argc, char **argv)
 			break;
 		if (umdev_proc_cpu_ns(proc.pid, &s0))
 			break;
-		t0 = mono_s();
+		t0 = bench_mono_s();
 		n = run_load(&h, cmds, qds[i], duration, &seed);
-		t1 = mono_s();
+		t1 = bench_mono_s();
 		if (n <= 0 || umdev_proc_cpu_ns(proc.pid, &s1)) {
 			fprintf(stderr, "qd %u: load failed (%lld)\n", qds[i], (long long)n);
 			r = 1;

@@ -29,6 +29,8 @@
 #include "umdev/proto/scsi.h"
 #include "umdev/proto/virtio_ring.h"
 
+#include "bench_util.h"
+
 #ifndef UMDEVD_DEFAULT_PATH
 #define UMDEVD_DEFAULT_PATH NULL
 #endif
@@ -48,38 +50,11 @@ struct opts {
 	const char *label;
 };
 
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t self_cpu_ns(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
-	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 /* Point @cmd at a random 4 KiB block: the LBA lives in the CDB copy in cmd->buf. */
 static void aim(struct umdev_vscsi_cmd *cmd, uint64_t nblocks, uint64_t *seed)
 {
 	uint8_t *cdb = cmd->buf + sizeof(struct virtio_scsi_cmd_req);
-	uint32_t lba = (uint32_t)((xorshift(seed) % nblocks) * (IO_BYTES / 512));
+	uint32_t lba = (uint32_t)((bench_xorshift(seed) % nblocks) * (IO_BYTES / 512));
 
 	cdb[2] = lba >> 24;
 	cdb[3] = lba >> 16;
@@ -91,7 +66,7 @@ static void aim(struct umdev_vscsi_cmd *cmd, uint64_t nblocks, uint64_t *seed)
 static int64_t run_load(struct umdev_vscsi_drv *d, struct umdev_vscsi_cmd *cmds, unsigned qd,
 			uint64_t nblocks, double secs, uint64_t *seed)
 {
-	double end = mono_s() + secs;
+	double end = bench_mono_s() + secs;
 	int64_t done = 0;
 	unsigned posted = 0;
 
@@ -104,7 +79,7 @@ static int64_t run_load(struct umdev_vscsi_drv *d, struct umdev_vscsi_cmd *cmds,
 	for (bool stop = false; !stop;) {
 		int n, kick = 0;
 
-		stop = mono_s() >= end;
+		stop = bench_mono_s() >= end;
 		n = umdev_vscsi_reap(d, REQQ, 0);
 		if (n < 0)
 			return n;
@@ -132,7 +107,7 @@ static int64_t run_load(struct umdev_vscsi_drv *d, struct umdev_vscsi_cmd *cmds,
 		    umdev_vuc_kick(d->c, REQQ))
 			return -EIO;
 	}
-	for (double give_up = mono_s() + 5; posted && mono_s() < give_up;) {
+	for (double give_up = bench_mono_s() + 5; posted && bench_mono_s() < give_up;) {
 		int n = umdev_vscsi_reap(d, REQQ, 0);
 
 		if (n < 0)
@@ -211,11 +186,11 @@ static int bench(const struct opts *o)
 			r = n < 0 ? (int)n : -EIO;
 			goto out;
 		}
-		c0 = self_cpu_ns();
-		t0 = mono_s();
+		c0 = bench_self_cpu_ns();
+		t0 = bench_mono_s();
 		n = run_load(&d, cmds, o->qds[i], nblocks, o->duration, &seed);
-		t1 = mono_s();
-		c1 = self_cpu_ns();
+		t1 = bench_mono_s();
+		c1 = bench_self_cpu_ns();
 		if (n <= 0 || umdev_proc_cpu_ns(proc.pid, &s1)) {
 			r = n < 0 ? (int)n : -EIO;
 			goto out;

@@ -28,6 +28,8 @@
 #include "client/proc_util.h"
 #include "client/vhost_user_client.h"
 
+#include "bench_util.h"
+
 #ifndef UMDEVD_DEFAULT_PATH
 #define UMDEVD_DEFAULT_PATH NULL
 #endif
@@ -60,39 +62,12 @@ struct result {
 	double cli_cpu_us_per_io;
 };
 
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static uint64_t self_cpu_ns(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000ull +
-	       (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull;
-}
-
-static uint64_t xorshift(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x << 13;
-	x ^= x >> 7;
-	x ^= x << 17;
-	return *s = x;
-}
-
 /* Keep @qd reads in flight for @secs; returns completions, or -errno. */
 static int64_t run_load(struct umdev_vuc *c, uint64_t bufs, unsigned qd, uint64_t nblocks,
 			double secs, uint64_t *seed)
 {
 	struct umdev_vblk_cpl cpl[RING_SIZE];
-	double end = mono_s() + secs;
+	double end = bench_mono_s() + secs;
 	int64_t done = 0;
 	unsigned posted = 0;
 	unsigned free_buf[RING_SIZE], nfree = qd;
@@ -107,7 +82,7 @@ static int64_t run_load(struct umdev_vuc *c, uint64_t bufs, unsigned qd, uint64_
 			unsigned b = free_buf[--nfree];
 			struct umdev_vqd_buf d = { .addr = bufs + (uint64_t)b * IO_BYTES,
 						   .len = IO_BYTES, .write = true };
-			uint64_t sector = (xorshift(seed) % nblocks) * (IO_BYTES >> 9);
+			uint64_t sector = (bench_xorshift(seed) % nblocks) * (IO_BYTES >> 9);
 			int r = umdev_vblk_submit(c, 0, VIRTIO_BLK_T_IN, sector, &d, 1, b, nfree != 0);
 
 			if (r)
@@ -115,7 +90,7 @@ static int64_t run_load(struct umdev_vuc *c, uint64_t bufs, unsigned qd, uint64_
 			posted++;
 		}
 		/* One cheap clock read per poll round keeps overhead low. */
-		if (mono_s() >= end)
+		if (bench_mono_s() >= end)
 			stop = true;
 		n = umdev_vblk_poll(c, 0, cpl, RING_SIZE);
 		if (n < 0)
@@ -131,7 +106,7 @@ static int64_t run_load(struct umdev_vuc *c, uint64_t bufs, unsigned qd, uint64_
 			break;
 	}
 	/* Drain so the next measurement starts from an idle queue. */
-	for (double give_up = mono_s() + 5; posted && mono_s() < give_up;) {
+	for (double give_up = bench_mono_s() + 5; posted && bench_mono_s() < give_up;) {
 		int n = umdev_vblk_poll(c, 0, cpl, RING_SIZE);
 
 		if (n < 0)
@@ -195,11 +170,11 @@ static int bench_server(const struct opts *o, const char *name, char *const argv
 			r = -EIO;
 			goto out;
 		}
-		c0 = self_cpu_ns();
-		t0 = mono_s();
+		c0 = bench_self_cpu_ns();
+		t0 = bench_mono_s();
 		n = run_load(&c, bufs, o->qds[i], nblocks, o->duration, &seed);
-		t1 = mono_s();
-		c1 = self_cpu_ns();
+		t1 = bench_mono_s();
+		c1 = bench_self_cpu_ns();
 		if (n <= 0 || umdev_proc_cpu_ns(proc.pid, &s1)) {
 			r = n < 0 ? (int)n : -EIO;
 			goto out;
