@@ -19,12 +19,48 @@ enum umdev_log_level umdev_log_get_level(void)
 	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
+static void vlog(enum umdev_log_level level, const char *fmt, va_list ap);
+
 void umdev_log(enum umdev_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+void umdev_log_rl(struct umdev_ratelimit *rl, enum umdev_log_level level, const char *fmt, ...)
+{
+	struct timespec ts;
+	va_list ap;
+
+	if (level > umdev_log_get_level())
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec - rl->window_start >= UMDEV_RATELIMIT_INTERVAL_S) {
+		rl->window_start = ts.tv_sec;
+		rl->printed = 0;
+	}
+	if (rl->printed >= UMDEV_RATELIMIT_BURST) {
+		rl->suppressed++;
+		return;
+	}
+	rl->printed++;
+	if (rl->suppressed) {
+		umdev_log(level, "(%llu similar line(s) suppressed)", rl->suppressed);
+		rl->suppressed = 0;
+	}
+	va_start(ap, fmt);
+	vlog(level, fmt, ap);
+	va_end(ap);
+}
+
+static void vlog(enum umdev_log_level level, const char *fmt, va_list ap)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };
 	char line[1024];
 	struct timespec ts;
-	va_list ap;
 	int n, m;
 
 	if (level > umdev_log_get_level())
@@ -32,9 +68,7 @@ void umdev_log(enum umdev_log_level level, const char *fmt, ...)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	n = snprintf(line, sizeof(line), "umdev[%ld.%03ld] %s: ", (long)ts.tv_sec,
 		     ts.tv_nsec / 1000000, names[level]);
-	va_start(ap, fmt);
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
-	va_end(ap);
 	if (m < 0)
 		m = 0;
 	n += m;
