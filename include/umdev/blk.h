@@ -25,7 +25,13 @@ struct umdev_blk_opts {
 	uint32_t poll_us; /* adaptive polling after going idle (0: off) */
 };
 
-#define UMDEV_BLK_MAX_QUEUES 64
+/*
+ * Request queues a device accepts (num-queues is a maximum: resources are
+ * made only for queues the front-end starts). 256 is what vhost-user can
+ * name (an 8-bit ring index in kick/call messages), and covers QEMU's
+ * default of one queue per vCPU.
+ */
+#define UMDEV_BLK_MAX_QUEUES 256
 #define UMDEV_BLK_SEG_MAX 126
 
 /**

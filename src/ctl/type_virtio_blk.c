@@ -53,7 +53,7 @@ static int vblk_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 	o.serial = umdev_kv_get(kv, "serial");
 	if ((ret = umdev_kv_bool(kv, "readonly", false, &o.readonly, msg, msglen)) < 0 ||
 	    (ret = umdev_kv_bool(kv, "poll", false, &o.poll, msg, msglen)) < 0 ||
-	    (ret = umdev_kv_uint(kv, "num-queues", 1, 1, UMDEV_BLK_MAX_QUEUES, &nq, msg,
+	    (ret = umdev_kv_uint(kv, "num-queues", UMDEV_BLK_MAX_QUEUES, 1, UMDEV_BLK_MAX_QUEUES, &nq, msg,
 				 msglen)) < 0 ||
 	    (ret = umdev_kv_uint(kv, "queue-size", 1024, 1, 32768, &qsize, msg, msglen)) < 0 ||
 	    (ret = umdev_kv_uint(kv, "poll-us", 32, 0, 1000000, &poll_us, msg, msglen)) < 0)
@@ -111,7 +111,7 @@ static int vblk_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 		vblk_destroy(v);
 		return err;
 	}
-	umdev_info("%s: virtio-blk on %s, backend %s%s, %lu queue(s)", ctx->id, ctx->socket,
+	umdev_info("%s: virtio-blk on %s, backend %s%s, up to %lu queue(s)", ctx->id, ctx->socket,
 		   o.backend, o.readonly ? " (read-only)" : "", nq);
 	*inst = v;
 	return 0;

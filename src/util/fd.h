@@ -20,4 +20,15 @@
 int umdev_fd_check_range(int fd, uint64_t off, uint64_t len, bool *shrink_sealed)
 	__attribute__((warn_unused_result));
 
+/*
+ * An fd a client gave us to signal or be signalled through (kick, call,
+ * irq): it must be an eventfd, since anything else (a pipe nobody reads, a
+ * socket, a file) could block or never wake the thread that uses it. Checks
+ * the kind and sets O_NONBLOCK (on the open file, which the client shares:
+ * eventfds are used non-blocking by QEMU and KVM alike), so a write to a
+ * saturated counter fails with EAGAIN instead of blocking: the signal is
+ * pending anyway. -EBADFD if @fd is not an eventfd.
+ */
+int umdev_fd_prepare_eventfd(int fd) __attribute__((warn_unused_result));
+
 #endif

@@ -67,7 +67,8 @@ static int vscsi_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, vo
 	int ret, err = 0;
 
 	if ((ret = umdev_kv_bool(kv, "poll", false, &o.poll, msg, msglen)) < 0 ||
-	    (ret = umdev_kv_uint(kv, "num-queues", 1, 1, UMDEV_VSCSI_MAX_REQ_QUEUES, &nq, msg,
+	    (ret = umdev_kv_uint(kv, "num-queues", UMDEV_VSCSI_MAX_REQ_QUEUES, 1,
+				 UMDEV_VSCSI_MAX_REQ_QUEUES, &nq, msg,
 				 msglen)) < 0 ||
 	    (ret = umdev_kv_uint(kv, "queue-size", 1024, 1, 32768, &qsize, msg, msglen)) < 0 ||
 	    (ret = umdev_kv_uint(kv, "poll-us", 32, 0, 1000000, &poll_us, msg, msglen)) < 0)
@@ -115,7 +116,7 @@ static int vscsi_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, vo
 		vscsi_destroy(v);
 		return err;
 	}
-	umdev_info("%s: virtio-scsi on %s, %u LUN(s), %lu request queue(s)", ctx->id, ctx->socket,
+	umdev_info("%s: virtio-scsi on %s, %u LUN(s), up to %lu request queue(s)", ctx->id, ctx->socket,
 		   nluns, nq);
 	*inst = v;
 	return 0;

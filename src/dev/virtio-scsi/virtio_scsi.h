@@ -18,7 +18,8 @@
 #include "umdev/scsi.h"
 #include "umdev/virtio.h"
 
-#define UMDEV_VSCSI_MAX_REQ_QUEUES 16
+/* Request queues: control and event queues take two of vhost-user's 256 rings. */
+#define UMDEV_VSCSI_MAX_REQ_QUEUES 254
 
 typedef struct umdev_vscsi umdev_vscsi;
 

@@ -59,6 +59,24 @@ static void vring_stop(struct vu_conn *c, unsigned i)
 	vr->running = false;
 }
 
+/*
+ * The ring's queue object, made when the ring first starts: a device offers
+ * up to 256 rings and most front-ends use a few, so per-ring state beyond
+ * struct vu_vring is made only for rings that are used.
+ */
+static umdev_vq *vring_vq(struct vu_conn *c, unsigned i)
+{
+	struct vu_vring *vr = &c->vrings[i];
+	char name[64];
+	int err = 0;
+
+	if (!vr->vq) {
+		snprintf(name, sizeof(name), "%s.q%u", c->name, i);
+		vr->vq = umdev_vq_new(name, &err);
+	}
+	return vr->vq;
+}
+
 static int vring_start(struct vu_conn *c, unsigned i)
 {
 	struct vu_vring *vr = &c->vrings[i];
@@ -68,13 +86,18 @@ static int vring_start(struct vu_conn *c, unsigned i)
 		.event_idx = c->features & (1ull << VIRTIO_RING_F_EVENT_IDX),
 		.indirect = c->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC),
 	};
-	umdev_as_map *map = umdev_as_get_map(c->as);
+	umdev_as_map *map;
 	int ret;
 
+	if (!vring_vq(c, i)) {
+		umdev_err("%s.q%u: no memory for the ring", c->name, i);
+		return -ENOMEM;
+	}
+	map = umdev_as_get_map(c->as);
 	if (umdev_as_map_uva_to_gpa(map, vr->addr.desc_user_addr, &cfg.desc_addr) < 0 ||
 	    umdev_as_map_uva_to_gpa(map, vr->addr.avail_user_addr, &cfg.avail_addr) < 0 ||
 	    umdev_as_map_uva_to_gpa(map, vr->addr.used_user_addr, &cfg.used_addr) < 0) {
-		umdev_warn("%s.q%u: ring addresses are not in guest memory (yet); not started", c->name,
+		umdev_warn_rl(&c->rl, "%s.q%u: ring addresses are not in guest memory (yet); not started", c->name,
 			   i);
 		umdev_as_map_put(map);
 		return -EFAULT;
@@ -91,14 +114,14 @@ static int vring_start(struct vu_conn *c, unsigned i)
 	ret = umdev_vq_start(vr->vq, map, &cfg);
 	umdev_as_map_put(map);
 	if (ret < 0) {
-		umdev_err("%s.q%u: cannot start ring (size %u): %s", c->name, i, vr->num,
+		umdev_err_rl(&c->rl, "%s.q%u: cannot start ring (size %u): %s", c->name, i, vr->num,
 			  strerror(-ret));
 		return ret;
 	}
 	ret = umdev_vdev_queue_start(vdev_of(c), i, vr->vq, vr->kick_fd,
 				     vr->recover && c->inflight && vr->num <= c->inflight_qsize);
 	if (ret < 0) {
-		umdev_err("%s.q%u: device refused to start the queue: %s", c->name, i,
+		umdev_err_rl(&c->rl, "%s.q%u: device refused to start the queue: %s", c->name, i,
 			  strerror(-ret));
 		vr->base = umdev_vq_stop(vr->vq);
 		return ret;
@@ -112,7 +135,7 @@ static int vring_start(struct vu_conn *c, unsigned i)
 static void vring_apply(struct vu_conn *c, unsigned i)
 {
 	struct vu_vring *vr = &c->vrings[i];
-	bool want = vr->started && vr->enabled && vr->addr_set &&
+	bool want = vr->started && vr->enabled && vr->addr_set && vr->num &&
 		    umdev_as_num_regions(c->as) > 0;
 
 	/*
@@ -164,16 +187,8 @@ int vu_conn_init_state(struct vu_conn *c)
 	c->vrings = calloc(vdev->num_queues, sizeof(*c->vrings));
 	if (!c->vrings)
 		return -ENOMEM;
-	for (unsigned i = 0; i < vdev->num_queues; i++) {
-		struct vu_vring *vr = &c->vrings[i];
-		char name[64];
-
-		snprintf(name, sizeof(name), "%s.q%u", c->name, i);
-		vr->kick_fd = vr->call_fd = vr->err_fd = -1;
-		vr->vq = umdev_vq_new(name, &err);
-		if (!vr->vq)
-			return err;
-	}
+	for (unsigned i = 0; i < vdev->num_queues; i++)
+		c->vrings[i].kick_fd = c->vrings[i].call_fd = c->vrings[i].err_fd = -1;
 	return 0;
 }
 
@@ -223,12 +238,17 @@ static int reply_u64(struct vu_conn *c, struct vhost_user_msg *m, uint64_t v)
 	return vu_send(c, m, NULL, 0);
 }
 
-/* Ring index from a state/addr payload, or from a kick/call u64. */
+/*
+ * Ring index from a state/addr payload, or from a kick/call u64. A ring the
+ * device does not have is refused (VU_SOFT_FAIL: a failed ack where one was
+ * asked for) without dropping the connection: a front-end may probe, and
+ * the protocol lets it carry on with the rings that exist.
+ */
 static int ring_index(struct vu_conn *c, unsigned idx, const char *what)
 {
 	if (idx >= vdev_of(c)->num_queues) {
-		umdev_err("%s: %s names ring %u, the device has %u", c->name, what, idx,
-			  vdev_of(c)->num_queues);
+		umdev_err_rl(&c->rl, "%s: %s names ring %u, the device has %u (num-queues): refused",
+			     c->name, what, idx, vdev_of(c)->num_queues);
 		return -ERANGE;
 	}
 	return idx;
@@ -241,7 +261,7 @@ static int set_mem_table(struct vu_conn *c, struct vhost_user_msg *m, int *fds, 
 
 	if (n == 0 || n > VHOST_USER_MAX_MEM_REGIONS || n != nfds ||
 	    m->hdr.size < 8 + n * sizeof(t->regions[0])) {
-		umdev_err("%s: memory table with %u regions, %u fds, %u bytes", c->name, n, nfds,
+		umdev_err_rl(&c->rl, "%s: memory table with %u regions, %u fds, %u bytes", c->name, n, nfds,
 			  m->hdr.size);
 		return -EINVAL;
 	}
@@ -261,7 +281,7 @@ static int set_mem_table(struct vu_conn *c, struct vhost_user_msg *m, int *fds, 
 		int ret = umdev_as_add_region(c->as, &d);
 
 		if (ret < 0) {
-			umdev_err("%s: cannot map guest region %u (gpa 0x%llx size 0x%llx): %s",
+			umdev_err_rl(&c->rl, "%s: cannot map guest region %u (gpa 0x%llx size 0x%llx): %s",
 				  c->name, i, (unsigned long long)r->guest_phys_addr,
 				  (unsigned long long)r->memory_size, strerror(-ret));
 			umdev_as_clear(c->as);
@@ -287,7 +307,7 @@ static int add_mem_reg(struct vu_conn *c, struct vhost_user_msg *m, int *fds)
 
 	if (umdev_as_num_regions(c->as) >= VU_MAX_MEM_SLOTS) {
 		close(d.fd);
-		umdev_err("%s: ADD_MEM_REG beyond the %u slots we announced", c->name,
+		umdev_err_rl(&c->rl, "%s: ADD_MEM_REG beyond the %u slots we announced", c->name,
 			  VU_MAX_MEM_SLOTS);
 		return -ENOSPC;
 	}
@@ -295,7 +315,7 @@ static int add_mem_reg(struct vu_conn *c, struct vhost_user_msg *m, int *fds)
 	pause_rings(c);
 	ret = umdev_as_add_region(c->as, &d);
 	if (ret < 0)
-		umdev_err("%s: cannot add guest region gpa 0x%llx size 0x%llx: %s", c->name,
+		umdev_err_rl(&c->rl, "%s: cannot add guest region gpa 0x%llx size 0x%llx: %s", c->name,
 			  (unsigned long long)r->guest_phys_addr,
 			  (unsigned long long)r->memory_size, strerror(-ret));
 	resume_rings(c);
@@ -311,7 +331,7 @@ static int rem_mem_reg(struct vu_conn *c, struct vhost_user_msg *m)
 	pause_rings(c);
 	ret = umdev_as_remove_region(c->as, r->guest_phys_addr, r->memory_size);
 	if (ret < 0)
-		umdev_warn("%s: REM_MEM_REG for unknown region gpa 0x%llx size 0x%llx", c->name,
+		umdev_warn_rl(&c->rl, "%s: REM_MEM_REG for unknown region gpa 0x%llx size 0x%llx", c->name,
 			   (unsigned long long)r->guest_phys_addr,
 			   (unsigned long long)r->memory_size);
 	resume_rings(c);
@@ -325,7 +345,7 @@ static int set_features(struct vu_conn *c, uint64_t f)
 	int ret = 0;
 
 	if (extra) {
-		umdev_err("%s: front-end acked features we never offered: 0x%llx", c->name,
+		umdev_err_rl(&c->rl, "%s: front-end acked features we never offered: 0x%llx", c->name,
 			  (unsigned long long)extra);
 		return -EINVAL;
 	}
@@ -346,15 +366,28 @@ static int get_config(struct vu_conn *c, struct vhost_user_msg *m)
 {
 	struct vhost_user_config *cfg = &m->p.config;
 	struct umdev_virtio_dev *vdev = vdev_of(c);
+	uint32_t have = 0;
 
 	if (cfg->size > VHOST_USER_MAX_CONFIG_SIZE ||
-	    vdev->ops->get_config(vdev, cfg->payload, cfg->offset, cfg->size) < 0) {
-		umdev_warn("%s: GET_CONFIG of %u bytes at %u is outside config space", c->name,
-			   cfg->size, cfg->offset);
+	    cfg->offset > VHOST_USER_MAX_CONFIG_SIZE - cfg->size) {
+		umdev_warn_rl(&c->rl, "%s: GET_CONFIG of %u bytes at %u is past the %u bytes a "
+			      "message can carry", c->name, cfg->size, cfg->offset,
+			      VHOST_USER_MAX_CONFIG_SIZE);
 		/* The spec's error answer: a reply with a zero-length payload. */
 		m->hdr.size = 0;
 		return vu_send(c, m, NULL, 0);
 	}
+	/*
+	 * Front-ends may ask for more than the device has (some always ask for
+	 * 256 bytes): the reply has the size asked for, and bytes past the
+	 * device's config space read as zero.
+	 */
+	if (cfg->offset < vdev->config_size)
+		have = vdev->config_size - cfg->offset < cfg->size ? vdev->config_size - cfg->offset
+								     : cfg->size;
+	memset(cfg->payload, 0, cfg->size);
+	if (have && vdev->ops->get_config(vdev, cfg->payload, cfg->offset, have) < 0)
+		memset(cfg->payload, 0, cfg->size);
 	m->hdr.size = VHOST_USER_CONFIG_HDR_SIZE + cfg->size;
 	return vu_send(c, m, NULL, 0);
 }
@@ -366,14 +399,14 @@ static int set_config(struct vu_conn *c, struct vhost_user_msg *m)
 	int ret;
 
 	if (cfg->size > m->hdr.size - VHOST_USER_CONFIG_HDR_SIZE) {
-		umdev_err("%s: SET_CONFIG size %u exceeds its payload", c->name, cfg->size);
+		umdev_err_rl(&c->rl, "%s: SET_CONFIG size %u exceeds its payload", c->name, cfg->size);
 		return -EINVAL;
 	}
 	ret = vdev->ops->set_config ? vdev->ops->set_config(vdev, cfg->payload, cfg->offset,
 							     cfg->size)
 				    : -EPERM;
 	if (ret < 0) {
-		umdev_warn("%s: config write of %u bytes at %u refused: %s", c->name, cfg->size,
+		umdev_warn_rl(&c->rl, "%s: config write of %u bytes at %u refused: %s", c->name, cfg->size,
 			   cfg->offset, strerror(-ret));
 		return VU_SOFT_FAIL;
 	}
@@ -389,7 +422,7 @@ static int get_inflight_fd(struct vu_conn *c, struct vhost_user_msg *m)
 
 	if (in->num_queues == 0 || in->num_queues > vdev_of(c)->num_queues ||
 	    in->queue_size == 0 || in->queue_size > VIRTQ_MAX_SIZE) {
-		umdev_err("%s: GET_INFLIGHT_FD for %u queues of %u entries", c->name,
+		umdev_err_rl(&c->rl, "%s: GET_INFLIGHT_FD for %u queues of %u entries", c->name,
 			  in->num_queues, in->queue_size);
 		return -EINVAL;
 	}
@@ -431,25 +464,25 @@ static int set_inflight_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds
 
 	if (in->num_queues == 0 || in->num_queues > vdev_of(c)->num_queues ||
 	    in->queue_size == 0 || in->queue_size > VIRTQ_MAX_SIZE) {
-		umdev_err("%s: SET_INFLIGHT_FD for %u queues of %u entries", c->name,
+		umdev_err_rl(&c->rl, "%s: SET_INFLIGHT_FD for %u queues of %u entries", c->name,
 			  in->num_queues, in->queue_size);
 		return -EINVAL;
 	}
 	need = umdev_vq_inflight_size(in->queue_size) * in->num_queues;
 	if (in->mmap_size < need || in->mmap_size > (1ull << 32)) {
-		umdev_err("%s: inflight region of %llu bytes, need %llu", c->name,
+		umdev_err_rl(&c->rl, "%s: inflight region of %llu bytes, need %llu", c->name,
 			  (unsigned long long)in->mmap_size, (unsigned long long)need);
 		return -EINVAL;
 	}
 	if (umdev_fd_check_range(fds[0], in->mmap_offset, in->mmap_size, &sealed) < 0) {
-		umdev_err("%s: inflight fd holds less than the %llu bytes at offset %llu announced",
+		umdev_err_rl(&c->rl, "%s: inflight fd holds less than the %llu bytes at offset %llu announced",
 			  c->name, (unsigned long long)in->mmap_size,
 			  (unsigned long long)in->mmap_offset);
 		return -EINVAL;
 	}
 	p = mmap(NULL, in->mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], in->mmap_offset);
 	if (p == MAP_FAILED) {
-		umdev_err("%s: cannot map inflight region: %s", c->name, strerror(errno));
+		umdev_err_rl(&c->rl, "%s: cannot map inflight region: %s", c->name, strerror(errno));
 		return -errno;
 	}
 	/* It may arrive before any ring exists, or while some run. */
@@ -474,17 +507,29 @@ static int set_vring_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds, u
 	if (i < 0) {
 		if (fd >= 0)
 			close(fd);
-		return i;
+		return VU_SOFT_FAIL;
 	}
 	vr = &c->vrings[i];
+	/*
+	 * Every ring fd is an eventfd we read (kick) or write (call, err) on a
+	 * data-plane thread. Anything else (a pipe nobody reads, a socket, a
+	 * file) could block that thread or never wake it: refuse it here. An
+	 * accepted one is made non-blocking: a write to a saturated eventfd
+	 * then fails with EAGAIN, and the interrupt is pending anyway.
+	 */
+	if (fd >= 0) {
+		int ret = umdev_fd_prepare_eventfd(fd);
+
+		if (ret < 0) {
+			umdev_err_rl(&c->rl, "%s.q%d: %s fd refused: %s", c->name, i,
+				     umdev_vu_request_name(m->hdr.request),
+				     ret == -EBADFD ? "not an eventfd" : strerror(-ret));
+			close(fd);
+			return VU_SOFT_FAIL;
+		}
+	}
 	switch (m->hdr.request) {
 	case VHOST_USER_SET_VRING_KICK:
-		/* The data-plane loop reads it: a blocking fd must never stall the loop. */
-		if (fd >= 0 && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-			umdev_err("%s.q%d: cannot make the kick fd non-blocking", c->name, i);
-			close(fd);
-			return -EINVAL;
-		}
 		vring_stop(c, i);
 		close_fd(&vr->kick_fd);
 		vr->kick_fd = fd; /* -1: the front-end asks us to poll */
@@ -495,7 +540,8 @@ static int set_vring_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds, u
 		break;
 	case VHOST_USER_SET_VRING_CALL:
 		/* QEMU swaps call fds at run time (vector masking): no quiesce needed. */
-		umdev_vdev_queue_set_call_fd(vdev_of(c), i, vr->vq, fd);
+		if (vr->vq)
+			umdev_vdev_queue_set_call_fd(vdev_of(c), i, vr->vq, fd);
 		close_fd(&vr->call_fd);
 		vr->call_fd = fd;
 		/*
@@ -509,7 +555,7 @@ static int set_vring_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds, u
 			static const uint64_t one = 1;
 
 			if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-				umdev_warn("%s.q%d: cannot signal the new call fd: %s", c->name, i,
+				umdev_warn_rl(&c->rl, "%s.q%d: cannot signal the new call fd: %s", c->name, i,
 					   strerror(errno));
 		}
 		break;
@@ -532,33 +578,41 @@ static int vring_config(struct vu_conn *c, struct vhost_user_msg *m)
 	struct vu_vring *vr;
 
 	if (i < 0)
-		return i;
+		return VU_SOFT_FAIL;
 	vr = &c->vrings[i];
-	if (vr->running) {
-		umdev_err("%s.q%d: %s while the ring runs", c->name, i, umdev_vu_request_name(req));
-		return -EBUSY;
-	}
+	/*
+	 * Legal at any time: QEMU re-sends SET_VRING_ADDR on a running ring to
+	 * switch dirty logging, and other front-ends set rings up in other
+	 * orders. The ring stops (its requests complete; the index it stopped
+	 * at is kept), takes the change, and starts again if it still may.
+	 */
+	vring_stop(c, i);
 	switch (req) {
 	case VHOST_USER_SET_VRING_NUM:
 		if (m->p.state.num == 0 || m->p.state.num > vdev_of(c)->max_queue_size ||
 		    (m->p.state.num & (m->p.state.num - 1))) {
-			umdev_err("%s.q%d: ring size %u not supported (power of two <= %u)",
-				  c->name, i, m->p.state.num, vdev_of(c)->max_queue_size);
-			return -EINVAL;
+			umdev_err_rl(&c->rl, "%s.q%d: ring size %u not supported (power of two <= %u)",
+				     c->name, i, m->p.state.num, vdev_of(c)->max_queue_size);
+			vring_apply(c, i);
+			return VU_SOFT_FAIL;
 		}
 		vr->num = m->p.state.num;
 		break;
 	case VHOST_USER_SET_VRING_BASE:
 		if (m->p.state.num > 0xffff) {
-			umdev_err("%s.q%d: ring base %u out of range", c->name, i, m->p.state.num);
-			return -EINVAL;
+			umdev_err_rl(&c->rl, "%s.q%d: ring base %u out of range", c->name, i,
+				     m->p.state.num);
+			vring_apply(c, i);
+			return VU_SOFT_FAIL;
 		}
 		vr->base = m->p.state.num;
 		break;
 	default:
 		if (m->p.addr.flags & (1u << VHOST_VRING_F_LOG)) {
-			umdev_err("%s.q%d: used-ring logging requested but not offered", c->name, i);
-			return -EINVAL;
+			umdev_err_rl(&c->rl, "%s.q%d: used-ring logging requested but not offered",
+				     c->name, i);
+			vring_apply(c, i);
+			return VU_SOFT_FAIL;
 		}
 		vr->addr = m->p.addr;
 		vr->addr_set = true;
@@ -573,8 +627,12 @@ static int get_vring_base(struct vu_conn *c, struct vhost_user_msg *m)
 	int i = ring_index(c, m->p.state.index, "GET_VRING_BASE");
 	struct vu_vring *vr;
 
-	if (i < 0)
-		return i;
+	if (i < 0) {
+		/* It always gets a reply: a ring that does not exist is at 0. */
+		m->p.state.num = 0;
+		m->hdr.size = sizeof(m->p.state);
+		return vu_send(c, m, NULL, 0);
+	}
 	vr = &c->vrings[i];
 	/* Stops the ring (in-flight requests complete first); indices are kept. */
 	vr->started = false;
@@ -668,7 +726,7 @@ static int handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigne
 		break;
 	case VHOST_USER_SET_PROTOCOL_FEATURES:
 		if (m->p.u64 & ~VU_PROTOCOL_FEATURES) {
-			umdev_err("%s: protocol features 0x%llx were never offered", c->name,
+			umdev_err_rl(&c->rl, "%s: protocol features 0x%llx were never offered", c->name,
 				  (unsigned long long)(m->p.u64 & ~VU_PROTOCOL_FEATURES));
 			return -EINVAL;
 		}
@@ -702,11 +760,15 @@ static int handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigne
 		break;
 	case VHOST_USER_SET_VRING_ENABLE:
 		i = ring_index(c, m->p.state.index, "SET_VRING_ENABLE");
-		if (i < 0)
-			return i;
+		if (i < 0) {
+			ret = VU_SOFT_FAIL;
+			break;
+		}
 		if (m->p.state.num > 1) {
-			umdev_err("%s.q%d: SET_VRING_ENABLE with %u", c->name, i, m->p.state.num);
-			return -EINVAL;
+			umdev_err_rl(&c->rl, "%s.q%d: SET_VRING_ENABLE with %u", c->name, i,
+				     m->p.state.num);
+			ret = VU_SOFT_FAIL;
+			break;
 		}
 		c->vrings[i].enabled = m->p.state.num;
 		vring_apply(c, i);
@@ -719,13 +781,13 @@ static int handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigne
 		break;
 	case VHOST_USER_SET_STATUS:
 		if (m->p.u64 > 0xff) {
-			umdev_err("%s: SET_STATUS 0x%llx", c->name, (unsigned long long)m->p.u64);
+			umdev_err_rl(&c->rl, "%s: SET_STATUS 0x%llx", c->name, (unsigned long long)m->p.u64);
 			return -EINVAL;
 		}
 		c->status = m->p.u64;
 		break;
 	default:
-		umdev_err("%s: %s is not supported", c->name, umdev_vu_request_name(req));
+		umdev_err_rl(&c->rl, "%s: %s is not supported", c->name, umdev_vu_request_name(req));
 		return -EOPNOTSUPP;
 	}
 	if (ret < 0)

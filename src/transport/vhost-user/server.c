@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "umdev/log.h"
@@ -62,6 +63,19 @@ int vu_send(struct vu_conn *c, const struct vhost_user_msg *m, const int *fds, u
 	return 0;
 }
 
+/* Count one message against the per-second limit. */
+static bool msg_rate_ok(struct vu_conn *c)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if (ts.tv_sec != c->rate_window) {
+		c->rate_window = ts.tv_sec;
+		c->rate_count = 0;
+	}
+	return ++c->rate_count <= VU_MAX_MSGS_PER_S;
+}
+
 /* Read what is available of the current message. 1: complete, 0: partial, <0: error. */
 static int conn_recv(struct vu_conn *c)
 {
@@ -109,6 +123,10 @@ static void on_conn(void *opaque, uint32_t events)
 {
 	struct vu_conn *c = opaque;
 
+	/*
+	 * At most a few dozen messages per wake-up, so one busy front-end
+	 * cannot keep the control loop from every other connection.
+	 */
 	for (int budget = 64; budget > 0; budget--) {
 		const char *why = NULL;
 		unsigned req;
@@ -116,6 +134,12 @@ static void on_conn(void *opaque, uint32_t events)
 
 		if (ret == 0)
 			break;
+		if (ret > 0 && !msg_rate_ok(c)) {
+			umdev_err("%s: more than %u vhost-user messages in a second: a flood, not a "
+				  "front-end", c->name, VU_MAX_MSGS_PER_S);
+			conn_close(c, "message flood");
+			return;
+		}
 		if (ret < 0) {
 			if (ret == -ECONNRESET)
 				conn_close(c, NULL);
@@ -133,8 +157,8 @@ static void on_conn(void *opaque, uint32_t events)
 		if (ret == 0)
 			ret = vu_handle(c, &c->msg, c->fds, c->nfds);
 		else
-			umdev_err("%s: refusing %s (%u): %s", c->name, umdev_vu_request_name(req),
-				  req, why);
+			umdev_err_rl(&c->rl, "%s: refusing %s (%u): %s", c->name,
+				     umdev_vu_request_name(req), req, why);
 		/* Handlers take the fds they keep (set to -1); close the rest. */
 		for (unsigned i = 0; i < c->nfds; i++)
 			if (c->fds[i] >= 0)
@@ -190,8 +214,8 @@ static void on_listen(void *opaque, uint32_t events)
 	if (s->conn)
 		on_conn(s->conn, EPOLLIN);
 	if (s->conn) {
-		umdev_warn("%s: refusing a second vhost-user connection (one front-end at a time)",
-			   s->vdev->name);
+		umdev_warn_rl(&s->rl, "%s: refusing a second vhost-user connection (one front-end "
+			      "at a time)", s->vdev->name);
 		close(fd);
 		return;
 	}

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "umdev/log.h"
 #include "umdev/mem.h"
 #include "umdev/proto/vhost_user.h"
 #include "umdev/vhost_user.h"
@@ -31,6 +32,7 @@ struct vu_conn {
 	umdev_vu_server *s;
 	int fd;
 	char name[48]; /* "blk0" for logs */
+	struct umdev_ratelimit rl; /* every line this front-end can cause */
 
 	/* Receive state: a message may arrive in pieces on the non-blocking socket. */
 	struct vhost_user_msg msg;
@@ -49,6 +51,10 @@ struct vu_conn {
 	uint64_t inflight_size;
 	uint16_t inflight_queues;
 	uint16_t inflight_qsize;
+
+	/* Messages received in the current second (see VU_MAX_MSGS_PER_S). */
+	long long rate_window;
+	unsigned rate_count;
 };
 
 struct umdev_vu_server {
@@ -56,6 +62,7 @@ struct umdev_vu_server {
 	umdev_loop *ctl;
 	struct umdev_listener listener;
 	struct vu_conn *conn;
+	struct umdev_ratelimit rl; /* lines about refused connections */
 };
 
 /* handlers.c */
@@ -76,5 +83,15 @@ int vu_send(struct vu_conn *c, const struct vhost_user_msg *m, const int *fds, u
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                    \
 	 (1ull << VHOST_USER_PROTOCOL_F_STATUS))
 #define VU_MAX_MEM_SLOTS 256
+/*
+ * Limits on one front-end. QEMU sends a few messages per ring when a device
+ * starts (some hundreds for 256 rings) and a few per memory hot-plug; far
+ * more in one second is a flood that would take the control loop from every
+ * other device, so the connection is dropped. Replies are never queued
+ * beyond the socket's send buffer: vhost-user front-ends wait for each reply
+ * before the next request, so a full buffer means the front-end stopped
+ * reading, and the connection is dropped rather than waited for.
+ */
+#define VU_MAX_MSGS_PER_S 20000
 
 #endif

@@ -5,6 +5,7 @@
  * (no rings are started, so no data-plane loop is involved).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -309,10 +311,31 @@ static void test_config(void **state)
 	assert_int_equal(recv_msg(fd, &m), 12 + 8);
 	assert_int_equal(m.p.config.size, 8);
 	assert_memory_equal(m.p.config.payload, fx->dev.config + 4, 8);
-	/* Outside config space: a zero-length payload (the spec's error), still connected. */
+	/* Past the device's 16 bytes: the size asked for, zeros past the end. */
 	c.offset = 12;
 	send_msg(fd, VHOST_USER_GET_CONFIG, 0, &c, 12 + 8);
-	assert_int_equal(recv_msg(fd, &m), 0);
+	assert_int_equal(recv_msg(fd, &m), 12 + 8);
+	assert_int_equal(m.p.config.size, 8);
+	assert_memory_equal(m.p.config.payload, fx->dev.config + 12, 4);
+	for (unsigned i = 4; i < 8; i++)
+		assert_int_equal(m.p.config.payload[i], 0);
+	/* Front-ends that always ask for 256 bytes. */
+	c.offset = 0;
+	c.size = 256;
+	send_msg(fd, VHOST_USER_GET_CONFIG, 0, &c, 12 + 256);
+	assert_int_equal(recv_msg(fd, &m), 12 + 256);
+	assert_int_equal(m.p.config.size, 256);
+	assert_memory_equal(m.p.config.payload, fx->dev.config, 16);
+	for (unsigned i = 16; i < 256; i++)
+		assert_int_equal(m.p.config.payload[i], 0);
+	/* Wholly past the config space, but inside what a message carries: zeros. */
+	c.offset = 200;
+	c.size = 16;
+	send_msg(fd, VHOST_USER_GET_CONFIG, 0, &c, 12 + 16);
+	assert_int_equal(recv_msg(fd, &m), 12 + 16);
+	for (unsigned i = 0; i < 16; i++)
+		assert_int_equal(m.p.config.payload[i], 0);
+	/* Past what a message can carry: a zero-length payload (the spec's error). */
 	c.offset = 0xfffffff0u;
 	c.size = 0x20;
 	send_msg(fd, VHOST_USER_GET_CONFIG, 0, &c, 12);
@@ -375,15 +398,7 @@ static void test_malformed(void **state)
 	h = (struct vhost_user_header){ VHOST_USER_SET_VRING_KICK, VHOST_USER_VERSION, 8 };
 	memcpy(buf, &h, sizeof(h));
 	expect_closed_after(fx, buf, sizeof(h) + 8);
-	/* a ring the device does not have */
-	h = (struct vhost_user_header){ VHOST_USER_SET_VRING_NUM, VHOST_USER_VERSION, 8 };
-	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), &st, sizeof(st));
-	expect_closed_after(fx, buf, sizeof(h) + 8);
-	/* ring size not a power of two */
-	st = (struct vhost_user_vring_state){ .index = 0, .num = 100 };
-	memcpy(buf + sizeof(h), &st, sizeof(st));
-	expect_closed_after(fx, buf, sizeof(h) + 8);
+	(void)st;
 	/* memory table with no fds */
 	{
 		struct vhost_user_msg m = { .hdr = { VHOST_USER_SET_MEM_TABLE, VHOST_USER_VERSION,
@@ -392,6 +407,86 @@ static void test_malformed(void **state)
 		m.p.mem.regions[0].memory_size = 4096;
 		expect_closed_after(fx, &m, sizeof(m.hdr) + 8 + 32);
 	}
+}
+
+static void send_fd_msg(int fd, uint32_t req, uint32_t flags, const void *payload, uint32_t size,
+			int sfd)
+{
+	struct vhost_user_msg m = { .hdr = { req, VHOST_USER_VERSION | flags, size } };
+	char cbuf[CMSG_SPACE(sizeof(int))] = { 0 };
+	struct iovec iov = { &m, sizeof(m.hdr) + size };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+			     .msg_controllen = sizeof(cbuf) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+
+	memcpy(&m.p, payload, size);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &sfd, sizeof(int));
+	assert_int_equal(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)iov.iov_len);
+}
+
+/* The ack of a NEED_REPLY request: 0 done, non-zero refused. */
+static uint64_t ack_of(int fd, uint32_t req)
+{
+	struct vhost_user_msg m;
+
+	assert_int_equal(recv_msg(fd, &m), 8);
+	assert_int_equal(m.hdr.request, req);
+	return m.p.u64;
+}
+
+/*
+ * Requests naming a ring the device does not have, bad ring sizes and fds
+ * that are not eventfds are refused (a failed ack) without dropping the
+ * connection: the front-end carries on with what the device has.
+ */
+static void test_soft_refusals(void **state)
+{
+	struct fixture *fx = *state;
+	int fd = connect_to(fx->path);
+	uint64_t pf = 1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK, idx;
+	struct vhost_user_vring_state st = { .index = 7, .num = 64 };
+	const uint32_t nr = VHOST_USER_FLAG_NEED_REPLY;
+	struct vhost_user_msg m;
+	int efd = eventfd(0, EFD_CLOEXEC), p[2];
+
+	(void)fx;
+	assert_true(efd >= 0);
+	assert_int_equal(pipe(p), 0);
+	send_msg(fd, VHOST_USER_SET_PROTOCOL_FEATURES, 0, &pf, 8);
+	send_msg(fd, VHOST_USER_SET_VRING_NUM, nr, &st, sizeof(st));
+	assert_int_not_equal(ack_of(fd, VHOST_USER_SET_VRING_NUM), 0);
+	send_msg(fd, VHOST_USER_SET_VRING_ENABLE, nr, &st, sizeof(st));
+	assert_int_not_equal(ack_of(fd, VHOST_USER_SET_VRING_ENABLE), 0);
+	idx = 7;
+	send_fd_msg(fd, VHOST_USER_SET_VRING_KICK, nr, &idx, 8, efd);
+	assert_int_not_equal(ack_of(fd, VHOST_USER_SET_VRING_KICK), 0);
+	/* GET_VRING_BASE always answers. */
+	send_msg(fd, VHOST_USER_GET_VRING_BASE, 0, &st, sizeof(st));
+	assert_int_equal(recv_msg(fd, &m), sizeof(st));
+	assert_int_equal(m.p.state.num, 0);
+	/* A ring size that is not a power of two. */
+	st = (struct vhost_user_vring_state){ .index = 0, .num = 100 };
+	send_msg(fd, VHOST_USER_SET_VRING_NUM, nr, &st, sizeof(st));
+	assert_int_not_equal(ack_of(fd, VHOST_USER_SET_VRING_NUM), 0);
+	/* A call fd that is a pipe: a write could block a data-plane thread. */
+	idx = 0;
+	send_fd_msg(fd, VHOST_USER_SET_VRING_CALL, nr, &idx, 8, p[1]);
+	assert_int_not_equal(ack_of(fd, VHOST_USER_SET_VRING_CALL), 0);
+	/* An eventfd is taken, and made non-blocking. */
+	send_fd_msg(fd, VHOST_USER_SET_VRING_CALL, nr, &idx, 8, efd);
+	assert_int_equal(ack_of(fd, VHOST_USER_SET_VRING_CALL), 0);
+	assert_true(fcntl(efd, F_GETFL) & O_NONBLOCK);
+	st = (struct vhost_user_vring_state){ .index = 0, .num = 64 };
+	send_msg(fd, VHOST_USER_SET_VRING_NUM, nr, &st, sizeof(st));
+	assert_int_equal(ack_of(fd, VHOST_USER_SET_VRING_NUM), 0);
+	assert_int_equal(get_u64(fd, VHOST_USER_GET_QUEUE_NUM), 2);
+	close(p[0]);
+	close(p[1]);
+	close(efd);
+	close(fd);
 }
 
 static void test_second_connection_refused(void **state)
@@ -418,6 +513,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fragmented, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_soft_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_connection_refused, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
