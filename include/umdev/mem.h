@@ -27,6 +27,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+#include "umdev/loop.h"
+
 #define UMDEV_WUR __attribute__((warn_unused_result))
 
 typedef struct umdev_as umdev_as;
@@ -123,5 +125,54 @@ int umdev_as_map_uva_to_gpa(const umdev_as_map *m, uint64_t uva, uint64_t *gpa) 
 /** umdev_as_map_read() / _write() - copy to/from guest memory, any layout. */
 int umdev_as_map_read(const umdev_as_map *m, uint64_t addr, void *buf, size_t len) UMDEV_WUR;
 int umdev_as_map_write(const umdev_as_map *m, uint64_t addr, const void *buf, size_t len) UMDEV_WUR;
+
+/*
+ * Memory a client takes away (see src/mem/guard.c for the design). A client
+ * can shrink the file behind memory we mapped from it (an unsealed memfd, a
+ * hugetlbfs file); touching it then raises SIGBUS. With the guard installed,
+ * every region of every address space is watched: a fault there replaces the
+ * region with zero pages (the access completes, no thread stops), and the
+ * address space's fault callback runs on the control loop so the transport
+ * can fail the device and drop that client alone.
+ */
+
+/**
+ * umdev_mem_guard_init() - install the SIGBUS handler; fault callbacks run on
+ * @ctl. Once per process, before clients connect. Without it a SIGBUS kills
+ * the process as before (unit tests, embedders with their own handler).
+ * Return: 0, -EALREADY, or -errno.
+ */
+int umdev_mem_guard_init(umdev_loop *ctl) UMDEV_WUR;
+
+/** umdev_mem_guard_fini() - restore the previous SIGBUS action. */
+void umdev_mem_guard_fini(void);
+
+/**
+ * umdev_mem_fault_count() - faults recovered on the calling thread so far.
+ * Compare before and after touching guest memory to know whether what was
+ * read there is real (the request then fails). Any thread; never blocks.
+ */
+unsigned long umdev_mem_fault_count(void);
+
+/** umdev_mem_fault_total() - faults recovered in the whole process. */
+unsigned long umdev_mem_fault_total(void);
+
+/**
+ * umdev_as_set_fault_cb() - @cb(@opaque) runs on the control loop after a
+ * fault in @as's memory. Control thread. @cb NULL removes it.
+ */
+void umdev_as_set_fault_cb(umdev_as *as, void (*cb)(void *opaque), void *opaque);
+
+/** umdev_as_faulted() - a region of @as faulted since it was created. */
+bool umdev_as_faulted(const umdev_as *as);
+
+/**
+ * umdev_as_guard_add() - watch another mapping of the client's (say the
+ * vhost-user inflight region) as part of @as. Returns an id for
+ * umdev_as_guard_del(), which must be called before the mapping goes, or -1
+ * when the guard's table is full (logged). Control thread.
+ */
+int umdev_as_guard_add(umdev_as *as, void *addr, size_t len);
+void umdev_as_guard_del(int id);
 
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "backend_internal.h"
+#include "umdev/mem.h"
 #include "umdev/log.h"
 
 struct ram_bdev {
@@ -117,6 +118,8 @@ static void ram_zero(struct ram_bdev *r, uint64_t off, uint64_t len)
 static int ram_submit(umdev_bdev_queue *q, struct umdev_bdev_io *io)
 {
 	struct ram_bdev *r = q->b->priv;
+	/* Guest memory taken away under the copy reads as zeros: fail the request. */
+	unsigned long faults = umdev_mem_fault_count();
 
 	switch (io->op) {
 	case UMDEV_BDEV_READ:
@@ -132,7 +135,7 @@ static int ram_submit(umdev_bdev_queue *q, struct umdev_bdev_io *io)
 		ram_zero(r, io->offset, io->len);
 		break;
 	}
-	io->done(io, 0);
+	io->done(io, umdev_mem_fault_count() != faults ? -EFAULT : 0);
 	return 0;
 }
 

@@ -76,6 +76,7 @@ struct umdev_daemon {
 	struct umdev_dev_entry *devs; /* newest first */
 	int sig_fd;
 	struct umdev_rpc *rpc;
+	bool guard; /* installed the SIGBUS guard (umdev_mem_guard_init) */
 };
 
 struct umdev_dev_entry *umdev_daemon_find(umdev_daemon *d, const char *id);

@@ -17,6 +17,7 @@
 #include "dev_type.h"
 #include "umdev/log.h"
 #include "umdev/loop.h"
+#include "umdev/mem.h"
 
 #define MAX_DP_THREADS UMDEV_MAX_DP_THREADS
 #define dev_entry umdev_dev_entry
@@ -44,6 +45,11 @@ umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
 	d->ctl = umdev_loop_new("umdev-ctl", 0, err);
 	if (!d->ctl)
 		goto fail;
+	/* A client that shrinks guest memory under us fails its device, not the process. */
+	*err = umdev_mem_guard_init(d->ctl);
+	if (*err < 0 && *err != -EALREADY)
+		goto fail;
+	d->guard = *err == 0;
 	for (unsigned i = 0; i < n; i++) {
 		char name[16];
 
@@ -91,6 +97,8 @@ void umdev_daemon_free(umdev_daemon *d)
 		umdev_loop_join(d->dp[i]);
 		umdev_loop_free(d->dp[i]);
 	}
+	if (d->guard)
+		umdev_mem_guard_fini();
 	if (d->sig_fd >= 0) {
 		umdev_loop_del_fd(d->ctl, d->sig_fd);
 		close(d->sig_fd);

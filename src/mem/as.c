@@ -18,6 +18,8 @@
 static void region_put(struct umdev_mem_region *r)
 {
 	if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		/* Nobody can touch it now: withdraw it from the guard, then unmap. */
+		mem_guard_range_del(r->guard);
 		munmap(r->mmap_base, r->mmap_len);
 		free(r);
 	}
@@ -72,6 +74,7 @@ umdev_as *umdev_as_new(int *err)
 		return NULL;
 	}
 	pthread_mutex_init(&as->lock, NULL);
+	as->guard_sink = mem_guard_sink_new();
 	return as;
 }
 
@@ -80,6 +83,7 @@ void umdev_as_free(umdev_as *as)
 	if (!as)
 		return;
 	umdev_as_map_put(as->cur);
+	mem_guard_sink_free(as->guard_sink);
 	pthread_mutex_destroy(&as->lock);
 	free(as);
 }
@@ -125,7 +129,8 @@ static size_t fd_page_size(int fd)
 	return ps;
 }
 
-static int region_map(const struct umdev_mem_region_desc *d, struct umdev_mem_region **out)
+static int region_map(umdev_as *as, const struct umdev_mem_region_desc *d,
+		      struct umdev_mem_region **out)
 {
 	struct umdev_mem_region *r;
 	size_t ps = fd_page_size(d->fd);
@@ -168,6 +173,8 @@ static int region_map(const struct umdev_mem_region_desc *d, struct umdev_mem_re
 	r->mmap_len = len;
 	r->host = (uint8_t *)p + delta;
 	r->refs = 1;
+	/* The client may shrink the file under us (unsealed memfd, hugetlbfs). */
+	r->guard = mem_guard_range_add(as->guard_sink, p, len);
 	*out = r;
 	return 0;
 }
@@ -200,7 +207,7 @@ int umdev_as_add_region(umdev_as *as, const struct umdev_mem_region_desc *d)
 		ret = -ENOSPC;
 		goto out_close;
 	}
-	ret = region_map(d, &r);
+	ret = region_map(as, d, &r);
 	if (ret < 0)
 		goto out_close;
 	close(d->fd);

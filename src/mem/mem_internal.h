@@ -3,6 +3,8 @@
 #define UMDEV_MEM_INTERNAL_H
 
 #include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "umdev/mem.h"
 
@@ -18,6 +20,7 @@ struct umdev_mem_region {
 	uint8_t *host; /* host address of gpa */
 	void *mmap_base; /* what munmap needs (aligned down) */
 	size_t mmap_len;
+	int guard; /* its entry in the SIGBUS guard (guard.c), -1: none */
 	unsigned refs; /* atomic */
 };
 
@@ -33,6 +36,15 @@ struct umdev_as {
 	pthread_mutex_t lock; /* guards cur against umdev_as_get_map() on other threads */
 	struct umdev_as_map *cur;
 	uint64_t version;
+	int guard_sink; /* where the SIGBUS guard reports faults, -1: nowhere */
 };
+
+/* guard.c: the tables the SIGBUS handler reads. Control thread. */
+int mem_guard_sink_new(void);
+void mem_guard_sink_set_cb(int id, void (*cb)(void *opaque), void *opaque);
+bool mem_guard_sink_faulted(int id);
+void mem_guard_sink_free(int id);
+int mem_guard_range_add(int sink, void *addr, size_t len);
+void mem_guard_range_del(int id);
 
 #endif

@@ -181,6 +181,7 @@ int vu_conn_init_state(struct vu_conn *c)
 	struct umdev_virtio_dev *vdev = vdev_of(c);
 	int err = 0;
 
+	c->inflight_guard = -1;
 	c->as = umdev_as_new(&err);
 	if (!c->as)
 		return err;
@@ -197,6 +198,8 @@ static void unmap_inflight(struct vu_conn *c)
 	for (unsigned i = 0; c->vrings && i < vdev_of(c)->num_queues; i++)
 		if (c->vrings[i].vq)
 			umdev_vq_set_inflight(c->vrings[i].vq, NULL);
+	umdev_as_guard_del(c->inflight_guard);
+	c->inflight_guard = -1;
 	if (c->inflight)
 		munmap(c->inflight, c->inflight_size);
 	c->inflight = NULL;
@@ -490,6 +493,8 @@ static int set_inflight_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds
 	unmap_inflight(c);
 	c->inflight = p;
 	c->inflight_size = in->mmap_size;
+	/* The front-end owns the file: it may shrink it under us like guest RAM. */
+	c->inflight_guard = umdev_as_guard_add(c->as, p, in->mmap_size);
 	c->inflight_queues = in->num_queues;
 	c->inflight_qsize = in->queue_size;
 	for (unsigned i = 0; i < vdev_of(c)->num_queues; i++)

@@ -57,9 +57,19 @@ int vu_send(struct vu_conn *c, const struct vhost_user_msg *m, const int *fds, u
 	do
 		n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
-	/* Replies are small; a front-end whose socket buffer is full is not reading. */
-	if (n != (ssize_t)iov.iov_len)
-		return n < 0 ? -errno : -EIO;
+	/*
+	 * Replies are small and a front-end waits for each before its next
+	 * request: a full socket buffer means it stopped reading. It is
+	 * dropped, never waited for (the control loop serves every device).
+	 */
+	if (n != (ssize_t)iov.iov_len) {
+		int err = n < 0 ? errno : EIO;
+
+		umdev_err_rl(&c->rl, "%s: cannot send a reply (%s): the front-end is not reading "
+			     "its replies; dropping it", c->name,
+			     err == EAGAIN ? "socket buffer full" : strerror(err));
+		return -err;
+	}
 	return 0;
 }
 
@@ -174,6 +184,21 @@ static void on_conn(void *opaque, uint32_t events)
 		conn_close(c, NULL);
 }
 
+/*
+ * The front-end shrank memory it gave us (guest RAM or the inflight region)
+ * and a thread touched what is gone: the guard replaced it with zero pages,
+ * so nothing this device reads or writes means anything any more. Fail it
+ * and drop the front-end; a new connection starts from scratch.
+ */
+static void on_mem_fault(void *opaque)
+{
+	struct vu_conn *c = opaque;
+
+	umdev_err("%s: the front-end took away guest memory it had given us (file shrunk "
+		  "under the mapping): device failed, disconnecting it", c->name);
+	conn_close(c, "guest memory fault");
+}
+
 /* Serve @fd (connected, non-blocking) as the connection. The fd is consumed. */
 static int conn_adopt(umdev_vu_server *s, int fd)
 {
@@ -194,6 +219,7 @@ static int conn_adopt(umdev_vu_server *s, int fd)
 		free(c);
 		return -ENOMEM;
 	}
+	umdev_as_set_fault_cb(c->as, on_mem_fault, c);
 	s->conn = c;
 	umdev_info("%s: vhost-user front-end connected", c->name);
 	return 0;

@@ -51,6 +51,7 @@ struct vu_conn {
 	uint64_t inflight_size;
 	uint16_t inflight_queues;
 	uint16_t inflight_qsize;
+	int inflight_guard; /* its SIGBUS guard entry (umdev_as_guard_add), -1: none */
 
 	/* Messages received in the current second (see VU_MAX_MSGS_PER_S). */
 	long long rate_window;
