@@ -15,7 +15,7 @@
 
 /* Largest message we accept: header, a 16-byte access header, the data. */
 #define VFU_MAX_MSG (sizeof(struct vfio_user_header) + 16 + UMDEV_VFU_MAX_DATA_XFER)
-/* How long a server-to-client DMA (or a reply send) may take. */
+/* How long a server-to-client DMA may wait for its reply. */
 #define VFU_IO_TIMEOUT_MS 2000
 /* Commands that may arrive while we wait for a DMA reply, kept for later. */
 #define VFU_MAX_STASH 32
