@@ -450,6 +450,12 @@ static int vfu_reg_write(void *opaque, uint32_t off, const void *buf, unsigned l
 int umdev_nvmed_vfu_open(struct umdev_nvmed_vfu *h, const char *sock, uint64_t iova,
 			 uint64_t size)
 {
+	return umdev_nvmed_vfu_open_ex(h, sock, iova, size, false);
+}
+
+int umdev_nvmed_vfu_open_ex(struct umdev_nvmed_vfu *h, const char *sock, uint64_t iova,
+			    uint64_t size, bool unsealed)
+{
 	uint8_t buf[512];
 	int fd = -1, ret;
 
@@ -460,6 +466,7 @@ int umdev_nvmed_vfu_open(struct umdev_nvmed_vfu *h, const char *sock, uint64_t i
 	ret = umdev_vfuc_connect(&h->c, sock, 3000);
 	if (ret < 0)
 		return ret;
+	h->c.unsealed_mem = unsealed;
 	if ((ret = umdev_vfuc_version(&h->c, NULL)) < 0 ||
 	    (ret = umdev_vfuc_add_mem(&h->c, iova, size, true,
 				      VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)) < 0 ||

@@ -159,6 +159,10 @@ struct umdev_nvmed_vfu {
 int umdev_nvmed_vfu_open(struct umdev_nvmed_vfu *h, const char *sock, uint64_t iova,
 			 uint64_t size) __attribute__((warn_unused_result));
 
+/** umdev_nvmed_vfu_open_ex() - the same; @unsealed leaves guest memory shrinkable (tests). */
+int umdev_nvmed_vfu_open_ex(struct umdev_nvmed_vfu *h, const char *sock, uint64_t iova,
+			    uint64_t size, bool unsealed) __attribute__((warn_unused_result));
+
 /**
  * umdev_nvmed_vfu_msix() - @nvec non-blocking MSI-X eventfds (h->efd),
  * MSI-X enabled in the capability, every table entry unmasked.

@@ -439,8 +439,9 @@ int umdev_vfuc_add_mem(struct umdev_vfuc *c, uint64_t iova, uint64_t size, bool 
 		close(r->fd);
 		return ret;
 	}
-	/* Guest memory never shrinks (QEMU seals its memfds too). */
-	fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK);
+	/* Guest memory never shrinks (QEMU seals its memfds too), unless a test shrinks it. */
+	if (!c->unsealed_mem)
+		fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK);
 	ret = map_one(c, r, flags);
 	if (ret < 0) {
 		munmap(r->ptr, size);

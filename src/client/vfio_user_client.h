@@ -39,6 +39,7 @@ struct umdev_vfuc {
 	unsigned nmem;
 	unsigned dma_reads, dma_writes; /* server DMA commands served */
 	bool refuse_dma; /* answer server DMA with an error (tests) */
+	bool unsealed_mem; /* leave guest memfds unsealed, so tests can shrink them */
 	/*
 	 * Lay out DMA_READ/DMA_WRITE as QEMU's client does (32-bit count, data
 	 * at byte 12, bare-header DMA_WRITE reply) instead of the spec's; the

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "umdev/irq.h"
+#include "util/fd.h"
 #include "umdev/log.h"
 
 struct msix_entry {
@@ -83,32 +84,6 @@ static int signal_fd(int fd)
 	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		return 0;
 	return 1;
-}
-
-/*
- * An fd the client wants us to signal: it must be an eventfd (a pipe nobody
- * reads or a socket could block or be something else entirely), and it is
- * made non-blocking. -EINVAL for any other kind of file.
- */
-static int accept_eventfd(int fd)
-{
-	char path[64], target[64];
-	ssize_t n;
-	int fl;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return -EINVAL;
-	target[n] = 0;
-	if (strcmp(target, "anon_inode:[eventfd]"))
-		return -EINVAL;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0)
-		return -EINVAL;
-	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return 0;
 }
 
 umdev_irq *umdev_irq_new(const struct umdev_irq_config *cfg, int *err)
@@ -473,9 +448,10 @@ int umdev_irq_set(umdev_irq *irq, unsigned index, uint32_t flags, uint32_t start
 		for (unsigned i = 0; i < nfds; i++) {
 			if (fds[i] < 0)
 				return -EINVAL;
-			ret = accept_eventfd(fds[i]);
+			/* Only an eventfd, made non-blocking (see the top of this file). */
+			ret = umdev_fd_prepare_eventfd(fds[i]);
 			if (ret < 0)
-				return ret;
+				return ret == -EBADFD ? -EINVAL : ret;
 		}
 	} else if (nfds) {
 		return -EINVAL;

@@ -223,12 +223,13 @@ static void test_kernel_vfio_client(void **state)
 	assert_int_equal(umdev_nvmed_reg_read32(&h->d, NVME_REG_VS, &vs), 0);
 	assert_true(vs >= 0x10300);
 	/*
-	 * Bus mastering is the driver's to turn on (vfio-pci leaves it off),
-	 * read-modify-write as QEMU's util/vfio-helpers.c does; our controller
-	 * maps its admin queues when enabled, so it needs it from CC.EN on.
+	 * Bus mastering is the driver's to turn on (vfio-pci leaves it off).
+	 * As on hardware, the controller becomes ready without it and fetches
+	 * nothing until the driver sets it (read-modify-write, as QEMU's
+	 * util/vfio-helpers.c does).
 	 */
-	assert_int_equal(umdev_nvmed_vfu_command(h, UMDEV_PCI_CMD_MASTER, 0), 0);
 	assert_int_equal(umdev_nvmed_enable(&h->d, 32), 0);
+	assert_int_equal(umdev_nvmed_vfu_command(h, UMDEV_PCI_CMD_MASTER, 0), 0);
 	buf = umdev_nvmed_alloc(&h->d, 4096, 4096);
 	assert_int_equal(umdev_nvmed_identify(&h->d, NVME_CNS_CTRL, 0, buf), 0);
 	assert_int_equal(umdev_nvmed_create_qpair(&h->d, 1, 64, false), 0);
@@ -488,6 +489,52 @@ static void test_limits_and_fds(void **state)
 	passed = true;
 }
 
+/*
+ * The client shrinks the memfd behind memory it mapped for DMA (its own,
+ * unsealed) and rings a doorbell: the controller faults reading the queue.
+ * The process lives, nvme0's client is dropped with a log line, nvme1 never
+ * notices, and nvme0 serves the next client.
+ */
+static void test_dma_memory_shrunk(void **state)
+{
+	struct umdev_nvmed_vfu *h = calloc(1, sizeof(*h));
+	struct victim *v = victim_start();
+	uint64_t buf;
+
+	(void)state;
+	assert_non_null(h);
+	assert_int_equal(umdev_nvmed_vfu_open_ex(h, srv.sock, IOVA, MEM, true), 0);
+	assert_int_equal(umdev_nvmed_vfu_command(h, UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER, 0),
+			 0);
+	assert_int_equal(umdev_nvmed_enable(&h->d, 32), 0);
+	buf = umdev_nvmed_alloc(&h->d, 4096, 4096);
+	assert_int_equal(umdev_nvmed_identify(&h->d, NVME_CNS_CTRL, 0, buf), 0);
+	/*
+	 * The memory past the queues goes (the client keeps its queues, which
+	 * it touches itself); IDENTIFY into a buffer there makes the
+	 * controller write to what is gone. Whether the command completes
+	 * before the client is dropped does not matter.
+	 */
+	buf = umdev_nvmed_alloc(&h->d, 4096, 4096);
+	assert_int_equal(ftruncate(h->c.mem[0].fd, (off_t)(buf - IOVA)), 0);
+	h->d.timeout_ms = 2000;
+	if (umdev_nvmed_identify(&h->d, NVME_CNS_CTRL, 0, buf) == 0)
+		fprintf(stderr, "identify completed before the client was dropped\n");
+	for (int i = 0; i < 300 && !log_count("took away DMA memory"); i++)
+		usleep(10000);
+	assert_int_equal(log_count("took away DMA memory"), 1);
+	umdev_nvmed_vfu_close(h);
+	victim_check(v);
+	/* A new, well-behaved client gets a working controller. */
+	host_up(h, srv.sock);
+	buf = umdev_nvmed_alloc(&h->d, 4096, 4096);
+	assert_int_equal(rw(h, NVME_CMD_WRITE, 8, buf), 0);
+	umdev_nvmed_vfu_close(h);
+	free(h);
+	sigterm_exits();
+	passed = true;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -495,6 +542,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_saturated_intx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_stops_reading, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_limits_and_fds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_memory_shrunk, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

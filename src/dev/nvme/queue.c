@@ -25,6 +25,7 @@
 
 #include "nvme_internal.h"
 #include "umdev/log.h"
+#include "umdev/proto/pci_regs.h"
 
 static uint32_t db_read(struct umdev_nvme *n, unsigned idx, uint16_t qid)
 {
@@ -301,22 +302,43 @@ int nvme_process(struct umdev_nvme *n)
 	return work;
 }
 
+/*
+ * A queue needs guest memory: translate it now if DMA is possible. The
+ * admin queues are the exception: a driver may enable the controller before
+ * it sets Bus Master (as on hardware, where CC.EN does not check it, and as
+ * drivers written for kernel VFIO do, which enables memory space at open but
+ * not bus mastering). They are then made untranslated, and translate_all()
+ * fills them in once DMA is allowed; nothing is fetched before that.
+ */
+static bool admin_may_wait_for_dma(struct umdev_nvme *n, uint16_t qid, int *err)
+{
+	*err = nvme_ensure_map(n);
+	if (*err == 0)
+		return true;
+	if (qid == 0 && (*err == -EPERM || *err == -EAGAIN) &&
+	    !(umdev_pci_command(n->pci) & UMDEV_PCI_CMD_MASTER)) {
+		*err = 0;
+		return true;
+	}
+	return false;
+}
+
 struct nvme_cq *nvme_cq_new(struct umdev_nvme *n, uint16_t qid, uint32_t size, uint64_t gpa,
 			    bool ien, uint16_t iv, int *err)
 {
 	struct nvme_cq *cq;
 
-	*err = nvme_ensure_map(n);
-	if (*err < 0)
+	if (!admin_may_wait_for_dma(n, qid, err))
 		return NULL;
 	cq = calloc(1, sizeof(*cq));
 	if (!cq) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	cq->ring = umdev_as_map_translate(n->map, gpa, (uint64_t)size * NVME_CQE_SIZE,
-					  UMDEV_MEM_WRITE);
-	if (!cq->ring) {
+	cq->ring = n->map ? umdev_as_map_translate(n->map, gpa, (uint64_t)size * NVME_CQE_SIZE,
+						   UMDEV_MEM_WRITE)
+			  : NULL;
+	if (n->map && !cq->ring) {
 		free(cq);
 		*err = -EFAULT;
 		return NULL;
@@ -344,20 +366,20 @@ struct nvme_sq *nvme_sq_new(struct umdev_nvme *n, uint16_t qid, uint16_t cqid, u
 {
 	struct nvme_sq *sq;
 
-	*err = nvme_ensure_map(n);
-	if (*err < 0)
+	if (!admin_may_wait_for_dma(n, qid, err))
 		return NULL;
 	sq = calloc(1, sizeof(*sq));
 	if (!sq) {
 		*err = -ENOMEM;
 		return NULL;
 	}
-	sq->ring = umdev_as_map_translate(n->map, gpa, (uint64_t)size * NVME_SQE_SIZE,
-					  UMDEV_MEM_READ);
+	sq->ring = n->map ? umdev_as_map_translate(n->map, gpa, (uint64_t)size * NVME_SQE_SIZE,
+						   UMDEV_MEM_READ)
+			  : NULL;
 	sq->reqs = calloc(size, sizeof(*sq->reqs));
 	sq->free = calloc(size, sizeof(*sq->free));
-	if (!sq->ring || !sq->reqs || !sq->free) {
-		*err = sq->ring ? -ENOMEM : -EFAULT;
+	if ((n->map && !sq->ring) || !sq->reqs || !sq->free) {
+		*err = n->map && !sq->ring ? -EFAULT : -ENOMEM;
 		free(sq->reqs);
 		free(sq->free);
 		free(sq);

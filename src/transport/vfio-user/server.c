@@ -714,13 +714,35 @@ const struct umdev_pci_dma_ops vfu_dma_ops = {
  */
 static void open_device(umdev_vfu_server *s)
 {
-	uint16_t cmd = umdev_pci_command(s->pci);
+	uint16_t cmd;
 
+	/*
+	 * Kernel vfio-pci also resets the function when it is opened (and when
+	 * it is closed): a new client must not find a controller still enabled
+	 * with queues in the last client's memory. Power-on state, then MSE.
+	 */
+	umdev_pci_reset(s->pci);
+	cmd = umdev_pci_command(s->pci);
 	if (cmd & UMDEV_PCI_CMD_MEMORY)
 		return;
 	cmd |= UMDEV_PCI_CMD_MEMORY;
 	if (umdev_pci_cfg_access(s->pci, UMDEV_PCI_COMMAND, &cmd, sizeof(cmd), true) < 0)
 		umdev_warn("%s: cannot enable memory space for the new client", s->name);
+}
+
+/*
+ * The client shrank memory it had mapped for DMA and a thread touched what
+ * is gone: the guard (src/mem/guard.c) put zero pages there, so the device's
+ * view of the client's memory means nothing any more. Drop the client; the
+ * device is reset for the next one.
+ */
+static void on_mem_fault(void *opaque)
+{
+	struct vfu_conn *c = opaque;
+
+	umdev_err("%s: the client took away DMA memory it had mapped (file shrunk under the "
+		  "mapping): device failed, disconnecting it", c->s->name);
+	conn_close(c, "DMA memory fault");
 }
 
 static struct vfu_conn *conn_new(umdev_vfu_server *s, int fd)
@@ -739,6 +761,7 @@ static struct vfu_conn *conn_new(umdev_vfu_server *s, int fd)
 		free(c);
 		return NULL;
 	}
+	umdev_as_set_fault_cb(c->as, on_mem_fault, c);
 	return c;
 }
 

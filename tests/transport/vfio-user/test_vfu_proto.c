@@ -225,8 +225,9 @@ static void test_config_space(void **state)
 	/* access beyond config space */
 	assert_int_equal(umdev_vfuc_cfg_read(&c, 4094, &reg, 4), -EINVAL);
 	/*
-	 * A new client finds memory space enabled, as a freshly opened kernel
-	 * VFIO device has it, even though the last one left it off.
+	 * A new client finds the device as a freshly opened kernel VFIO device
+	 * is: reset (bus mastering off), memory space enabled, even though the
+	 * last one left memory space off and bus mastering on.
 	 */
 	enable(&c, UMDEV_PCI_CMD_MASTER);
 	assert_int_equal(umdev_vfuc_region_read(&c, 0, 0, &reg, 4), -EIO);
@@ -234,7 +235,7 @@ static void test_config_space(void **state)
 	connect_ok(&c);
 	uint16_t cmd = 0;
 	assert_int_equal(umdev_vfuc_cfg_read(&c, UMDEV_PCI_COMMAND, &cmd, 2), 0);
-	assert_int_equal(cmd, UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER);
+	assert_int_equal(cmd, UMDEV_PCI_CMD_MEMORY);
 	assert_int_equal(reg_rd(&c, SAMPLE_REG_ID), SAMPLE_ID_VALUE);
 	umdev_vfuc_close(&c);
 }
@@ -504,8 +505,12 @@ static void test_reconnect(void **state)
 		close(efd[i]);
 	struct umdev_vfuc c2;
 	connect_ok(&c2);
-	/* device state kept */
-	assert_int_equal(reg_rd(&c2, SAMPLE_REG_SCRATCH), 0xcafe);
+	/*
+	 * A new client opens a reset device, as after a kernel VFIO open: the
+	 * last client's register state is gone.
+	 */
+	assert_int_equal(reg_rd(&c2, SAMPLE_REG_SCRATCH), 0);
+	enable(&c2, UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER);
 	/* mappings dropped: the old window is not guest memory now */
 	run_cmd(&c2, SAMPLE_CMD_TO_GUEST, GUEST_IOVA, 64);
 	assert_true(reg_rd(&c2, SAMPLE_REG_STATUS) & SAMPLE_STS_ERROR);
@@ -643,8 +648,9 @@ static void test_client_ignores_dma(void **state)
 	umdev_vfuc_close(&c);
 	struct umdev_vfuc c2;
 	connect_ok(&c2);
-	/* device state survived; the interrupted command reported an error */
-	assert_true(reg_rd(&c2, SAMPLE_REG_STATUS) & SAMPLE_STS_ERROR);
+	/* a new client opens a reset device: the interrupted command left nothing */
+	assert_int_equal(reg_rd(&c2, SAMPLE_REG_STATUS), 0);
+	assert_int_equal(reg_rd(&c2, SAMPLE_REG_ID), SAMPLE_ID_VALUE);
 	umdev_vfuc_close(&c2);
 }
 
