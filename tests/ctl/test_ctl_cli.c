@@ -27,6 +27,7 @@ static int setup(void **state)
 {
 	proto_srv_init(&srv, 16ull << 20);
 	proto_start_umdevd(&srv, "--rpc", "@SOCK@", NULL);
+	ctl_wait_listening(srv.sock);
 	return 0;
 }
 
@@ -419,6 +420,7 @@ static void test_default_socket_and_activation(void **state)
 	assert_true(strlen(rpc) < sizeof(s.sock));
 	memcpy(s.sock, rpc, strlen(rpc) + 1);
 	proto_start_umdevd(&s, NULL);
+	ctl_wait_listening(s.sock);
 	assert_int_equal(stat(rpc, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	{
