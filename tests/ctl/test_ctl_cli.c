@@ -96,25 +96,48 @@ static void run_argv(struct run *r, char *const argv[])
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* umdevctl --rpc SOCK ARGS... */
-static void ctl(struct run *r, ...)
+/* umdevctl with @args (NULL-terminated), "--rpc SOCK" first or, with @rpc_last, last. */
+static void ctl_va(struct run *r, bool rpc_last, va_list ap)
 {
 	char *argv[32];
 	unsigned n = 0;
 	const char *a;
-	va_list ap;
 
 	memset(r, 0, sizeof(*r));
 	argv[n++] = getenv("UMDEVCTL");
 	assert_non_null(argv[0]);
-	argv[n++] = "--rpc";
-	argv[n++] = srv.sock;
-	va_start(ap, r);
-	while ((a = va_arg(ap, const char *)) && n < 31)
+	if (!rpc_last) {
+		argv[n++] = "--rpc";
+		argv[n++] = srv.sock;
+	}
+	while ((a = va_arg(ap, const char *)) && n < 29)
 		argv[n++] = (char *)a;
-	va_end(ap);
+	if (rpc_last) {
+		argv[n++] = "--rpc";
+		argv[n++] = srv.sock;
+	}
 	argv[n] = NULL;
 	run_argv(r, argv);
+}
+
+/* umdevctl --rpc SOCK ARGS... */
+static void ctl(struct run *r, ...)
+{
+	va_list ap;
+
+	va_start(ap, r);
+	ctl_va(r, false, ap);
+	va_end(ap);
+}
+
+/* umdevctl ARGS... --rpc SOCK: every option after the command. */
+static void ctl_tail(struct run *r, ...)
+{
+	va_list ap;
+
+	va_start(ap, r);
+	ctl_va(r, true, ap);
+	va_end(ap);
 }
 
 static void test_umdevctl_commands(void **state)
@@ -234,6 +257,110 @@ static void test_umdevctl_commands(void **state)
 	assert_int_equal(r.status, 2);
 	ctl(&r, "create", "id=x", NULL);
 	assert_int_equal(r.status, 2);
+}
+
+/* The "id" of devices[@i] in umdevctl's --json output @out (static buffer). */
+static const char *json_dev_id(const char *out, size_t i)
+{
+	static char id[64];
+	struct json_object *j = json_tokener_parse(out), *devs;
+
+	if (!j)
+		fprintf(stderr, "not JSON: %s\n", out);
+	assert_non_null(j);
+	assert_true(json_object_object_get_ex(j, "devices", &devs));
+	assert_true(i < json_object_array_length(devs));
+	snprintf(id, sizeof(id), "%s",
+		 json_object_get_string(
+			 json_object_object_get(json_object_array_get_idx(devs, i), "id")));
+	json_object_put(j);
+	return id;
+}
+
+static void test_umdevctl_option_order(void **state)
+{
+	char sock[256], sockarg[300];
+	struct json_object *j;
+	struct umdev_vuc c;
+	struct run r;
+
+	snprintf(sock, sizeof(sock), "%s/o0.sock", srv.dir);
+	snprintf(sockarg, sizeof(sockarg), "socket=%s", sock);
+
+	/* Every option after the command, --rpc included; key=value words stay words. */
+	ctl_tail(&r, "create", "virtio-blk", "id=o0", sockarg, "backend=ram:1M", "num-queues=2",
+		 "--json", NULL);
+	assert_int_equal(r.status, 0);
+	j = json_tokener_parse(r.out);
+	assert_non_null(j);
+	assert_string_equal(json_object_get_string(json_object_object_get(j, "id")), "o0");
+	json_object_put(j);
+
+	ctl_tail(&r, "list", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+	ctl(&r, "list", "o0", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+
+	/* stats ID --json, --json stats ID, and between the two. */
+	ctl_tail(&r, "stats", "o0", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+	ctl(&r, "--json", "stats", "o0", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+	ctl(&r, "stats", "--json", "o0", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+	ctl(&r, "stats", "o0", "-j", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+
+	/* The same with POSIXLY_CORRECT set, which stops plain getopt at the command. */
+	setenv("POSIXLY_CORRECT", "1", 1);
+	ctl(&r, "list", "--json", NULL);
+	unsetenv("POSIXLY_CORRECT");
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+
+	/* "--" ends the options: what follows is a word, wherever it starts. */
+	ctl(&r, "--", "list", "--json", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "no device with id '--json'"));
+	ctl(&r, "list", "--", "--json", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "no device with id '--json'"));
+	ctl(&r, "--json", "--", "list", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+
+	/* Usage errors wherever the option is. */
+	ctl(&r, "list", "--bogus", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "umdevctl: unrecognized option '--bogus'"));
+	ctl(&r, "list", "--timeout", NULL);
+	assert_int_equal(r.status, 2);
+	ctl(&r, "list", "--timeout", "3x", NULL);
+	assert_int_equal(r.status, 2);
+	ctl(&r, "list", "--force", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "--force is for remove"));
+	ctl(&r, "remove", "o0", "extra", NULL);
+	assert_int_equal(r.status, 2);
+	ctl_tail(&r, "list", "--help", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "Usage: umdevctl"));
+
+	/* remove ID --force, with a client that must lose the device. */
+	proto_connect_blk(&c, sock, 2, 64, 1, REGION);
+	ctl_tail(&r, "remove", "o0", NULL);
+	assert_int_equal(r.status, 1);
+	ctl_tail(&r, "remove", "o0", "--force", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "removed o0"));
+	assert_int_equal(umdev_vuc_is_closed(&c, 2000), 1);
+	umdev_vuc_close(&c);
 }
 
 static void test_umdevctl_no_daemon(void **state)
@@ -489,6 +616,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_umdevctl_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_umdevctl_option_order, setup, teardown),
 		cmocka_unit_test(test_umdevctl_no_daemon),
 		cmocka_unit_test(test_print_capabilities),
 		cmocka_unit_test(test_no_devices_no_socket_fails),
