@@ -210,13 +210,6 @@ static int64_t jint(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
 }
 
-static double jdbl(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_double(v) : 0.0;
-}
-
 static struct json_object *jget(struct json_object *o, const char *key)
 {
 	struct json_object *v;
@@ -276,51 +269,118 @@ static void show_list(struct json_object *r)
 	}
 }
 
-static void show_queue_line(const char *name, struct json_object *q)
+/*
+ * The stats table: one header, then one row per started queue and a total,
+ * all with the same columns. A value the device type does not report
+ * (NVMe keeps no latency histogram, for one) is "-", never a made-up 0.
+ */
+enum { STAT_COLS = 11 };
+
+static const int stat_width[STAT_COLS] = { -6, 12, 8, 12, 12, 6, 6, 7, 9, 9, 9 };
+
+static void stat_row(const char *const cell[STAT_COLS])
+{
+	printf(" ");
+	for (int i = 0; i < STAT_COLS; i++)
+		printf(" %*s", stat_width[i], cell[i]);
+	printf("\n");
+}
+
+/* Cell text for @key of @o: an integer, MiB (@mib), or "-" when missing. */
+static const char *cell_int(char *buf, size_t len, struct json_object *o, const char *key,
+			    bool mib)
+{
+	struct json_object *v = jget(o, key);
+
+	if (!v) /* missing, or JSON null */
+		return "-";
+	if (mib)
+		snprintf(buf, len, "%.1f", (double)json_object_get_int64(v) / 1048576.0);
+	else
+		snprintf(buf, len, "%" PRId64, json_object_get_int64(v));
+	return buf;
+}
+
+static const char *cell_dbl(char *buf, size_t len, struct json_object *o, const char *key)
+{
+	struct json_object *v = jget(o, key);
+
+	if (!v) /* missing, or JSON null */
+		return "-";
+	snprintf(buf, len, "%.1f", json_object_get_double(v));
+	return buf;
+}
+
+/* A row for a queue or, with @total, the device's sums (no per-queue depth there). */
+static void show_stats_row(const char *name, struct json_object *q, bool total)
 {
 	struct json_object *lat = jget(q, "latency_us");
+	char b[STAT_COLS][32];
+	const char *cell[STAT_COLS] = {
+		name,
+		cell_int(b[1], sizeof(b[1]), q, "requests", false),
+		cell_int(b[2], sizeof(b[2]), q, "errors", false),
+		cell_int(b[3], sizeof(b[3]), q, "bytes_from_guest", true),
+		cell_int(b[4], sizeof(b[4]), q, "bytes_to_guest", true),
+		cell_int(b[5], sizeof(b[5]), q, "inflight", false),
+		total ? "-" : cell_int(b[6], sizeof(b[6]), q, "max_inflight", false),
+		total ? "-" : cell_dbl(b[7], sizeof(b[7]), q, "avg_depth"),
+		cell_dbl(b[8], sizeof(b[8]), lat, "p50"),
+		cell_dbl(b[9], sizeof(b[9]), lat, "p90"),
+		cell_dbl(b[10], sizeof(b[10]), lat, "p99"),
+	};
 
-	printf("  %-6s %12" PRId64 " %8" PRId64 " %12.1f %12.1f %6" PRId64 " %6" PRId64
-	       " %7.1f %9.1f %9.1f %9.1f\n",
-	       name, jint(q, "requests"), jint(q, "errors"),
-	       (double)jint(q, "bytes_from_guest") / 1048576.0,
-	       (double)jint(q, "bytes_to_guest") / 1048576.0, jint(q, "inflight"),
-	       jint(q, "max_inflight"), jdbl(q, "avg_depth"), jdbl(lat, "p50"), jdbl(lat, "p90"),
-	       jdbl(lat, "p99"));
+	stat_row(cell);
 }
 
 static void show_stats(struct json_object *r)
 {
+	static const char *const header[STAT_COLS] = {
+		"QUEUE", "REQUESTS", "ERRORS", "MiB-FROM-VM", "MiB-TO-VM", "INFL",
+		"MAXQD", "AVGQD", "P50(us)", "P90(us)", "P99(us)",
+	};
 	struct json_object *devs = jget(r, "devices");
 
 	for (size_t i = 0; i < arr_len(devs); i++) {
 		struct json_object *d = json_object_array_get_idx(devs, i), *st = jget(d, "stats");
 		struct json_object *qs = jget(st, "queues");
+		bool connected = json_object_get_boolean(jget(d, "connected"));
 
-		printf("%s%s (%s, %s)\n", i ? "\n" : "", jstr(d, "id"), jstr(d, "type"),
-		       json_object_get_boolean(jget(d, "connected")) ? "client connected" :
-								       "no client");
+		printf("%s%s (%s on %s, %s)\n", i ? "\n" : "", jstr(d, "id"), jstr(d, "type"),
+		       jstr(d, "transport"), connected ? "client connected" : "no client");
 		if (!st) {
 			printf("  no statistics for this type\n");
 			continue;
 		}
-		printf("  %-6s %12s %8s %12s %12s %6s %6s %7s %9s %9s %9s\n", "QUEUE", "REQUESTS",
-		       "ERRORS", "MiB-FROM-VM", "MiB-TO-VM", "INFL", "MAXQD", "AVGQD", "P50(us)",
-		       "P90(us)", "P99(us)");
+		/*
+		 * Queues count from when the client starts them: until then
+		 * there is nothing to tabulate, so say why in one line.
+		 */
+		if (!arr_len(qs)) {
+			char nq[40] = "queues";
+
+			if (jget(st, "num_queues"))
+				snprintf(nq, sizeof(nq), "%" PRId64 " queue%s", jint(st, "num_queues"),
+					 jint(st, "num_queues") == 1 ? "" : "s");
+			if (connected)
+				printf("  client connected, nothing to count until it starts its "
+				       "%s\n",
+				       nq);
+			else
+				printf("  no client connected to %s: nothing to count until a VM "
+				       "starts its %s\n",
+				       jstr(d, "socket"), nq);
+			continue;
+		}
+		stat_row(header);
 		for (size_t k = 0; k < arr_len(qs); k++) {
 			struct json_object *q = json_object_array_get_idx(qs, k);
-			char name[16];
+			char name[24];
 
 			snprintf(name, sizeof(name), "q%" PRId64, jint(q, "index"));
-			show_queue_line(name, q);
+			show_stats_row(name, q, false);
 		}
-		printf("  %-6s %12" PRId64 " %8" PRId64 " %12.1f %12.1f %6" PRId64 "  p50 %.1f "
-		       "p90 %.1f p99 %.1f us\n",
-		       "total", jint(st, "requests"), jint(st, "errors"),
-		       (double)jint(st, "bytes_from_guest") / 1048576.0,
-		       (double)jint(st, "bytes_to_guest") / 1048576.0, jint(st, "inflight"),
-		       jdbl(jget(st, "latency_us"), "p50"), jdbl(jget(st, "latency_us"), "p90"),
-		       jdbl(jget(st, "latency_us"), "p99"));
+		show_stats_row("total", st, true);
 	}
 }
 
