@@ -26,12 +26,13 @@
 
 static const char *rpc_path;
 static bool opt_json;
+static bool opt_force;
 static int opt_timeout = 60;
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: umdevctl [--rpc PATH] [--json] [--timeout SEC] COMMAND [ARGS]\n"
+		"Usage: umdevctl [OPTIONS] COMMAND [ARGS] [OPTIONS]\n"
 		"Manage the devices of a running umdevd.\n\n"
 		"Commands:\n"
 		"  types                          device types, their parameters, how many more\n"
@@ -55,7 +56,10 @@ static void usage(FILE *out)
 		"  --rpc PATH      control socket (default $XDG_RUNTIME_DIR/umdev/umdevd.sock,\n"
 		"                  else /run/umdev/umdevd.sock)\n"
 		"  --json          print the JSON result instead of text\n"
-		"  --timeout SEC   give up waiting for an answer after SEC seconds (default 60)\n");
+		"  --timeout SEC   give up waiting for an answer after SEC seconds (default 60)\n"
+		"  --force, -f     with remove: remove even while a client is connected\n\n"
+		"Options may come before or after the command and its arguments; \"--\" ends\n"
+		"them, so that a word after it may begin with '-' (remove -- -odd-id).\n");
 }
 
 static int die_usage(const char *fmt, const char *arg) __attribute__((format(printf, 1, 0)));
@@ -206,13 +210,6 @@ static int64_t jint(struct json_object *o, const char *key)
 	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
 }
 
-static double jdbl(struct json_object *o, const char *key)
-{
-	struct json_object *v;
-
-	return json_object_object_get_ex(o, key, &v) ? json_object_get_double(v) : 0.0;
-}
-
 static struct json_object *jget(struct json_object *o, const char *key)
 {
 	struct json_object *v;
@@ -272,51 +269,118 @@ static void show_list(struct json_object *r)
 	}
 }
 
-static void show_queue_line(const char *name, struct json_object *q)
+/*
+ * The stats table: one header, then one row per started queue and a total,
+ * all with the same columns. A value the device type does not report
+ * (NVMe keeps no latency histogram, for one) is "-", never a made-up 0.
+ */
+enum { STAT_COLS = 11 };
+
+static const int stat_width[STAT_COLS] = { -6, 12, 8, 12, 12, 6, 6, 7, 9, 9, 9 };
+
+static void stat_row(const char *const cell[STAT_COLS])
+{
+	printf(" ");
+	for (int i = 0; i < STAT_COLS; i++)
+		printf(" %*s", stat_width[i], cell[i]);
+	printf("\n");
+}
+
+/* Cell text for @key of @o: an integer, MiB (@mib), or "-" when missing. */
+static const char *cell_int(char *buf, size_t len, struct json_object *o, const char *key,
+			    bool mib)
+{
+	struct json_object *v = jget(o, key);
+
+	if (!v) /* missing, or JSON null */
+		return "-";
+	if (mib)
+		snprintf(buf, len, "%.1f", (double)json_object_get_int64(v) / 1048576.0);
+	else
+		snprintf(buf, len, "%" PRId64, json_object_get_int64(v));
+	return buf;
+}
+
+static const char *cell_dbl(char *buf, size_t len, struct json_object *o, const char *key)
+{
+	struct json_object *v = jget(o, key);
+
+	if (!v) /* missing, or JSON null */
+		return "-";
+	snprintf(buf, len, "%.1f", json_object_get_double(v));
+	return buf;
+}
+
+/* A row for a queue or, with @total, the device's sums (no per-queue depth there). */
+static void show_stats_row(const char *name, struct json_object *q, bool total)
 {
 	struct json_object *lat = jget(q, "latency_us");
+	char b[STAT_COLS][32];
+	const char *cell[STAT_COLS] = {
+		name,
+		cell_int(b[1], sizeof(b[1]), q, "requests", false),
+		cell_int(b[2], sizeof(b[2]), q, "errors", false),
+		cell_int(b[3], sizeof(b[3]), q, "bytes_from_guest", true),
+		cell_int(b[4], sizeof(b[4]), q, "bytes_to_guest", true),
+		cell_int(b[5], sizeof(b[5]), q, "inflight", false),
+		total ? "-" : cell_int(b[6], sizeof(b[6]), q, "max_inflight", false),
+		total ? "-" : cell_dbl(b[7], sizeof(b[7]), q, "avg_depth"),
+		cell_dbl(b[8], sizeof(b[8]), lat, "p50"),
+		cell_dbl(b[9], sizeof(b[9]), lat, "p90"),
+		cell_dbl(b[10], sizeof(b[10]), lat, "p99"),
+	};
 
-	printf("  %-6s %12" PRId64 " %8" PRId64 " %12.1f %12.1f %6" PRId64 " %6" PRId64
-	       " %7.1f %9.1f %9.1f %9.1f\n",
-	       name, jint(q, "requests"), jint(q, "errors"),
-	       (double)jint(q, "bytes_from_guest") / 1048576.0,
-	       (double)jint(q, "bytes_to_guest") / 1048576.0, jint(q, "inflight"),
-	       jint(q, "max_inflight"), jdbl(q, "avg_depth"), jdbl(lat, "p50"), jdbl(lat, "p90"),
-	       jdbl(lat, "p99"));
+	stat_row(cell);
 }
 
 static void show_stats(struct json_object *r)
 {
+	static const char *const header[STAT_COLS] = {
+		"QUEUE", "REQUESTS", "ERRORS", "MiB-FROM-VM", "MiB-TO-VM", "INFL",
+		"MAXQD", "AVGQD", "P50(us)", "P90(us)", "P99(us)",
+	};
 	struct json_object *devs = jget(r, "devices");
 
 	for (size_t i = 0; i < arr_len(devs); i++) {
 		struct json_object *d = json_object_array_get_idx(devs, i), *st = jget(d, "stats");
 		struct json_object *qs = jget(st, "queues");
+		bool connected = json_object_get_boolean(jget(d, "connected"));
 
-		printf("%s%s (%s, %s)\n", i ? "\n" : "", jstr(d, "id"), jstr(d, "type"),
-		       json_object_get_boolean(jget(d, "connected")) ? "client connected" :
-								       "no client");
+		printf("%s%s (%s on %s, %s)\n", i ? "\n" : "", jstr(d, "id"), jstr(d, "type"),
+		       jstr(d, "transport"), connected ? "client connected" : "no client");
 		if (!st) {
 			printf("  no statistics for this type\n");
 			continue;
 		}
-		printf("  %-6s %12s %8s %12s %12s %6s %6s %7s %9s %9s %9s\n", "QUEUE", "REQUESTS",
-		       "ERRORS", "MiB-FROM-VM", "MiB-TO-VM", "INFL", "MAXQD", "AVGQD", "P50(us)",
-		       "P90(us)", "P99(us)");
+		/*
+		 * Queues count from when the client starts them: until then
+		 * there is nothing to tabulate, so say why in one line.
+		 */
+		if (!arr_len(qs)) {
+			char nq[40] = "queues";
+
+			if (jget(st, "num_queues"))
+				snprintf(nq, sizeof(nq), "%" PRId64 " queue%s", jint(st, "num_queues"),
+					 jint(st, "num_queues") == 1 ? "" : "s");
+			if (connected)
+				printf("  client connected, nothing to count until it starts its "
+				       "%s\n",
+				       nq);
+			else
+				printf("  no client connected to %s: nothing to count until a VM "
+				       "starts its %s\n",
+				       jstr(d, "socket"), nq);
+			continue;
+		}
+		stat_row(header);
 		for (size_t k = 0; k < arr_len(qs); k++) {
 			struct json_object *q = json_object_array_get_idx(qs, k);
-			char name[16];
+			char name[24];
 
 			snprintf(name, sizeof(name), "q%" PRId64, jint(q, "index"));
-			show_queue_line(name, q);
+			show_stats_row(name, q, false);
 		}
-		printf("  %-6s %12" PRId64 " %8" PRId64 " %12.1f %12.1f %6" PRId64 "  p50 %.1f "
-		       "p90 %.1f p99 %.1f us\n",
-		       "total", jint(st, "requests"), jint(st, "errors"),
-		       (double)jint(st, "bytes_from_guest") / 1048576.0,
-		       (double)jint(st, "bytes_to_guest") / 1048576.0, jint(st, "inflight"),
-		       jdbl(jget(st, "latency_us"), "p50"), jdbl(jget(st, "latency_us"), "p90"),
-		       jdbl(jget(st, "latency_us"), "p99"));
+		show_stats_row("total", st, true);
 	}
 }
 
@@ -385,7 +449,7 @@ struct cmd {
 
 static const struct cmd cmds[] = {
 	{ "types", 0, 0 },	{ "list", 0, 1 },     { "create", 1, -1 },
-	{ "remove", 1, 2 },	{ "lun-add", 3, -1 }, { "lun-remove", 2, 2 },
+	{ "remove", 1, 1 },	{ "lun-add", 3, -1 }, { "lun-remove", 2, 2 },
 	{ "lun-list", 1, 1 },
 	{ "ns-add", 2, -1 },	{ "ns-remove", 2, 2 }, { "stats", 0, 1 },
 	{ "save", 0, 1 },	{ "call", 1, -1 },    { "version", 0, 0 },
@@ -422,21 +486,8 @@ static int build(const char *cmd, char **a, int n, const char **method, struct j
 		if (add_kv_words(p, a + 1, n - 1) < 0)
 			return 2;
 	} else if (!strcmp(cmd, "remove")) {
-		const char *id = NULL;
-		bool force = false;
-
-		for (int i = 0; i < n; i++) {
-			if (!strcmp(a[i], "--force") || !strcmp(a[i], "-f"))
-				force = true;
-			else if (!id)
-				id = a[i];
-			else
-				return die_usage("remove: unexpected '%s'", a[i]);
-		}
-		if (!id)
-			return die_usage("remove: which device?%s", "");
-		json_object_object_add(p, "id", json_object_new_string(id));
-		if (force)
+		json_object_object_add(p, "id", json_object_new_string(a[0]));
+		if (opt_force)
 			json_object_object_add(p, "force", json_object_new_boolean(true));
 	} else if (!strcmp(cmd, "lun-add") || !strcmp(cmd, "lun-remove")) {
 		json_object_object_add(p, "id", json_object_new_string(a[0]));
@@ -486,6 +537,7 @@ int main(int argc, char **argv)
 		{ "rpc", required_argument, NULL, 'r' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
@@ -493,12 +545,30 @@ int main(int argc, char **argv)
 	struct json_object *params, *result;
 	const struct cmd *cmd = NULL;
 	const char *method;
-	char defpath[256];
-	int c, n, ret, code;
+	/* static: still reachable at exit, whichever return ends the run (LSan). */
+	static char **words;
+	char defpath[256], *end;
+	int c, n, nw = 0, ret, code;
+	long timeout;
 
-	/* '+': options end at the command, so "remove --force" is the command's. */
-	while ((c = getopt_long(argc, argv, "+r:jt:hV", longopts, NULL)) != -1) {
+	/*
+	 * Options go anywhere on the line, as with GNU tools ("list --json"),
+	 * and "--" ends them. The leading '-' makes getopt hand over the other
+	 * words in order (as option 1) instead of permuting argv, whatever
+	 * POSIXLY_CORRECT says; only words that begin with '-' are options, so
+	 * create's key=value words and JSON params stay words. A word that
+	 * begins with '-' (an id, a file) goes after "--".
+	 */
+	words = calloc((size_t)argc + 1, sizeof(*words));
+	if (!words)
+		return 1;
+	/* getopt's own messages then start "umdevctl:", as ours do, whatever the path. */
+	argv[0] = "umdevctl";
+	while ((c = getopt_long(argc, argv, "-r:jt:fhV", longopts, NULL)) != -1) {
 		switch (c) {
+		case 1:
+			words[nw++] = optarg;
+			break;
 		case 'r':
 			rpc_path = optarg;
 			break;
@@ -506,10 +576,15 @@ int main(int argc, char **argv)
 			opt_json = true;
 			break;
 		case 't':
-			opt_timeout = atoi(optarg);
-			if (opt_timeout < 1)
-				return die_usage("--timeout takes seconds, at least 1 (not '%s')",
+			errno = 0;
+			timeout = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || timeout < 1 || timeout > 86400)
+				return die_usage("--timeout takes seconds, 1 to 86400 (not '%s')",
 						 optarg);
+			opt_timeout = (int)timeout;
+			break;
+		case 'f':
+			opt_force = true;
 			break;
 		case 'h':
 			usage(stdout);
@@ -518,22 +593,27 @@ int main(int argc, char **argv)
 			printf("umdevctl 0.1.0\n");
 			return 0;
 		default:
-			usage(stderr);
+			/* getopt said what is wrong. */
+			fprintf(stderr, "(umdevctl --help for usage)\n");
 			return 2;
 		}
 	}
-	if (optind >= argc) {
+	while (optind < argc)
+		words[nw++] = argv[optind++];
+	if (!nw) {
 		usage(stderr);
 		return 2;
 	}
 	for (unsigned i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[optind], cmds[i].name))
+		if (!strcmp(words[0], cmds[i].name))
 			cmd = &cmds[i];
 	if (!cmd)
-		return die_usage("unknown command '%s'", argv[optind]);
-	n = argc - optind - 1;
+		return die_usage("unknown command '%s'", words[0]);
+	n = nw - 1;
 	if (n < cmd->min_args || (cmd->max_args >= 0 && n > cmd->max_args))
 		return die_usage("wrong number of arguments for '%s'", cmd->name);
+	if (opt_force && strcmp(cmd->name, "remove"))
+		return die_usage("--force is for remove, not '%s'", cmd->name);
 	if (!rpc_path) {
 		if (umdev_rpc_default_path(defpath, sizeof(defpath)) < 0) {
 			fprintf(stderr, "umdevctl: $XDG_RUNTIME_DIR is too long; give --rpc\n");
@@ -543,7 +623,7 @@ int main(int argc, char **argv)
 	}
 	params = json_object_new_object();
 	/* `save FILE` writes the file here: FILE is relative to the user, not the daemon. */
-	ret = build(cmd->name, argv + optind + 1, !strcmp(cmd->name, "save") ? 0 : n, &method,
+	ret = build(cmd->name, words + 1, !strcmp(cmd->name, "save") ? 0 : n, &method,
 		    params);
 	if (ret) {
 		json_object_put(params);
@@ -561,13 +641,13 @@ int main(int argc, char **argv)
 
 		if (n == 0) {
 			printf("%s\n", text);
-		} else if ((ret = write_file(argv[optind + 1], text)) < 0) {
-			fprintf(stderr, "umdevctl: cannot write %s: %s\n", argv[optind + 1],
+		} else if ((ret = write_file(words[1], text)) < 0) {
+			fprintf(stderr, "umdevctl: cannot write %s: %s\n", words[1],
 				strerror(-ret));
 			ret = 1;
 		} else if (!opt_json) {
 			printf("saved %zu device(s) to %s\n",
-			       arr_len(jget(result, "devices")), argv[optind + 1]);
+			       arr_len(jget(result, "devices")), words[1]);
 		}
 	} else if (opt_json) {
 		print_json(result);

@@ -1,7 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,18 +60,67 @@ void umdev_log_rl(struct umdev_ratelimit *rl, enum umdev_log_level level, const 
 	va_end(ap);
 }
 
+/*
+ * Whether stderr is the systemd journal: systemd then sets JOURNAL_STREAM
+ * to "DEVICE:INODE" of the stream it gave us (systemd.exec(5)); a child
+ * that inherited the variable but writes elsewhere has a different fd 2.
+ * The journal stamps each line itself, so our lines carry no time there.
+ * Decided once, on the first line, for the life of the process.
+ */
+static pthread_once_t stamp_once = PTHREAD_ONCE_INIT;
+static bool stamp_time;
+
+static void stamp_init(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+	int end = 0;
+
+	stamp_time = true;
+	/* localtime_r() need not read TZ itself (POSIX): read it here, once. */
+	tzset();
+	if (!js || sscanf(js, "%llu:%llu%n", &dev, &ino, &end) != 2 || js[end] ||
+	    fstat(STDERR_FILENO, &st) < 0)
+		return;
+	if ((unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino)
+		stamp_time = false;
+}
+
+/*
+ * "2026-12-06 16:15:09.123+01:00 " in local time (RFC 3339 with a space),
+ * into @buf; returns its length, 0 when the time cannot be had.
+ */
+static int format_time(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char zone[8];
+	size_t n;
+	int m;
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) < 0 || !localtime_r(&ts.tv_sec, &tm))
+		return 0;
+	n = strftime(buf, len, "%Y-%m-%d %H:%M:%S", &tm);
+	/* %z is "+0100": RFC 3339 wants "+01:00". */
+	if (!n || strftime(zone, sizeof(zone), "%z", &tm) != 5)
+		return 0;
+	m = snprintf(buf + n, len - n, ".%03ld%.3s:%.2s ", ts.tv_nsec / 1000000, zone, zone + 3);
+	return m > 0 && (size_t)m < len - n ? (int)n + m : 0;
+}
+
 static void vlog(enum umdev_log_level level, const char *fmt, va_list ap)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };
 	char line[1024];
-	struct timespec ts;
-	int n, m;
+	int n = 0, m;
 
 	if (level > umdev_log_get_level())
 		return;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	n = snprintf(line, sizeof(line), "umdev[%ld.%03ld] %s: ", (long)ts.tv_sec,
-		     ts.tv_nsec / 1000000, names[level]);
+	pthread_once(&stamp_once, stamp_init);
+	if (stamp_time)
+		n = format_time(line, 64);
+	n += snprintf(line + n, sizeof(line) - n, "umdev %s: ", names[level]);
 	m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
 	if (m < 0)
 		m = 0;

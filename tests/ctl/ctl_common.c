@@ -27,6 +27,27 @@ int ctl_connect(const char *path)
 	return fd;
 }
 
+void ctl_wait_listening(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	assert_true(strlen(path) < sizeof(sa.sun_path));
+	strcpy(sa.sun_path, path);
+	for (int i = 0; i < 1000; i++) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), err = 0;
+
+		assert_true(fd >= 0);
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			err = errno;
+		close(fd);
+		if (!err)
+			return;
+		assert_true(err == ECONNREFUSED || err == ENOENT);
+		usleep(5000);
+	}
+	fail_msg("%s: nothing listens", path);
+}
+
 int ctl_send_raw(int fd, const void *buf, size_t len)
 {
 	size_t off = 0;

@@ -23,6 +23,13 @@
 #define UMDEV_TEST_BUSY -32003
 #define UMDEV_TEST_LIMIT -32004
 
+/*
+ * Wait until the control socket @path accepts connections (up to 5 s):
+ * umdevd binds it, and so makes the file that proto_start_umdevd() waits
+ * for, a moment before it listen()s. Asserts.
+ */
+void ctl_wait_listening(const char *path);
+
 /* Connect to the control socket @path; asserts. 5 s send/receive timeouts. */
 int ctl_connect(const char *path);
 

@@ -10,6 +10,7 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ static int setup(void **state)
 {
 	proto_srv_init(&srv, 16ull << 20);
 	proto_start_umdevd(&srv, "--rpc", "@SOCK@", NULL);
+	ctl_wait_listening(srv.sock);
 	return 0;
 }
 
@@ -95,25 +97,48 @@ static void run_argv(struct run *r, char *const argv[])
 	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* umdevctl --rpc SOCK ARGS... */
-static void ctl(struct run *r, ...)
+/* umdevctl with @args (NULL-terminated), "--rpc SOCK" first or, with @rpc_last, last. */
+static void ctl_va(struct run *r, bool rpc_last, va_list ap)
 {
 	char *argv[32];
 	unsigned n = 0;
 	const char *a;
-	va_list ap;
 
 	memset(r, 0, sizeof(*r));
 	argv[n++] = getenv("UMDEVCTL");
 	assert_non_null(argv[0]);
-	argv[n++] = "--rpc";
-	argv[n++] = srv.sock;
-	va_start(ap, r);
-	while ((a = va_arg(ap, const char *)) && n < 31)
+	if (!rpc_last) {
+		argv[n++] = "--rpc";
+		argv[n++] = srv.sock;
+	}
+	while ((a = va_arg(ap, const char *)) && n < 29)
 		argv[n++] = (char *)a;
-	va_end(ap);
+	if (rpc_last) {
+		argv[n++] = "--rpc";
+		argv[n++] = srv.sock;
+	}
 	argv[n] = NULL;
 	run_argv(r, argv);
+}
+
+/* umdevctl --rpc SOCK ARGS... */
+static void ctl(struct run *r, ...)
+{
+	va_list ap;
+
+	va_start(ap, r);
+	ctl_va(r, false, ap);
+	va_end(ap);
+}
+
+/* umdevctl ARGS... --rpc SOCK: every option after the command. */
+static void ctl_tail(struct run *r, ...)
+{
+	va_list ap;
+
+	va_start(ap, r);
+	ctl_va(r, true, ap);
+	va_end(ap);
 }
 
 static void test_umdevctl_commands(void **state)
@@ -233,6 +258,441 @@ static void test_umdevctl_commands(void **state)
 	assert_int_equal(r.status, 2);
 	ctl(&r, "create", "id=x", NULL);
 	assert_int_equal(r.status, 2);
+}
+
+/* The "id" of devices[@i] in umdevctl's --json output @out (static buffer). */
+static const char *json_dev_id(const char *out, size_t i)
+{
+	static char id[64];
+	struct json_object *j = json_tokener_parse(out), *devs;
+
+	if (!j)
+		fprintf(stderr, "not JSON: %s\n", out);
+	assert_non_null(j);
+	assert_true(json_object_object_get_ex(j, "devices", &devs));
+	assert_true(i < json_object_array_length(devs));
+	snprintf(id, sizeof(id), "%s",
+		 json_object_get_string(
+			 json_object_object_get(json_object_array_get_idx(devs, i), "id")));
+	json_object_put(j);
+	return id;
+}
+
+static void test_umdevctl_option_order(void **state)
+{
+	char sock[256], sockarg[300];
+	struct json_object *j;
+	struct umdev_vuc c;
+	struct run r;
+
+	snprintf(sock, sizeof(sock), "%s/o0.sock", srv.dir);
+	snprintf(sockarg, sizeof(sockarg), "socket=%s", sock);
+
+	/* Every option after the command, --rpc included; key=value words stay words. */
+	ctl_tail(&r, "create", "virtio-blk", "id=o0", sockarg, "backend=ram:1M", "num-queues=2",
+		 "--json", NULL);
+	assert_int_equal(r.status, 0);
+	j = json_tokener_parse(r.out);
+	assert_non_null(j);
+	assert_string_equal(json_object_get_string(json_object_object_get(j, "id")), "o0");
+	json_object_put(j);
+
+	ctl_tail(&r, "list", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+	ctl(&r, "list", "o0", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+
+	/* stats ID --json, --json stats ID, and between the two. */
+	ctl_tail(&r, "stats", "o0", "--json", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+	ctl(&r, "--json", "stats", "o0", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+	ctl(&r, "stats", "--json", "o0", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+	ctl(&r, "stats", "o0", "-j", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+
+	/* The same with POSIXLY_CORRECT set, which stops plain getopt at the command. */
+	setenv("POSIXLY_CORRECT", "1", 1);
+	ctl(&r, "list", "--json", NULL);
+	unsetenv("POSIXLY_CORRECT");
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+
+	/* "--" ends the options: what follows is a word, wherever it starts. */
+	ctl(&r, "--", "list", "--json", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "no device with id '--json'"));
+	ctl(&r, "list", "--", "--json", NULL);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "no device with id '--json'"));
+	ctl(&r, "--json", "--", "list", NULL);
+	assert_int_equal(r.status, 0);
+	assert_string_equal(json_dev_id(r.out, 0), "o0");
+
+	/* Usage errors wherever the option is. */
+	ctl(&r, "list", "--bogus", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "umdevctl: unrecognized option '--bogus'"));
+	ctl(&r, "list", "--timeout", NULL);
+	assert_int_equal(r.status, 2);
+	ctl(&r, "list", "--timeout", "3x", NULL);
+	assert_int_equal(r.status, 2);
+	ctl(&r, "list", "--force", NULL);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "--force is for remove"));
+	ctl(&r, "remove", "o0", "extra", NULL);
+	assert_int_equal(r.status, 2);
+	ctl_tail(&r, "list", "--help", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "Usage: umdevctl"));
+
+	/* remove ID --force, with a client that must lose the device. */
+	proto_connect_blk(&c, sock, 2, 64, 1, REGION);
+	ctl_tail(&r, "remove", "o0", NULL);
+	assert_int_equal(r.status, 1);
+	ctl_tail(&r, "remove", "o0", "--force", NULL);
+	assert_int_equal(r.status, 0);
+	assert_non_null(strstr(r.out, "removed o0"));
+	assert_int_equal(umdev_vuc_is_closed(&c, 2000), 1);
+	umdev_vuc_close(&c);
+}
+
+/* What `umdevctl stats` prints under one device's header line. */
+enum stats_body {
+	BODY_TABLE, /* header, one row per started queue, total */
+	BODY_NO_CLIENT, /* "no client connected to SOCKET: ..." */
+	BODY_NOT_STARTED, /* "client connected, nothing to count until ..." */
+	BODY_NO_STATS, /* a type without statistics */
+};
+
+struct stats_block {
+	char id[64];
+	bool connected;
+	enum stats_body body;
+	unsigned queue_rows;
+	char note[512];
+};
+
+#define STATS_COLS 11
+
+static unsigned count_fields(const char *line)
+{
+	unsigned n = 0;
+
+	for (const char *p = line; *p; p++)
+		n += *p != ' ' && (p == line || p[-1] == ' ');
+	return n;
+}
+
+/*
+ * Parse `umdevctl stats` text into blocks, asserting its form: blocks
+ * apart by one empty line; each begins "ID (TYPE on TRANSPORT, no client|
+ * client connected)"; then either one note line, or a table whose lines all
+ * have STATS_COLS columns and the same width (so nothing is misaligned),
+ * starting with the header and ending with the total. Returns the count.
+ */
+static unsigned parse_stats(const char *out, struct stats_block *b, unsigned max)
+{
+	static const char *const header[STATS_COLS] = {
+		"QUEUE", "REQUESTS", "ERRORS", "MiB-FROM-VM", "MiB-TO-VM", "INFL",
+		"MAXQD", "AVGQD", "P50(us)", "P90(us)", "P99(us)",
+	};
+	char *text = strdup(out), *line = text, *next;
+	unsigned nb = 0;
+	size_t width = 0;
+	bool connected = false;
+	enum { HEAD, FIRST, TABLE, DONE } state = HEAD;
+
+	assert_non_null(text);
+	for (; *line; line = next) {
+		next = strchr(line, '\n');
+		assert_non_null(next); /* every line ends */
+		*next++ = 0;
+		if (!*line) {
+			/* One empty line between blocks, after a complete one. */
+			assert_true(state == DONE);
+			state = HEAD;
+			continue;
+		}
+		if (state == HEAD) {
+			char id[64], rest[128];
+
+			assert_true(nb < max);
+			assert_int_not_equal(line[0], ' ');
+			assert_int_equal(sscanf(line, "%63s (%127[^)])", id, rest), 2);
+			assert_non_null(strstr(rest, " on "));
+			connected = strstr(rest, ", client connected") != NULL;
+			assert_true(connected || strstr(rest, ", no client"));
+			assert_int_equal(line[strlen(line) - 1], ')');
+			memset(&b[nb], 0, sizeof(b[nb]));
+			snprintf(b[nb].id, sizeof(b[nb].id), "%s", id);
+			b[nb].connected = connected;
+			nb++;
+			state = FIRST;
+			continue;
+		}
+		assert_true(state == FIRST || state == TABLE);
+		assert_memory_equal(line, "  ", 2);
+		if (state == FIRST && strncmp(line, "  QUEUE ", 8)) {
+			struct stats_block *cur = &b[nb - 1];
+
+			snprintf(cur->note, sizeof(cur->note), "%s", line + 2);
+			if (!strncmp(line, "  no statistics", 15))
+				cur->body = BODY_NO_STATS;
+			else if (connected)
+				cur->body = BODY_NOT_STARTED;
+			else
+				cur->body = BODY_NO_CLIENT;
+			state = DONE;
+			continue;
+		}
+		if (count_fields(line) != STATS_COLS || (state == TABLE && strlen(line) != width))
+			fprintf(stderr, "malformed row: '%s'\n", line);
+		assert_int_equal(count_fields(line), STATS_COLS);
+		if (state == FIRST) {
+			char *save = NULL, *copy = strdup(line), *f = strtok_r(copy, " ", &save);
+
+			for (unsigned i = 0; i < STATS_COLS; i++, f = strtok_r(NULL, " ", &save))
+				assert_string_equal(f, header[i]);
+			free(copy);
+			width = strlen(line);
+			b[nb - 1].body = BODY_TABLE;
+			state = TABLE;
+			continue;
+		}
+		assert_int_equal(strlen(line), width);
+		if (!strncmp(line, "  total ", 8)) {
+			state = DONE;
+			continue;
+		}
+		assert_int_equal(line[2], 'q');
+		b[nb - 1].queue_rows++;
+	}
+	assert_true(state == DONE);
+	free(text);
+	return nb;
+}
+
+static const struct stats_block *find_block(const struct stats_block *b, unsigned n,
+					    const char *id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (!strcmp(b[i].id, id))
+			return &b[i];
+	fail_msg("no stats block for %s", id);
+	abort();
+}
+
+/* Wait until `list ID` says a client is connected. */
+static void wait_connected(const char *id)
+{
+	struct run r;
+
+	for (int i = 0; i < 200; i++) {
+		ctl(&r, "list", id, NULL);
+		assert_int_equal(r.status, 0);
+		if (strstr(r.out, "connected"))
+			return;
+		usleep(10000);
+	}
+	fail_msg("%s: no client connected", id);
+}
+
+static void test_umdevctl_stats_no_client(void **state)
+{
+	char a[5][320];
+	const struct stats_block *sb;
+	struct stats_block b[8];
+	struct umdev_vuc idle, busy;
+	struct run r;
+	unsigned n;
+
+	for (unsigned i = 0; i < 5; i++)
+		snprintf(a[i], sizeof(a[i]), "socket=%s/s%u.sock", srv.dir, i);
+	ctl(&r, "create", "virtio-blk", "id=nc-blk", a[0], "backend=ram:1M", "num-queues=2",
+	    NULL);
+	assert_int_equal(r.status, 0);
+	ctl(&r, "create", "virtio-scsi", "id=nc-scsi", a[1], "lun=0:0:ram:1M", NULL);
+	assert_int_equal(r.status, 0);
+	ctl(&r, "create", "nvme", "id=nc-nvme", a[2], "ns=ram:1M", NULL);
+	assert_int_equal(r.status, 0);
+	ctl(&r, "create", "virtio-blk", "id=cn-blk", a[3], "backend=ram:1M", NULL);
+	assert_int_equal(r.status, 0);
+	ctl(&r, "create", "virtio-blk", "id=io-blk", a[4], "backend=ram:1M", "num-queues=2",
+	    NULL);
+	assert_int_equal(r.status, 0);
+
+	/* Nothing connected: one well-formed note per device, naming its socket. */
+	ctl(&r, "stats", NULL);
+	assert_int_equal(r.status, 0);
+	n = parse_stats(r.out, b, 8);
+	assert_int_equal(n, 5);
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(b[i].body, BODY_NO_CLIENT);
+		assert_true(!strncmp(b[i].note, "no client connected to ", 23));
+		assert_non_null(strstr(b[i].note, a[i] + strlen("socket=")));
+	}
+	assert_non_null(strstr(find_block(b, n, "nc-blk")->note, "its 2 queues"));
+	assert_non_null(strstr(find_block(b, n, "nc-scsi")->note, "queues"));
+	assert_non_null(strstr(find_block(b, n, "cn-blk")->note, "its 1 queue"));
+
+	/* One device alone, each type. */
+	ctl(&r, "stats", "nc-nvme", NULL);
+	assert_int_equal(r.status, 0);
+	assert_int_equal(parse_stats(r.out, b, 8), 1);
+	assert_string_equal(b[0].id, "nc-nvme");
+	assert_int_equal(b[0].body, BODY_NO_CLIENT);
+	ctl(&r, "stats", "nc-scsi", NULL);
+	assert_int_equal(parse_stats(r.out, b, 8), 1);
+	assert_int_equal(b[0].body, BODY_NO_CLIENT);
+
+	/* A client that connected but started no queue; one that did I/O. */
+	assert_int_equal(umdev_vuc_connect(&idle, a[3] + strlen("socket="), 2000), 0);
+	wait_connected("cn-blk");
+	proto_connect_blk(&busy, a[4] + strlen("socket="), 2, 64, 1, REGION);
+	proto_check_roundtrip_all_queues(&busy, 2);
+	ctl(&r, "stats", NULL);
+	assert_int_equal(r.status, 0);
+	n = parse_stats(r.out, b, 8);
+	assert_int_equal(n, 5);
+	sb = find_block(b, n, "cn-blk");
+	assert_int_equal(sb->body, BODY_NOT_STARTED);
+	assert_string_equal(sb->note, "client connected, nothing to count until it starts its "
+				      "1 queue");
+	sb = find_block(b, n, "io-blk");
+	assert_int_equal(sb->body, BODY_TABLE);
+	assert_int_equal(sb->queue_rows, 2);
+	assert_int_equal(find_block(b, n, "nc-blk")->body, BODY_NO_CLIENT);
+	umdev_vuc_close(&idle);
+	umdev_vuc_close(&busy);
+
+	/* Queues once started keep their counts after the client left: still a table. */
+	for (int i = 0; i < 200; i++) {
+		ctl(&r, "stats", "io-blk", NULL);
+		assert_int_equal(parse_stats(r.out, b, 8), 1);
+		if (!b[0].connected)
+			break;
+		usleep(10000);
+	}
+	assert_false(b[0].connected);
+	assert_int_equal(b[0].body, BODY_TABLE);
+	assert_int_equal(b[0].queue_rows, 2);
+	assert_non_null(strstr(r.out, "io-blk (virtio-blk on vhost-user, no client)"));
+}
+
+/*
+ * A stand-in daemon that answers one request with @canned_result, for
+ * output no real device gives on demand (an NVMe controller with queues
+ * running needs a whole vfio-user driver).
+ */
+struct fake_daemon {
+	int lfd;
+	const char *result;
+	char request[4096];
+};
+
+static void *fake_daemon_serve(void *arg)
+{
+	struct fake_daemon *f = arg;
+	char resp[8192];
+	struct pollfd p = { .fd = f->lfd, .events = POLLIN };
+	size_t n = 0;
+	int fd;
+
+	/* A umdevctl that fails before connecting must not hang the test. */
+	if (poll(&p, 1, 10000) != 1 || (fd = accept(f->lfd, NULL, NULL)) < 0)
+		return NULL;
+	while (n < sizeof(f->request) - 1 && !memchr(f->request, '\n', n)) {
+		ssize_t r = read(fd, f->request + n, sizeof(f->request) - 1 - n);
+
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	snprintf(resp, sizeof(resp), "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":%s}\n", f->result);
+	if (write(fd, resp, strlen(resp)) < 0) {
+		/* umdevctl reports it */
+	}
+	close(fd);
+	return NULL;
+}
+
+static void test_umdevctl_stats_missing_values(void **state)
+{
+	static const char nvme_stats[] =
+		"{\"devices\":[{\"id\":\"nvme0\",\"type\":\"nvme\",\"transport\":\"vfio-user\","
+		"\"socket\":\"/run/n.sock\",\"connected\":true,\"stats\":{\"requests\":7,"
+		"\"bytes_from_guest\":1048576,\"bytes_to_guest\":3145728,\"inflight\":1,"
+		"\"queues\":[{\"index\":0,\"requests\":5,\"inflight\":0},"
+		"{\"index\":1,\"requests\":2,\"inflight\":1}],\"errors\":0}},"
+		"{\"id\":\"p0\",\"type\":\"pci-sample\",\"transport\":\"vfio-user\","
+		"\"socket\":\"/run/p.sock\",\"connected\":false,\"stats\":null}]}";
+	struct fake_daemon f = { .result = nvme_stats };
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char dir[128], *q0, *total;
+	struct stats_block b[4];
+	pthread_t t;
+	struct run r;
+
+	assert_int_equal(umdev_proc_tmpdir(dir, sizeof(dir)), 0);
+	assert_true(snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/fake.sock", dir) <
+		    (int)sizeof(sa.sun_path));
+	f.lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(f.lfd >= 0);
+	assert_int_equal(bind(f.lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(f.lfd, 1), 0);
+	assert_int_equal(pthread_create(&t, NULL, fake_daemon_serve, &f), 0);
+	{
+		char *argv[] = { getenv("UMDEVCTL"), "stats", "--rpc", sa.sun_path, NULL };
+
+		memset(&r, 0, sizeof(r));
+		run_argv(&r, argv);
+	}
+	pthread_join(t, NULL);
+	close(f.lfd);
+	umdev_proc_rmtree(dir);
+	assert_non_null(strstr(f.request, "\"method\":\"stats\""));
+	assert_int_equal(r.status, 0);
+	assert_int_equal(parse_stats(r.out, b, 4), 2);
+	assert_int_equal(b[0].body, BODY_TABLE);
+	assert_int_equal(b[0].queue_rows, 2);
+	assert_int_equal(b[1].body, BODY_NO_STATS);
+	/* What the type does not report is "-", not 0; what it does is there. */
+	q0 = strstr(r.out, "  q0 ");
+	total = strstr(r.out, "  total ");
+	assert_non_null(q0);
+	assert_non_null(total);
+	{
+		char f1[11][32];
+
+		assert_int_equal(sscanf(q0, "%31s %31s %31s %31s %31s %31s %31s %31s %31s %31s %31s",
+					f1[0], f1[1], f1[2], f1[3], f1[4], f1[5], f1[6], f1[7],
+					f1[8], f1[9], f1[10]),
+				 11);
+		assert_string_equal(f1[1], "5");
+		for (unsigned i = 2; i < 11; i++)
+			if (i != 5)
+				assert_string_equal(f1[i], "-");
+		assert_int_equal(sscanf(total, "%31s %31s %31s %31s %31s %31s %31s %31s %31s "
+					       "%31s %31s",
+					f1[0], f1[1], f1[2], f1[3], f1[4], f1[5], f1[6], f1[7],
+					f1[8], f1[9], f1[10]),
+				 11);
+		assert_string_equal(f1[1], "7");
+		assert_string_equal(f1[2], "0");
+		assert_string_equal(f1[3], "1.0");
+		assert_string_equal(f1[4], "3.0");
+		assert_string_equal(f1[5], "1");
+		for (unsigned i = 6; i < 11; i++)
+			assert_string_equal(f1[i], "-");
+	}
 }
 
 static void test_umdevctl_no_daemon(void **state)
@@ -419,6 +879,7 @@ static void test_default_socket_and_activation(void **state)
 	assert_true(strlen(rpc) < sizeof(s.sock));
 	memcpy(s.sock, rpc, strlen(rpc) + 1);
 	proto_start_umdevd(&s, NULL);
+	ctl_wait_listening(s.sock);
 	assert_int_equal(stat(rpc, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0600);
 	{
@@ -487,6 +948,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_umdevctl_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_umdevctl_option_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_umdevctl_stats_no_client, setup, teardown),
+		cmocka_unit_test(test_umdevctl_stats_missing_values),
 		cmocka_unit_test(test_umdevctl_no_daemon),
 		cmocka_unit_test(test_print_capabilities),
 		cmocka_unit_test(test_no_devices_no_socket_fails),

@@ -35,6 +35,7 @@ static int setup(void **state)
 {
 	proto_srv_init(&srv, 16ull << 20);
 	proto_start_umdevd(&srv, "--rpc", "@SOCK@", "--max-devices", "4", NULL);
+	ctl_wait_listening(srv.sock);
 	return 0;
 }
 
@@ -505,6 +506,7 @@ static void test_save_and_reload(void **state)
 	proto_srv_init(&srv2, 0);
 	snprintf(args_sock, sizeof(args_sock), "%s", cfg);
 	proto_start_umdevd(&srv2, "--rpc", "@SOCK@", "--config", args_sock, NULL);
+	ctl_wait_listening(srv2.sock);
 	r = ctl_ok(srv2.sock, "list", NULL);
 	assert_int_equal(ctl_ndevices(r), 2);
 	assert_string_equal(str_of(dev_at(r, 0), "id"), "s0");

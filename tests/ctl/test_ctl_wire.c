@@ -22,6 +22,7 @@ static int setup(void **state)
 {
 	proto_srv_init(&srv, 0);
 	proto_start_umdevd(&srv, "--rpc", "@SOCK@", NULL);
+	ctl_wait_listening(srv.sock);
 	return 0;
 }
 
