@@ -3,10 +3,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "nvme_drv.h"
+#include "umdev/proto/pci_regs.h"
 
 static uint64_t now_ms(void)
 {
@@ -430,4 +433,119 @@ const char *umdev_nvmed_status_str(int status)
 	else
 		snprintf(buf, sizeof(buf), "sct %d sc 0x%02x", status >> 8, status & 0xff);
 	return buf;
+}
+
+/* ---- over vfio-user ---- */
+
+static int vfu_reg_read(void *opaque, uint32_t off, void *buf, unsigned len)
+{
+	return umdev_vfuc_region_read(&((struct umdev_nvmed_vfu *)opaque)->c, 0, off, buf, len);
+}
+
+static int vfu_reg_write(void *opaque, uint32_t off, const void *buf, unsigned len)
+{
+	return umdev_vfuc_region_write(&((struct umdev_nvmed_vfu *)opaque)->c, 0, off, buf, len);
+}
+
+int umdev_nvmed_vfu_open(struct umdev_nvmed_vfu *h, const char *sock, uint64_t iova,
+			 uint64_t size)
+{
+	uint8_t buf[512];
+	int fd = -1, ret;
+
+	memset(h, 0, sizeof(*h));
+	h->db_page = MAP_FAILED;
+	for (unsigned i = 0; i < UMDEV_NVMED_VFU_MAX_VEC; i++)
+		h->efd[i] = -1;
+	ret = umdev_vfuc_connect(&h->c, sock, 3000);
+	if (ret < 0)
+		return ret;
+	if ((ret = umdev_vfuc_version(&h->c, NULL)) < 0 ||
+	    (ret = umdev_vfuc_add_mem(&h->c, iova, size, true,
+				      VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)) < 0 ||
+	    (ret = umdev_vfuc_region_info(&h->c, 0, buf, sizeof(buf), &fd)) < 0)
+		goto fail;
+	if (fd < 0) {
+		ret = -ENODEV;
+		goto fail;
+	}
+	h->db_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, NVME_REG_DBS);
+	close(fd);
+	if (h->db_page == MAP_FAILED) {
+		ret = -errno;
+		goto fail;
+	}
+	h->bus.reg_read = vfu_reg_read;
+	h->bus.reg_write = vfu_reg_write;
+	h->bus.doorbells = h->db_page;
+	umdev_nvmed_init(&h->d, &h->bus, h, umdev_vfuc_mem_ptr(&h->c, iova, size), iova, size);
+	return 0;
+fail:
+	umdev_nvmed_vfu_close(h);
+	return ret;
+}
+
+int umdev_nvmed_vfu_msix(struct umdev_nvmed_vfu *h, unsigned nvec)
+{
+	int fds[UMDEV_NVMED_VFU_MAX_VEC];
+	unsigned msix;
+	int ret;
+
+	if (!nvec || nvec > UMDEV_NVMED_VFU_MAX_VEC)
+		return -EINVAL;
+	for (unsigned i = 0; i < nvec; i++) {
+		if (h->efd[i] < 0)
+			h->efd[i] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (h->efd[i] < 0)
+			return -errno;
+		fds[i] = h->efd[i];
+	}
+	h->nvec = nvec;
+	ret = umdev_vfuc_set_irqs(&h->c, VFIO_PCI_MSIX_IRQ_INDEX,
+				  VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER, 0, nvec,
+				  NULL, fds, nvec);
+	if (ret < 0)
+		return ret;
+	msix = umdev_vfuc_find_cap(&h->c, UMDEV_PCI_CAP_ID_MSIX);
+	if (!msix)
+		return -ENODEV;
+	ret = umdev_vfuc_cfg_write(&h->c, msix + 2, UMDEV_PCI_MSIX_FLAGS_ENABLE, 2);
+	if (ret < 0)
+		return ret;
+	for (unsigned i = 0; i < nvec; i++) {
+		uint32_t table_bar, z = 0;
+
+		ret = umdev_vfuc_cfg_read(&h->c, msix + UMDEV_PCI_MSIX_TABLE, &table_bar, 4);
+		if (ret < 0)
+			return ret;
+		/* Vector Control of entry i, in the BAR the capability names. */
+		ret = umdev_vfuc_region_write(&h->c, table_bar & 7,
+					      (table_bar & ~7u) + i * 16 + 12, &z, 4);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int umdev_nvmed_vfu_command(struct umdev_nvmed_vfu *h, uint16_t set, uint16_t clear)
+{
+	uint16_t cmd = 0;
+	int ret = umdev_vfuc_cfg_read(&h->c, UMDEV_PCI_COMMAND, &cmd, 2);
+
+	if (ret < 0)
+		return ret;
+	return umdev_vfuc_cfg_write(&h->c, UMDEV_PCI_COMMAND, (cmd | set) & ~clear, 2);
+}
+
+void umdev_nvmed_vfu_close(struct umdev_nvmed_vfu *h)
+{
+	if (h->db_page != MAP_FAILED && h->db_page)
+		munmap(h->db_page, 4096);
+	h->db_page = MAP_FAILED;
+	for (unsigned i = 0; i < UMDEV_NVMED_VFU_MAX_VEC; i++) {
+		if (h->efd[i] >= 0)
+			close(h->efd[i]);
+		h->efd[i] = -1;
+	}
+	umdev_vfuc_close(&h->c);
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "client/vfio_user_client.h"
 #include "umdev/proto/nvme.h"
 
 #define UMDEV_NVMED_MAX_QUEUES 65
@@ -130,5 +131,46 @@ int umdev_nvmed_build_rw(struct umdev_nvmed *d, struct nvme_sqe *cmd, uint8_t op
 
 /** umdev_nvmed_status() - "SCT/SC" name for logs. */
 const char *umdev_nvmed_status_str(int status);
+
+/*
+ * The driver on a controller served over vfio-user (src/client's vfio-user
+ * client as the bus): registers by REGION_READ/WRITE, the doorbell page
+ * mmapped from BAR0's shared part, guest memory one fd-backed DMA window.
+ * Opening touches neither the command register nor interrupts, as a driver
+ * written for kernel VFIO would not; the caller sets those up as the test
+ * needs. Single-threaded per host.
+ */
+#define UMDEV_NVMED_VFU_MAX_VEC 8
+
+struct umdev_nvmed_vfu {
+	struct umdev_vfuc c;
+	struct umdev_nvmed d;
+	struct umdev_nvmed_bus bus;
+	void *db_page;
+	int efd[UMDEV_NVMED_VFU_MAX_VEC]; /* MSI-X eventfds, -1 if unset */
+	unsigned nvec;
+};
+
+/**
+ * umdev_nvmed_vfu_open() - connect to @sock, negotiate, DMA_MAP @size bytes
+ * of new guest memory at @iova, mmap the doorbell page. 0 or -errno (the
+ * host is closed again on failure).
+ */
+int umdev_nvmed_vfu_open(struct umdev_nvmed_vfu *h, const char *sock, uint64_t iova,
+			 uint64_t size) __attribute__((warn_unused_result));
+
+/**
+ * umdev_nvmed_vfu_msix() - @nvec non-blocking MSI-X eventfds (h->efd),
+ * MSI-X enabled in the capability, every table entry unmasked.
+ */
+int umdev_nvmed_vfu_msix(struct umdev_nvmed_vfu *h, unsigned nvec)
+	__attribute__((warn_unused_result));
+
+/** umdev_nvmed_vfu_command() - read-modify-write the PCI command register. */
+int umdev_nvmed_vfu_command(struct umdev_nvmed_vfu *h, uint16_t set, uint16_t clear)
+	__attribute__((warn_unused_result));
+
+/** umdev_nvmed_vfu_close() - unmap, close the eventfds and the connection. */
+void umdev_nvmed_vfu_close(struct umdev_nvmed_vfu *h);
 
 #endif

@@ -11,9 +11,20 @@
  * ("table_live"); before that only SET_IRQS masks and the function mask
  * apply. Otherwise a QEMU that never touches our table would see every
  * vector masked forever (the table's reset state).
+ *
+ * Client fds: a trigger fd comes from the client and is written by whatever
+ * thread raises the interrupt (a data-plane loop, the control loop). Only an
+ * eventfd is accepted (checked when it is assigned), and it is switched to
+ * O_NONBLOCK: a counter the client saturated (0xfffffffffffffffe) makes our
+ * write fail with EAGAIN instead of sleeping until the client reads, and an
+ * unread counter already means "interrupt pending", so EAGAIN counts as
+ * delivered. O_NONBLOCK is a property of the open file, shared with the
+ * client; VMMs create their interrupt eventfds non-blocking anyway.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,16 +72,43 @@ static void unlock(const umdev_irq *irq)
 	pthread_mutex_unlock((pthread_mutex_t *)&irq->lock);
 }
 
+/* Write 1 to a trigger eventfd (non-blocking, see above). 1: raised, 0: not. */
 static int signal_fd(int fd)
 {
 	uint64_t one = 1;
 
 	if (fd < 0)
 		return 0;
-	/* An eventfd write only fails when the counter would overflow: still raised. */
+	/* EAGAIN: the counter is saturated, the client has an interrupt to read already. */
 	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		return 0;
 	return 1;
+}
+
+/*
+ * An fd the client wants us to signal: it must be an eventfd (a pipe nobody
+ * reads or a socket could block or be something else entirely), and it is
+ * made non-blocking. -EINVAL for any other kind of file.
+ */
+static int accept_eventfd(int fd)
+{
+	char path[64], target[64];
+	ssize_t n;
+	int fl;
+
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -EINVAL;
+	target[n] = 0;
+	if (strcmp(target, "anon_inode:[eventfd]"))
+		return -EINVAL;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return -EINVAL;
+	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
 }
 
 umdev_irq *umdev_irq_new(const struct umdev_irq_config *cfg, int *err)
@@ -432,9 +470,13 @@ int umdev_irq_set(umdev_irq *irq, unsigned index, uint32_t flags, uint32_t start
 	if (data == UMDEV_IRQ_SET_DATA_EVENTFD) {
 		if (nfds != 0 && nfds != count)
 			return -EINVAL;
-		for (unsigned i = 0; i < nfds; i++)
+		for (unsigned i = 0; i < nfds; i++) {
 			if (fds[i] < 0)
 				return -EINVAL;
+			ret = accept_eventfd(fds[i]);
+			if (ret < 0)
+				return ret;
+		}
 	} else if (nfds) {
 		return -EINVAL;
 	}

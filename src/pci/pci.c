@@ -12,6 +12,7 @@
  * same bytes written one by one.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -181,10 +182,17 @@ static int alloc_bar_mem(umdev_pci_dev *d, unsigned i)
 	if (!b->desc.num_shared)
 		return 0;
 	snprintf(name, sizeof(name), "umdev-%s-bar%u", d->name, i);
-	b->fd = memfd_create(name, MFD_CLOEXEC);
+	b->fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (b->fd < 0)
 		return -errno;
 	if (ftruncate(b->fd, (off_t)b->desc.size) < 0)
+		return -errno;
+	/*
+	 * The fd goes to clients, who may mmap it but must not resize it: a
+	 * client that truncates it would make our own accesses to the BAR
+	 * fault (SIGBUS). Sealed before it ever leaves the process.
+	 */
+	if (fcntl(b->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
 		return -errno;
 	b->mem = mmap(NULL, b->desc.size, PROT_READ | PROT_WRITE, MAP_SHARED, b->fd, 0);
 	if (b->mem == MAP_FAILED) {

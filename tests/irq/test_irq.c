@@ -7,7 +7,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "umdev/irq.h"
@@ -305,6 +307,62 @@ static void test_msi_mask_and_drop(void **state)
 	umdev_irq_free(irq);
 }
 
+/*
+ * Trigger fds come from the client: anything but an eventfd is refused (the
+ * caller keeps it), an accepted one is made non-blocking, and a counter the
+ * client saturated does not block the triggering thread.
+ */
+static void test_client_fds(void **state)
+{
+	umdev_irq *irq = mk();
+	int p[2], sp[2], fds[2], u, fl;
+	uint64_t big = 0xfffffffffffffffeull, v = 0;
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sp), 0);
+	fds[0] = p[1];
+	assert_int_equal(umdev_irq_set(irq, UMDEV_IRQ_INTX, TRIG_FD, 0, 1, NULL, fds, 1), -EINVAL);
+	assert_int_equal(fds[0], p[1]); /* still the caller's */
+	fds[0] = sp[0];
+	assert_int_equal(umdev_irq_set(irq, UMDEV_IRQ_MSIX, TRIG_FD, 0, 1, NULL, fds, 1), -EINVAL);
+	fds[0] = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	assert_true(fds[0] >= 0);
+	assert_int_equal(umdev_irq_set(irq, UMDEV_IRQ_ERR, TRIG_FD, 0, 1, NULL, fds, 1), -EINVAL);
+	close(fds[0]);
+	/* one bad fd among good ones refuses the lot */
+	fds[0] = efd();
+	fds[1] = p[1];
+	assert_int_equal(umdev_irq_set(irq, UMDEV_IRQ_MSIX, TRIG_FD, 0, 2, NULL, fds, 2), -EINVAL);
+	assert_int_equal(umdev_irq_mode(irq), UMDEV_IRQ_MODE_NONE);
+	close(fds[0]);
+	close(p[0]);
+	close(p[1]);
+	close(sp[0]);
+	close(sp[1]);
+
+	/* a blocking eventfd, saturated by its owner */
+	u = eventfd(0, EFD_CLOEXEC);
+	assert_true(u >= 0);
+	assert_int_equal(write(u, &big, 8), 8);
+	assign(irq, UMDEV_IRQ_INTX, 0, 1, &u);
+	fl = fcntl(u, F_GETFL);
+	assert_true(fl & O_NONBLOCK); /* the shared open file is non-blocking now */
+	alarm(10); /* a blocked write would hang here: fail the test instead */
+	assert_int_equal(umdev_irq_trigger(irq, 0), 1); /* pending already: delivered */
+	alarm(0);
+	assert_int_equal(read(u, &v, 8), 8);
+	assert_int_equal(v, big);
+	/* once the client read it, the next interrupt gets through */
+	assert_int_equal(umdev_irq_set(irq, UMDEV_IRQ_INTX,
+				       UMDEV_IRQ_SET_DATA_NONE | UMDEV_IRQ_SET_ACTION_UNMASK, 0, 1,
+				       NULL, NULL, 0),
+			 0);
+	assert_int_equal(umdev_irq_trigger(irq, 0), 1);
+	assert_int_equal(fired(u), 1);
+	close(u);
+	umdev_irq_free(irq);
+}
+
 static void test_bad_config(void **state)
 {
 	struct umdev_irq_config c = { .msi_vectors = 3 };
@@ -325,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_msix_masks_and_pba),
 		cmocka_unit_test(test_intx_automask),
 		cmocka_unit_test(test_msi_mask_and_drop),
+		cmocka_unit_test(test_client_fds),
 		cmocka_unit_test(test_bad_config),
 	};
 

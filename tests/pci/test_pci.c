@@ -6,6 +6,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -212,6 +213,15 @@ static void test_bar_parts(void **state)
 	assert_memory_equal(m + 0x1008, &v, 4);
 	assert_memory_equal((uint8_t *)umdev_pci_bar_mem(d, 0) + 0x1008, &v, 4);
 	munmap(m, 0x4000);
+	/* the fd is sealed against resizing: a client cannot make our accesses fault */
+	assert_int_equal(fcntl(fd, F_GET_SEALS),
+			 F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
+	assert_int_equal(ftruncate(fd, 0), -1);
+	assert_int_equal(errno, EPERM);
+	assert_int_equal(ftruncate(fd, 0x8000), -1);
+	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE), -1);
+	assert_int_equal(umdev_pci_bar_access(d, 0, 0x1008, &r, 4, false), 0);
+	assert_int_equal(r, v);
 	/* a hole reads zero, writes are dropped */
 	assert_int_equal(umdev_pci_bar_access(d, 0, 0x2000, &v, 4, true), 0);
 	assert_int_equal(umdev_pci_bar_access(d, 0, 0x2000, &r, 4, false), 0);

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -226,6 +227,40 @@ static void test_ring_memory_shrunk(void **state)
 }
 
 /*
+ * The inflight region is the front-end's file too: one it made itself (not
+ * sealed) and shrinks after SET_INFLIGHT_FD faults when the daemon records
+ * the next request in it.
+ */
+static void test_inflight_shrunk(void **state)
+{
+	struct bystander b;
+	struct umdev_vuc c;
+	struct umdev_vqd_buf buf;
+	int fd;
+
+	bystander_start(&b);
+	proto_connect_blk(&c, srv.sock, 1, 64, 1, REGION);
+	assert_true(c.inflight.mmap_size > 0);
+	fd = memfd_create("hostile-inflight", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)c.inflight.mmap_size), 0);
+	assert_int_equal(umdev_vuc_set_inflight_fd(&c, fd, &c.inflight), 0);
+	proto_check_roundtrip_all_queues(&c, 1);
+	usleep(20 * 1000);
+	assert_int_equal(ftruncate(fd, 0), 0);
+	buf.addr = umdev_vuc_alloc(&c, 0, 4096, 4096);
+	buf.len = 4096;
+	buf.write = true;
+	assert_int_equal(umdev_vblk_submit(&c, 0, VIRTIO_BLK_T_IN, 0, &buf, 1, 1, true), 0);
+	kick_raw(&c, 0);
+	assert_true(umdev_vuc_is_closed(&c, 5000));
+	close(fd);
+	umdev_vuc_close(&c);
+	bystander_check(&b);
+	assert_blk0_serves();
+}
+
+/*
  * A call eventfd whose counter is at its maximum: a blocking write would
  * hang the data-plane thread (and blk1 with it). The daemon's writes fail
  * with EAGAIN instead, and blk0's requests still complete.
@@ -350,6 +385,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_data_memory_shrunk),
 		cmocka_unit_test(test_ring_memory_shrunk),
+		cmocka_unit_test(test_inflight_shrunk),
 		cmocka_unit_test(test_saturated_call_fd),
 		cmocka_unit_test(test_never_reads),
 		cmocka_unit_test(test_flood),

@@ -98,7 +98,7 @@ static int h_version(struct vfu_conn *c, struct vfu_msg *m)
 	if (m->len < sizeof(*v))
 		return -EINVAL;
 	if (v->major != VFIO_USER_MAJOR) {
-		umdev_err("%s: client speaks vfio-user %u.%u, we speak %u.%u", c->s->name, v->major,
+		vfu_err(c, "%s: client speaks vfio-user %u.%u, we speak %u.%u", c->s->name, v->major,
 			  v->minor, VFIO_USER_MAJOR, VFIO_USER_MINOR);
 		return VFU_CLOSE;
 	}
@@ -147,12 +147,12 @@ static int h_version(struct vfu_conn *c, struct vfu_msg *m)
 		}
 		json_object_put(root);
 		if (ret < 0) {
-			umdev_err("%s: VERSION with malformed capabilities", c->s->name);
+			vfu_err(c, "%s: VERSION with malformed capabilities", c->s->name);
 			return ret;
 		}
 	}
 	if (!(pgsizes & PAGE)) {
-		umdev_err("%s: client does not support 4 KiB DMA pages", c->s->name);
+		vfu_err(c, "%s: client does not support 4 KiB DMA pages", c->s->name);
 		return -ENOTSUP;
 	}
 	c->peer_max_fds = (uint32_t)max_fds;
@@ -170,7 +170,7 @@ static int h_version(struct vfu_conn *c, struct vfu_msg *m)
 		v->minor < VFIO_USER_MINOR ? v->minor : VFIO_USER_MINOR;
 	memcpy(reply + 4, json, (size_t)n + 1);
 	c->negotiated = true;
-	umdev_info("%s: vfio-user %u.%u negotiated (client max_data_xfer_size %u, max_msg_fds %u%s)",
+	vfu_info(c, "%s: vfio-user %u.%u negotiated (client max_data_xfer_size %u, max_msg_fds %u%s)",
 		   c->s->name, VFIO_USER_MAJOR, ((struct vfio_user_version *)reply)->minor,
 		   c->peer_max_xfer, c->peer_max_fds,
 		   qemu ? ", QEMU's DMA message layout" : "");
@@ -191,13 +191,17 @@ static int h_dma_map(struct vfu_conn *c, struct vfu_msg *m)
 		return -EINVAL;
 	if (!r.flags || (r.flags & ~(VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)))
 		return -EINVAL;
-	if (!r.size || r.addr + r.size < r.addr || r.addr % PAGE || r.size % PAGE)
+	/* Page-aligned, non-empty, and neither the IOVA range nor the file range wraps. */
+	if (!r.size || r.addr % PAGE || r.size % PAGE || r.offset % PAGE ||
+	    r.addr + r.size < r.addr || r.offset + r.size < r.offset ||
+	    r.offset + r.size > (uint64_t)INT64_MAX)
 		return -EINVAL;
 	if (!m->nfds && r.offset)
 		return -EINVAL;
 	for (unsigned i = 0; i < c->ndma; i++)
 		if (r.addr < c->dma[i].addr + c->dma[i].size && c->dma[i].addr < r.addr + r.size)
 			return -EEXIST;
+	/* The count we advertised as max_dma_maps; fd-backed ones also fit umdev_as. */
 	if (c->ndma >= UMDEV_VFU_MAX_DMA_MAPS)
 		return -ENOSPC;
 	if (m->nfds) {
@@ -214,7 +218,7 @@ static int h_dma_map(struct vfu_conn *c, struct vfu_msg *m)
 		m->fds[0] = -1; /* consumed by the address space either way */
 		ret = umdev_as_add_region(c->as, &rd);
 		if (ret < 0) {
-			umdev_err("%s: DMA_MAP [0x%llx, +0x%llx) refused: %s", c->s->name,
+			vfu_err(c, "%s: DMA_MAP [0x%llx, +0x%llx) refused: %s", c->s->name,
 				  (unsigned long long)r.addr, (unsigned long long)r.size,
 				  strerror(-ret));
 			return ret;
@@ -501,12 +505,27 @@ static int h_write_multi(struct vfu_conn *c, struct vfu_msg *m)
 	return vfu_reply(c, m, &hdr, sizeof(hdr), NULL, 0);
 }
 
+/*
+ * DEVICE_RESET is the vfio-user VFIO_DEVICE_RESET. The kernel's
+ * pci_reset_function() saves the config state and restores it after the
+ * function reset, so a client's command register (Memory Space Enable, Bus
+ * Master) survives the ioctl; a client written for kernel VFIO carries on
+ * with BAR accesses right after it. Do the same for the command register.
+ * A reset from inside the device (FLR through the PCIe capability) is the
+ * device's and leaves it at its power-on value.
+ */
 static int h_reset(struct vfu_conn *c, struct vfu_msg *m)
 {
+	umdev_pci_dev *pci = c->s->pci;
+	uint16_t cmd;
+
 	if (m->len)
 		return -EINVAL;
-	umdev_info("%s: device reset by the client", c->s->name);
-	umdev_pci_reset(c->s->pci);
+	vfu_info(c, "%s: device reset by the client", c->s->name);
+	cmd = umdev_pci_command(pci);
+	umdev_pci_reset(pci);
+	if (cmd && umdev_pci_cfg_access(pci, UMDEV_PCI_COMMAND, &cmd, sizeof(cmd), true) < 0)
+		umdev_warn("%s: cannot restore the command register after a reset", c->s->name);
 	return vfu_reply(c, m, NULL, 0, NULL, 0);
 }
 
@@ -517,11 +536,11 @@ int vfu_dispatch(struct vfu_conn *c, struct vfu_msg *m)
 
 	if ((m->hdr.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY) {
 		/* A reply to nothing we wait for (e.g. after a DMA timed out): drop it. */
-		umdev_warn("%s: ignoring an unexpected reply (id %u)", c->s->name, m->hdr.msg_id);
+		vfu_warn(c, "%s: ignoring an unexpected reply (id %u)", c->s->name, m->hdr.msg_id);
 		return 0;
 	}
 	if (!c->negotiated && cmd != VFIO_USER_VERSION) {
-		umdev_err("%s: %s before VERSION", c->s->name, umdev_vfu_command_name(cmd));
+		vfu_err(c, "%s: %s before VERSION", c->s->name, umdev_vfu_command_name(cmd));
 		return VFU_CLOSE;
 	}
 	switch (cmd) {
@@ -541,7 +560,7 @@ int vfu_dispatch(struct vfu_conn *c, struct vfu_msg *m)
 		ret = -ENOTTY; /* no migration or DMA logging features */
 		break;
 	default:
-		umdev_warn("%s: unsupported command %u (%s)", c->s->name, cmd,
+		vfu_warn(c, "%s: unsupported command %u (%s)", c->s->name, cmd,
 			   umdev_vfu_command_name(cmd));
 		ret = -ENOSYS;
 		break;
@@ -550,7 +569,7 @@ int vfu_dispatch(struct vfu_conn *c, struct vfu_msg *m)
 		return ret;
 	if (ret < 0) {
 		if (ret != -ENOTTY)
-			umdev_warn("%s: %s (id %u) failed: %s", c->s->name,
+			vfu_warn(c, "%s: %s (id %u) failed: %s", c->s->name,
 				   umdev_vfu_command_name(cmd), m->hdr.msg_id, strerror(-ret));
 		/* A failed send means the client is gone; on_conn sees c->dead. */
 		if (!c->dead)

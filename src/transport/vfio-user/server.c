@@ -8,6 +8,13 @@
  * VFU_MAX_MSG), so a client that sends half a message cannot stall the
  * control loop, and a large REGION_WRITE is gathered across wakeups.
  *
+ * Output never waits for the client: a reply goes straight to the socket
+ * when nothing is queued before it and the socket takes it; what it does not
+ * take is copied (fds dup()ed) to the connection's output queue and sent on
+ * EPOLLOUT. A client that lets more than VFU_OUTQ_MAX bytes pile up is not
+ * reading and is dropped, so one stuck client costs the control loop (and
+ * every other device on it) nothing.
+ *
  * DMA_READ/DMA_WRITE for memory the client shared without an fd are
  * synchronous on the control thread: we send the command and read the
  * socket until its reply arrives (bounded by VFU_IO_TIMEOUT_MS). Commands
@@ -15,6 +22,7 @@
  * order, so nothing is lost or reordered.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +35,7 @@
 #include <unistd.h>
 
 #include "umdev/log.h"
+#include "umdev/proto/pci_regs.h"
 #include "util/sock.h"
 #include "vfu_internal.h"
 
@@ -49,23 +58,60 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Send all of @iov (blocking up to the timeout: replies may be up to 1 MiB). */
-static int send_all(struct vfu_conn *c, struct iovec *iov, unsigned niov, const int *fds,
-		    unsigned nfds)
+/* Mark the connection for closing once the current handler returns. */
+static void conn_kill(struct vfu_conn *c, const char *why)
+{
+	if (!c->dead)
+		c->drop_why = why;
+	c->dead = true;
+}
+
+static void out_free(struct vfu_out *o)
+{
+	for (unsigned i = 0; i < o->nfds; i++)
+		close(o->fds[i]);
+	free(o);
+}
+
+static void outq_free_all(struct vfu_conn *c)
+{
+	while (c->outq) {
+		struct vfu_out *o = c->outq;
+
+		c->outq = o->next;
+		out_free(o);
+	}
+	c->outq_tail = NULL;
+	c->outq_bytes = 0;
+}
+
+/* Watch for EPOLLOUT exactly while output is queued. */
+static void arm_epollout(struct vfu_conn *c, bool on)
+{
+	uint32_t ev = EPOLLIN | EPOLLRDHUP | (on ? EPOLLOUT : 0);
+
+	if (c->epollout == on || !c->s->ctl)
+		return;
+	if (umdev_loop_mod_fd(c->s->ctl, c->fd, ev) < 0) {
+		conn_kill(c, "cannot watch the socket");
+		return;
+	}
+	c->epollout = on;
+}
+
+/*
+ * One non-blocking sendmsg of @iov (fds with the first byte). Returns the
+ * bytes taken (0 when the socket is full) or -errno.
+ */
+static ssize_t send_some(struct vfu_conn *c, struct iovec *iov, unsigned niov, const int *fds,
+			 unsigned nfds)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * UMDEV_VFU_MAX_MSG_FDS)];
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = niov };
-	int64_t deadline = now_ms() + VFU_IO_TIMEOUT_MS;
 
-	if (c->fd < 0)
-		return 0; /* fed connection: replies go nowhere */
-	if (c->dead)
-		return -ECONNRESET;
 	if (nfds) {
 		struct cmsghdr *cm;
 
-		if (nfds > UMDEV_VFU_MAX_MSG_FDS)
-			return -EINVAL;
 		memset(cbuf, 0, sizeof(cbuf));
 		mh.msg_control = cbuf;
 		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
@@ -75,36 +121,128 @@ static int send_all(struct vfu_conn *c, struct iovec *iov, unsigned niov, const 
 		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
 		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
 	}
-	while (mh.msg_iovlen) {
+	for (;;) {
 		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 
-		if (n < 0) {
-			struct pollfd p = { .fd = c->fd, .events = POLLOUT };
-			int64_t left = deadline - now_ms();
+		if (n >= 0)
+			return n;
+		if (errno == EINTR)
+			continue;
+		return errno == EAGAIN ? 0 : -errno;
+	}
+}
 
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN || left <= 0) {
-				c->dead = true;
-				return errno == EAGAIN ? -ETIMEDOUT : -errno;
-			}
-			poll(&p, 1, (int)left);
+/* Send what the socket takes of the output queue. 0, or -errno (connection dead). */
+static int outq_flush(struct vfu_conn *c)
+{
+	while (c->outq) {
+		struct vfu_out *o = c->outq;
+		struct iovec iov = { o->data + o->off, o->len - o->off };
+		ssize_t n = send_some(c, &iov, 1, o->fds, o->nfds);
+
+		if (n < 0) {
+			conn_kill(c, "socket error");
+			return (int)n;
+		}
+		if (n == 0)
+			break;
+		for (unsigned i = 0; i < o->nfds; i++)
+			close(o->fds[i]);
+		o->nfds = 0;
+		o->off += (size_t)n;
+		c->outq_bytes -= (size_t)n;
+		if (o->off < o->len)
+			break; /* the socket is full again */
+		c->outq = o->next;
+		if (!c->outq)
+			c->outq_tail = NULL;
+		free(o);
+	}
+	arm_epollout(c, c->outq != NULL);
+	return 0;
+}
+
+/*
+ * Send one message (@iov, fds with its first byte) without waiting: what
+ * the socket does not take now is queued, with dups of the fds if they did
+ * not go yet. The caller keeps its fds either way.
+ */
+static int conn_send(struct vfu_conn *c, struct iovec *iov, unsigned niov, const int *fds,
+		     unsigned nfds)
+{
+	size_t total = 0, sent = 0, left, o = 0;
+	struct vfu_out *out;
+
+	if (c->fd < 0)
+		return 0; /* fed connection: replies go nowhere */
+	if (c->dead)
+		return -ECONNRESET;
+	if (nfds > UMDEV_VFU_MAX_MSG_FDS)
+		return -EINVAL;
+	for (unsigned i = 0; i < niov; i++)
+		total += iov[i].iov_len;
+	if (!c->outq) {
+		ssize_t n = send_some(c, iov, niov, fds, nfds);
+
+		if (n < 0) {
+			conn_kill(c, "socket error");
+			return (int)n;
+		}
+		sent = (size_t)n;
+		if (sent == total)
+			return 0;
+	}
+	left = total - sent;
+	if (c->outq_bytes + left > VFU_OUTQ_MAX) {
+		vfu_err(c, "%s: the vfio-user client does not read: %zu bytes waiting for it, "
+			   "dropping it", c->s->name, c->outq_bytes + left);
+		conn_kill(c, "client stopped reading");
+		return -ENOBUFS;
+	}
+	out = malloc(sizeof(*out) + left);
+	if (!out) {
+		conn_kill(c, "out of memory");
+		return -ENOMEM;
+	}
+	out->next = NULL;
+	out->len = left;
+	out->off = 0;
+	out->nfds = 0;
+	for (unsigned i = 0; i < niov; i++) {
+		const uint8_t *b = iov[i].iov_base;
+		size_t l = iov[i].iov_len;
+
+		if (sent >= l) {
+			sent -= l;
 			continue;
 		}
-		/* fds went with the first byte */
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-		while (mh.msg_iovlen && (size_t)n >= mh.msg_iov->iov_len) {
-			n -= mh.msg_iov->iov_len;
-			mh.msg_iov++;
-			mh.msg_iovlen--;
-		}
-		if (mh.msg_iovlen) {
-			mh.msg_iov->iov_base = (uint8_t *)mh.msg_iov->iov_base + n;
-			mh.msg_iov->iov_len -= n;
+		memcpy(out->data + o, b + sent, l - sent);
+		o += l - sent;
+		sent = 0;
+	}
+	/* Nothing sent yet (sent was 0 and stays so): the fds go with the queued copy. */
+	if (left == total) {
+		for (unsigned i = 0; i < nfds; i++) {
+			int d = fcntl(fds[i], F_DUPFD_CLOEXEC, 0);
+
+			if (d < 0) {
+				int err = -errno;
+
+				out_free(out);
+				conn_kill(c, "cannot keep an fd for a queued reply");
+				return err;
+			}
+			out->fds[out->nfds++] = d;
 		}
 	}
-	return 0;
+	if (c->outq_tail)
+		c->outq_tail->next = out;
+	else
+		c->outq = out;
+	c->outq_tail = out;
+	c->outq_bytes += left;
+	arm_epollout(c, true);
+	return c->dead ? -ECONNRESET : 0;
 }
 
 int vfu_reply(struct vfu_conn *c, const struct vfu_msg *m, const void *body, size_t len,
@@ -120,7 +258,7 @@ int vfu_reply(struct vfu_conn *c, const struct vfu_msg *m, const void *body, siz
 
 	if (m->hdr.flags & VFIO_USER_F_NO_REPLY)
 		return 0;
-	return send_all(c, iov, len ? 2 : 1, fds, nfds);
+	return conn_send(c, iov, len ? 2 : 1, fds, nfds);
 }
 
 int vfu_reply_err(struct vfu_conn *c, const struct vfu_msg *m, int err)
@@ -136,7 +274,7 @@ int vfu_reply_err(struct vfu_conn *c, const struct vfu_msg *m, int err)
 
 	if (m->hdr.flags & VFIO_USER_F_NO_REPLY)
 		return 0;
-	return send_all(c, &iov, 1, NULL, 0);
+	return conn_send(c, &iov, 1, NULL, 0);
 }
 
 /*
@@ -188,8 +326,8 @@ static int conn_recv(struct vfu_conn *c)
 		int ret = vfu_check_header(&c->rx.hdr, &why);
 
 		if (ret < 0) {
-			umdev_err("%s: refusing message (id %u, command %u, size %u): %s",
-				  c->s->name, c->rx.hdr.msg_id, c->rx.hdr.cmd, c->rx.hdr.msg_size, why);
+			vfu_err(c, "%s: refusing message (id %u, command %u, size %u): %s",
+				c->s->name, c->rx.hdr.msg_id, c->rx.hdr.cmd, c->rx.hdr.msg_size, why);
 			return ret;
 		}
 		c->rx.len = c->rx.hdr.msg_size - hs;
@@ -234,6 +372,7 @@ static void conn_free(struct vfu_conn *c)
 	vfu_conn_drop_dma(c);
 	umdev_as_free(c->as);
 	stash_free_all(c);
+	outq_free_all(c);
 	vfu_msg_release(&c->rx);
 	free(c);
 }
@@ -302,8 +441,10 @@ static void conn_close(struct vfu_conn *c, const char *why)
 {
 	umdev_vfu_server *s = c->s;
 
-	umdev_info("%s: vfio-user client disconnected%s%s", s->name, why ? ": " : "",
-		   why ? why : "");
+	if (c->drop_why)
+		why = c->drop_why;
+	vfu_info(c, "%s: vfio-user client disconnected%s%s", s->name, why ? ": " : "",
+		 why ? why : "");
 	umdev_loop_del_fd(s->ctl, c->fd);
 	close(c->fd);
 	c->fd = -1;
@@ -327,6 +468,10 @@ static void on_conn(void *opaque, uint32_t events)
 {
 	struct vfu_conn *c = opaque;
 
+	if (c->outq && outq_flush(c) < 0) {
+		conn_close(c, NULL);
+		return;
+	}
 	for (int budget = 64; budget > 0; budget--) {
 		struct vfu_msg *m;
 		int ret;
@@ -355,7 +500,7 @@ static void on_conn(void *opaque, uint32_t events)
 		if (ret != VFU_CLOSE && !c->dead)
 			run_deferred(c->s);
 		if (ret == VFU_CLOSE || c->dead) {
-			conn_close(c, "protocol error");
+			conn_close(c, ret == VFU_CLOSE ? "protocol error" : NULL);
 			return;
 		}
 	}
@@ -394,16 +539,23 @@ static struct vfu_msg *wait_reply(struct vfu_conn *c, uint16_t id, uint16_t cmd,
 
 		if (left <= 0) {
 			*err = -ETIMEDOUT;
-			c->dead = true; /* the stream is out of step now */
+			conn_kill(c, "no reply to a DMA command"); /* the stream is out of step now */
+			return NULL;
+		}
+		/* Our command may still sit in the output queue behind earlier replies. */
+		if (c->outq && outq_flush(c) < 0) {
+			*err = -ECONNRESET;
 			return NULL;
 		}
 		ret = conn_recv(c);
 		if (ret < 0) {
 			*err = ret;
-			c->dead = true;
+			conn_kill(c, ret == -ECONNRESET ? NULL : "protocol error");
 			return NULL;
 		}
 		if (ret == 0) {
+			if (c->outq)
+				p.events |= POLLOUT;
 			poll(&p, 1, (int)left);
 			continue;
 		}
@@ -415,7 +567,7 @@ static struct vfu_msg *wait_reply(struct vfu_conn *c, uint16_t id, uint16_t cmd,
 		if ((m->hdr.flags & VFIO_USER_F_TYPE_MASK) == VFIO_USER_F_TYPE_REPLY) {
 			if (m->hdr.msg_id == id && m->hdr.cmd == cmd)
 				return m;
-			umdev_warn("%s: dropping unexpected reply id %u", c->s->name, m->hdr.msg_id);
+			vfu_warn(c, "%s: dropping unexpected reply id %u", c->s->name, m->hdr.msg_id);
 			vfu_msg_release(m);
 			free(m);
 			continue;
@@ -424,7 +576,9 @@ static struct vfu_msg *wait_reply(struct vfu_conn *c, uint16_t id, uint16_t cmd,
 			vfu_msg_release(m);
 			free(m);
 			*err = -ENOBUFS;
-			c->dead = true;
+			vfu_err(c, "%s: more than %u commands while a DMA reply is awaited, dropping "
+				   "the client", c->s->name, VFU_MAX_STASH);
+			conn_kill(c, "too many commands during DMA");
 			return NULL;
 		}
 		if (c->stash_tail)
@@ -469,7 +623,7 @@ static int dma_chunk(struct vfu_conn *c, uint64_t iova, uint8_t *buf, size_t len
 	} else if (write) {
 		niov = 3;
 	}
-	ret = send_all(c, iov, niov, NULL, 0);
+	ret = conn_send(c, iov, niov, NULL, 0);
 	if (ret < 0)
 		return ret;
 	umdev_dbg("%s: %s [0x%llx, +%zu) sent to the client", c->s->name,
@@ -550,6 +704,25 @@ const struct umdev_pci_dma_ops vfu_dma_ops = {
 
 /* ---- connections ---- */
 
+/*
+ * A client opens the device. Linux vfio-pci enables a device when it is
+ * opened (pci_enable_device() sets Memory Space Enable), so drivers written
+ * for kernel VFIO read BAR0 without touching the command register. Each
+ * connection therefore starts with Memory Space Enable set, as a freshly
+ * opened VFIO device has it; once the client or its guest clears the bit,
+ * BAR accesses are refused again until it is set (pci.c).
+ */
+static void open_device(umdev_vfu_server *s)
+{
+	uint16_t cmd = umdev_pci_command(s->pci);
+
+	if (cmd & UMDEV_PCI_CMD_MEMORY)
+		return;
+	cmd |= UMDEV_PCI_CMD_MEMORY;
+	if (umdev_pci_cfg_access(s->pci, UMDEV_PCI_COMMAND, &cmd, sizeof(cmd), true) < 0)
+		umdev_warn("%s: cannot enable memory space for the new client", s->name);
+}
+
 static struct vfu_conn *conn_new(umdev_vfu_server *s, int fd)
 {
 	struct vfu_conn *c = calloc(1, sizeof(*c));
@@ -581,13 +754,14 @@ static void on_listen(void *opaque, uint32_t events)
 	if (s->conn)
 		on_conn(s->conn, EPOLLIN);
 	if (s->conn) {
-		umdev_warn("%s: refusing a second vfio-user client (one at a time)", s->name);
+		umdev_warn_rl(&s->rl, "%s: refusing a second vfio-user client (one at a time)",
+			      s->name);
 		close(fd);
 		return;
 	}
 	c = conn_new(s, fd);
 	if (!c || umdev_loop_add_fd(s->ctl, fd, EPOLLIN | EPOLLRDHUP, on_conn, c) < 0) {
-		umdev_err("%s: cannot set up a new connection", s->name);
+		umdev_err_rl(&s->rl, "%s: cannot set up a new connection", s->name);
 		if (c)
 			conn_free(c);
 		close(fd);
@@ -595,7 +769,8 @@ static void on_listen(void *opaque, uint32_t events)
 	}
 	s->conn = c;
 	umdev_pci_attach(s->pci, &vfu_dma_ops, s);
-	umdev_info("%s: vfio-user client connected", s->name);
+	open_device(s);
+	umdev_log_rl(&s->rl, UMDEV_LOG_INFO, "%s: vfio-user client connected", s->name);
 }
 
 umdev_vfu_server *umdev_vfu_server_new(umdev_pci_dev *pci, umdev_loop *ctl, const char *path,
@@ -656,6 +831,7 @@ int umdev_vfu_server_feed(umdev_vfu_server *s, const void *buf, size_t len)
 		return -ENOMEM;
 	s->conn = c;
 	umdev_pci_attach(s->pci, &vfu_dma_ops, s);
+	open_device(s);
 	while (len - off >= hs) {
 		struct vfu_msg *m = calloc(1, sizeof(*m));
 		const char *why;

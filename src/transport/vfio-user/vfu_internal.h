@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "umdev/log.h"
 #include "umdev/mem.h"
 #include "umdev/pci.h"
 #include "umdev/proto/vfio_user.h"
@@ -14,10 +15,28 @@
 
 /* Largest message we accept: header, a 16-byte access header, the data. */
 #define VFU_MAX_MSG (sizeof(struct vfio_user_header) + 16 + UMDEV_VFU_MAX_DATA_XFER)
-/* How long a server-to-client DMA (or a reply send) may take. */
+/* How long a server-to-client DMA may wait for its reply. */
 #define VFU_IO_TIMEOUT_MS 2000
 /* Commands that may arrive while we wait for a DMA reply, kept for later. */
 #define VFU_MAX_STASH 32
+/*
+ * Bytes of replies (and our own commands) a connection may have waiting for
+ * the client to read them, beyond what the socket buffer holds. Replies are
+ * never waited for: what the socket does not take is queued and sent as
+ * the socket drains (EPOLLOUT). A client over this bound is not reading
+ * and is dropped. Big enough for a few max_data_xfer_size REGION_READ
+ * replies in flight.
+ */
+#define VFU_OUTQ_MAX (4u << 20)
+
+/* Part of a message the socket did not take yet. */
+struct vfu_out {
+	struct vfu_out *next;
+	size_t len, off;
+	int fds[UMDEV_VFU_MAX_MSG_FDS]; /* our dups, sent with the first byte */
+	unsigned nfds;
+	uint8_t data[];
+};
 
 /* One received message; body and fds belong to it until freed. */
 struct vfu_msg {
@@ -62,6 +81,12 @@ struct vfu_conn {
 	struct vfu_msg *stash, *stash_tail;
 	unsigned nstash;
 
+	/* Output not yet taken by the socket, oldest first. */
+	struct vfu_out *outq, *outq_tail;
+	size_t outq_bytes;
+	bool epollout; /* EPOLLOUT is armed */
+	const char *drop_why; /* why c->dead was set, for the log line */
+
 	umdev_as *as;
 	struct vfu_dma dma[UMDEV_VFU_MAX_DMA_MAPS];
 	unsigned ndma;
@@ -75,6 +100,12 @@ struct umdev_vfu_server {
 	umdev_loop *ctl;
 	struct umdev_listener listener; /* fd -1 for a feed-only server */
 	struct vfu_conn *conn;
+	/*
+	 * Every log line a client can cause goes through this. It lives with
+	 * the socket rather than the connection: one client at a time, and a
+	 * client that reconnects in a loop must not get a fresh budget each time.
+	 */
+	struct umdev_ratelimit rl;
 	char name[40];
 };
 
@@ -83,6 +114,11 @@ struct umdev_vfu_server {
 int vfu_dispatch(struct vfu_conn *c, struct vfu_msg *m);
 void vfu_conn_drop_dma(struct vfu_conn *c);
 int vfu_check_header(const struct vfio_user_header *h, const char **why);
+
+/* Log lines a client can cause: rate-limited per server socket. */
+#define vfu_err(c, ...) umdev_err_rl(&(c)->s->rl, __VA_ARGS__)
+#define vfu_warn(c, ...) umdev_warn_rl(&(c)->s->rl, __VA_ARGS__)
+#define vfu_info(c, ...) umdev_log_rl(&(c)->s->rl, UMDEV_LOG_INFO, __VA_ARGS__)
 
 /* server.c */
 int vfu_reply(struct vfu_conn *c, const struct vfu_msg *m, const void *body, size_t len,

@@ -224,6 +224,18 @@ static void test_config_space(void **state)
 	assert_int_equal(reg_rd(&c, SAMPLE_REG_ID), SAMPLE_ID_VALUE);
 	/* access beyond config space */
 	assert_int_equal(umdev_vfuc_cfg_read(&c, 4094, &reg, 4), -EINVAL);
+	/*
+	 * A new client finds memory space enabled, as a freshly opened kernel
+	 * VFIO device has it, even though the last one left it off.
+	 */
+	enable(&c, UMDEV_PCI_CMD_MASTER);
+	assert_int_equal(umdev_vfuc_region_read(&c, 0, 0, &reg, 4), -EIO);
+	umdev_vfuc_close(&c);
+	connect_ok(&c);
+	uint16_t cmd = 0;
+	assert_int_equal(umdev_vfuc_cfg_read(&c, UMDEV_PCI_COMMAND, &cmd, 2), 0);
+	assert_int_equal(cmd, UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER);
+	assert_int_equal(reg_rd(&c, SAMPLE_REG_ID), SAMPLE_ID_VALUE);
 	umdev_vfuc_close(&c);
 }
 
@@ -448,13 +460,31 @@ static void test_write_multi_and_reset(void **state)
 	assert_int_equal(umdev_vfuc_request(&c, VFIO_USER_REGION_WRITE, VFIO_USER_F_NO_REPLY, &w,
 					    sizeof(w), NULL, 0, NULL, 0, NULL, NULL, NULL), 0);
 	assert_int_equal(reg_rd(&c, SAMPLE_REG_SCRATCH), 0x5678);
-	/* reset: registers and command register back to power-on values */
+	/*
+	 * DEVICE_RESET: registers back to power-on values, the command register
+	 * kept, as VFIO_DEVICE_RESET keeps it (the kernel restores the config
+	 * state around the function reset).
+	 */
+	enable(&c, UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER);
 	assert_int_equal(umdev_vfuc_reset(&c), 0);
 	uint16_t cmd = 0xffff;
 	assert_int_equal(umdev_vfuc_cfg_read(&c, UMDEV_PCI_COMMAND, &cmd, 2), 0);
-	assert_int_equal(cmd, 0);
-	enable(&c, UMDEV_PCI_CMD_MEMORY);
+	assert_int_equal(cmd, UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER);
 	assert_int_equal(reg_rd(&c, SAMPLE_REG_SCRATCH), 0);
+	/* memory space the client turned off stays off across the reset */
+	enable(&c, 0);
+	assert_int_equal(umdev_vfuc_reset(&c), 0);
+	assert_int_equal(umdev_vfuc_cfg_read(&c, UMDEV_PCI_COMMAND, &cmd, 2), 0);
+	assert_int_equal(cmd, 0);
+	uint32_t v;
+	assert_int_equal(umdev_vfuc_region_read(&c, 0, SAMPLE_REG_SCRATCH, &v, 4), -EIO);
+	/* an FLR from inside the function is the device's own: command register cleared */
+	unsigned exp = umdev_vfuc_find_cap(&c, UMDEV_PCI_CAP_ID_EXP);
+	enable(&c, UMDEV_PCI_CMD_MEMORY);
+	assert_int_equal(umdev_vfuc_cfg_write(&c, exp + UMDEV_PCI_EXP_DEVCTL,
+					      UMDEV_PCI_EXP_DEVCTL_BCR_FLR, 2), 0);
+	assert_int_equal(umdev_vfuc_cfg_read(&c, UMDEV_PCI_COMMAND, &cmd, 2), 0);
+	assert_int_equal(cmd, 0);
 	umdev_vfuc_close(&c);
 }
 
