@@ -286,31 +286,42 @@ class Server:
         return None
 
 
+def qemu_binary():
+    return os.environ.get("UMDEV_E2E_QEMU", "qemu-system-x86_64")
+
+
+def guest_boot_args(kernel, initrd):
+    """QEMU options that boot the test guest with its console on stdio."""
+    return ["-nographic", "-no-reboot", "-kernel", kernel, "-initrd", initrd,
+            "-append", "console=ttyS0 quiet panic=-1"]
+
+
 class Qemu:
     """The guest: QEMU with the console on a pipe read by a thread."""
 
     RESULT_RE = re.compile(re.escape(mkguest.RESULT_MARKER) +
                            r" (PASS|FAIL) rc=(\d+)")
 
-    def __init__(self, kernel, initrd, devices, reconnect, logpath, smp=2):
-        qemu = os.environ.get("UMDEV_E2E_QEMU", "qemu-system-x86_64")
-        self.argv = [
-            qemu, "-accel", "tcg", "-smp", str(smp), "-m", "1G",
-            "-object", "memory-backend-memfd,id=mem,size=1G,share=on",
-            "-machine", "q35,memory-backend=mem",
-            "-nographic", "-no-reboot",
-            "-kernel", kernel, "-initrd", initrd,
-            "-append", "console=ttyS0 quiet panic=-1",
-        ]
-        # Devices in this order get increasing PCI slots, so the guest
-        # names them vda, vdb, ... in the same order.
-        for i, d in enumerate(devices):
-            chardev = "socket,id=c%d,path=%s" % (i, d.sock)
-            if reconnect:
-                chardev += ",reconnect=1"
-            self.argv += ["-chardev", chardev, "-device",
-                          "vhost-user-blk-pci,chardev=c%d,num-queues=%d"
-                          % (i, d.queues)]
+    def __init__(self, kernel, initrd, devices, reconnect, logpath, smp=2,
+                 argv=None):
+        """@argv, if given, is the whole command line (e2e-readme takes it
+        from README.md); otherwise it is built from @devices."""
+        if argv is None:
+            argv = [qemu_binary(), "-accel", "tcg", "-smp", str(smp),
+                    "-m", "1G",
+                    "-object", "memory-backend-memfd,id=mem,size=1G,share=on",
+                    "-machine", "q35,memory-backend=mem"]
+            argv += guest_boot_args(kernel, initrd)
+            # Devices in this order get increasing PCI slots, so the guest
+            # names them vda, vdb, ... in the same order.
+            for i, d in enumerate(devices):
+                chardev = "socket,id=c%d,path=%s" % (i, d.sock)
+                if reconnect:
+                    chardev += ",reconnect=1"
+                argv += ["-chardev", chardev, "-device",
+                         "vhost-user-blk-pci,chardev=c%d,num-queues=%d"
+                         % (i, d.queues)]
+        self.argv = argv
         self.logpath = logpath
         self.lines = []
         self.cond = threading.Condition()
@@ -395,6 +406,8 @@ class Test:
     reconnect = False
     image_mb = 256
     guest_timeout = 240
+    # Seconds the server may take to exit after SIGTERM at the end.
+    shutdown_limit = 10.0
 
     def __init__(self, args, spec):
         self.args = args
@@ -447,6 +460,20 @@ class Test:
                        for k, v in sorted(self.params.items()))
         return "# parameters from e2e.py\n" + head + body
 
+    def make_server(self):
+        """The server process (not started); default: all devices."""
+        return Server(self.spec, self.devices,
+                      os.path.join(self.work, "server.log"))
+
+    def make_qemu(self, kernel, initrd):
+        """The guest (not started); default: every device attached."""
+        return Qemu(kernel, initrd, self.devices, self.reconnect,
+                    os.path.join(self.work, "console.log"))
+
+    def cleanup(self):
+        """Stop what a test started besides server and guest; runs on
+        success and failure, before the guest and server are killed."""
+
     def drive(self):
         """Host-side actions while the guest runs (reconnect test)."""
 
@@ -476,10 +503,8 @@ class Test:
                                      self.files)
         self.timing("prepare", t)
         log("%s against %s; logs in %s" % (self.name, self.spec, self.work))
-        self.server = Server(self.spec, self.devices,
-                             os.path.join(self.work, "server.log"))
-        self.qemu = Qemu(kernel, initrd, self.devices, self.reconnect,
-                         os.path.join(self.work, "console.log"))
+        self.server = self.make_server()
+        self.qemu = self.make_qemu(kernel, initrd)
         try:
             self.server.start()
             t = time.monotonic()
@@ -511,7 +536,7 @@ class Test:
                 self.fail_with_logs("server died during the test (status %s)"
                                     % self.server.proc.returncode)
             t = time.monotonic()
-            status = self.server.stop(signal.SIGTERM)
+            status = self.server.stop(signal.SIGTERM, self.shutdown_limit)
             if status not in (0, -signal.SIGTERM):
                 raise E2EFailure("server exited with status %s after SIGTERM;"
                                  " log tail:\n%s"
@@ -519,6 +544,7 @@ class Test:
             self.timing("server shutdown", t)
             self.check_host()
         finally:
+            self.cleanup()
             self.qemu.kill()
             if self.server.alive():
                 self.server.stop(signal.SIGKILL)

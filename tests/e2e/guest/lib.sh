@@ -73,13 +73,15 @@ run_fio() {
     fi
 }
 
-# check_all_queues_used VIRTIO_DEV COUNT: each request virtqueue of the
-# device (e.g. virtio0) has its own MSI-X vector, named "<dev>-req.<n>" in
-# /proc/interrupts.  There must be COUNT of them and each must have fired,
-# i.e. the server completed requests and signalled the guest on every queue.
+# check_all_queues_used VIRTIO_DEV COUNT [SUFFIX_RE]: each request virtqueue
+# of the device (e.g. virtio0) has its own MSI-X vector, named
+# "<dev>-req.<n>" in /proc/interrupts (virtio_blk; virtio_scsi names each
+# "<dev>-request", pass SUFFIX_RE 'request').  There must be COUNT of them
+# and each must have fired, i.e. the server completed requests and
+# signalled the guest on every queue.
 check_all_queues_used() {
     n=0
-    grep -E " $1-req\.[0-9]+$" /proc/interrupts > /tmp/irqs
+    grep -E " $1-${3:-req\.[0-9]+}$" /proc/interrupts > /tmp/irqs
     while read -r line; do
         name=${line##* }
         cnt=$(echo "$line" | awk '{ s = 0; for (i = 2; i <= NF; i++) { if ($i !~ /^[0-9]+$/) break; s += $i } print s }')
