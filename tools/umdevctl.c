@@ -357,11 +357,12 @@ static void show_stats(struct json_object *r)
 		 * there is nothing to tabulate, so say why in one line.
 		 */
 		if (!arr_len(qs)) {
-			char nq[40] = "queues";
+			char nq[48] = "queues";
 
+			/* num_queues is what the device accepts, not what a VM will use. */
 			if (jget(st, "num_queues"))
-				snprintf(nq, sizeof(nq), "%" PRId64 " queue%s", jint(st, "num_queues"),
-					 jint(st, "num_queues") == 1 ? "" : "s");
+				snprintf(nq, sizeof(nq), "queues (up to %" PRId64 ")",
+					 jint(st, "num_queues"));
 			if (connected)
 				printf("  client connected, nothing to count until it starts its "
 				       "%s\n",

@@ -167,6 +167,13 @@ void umdev_as_set_fault_cb(umdev_as *as, void (*cb)(void *opaque), void *opaque)
 bool umdev_as_faulted(const umdev_as *as);
 
 /**
+ * umdev_as_map_faulted() - the address space @m belongs to has lost memory
+ * to a fault: what a queue reads through @m may be zeros, so a "broken"
+ * ring there is the client's doing, already reported. Any thread.
+ */
+bool umdev_as_map_faulted(const umdev_as_map *m);
+
+/**
  * umdev_as_guard_add() - watch another mapping of the client's (say the
  * vhost-user inflight region) as part of @as. Returns an id for
  * umdev_as_guard_del(), which must be called before the mapping goes, or -1

@@ -86,6 +86,12 @@ uint16_t umdev_vq_stop(umdev_vq *vq);
 
 enum umdev_vq_state umdev_vq_get_state(const umdev_vq *vq);
 uint16_t umdev_vq_size(const umdev_vq *vq);
+
+/**
+ * umdev_vq_memory_gone() - the client took away memory of the map the queue
+ * runs on (see umdev_as_map_faulted()): a failure there is already reported.
+ */
+bool umdev_vq_memory_gone(const umdev_vq *vq);
 uint16_t umdev_vq_last_avail_idx(const umdev_vq *vq);
 /** umdev_vq_inuse() - popped elements not yet pushed. */
 unsigned umdev_vq_inuse(const umdev_vq *vq);

@@ -30,6 +30,7 @@
 
 #include "ctl_internal.h"
 #include "umdev/log.h"
+#include "util/sock.h"
 
 #define RPC_MAX_CLIENTS 32
 #define RPC_MAX_REQUEST (256u << 10) /* one JSON text, batches included */
@@ -407,53 +408,25 @@ static void on_listen(void *opaque, uint32_t events)
 	umdev_dbg("rpc client %u connected", c->num);
 }
 
-/* Bind @path mode 0600, replacing a stale socket file but never a live daemon's. */
+/*
+ * Listen on @path, mode 0600 from the start (no moment anyone else could
+ * connect), replacing a stale socket file but never a live daemon's. It
+ * listens before the file appears, so umdevctl run right after umdevd starts
+ * is never refused.
+ */
 static int rpc_bind(const char *path, int *out, char *msg, size_t msglen)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
-	mode_t old;
-	int fd, ret;
+	int ret = umdev_sock_listen_mode(path, 0600, 16, out);
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
+	if (ret == -EADDRINUSE)
+		snprintf(msg, msglen, "another umdevd already listens on %s (use --rpc)", path);
+	else if (ret == -EEXIST)
+		snprintf(msg, msglen, "%s exists and is not a socket", path);
+	else if (ret == -ENAMETOOLONG)
 		snprintf(msg, msglen, "control socket path %s is too long", path);
-		return -ENAMETOOLONG;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return -errno;
-	if (lstat(path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(msg, msglen, "%s exists and is not a socket", path);
-			close(fd);
-			return -EEXIST;
-		}
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 || errno == EAGAIN) {
-			snprintf(msg, msglen, "another umdevd already listens on %s (use --rpc)",
-				 path);
-			close(fd);
-			return -EADDRINUSE;
-		}
-		/* Nobody answers: a daemon that died left it behind. */
-		close(fd);
-		unlink(path);
-		fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-		if (fd < 0)
-			return -errno;
-	}
-	/* Created 0600 from the start, so there is no moment anyone else could connect. */
-	old = umask(0177);
-	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (ret < 0 || chmod(path, 0600) < 0 || listen(fd, 16) < 0) {
-		ret = -errno;
-		snprintf(msg, msglen, "cannot listen on %s: %s", path, strerror(errno));
-		close(fd);
-		return ret;
-	}
-	*out = fd;
-	return 0;
+	else if (ret < 0)
+		snprintf(msg, msglen, "cannot listen on %s: %s", path, strerror(-ret));
+	return ret;
 }
 
 int umdev_rpc_new(umdev_daemon *d, const char *path, int listen_fd, struct umdev_rpc **out,

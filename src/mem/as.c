@@ -32,6 +32,7 @@ static struct umdev_as_map *map_alloc(unsigned n, uint64_t version)
 	if (!m)
 		return NULL;
 	m->refs = 1;
+	m->guard_sink = -1;
 	m->n = n;
 	m->version = version;
 	return m;
@@ -108,6 +109,7 @@ static void publish(umdev_as *as, struct umdev_as_map *next)
 {
 	struct umdev_as_map *old;
 
+	next->guard_sink = as->guard_sink;
 	pthread_mutex_lock(&as->lock);
 	old = as->cur;
 	as->cur = next;

@@ -286,6 +286,11 @@ void umdev_as_set_fault_cb(umdev_as *as, void (*cb)(void *opaque), void *opaque)
 	mem_guard_sink_set_cb(as->guard_sink, cb, opaque);
 }
 
+bool umdev_as_map_faulted(const umdev_as_map *m)
+{
+	return m && mem_guard_sink_faulted(m->guard_sink);
+}
+
 bool umdev_as_faulted(const umdev_as *as)
 {
 	return mem_guard_sink_faulted(as->guard_sink);

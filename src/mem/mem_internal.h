@@ -27,6 +27,7 @@ struct umdev_mem_region {
 /* Immutable after publication: regions sorted by gpa, non-overlapping. */
 struct umdev_as_map {
 	unsigned refs; /* atomic */
+	int guard_sink; /* its address space's (umdev_as_map_faulted), -1: none */
 	uint64_t version;
 	unsigned n;
 	struct umdev_mem_region *r[];

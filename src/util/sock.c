@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -12,8 +14,15 @@
 
 int umdev_sock_listen(const char *path, int *out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	return umdev_sock_listen_mode(path, 0, 4, out);
+}
+
+int umdev_sock_listen_mode(const char *path, mode_t mode, int backlog, int *out)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
+	bool renamed = false;
 	struct stat st;
+	mode_t old = 0;
 	int fd, ret;
 
 	if (strlen(path) >= sizeof(sa.sun_path))
@@ -38,8 +47,24 @@ int umdev_sock_listen(const char *path, int *out)
 		if (fd < 0)
 			return -errno;
 	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+	/* Listening first, then visible: bind a temporary name in the same directory. */
+	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d.tmp", path, (int)getpid()) <
+	    (int)sizeof(tmp.sun_path)) {
+		unlink(tmp.sun_path);
+		renamed = true;
+	} else {
+		tmp = sa; /* no room for a longer name: bind in place */
+	}
+	if (mode)
+		old = umask(~mode & 0777);
+	ret = bind(fd, (struct sockaddr *)&tmp, sizeof(tmp));
+	if (mode)
+		umask(old);
+	if (ret < 0 || (mode && chmod(tmp.sun_path, mode) < 0) || listen(fd, backlog) < 0 ||
+	    (renamed && rename(tmp.sun_path, path) < 0)) {
 		ret = -errno;
+		if (renamed)
+			unlink(tmp.sun_path);
 		close(fd);
 		return ret;
 	}

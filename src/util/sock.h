@@ -2,6 +2,8 @@
 #ifndef UMDEV_UTIL_SOCK_H
 #define UMDEV_UTIL_SOCK_H
 
+#include <sys/types.h>
+
 #include "umdev/loop.h"
 
 /**
@@ -12,6 +14,15 @@
  * caller owns it and unlinks @path when done).
  */
 int umdev_sock_listen(const char *path, int *out) __attribute__((warn_unused_result));
+
+/**
+ * umdev_sock_listen_mode() - the same, the file created with @mode (0: as
+ * the umask makes it) and @backlog. The socket listens before its file
+ * appears under @path (bound to a temporary name, then renamed), so a
+ * client that connects as soon as it sees the file is never refused.
+ */
+int umdev_sock_listen_mode(const char *path, mode_t mode, int backlog, int *out)
+	__attribute__((warn_unused_result));
 
 /* A transport's listening socket, registered on its control loop. */
 struct umdev_listener {

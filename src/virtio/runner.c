@@ -209,8 +209,9 @@ static int process(struct umdev_vdev_queue *q)
 			}
 			if (ret < 0) {
 				if (!q->broken_logged) {
-					umdev_err("%s.q%u: queue failed, ignoring it until reset",
-						  q->vdev->name, q->idx);
+					if (!umdev_vq_memory_gone(q->vq))
+						umdev_err("%s.q%u: queue failed, ignoring it until "
+							  "reset", q->vdev->name, q->idx);
 					q->st.broken++;
 				}
 				q->broken_logged = true;

@@ -65,7 +65,11 @@ void umdev_vq_set_broken(umdev_vq *vq, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	umdev_err("%s: driver error, queue broken: %s", vq->name, msg);
+	/* Memory the client took away reads as zeros: that is not a driver bug to report. */
+	if (umdev_as_map_faulted(vq->map))
+		umdev_dbg("%s: queue stopped: its memory was taken away (%s)", vq->name, msg);
+	else
+		umdev_err("%s: driver error, queue broken: %s", vq->name, msg);
 	vq->state = UMDEV_VQ_BROKEN;
 	/* Tell the front-end too (QEMU logs a vring error for it). */
 	if (vq->err_fd >= 0) {
@@ -151,6 +155,11 @@ enum umdev_vq_state umdev_vq_get_state(const umdev_vq *vq)
 uint16_t umdev_vq_size(const umdev_vq *vq)
 {
 	return vq->cfg.size;
+}
+
+bool umdev_vq_memory_gone(const umdev_vq *vq)
+{
+	return umdev_as_map_faulted(vq->map);
 }
 
 uint16_t umdev_vq_last_avail_idx(const umdev_vq *vq)

@@ -68,6 +68,7 @@ int vu_send(struct vu_conn *c, const struct vhost_user_msg *m, const int *fds, u
 		umdev_err_rl(&c->rl, "%s: cannot send a reply (%s): the front-end is not reading "
 			     "its replies; dropping it", c->name,
 			     err == EAGAIN ? "socket buffer full" : strerror(err));
+		c->send_failed = true;
 		return -err;
 	}
 	return 0;
@@ -176,7 +177,7 @@ static void on_conn(void *opaque, uint32_t events)
 		c->nfds = 0;
 		c->got = 0;
 		if (ret < 0) {
-			conn_close(c, "protocol error");
+			conn_close(c, c->send_failed ? "not reading its replies" : "protocol error");
 			return;
 		}
 	}

@@ -33,6 +33,7 @@ struct vu_conn {
 	int fd;
 	char name[48]; /* "blk0" for logs */
 	struct umdev_ratelimit rl; /* every line this front-end can cause */
+	bool send_failed; /* a reply could not be sent: the reason it is dropped */
 
 	/* Receive state: a message may arrive in pieces on the non-blocking socket. */
 	struct vhost_user_msg msg;
