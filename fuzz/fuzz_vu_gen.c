@@ -232,7 +232,8 @@ static void emit_msg_fds(struct gen *g, uint32_t req, uint32_t flags, const void
 	if (one_in(g->setup ? 300 : 80))
 		len = mutate_framing(m, len, sizeof(m));
 	if (one_in(g->setup ? 80 : 16)) { /* too many, too few or other fds */
-		memcpy(extra, fds, nfds * sizeof(*fds));
+		if (nfds)
+			memcpy(extra, fds, nfds * sizeof(*fds));
 		switch (below(3)) {
 		case 0:
 			if (nfds)

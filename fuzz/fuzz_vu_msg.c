@@ -77,9 +77,11 @@ static umdev_loop *ctl, *dp[2];
 /*
  * To look past a known bug while it is unfixed, FUZZ_VU_AVOID lists what not
  * to do: "blocking-fds" (a pipe with room instead of a full blocking one),
- * "shrink" (TRUNC only grows a memfd). Empty by default.
+ * "shrink" (TRUNC only grows a memfd), "misaligned-rings" (SET_VRING_ADDR
+ * addresses are aligned as virtio requires before they are sent). Empty by
+ * default.
  */
-static bool avoid_blocking_fds, avoid_shrink;
+static bool avoid_blocking_fds, avoid_shrink, avoid_misaligned;
 static bool trace; /* each step on stderr (--verbose) */
 
 /* ---- findings ---- */
@@ -87,6 +89,7 @@ static bool trace; /* each step on stderr (--verbose) */
 /* Where a finding is reported: stderr is silenced during the run (logs). */
 static int saved_stderr = -1;
 static const char *crash_file = "fuzz-vu-crash.bin";
+#define STDERR_LOG "fuzz-vu-stderr.log" /* the running input's logs (built-in driver) */
 static uint64_t cur_iter, cur_seed;
 static const uint8_t *cur_input;
 static size_t cur_len;
@@ -117,7 +120,8 @@ static void report(const char *what)
 	if (builtin_driver)
 		snprintf(msg, sizeof(msg),
 			 "fuzz-vu-msg: %s on input %llu of seed 0x%llx, saved to %s; rerun with "
-			 "--seed 0x%llx --only %llu --verbose, or --replay %s\n",
+			 "--seed 0x%llx --only %llu --verbose, or --replay %s (its logs: "
+			 STDERR_LOG ")\n",
 			 what, (unsigned long long)cur_iter, (unsigned long long)cur_seed,
 			 crash_file, (unsigned long long)cur_seed, (unsigned long long)cur_iter,
 			 crash_file);
@@ -519,6 +523,19 @@ static void do_msg(struct fz *f, struct rd *r)
 	r->n -= len;
 	if (f->eof || !len)
 		return;
+	if (avoid_misaligned && !f->hgot && len >= sizeof(struct vhost_user_header) + 40 &&
+	    b[0] == VHOST_USER_SET_VRING_ADDR && !b[1] && !b[2] && !b[3]) {
+		static uint8_t copy[1 << 16];
+		struct vhost_user_vring_addr a;
+
+		memcpy(copy, b, len);
+		memcpy(&a, copy + sizeof(struct vhost_user_header), sizeof(a));
+		a.desc_user_addr &= ~15ull;
+		a.avail_user_addr &= ~1ull;
+		a.used_user_addr &= ~3ull;
+		memcpy(copy + sizeof(struct vhost_user_header), &a, sizeof(a));
+		b = copy;
+	}
 	if (trace) {
 		struct vhost_user_header h = { 0, 0, 0 };
 
@@ -635,6 +652,7 @@ static void init_once(void)
 	if (getenv("FUZZ_VU_AVOID")) {
 		avoid_blocking_fds = strstr(getenv("FUZZ_VU_AVOID"), "blocking-fds");
 		avoid_shrink = strstr(getenv("FUZZ_VU_AVOID"), "shrink");
+		avoid_misaligned = strstr(getenv("FUZZ_VU_AVOID"), "misaligned-rings");
 	}
 	/* Hostile input is logged line by line; a fuzzer would drown in it. */
 	umdev_log_set_level(UMDEV_LOG_ERR);
@@ -747,21 +765,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	return 0;
 }
 
+/* Sanitizer runtimes, when linked in: where their reports go. */
+void __sanitizer_set_report_fd(void *fd) __attribute__((weak));
+
+/*
+ * Logs of hostile input would drown everything: stderr goes to a file that
+ * holds the running input's lines only. Sanitizer reports go to the real
+ * stderr where the runtime allows it (clang; GCC's separate UBSan runtime
+ * does not), and end up in that file otherwise.
+ */
 static void quiet(bool verbose)
 {
-	int null;
+	int fd;
 
 	if (verbose) {
 		umdev_log_set_level(UMDEV_LOG_DEBUG);
 		trace = true;
 		return;
 	}
-	null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	fd = open(STDERR_LOG, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+	if (fd < 0)
+		fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	saved_stderr = fcntl(2, F_DUPFD_CLOEXEC, 3);
-	if (null >= 0) {
-		dup2(null, 2);
-		close(null);
+	if (fd >= 0) {
+		dup2(fd, 2);
+		close(fd);
 	}
+	if (__sanitizer_set_report_fd && saved_stderr >= 0)
+		__sanitizer_set_report_fd((void *)(intptr_t)saved_stderr);
 }
 
 void fz_vu_driver_start(bool verbose, const char *file)
@@ -774,6 +805,11 @@ void fz_vu_driver_start(bool verbose, const char *file)
 
 void fz_vu_driver_input(bool generated, uint64_t seed, uint64_t iter)
 {
+	/* A sanitizer may end the process without our handlers: say what ran. */
+	if (saved_stderr >= 0 && ftruncate(2, 0) == 0)
+		fprintf(stderr, "fuzz-vu-msg: input %llu of seed 0x%llx (--seed 0x%llx --only %llu)\n",
+			(unsigned long long)iter, (unsigned long long)seed,
+			(unsigned long long)seed, (unsigned long long)iter);
 	builtin_driver = generated;
 	cur_seed = seed;
 	cur_iter = iter;
