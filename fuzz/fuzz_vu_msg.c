@@ -500,6 +500,45 @@ static uint64_t get(struct rd *r, unsigned bytes)
 	return v;
 }
 
+/*
+ * FUZZ_VU_AVOID=misaligned-rings: a copy of message @b whose ring and region
+ * addresses keep the host addresses of rings aligned (a region's user address
+ * and mmap offset decide them as much as the ring's own address).
+ */
+static const uint8_t *align_rings(const uint8_t *b, size_t len)
+{
+	static uint8_t copy[1 << 16];
+	const size_t h = sizeof(struct vhost_user_header);
+	uint32_t req;
+
+	memcpy(&req, b, len < 4 ? len : 4);
+	if (len < 4 || len > sizeof(copy))
+		return b;
+	memcpy(copy, b, len);
+	if (req == VHOST_USER_SET_VRING_ADDR && len >= h + 40) {
+		struct vhost_user_vring_addr a;
+
+		memcpy(&a, copy + h, sizeof(a));
+		a.desc_user_addr &= ~15ull;
+		a.avail_user_addr &= ~15ull;
+		a.used_user_addr &= ~15ull;
+		memcpy(copy + h, &a, sizeof(a));
+	} else if (req == VHOST_USER_SET_MEM_TABLE || req == VHOST_USER_ADD_MEM_REG) {
+		/* regions start 8 bytes into either payload */
+		for (size_t off = h + 8; off + sizeof(struct vhost_user_mem_region) <= len;
+		     off += sizeof(struct vhost_user_mem_region)) {
+			struct vhost_user_mem_region r;
+
+			memcpy(&r, copy + off, sizeof(r));
+			r.guest_phys_addr &= ~15ull;
+			r.userspace_addr &= ~15ull;
+			r.mmap_offset &= ~15ull;
+			memcpy(copy + off, &r, sizeof(r));
+		}
+	}
+	return copy;
+}
+
 static void do_msg(struct fz *f, struct rd *r)
 {
 	unsigned nspec = (unsigned)get(r, 1) % (MAX_SEND_FDS + 1), nfds = 0;
@@ -523,19 +562,8 @@ static void do_msg(struct fz *f, struct rd *r)
 	r->n -= len;
 	if (f->eof || !len)
 		return;
-	if (avoid_misaligned && !f->hgot && len >= sizeof(struct vhost_user_header) + 40 &&
-	    b[0] == VHOST_USER_SET_VRING_ADDR && !b[1] && !b[2] && !b[3]) {
-		static uint8_t copy[1 << 16];
-		struct vhost_user_vring_addr a;
-
-		memcpy(copy, b, len);
-		memcpy(&a, copy + sizeof(struct vhost_user_header), sizeof(a));
-		a.desc_user_addr &= ~15ull;
-		a.avail_user_addr &= ~1ull;
-		a.used_user_addr &= ~3ull;
-		memcpy(copy + sizeof(struct vhost_user_header), &a, sizeof(a));
-		b = copy;
-	}
+	if (avoid_misaligned && !f->hgot)
+		b = align_rings(b, len);
 	if (trace) {
 		struct vhost_user_header h = { 0, 0, 0 };
 
