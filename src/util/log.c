@@ -23,7 +23,8 @@ enum umdev_log_level umdev_log_get_level(void)
 	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
 }
 
-static void vlog(enum umdev_log_level level, const char *fmt, va_list ap);
+static void vlog(enum umdev_log_level level, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
 
 void umdev_log(enum umdev_log_level level, const char *fmt, ...)
 {

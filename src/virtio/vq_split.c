@@ -328,6 +328,16 @@ static int split_start(umdev_vq *vq)
 			  c->desc_addr, c->avail_addr, c->used_addr, c->size);
 		return -EFAULT;
 	}
+	/*
+	 * Aligned guest addresses can still land misaligned in our mapping when
+	 * a region's guest address and file offset differ in their low bits:
+	 * index loads and stores would then be neither atomic nor defined.
+	 */
+	if ((uintptr_t)s->desc % 16 || (uintptr_t)s->avail % 2 || (uintptr_t)s->used % 4) {
+		umdev_err("%s: ring misaligned in its memory region (the region's guest address "
+			  "and file offset disagree)", vq->name);
+		return -EFAULT;
+	}
 	s->used_event = &s->avail->ring[c->size];
 	s->avail_event = (uint16_t *)&s->used->ring[c->size];
 	s->used_idx = rd16(&s->used->idx);
