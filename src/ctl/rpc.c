@@ -410,9 +410,7 @@ static void on_listen(void *opaque, uint32_t events)
 
 /*
  * Listen on @path, mode 0600 from the start (no moment anyone else could
- * connect), replacing a stale socket file but never a live daemon's. It
- * listens before the file appears, so umdevctl run right after umdevd starts
- * is never refused.
+ * connect), replacing a stale socket file but never a live daemon's.
  */
 static int rpc_bind(const char *path, int *out, char *msg, size_t msglen)
 {

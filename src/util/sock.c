@@ -1,7 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
-#include <stdbool.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -19,8 +17,7 @@ int umdev_sock_listen(const char *path, int *out)
 
 int umdev_sock_listen_mode(const char *path, mode_t mode, int backlog, int *out)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX }, tmp = { .sun_family = AF_UNIX };
-	bool renamed = false;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct stat st;
 	mode_t old = 0;
 	int fd, ret;
@@ -47,24 +44,19 @@ int umdev_sock_listen_mode(const char *path, mode_t mode, int backlog, int *out)
 		if (fd < 0)
 			return -errno;
 	}
-	/* Listening first, then visible: bind a temporary name in the same directory. */
-	if (snprintf(tmp.sun_path, sizeof(tmp.sun_path), "%s.%d.tmp", path, (int)getpid()) <
-	    (int)sizeof(tmp.sun_path)) {
-		unlink(tmp.sun_path);
-		renamed = true;
-	} else {
-		tmp = sa; /* no room for a longer name: bind in place */
-	}
+	/*
+	 * Bound in place (a temporary name renamed afterwards would be the name
+	 * ss(8) and /proc/net/unix show for every connection) and listening
+	 * right after, so the moment a client can be refused is as short as it
+	 * can be; clients that connect as soon as the file appears retry.
+	 */
 	if (mode)
 		old = umask(~mode & 0777);
-	ret = bind(fd, (struct sockaddr *)&tmp, sizeof(tmp));
+	ret = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	if (mode)
 		umask(old);
-	if (ret < 0 || (mode && chmod(tmp.sun_path, mode) < 0) || listen(fd, backlog) < 0 ||
-	    (renamed && rename(tmp.sun_path, path) < 0)) {
+	if (ret < 0 || listen(fd, backlog) < 0) {
 		ret = -errno;
-		if (renamed)
-			unlink(tmp.sun_path);
 		close(fd);
 		return ret;
 	}

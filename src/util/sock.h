@@ -16,10 +16,9 @@
 int umdev_sock_listen(const char *path, int *out) __attribute__((warn_unused_result));
 
 /**
- * umdev_sock_listen_mode() - the same, the file created with @mode (0: as
- * the umask makes it) and @backlog. The socket listens before its file
- * appears under @path (bound to a temporary name, then renamed), so a
- * client that connects as soon as it sees the file is never refused.
+ * umdev_sock_listen_mode() - the same, the file created with @mode from the
+ * start (0: as the umask makes it; no moment anyone else could connect) and
+ * @backlog.
  */
 int umdev_sock_listen_mode(const char *path, mode_t mode, int backlog, int *out)
 	__attribute__((warn_unused_result));
