@@ -83,6 +83,13 @@ struct umdev_virtio_dev {
 	uint32_t req_size; /* bytes per request slot, >= sizeof(struct umdev_vdev_req) */
 	uint32_t max_iov; /* iovecs per request slot */
 	bool poll; /* busy-poll queues instead of sleeping on kicks */
+	/*
+	 * The front-end emulates config space itself and has no use for ours
+	 * over the transport (QEMU's vhost-user-scsi, which warns at every
+	 * start when a back-end offers vhost-user's CONFIG feature). Config
+	 * reads are still answered; the feature is just not offered.
+	 */
+	bool config_by_frontend;
 	uint32_t poll_us; /* not polling: keep polling this long after going idle */
 	umdev_loop **loops; /* data-plane loops queues are spread over */
 	unsigned num_loops;

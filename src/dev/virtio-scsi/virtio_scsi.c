@@ -324,6 +324,7 @@ umdev_vscsi *umdev_vscsi_new(const struct umdev_vscsi_opts *o, umdev_loop **loop
 	v->vdev.device_id = VIRTIO_ID_SCSI;
 	v->vdev.config_size = sizeof(v->cfg);
 	v->vdev.num_queues = 2 + o->num_queues;
+	v->vdev.config_by_frontend = true;
 	v->vdev.max_queue_size = o->queue_size ? o->queue_size : 1024;
 	v->vdev.req_size = sizeof(struct vscsi_req) + 2 * VSCSI_MAX_IOV * sizeof(struct iovec);
 	v->vdev.max_iov = VSCSI_MAX_IOV;

@@ -234,6 +234,15 @@ static uint64_t offered_features(struct vu_conn *c)
 	return vdev_of(c)->ops->features(vdev_of(c)) | VU_FRONTEND_FEATURES;
 }
 
+static uint64_t offered_protocol(struct vu_conn *c)
+{
+	uint64_t f = VU_PROTOCOL_FEATURES;
+
+	if (vdev_of(c)->config_by_frontend)
+		f &= ~(1ull << VHOST_USER_PROTOCOL_F_CONFIG);
+	return f;
+}
+
 static int reply_u64(struct vu_conn *c, struct vhost_user_msg *m, uint64_t v)
 {
 	m->hdr.size = sizeof(uint64_t);
@@ -712,7 +721,7 @@ static int handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigne
 	case VHOST_USER_GET_FEATURES:
 		return reply_u64(c, m, offered_features(c));
 	case VHOST_USER_GET_PROTOCOL_FEATURES:
-		return reply_u64(c, m, VU_PROTOCOL_FEATURES);
+		return reply_u64(c, m, offered_protocol(c));
 	case VHOST_USER_GET_QUEUE_NUM:
 		return reply_u64(c, m, vdev->num_queues);
 	case VHOST_USER_GET_MAX_MEM_SLOTS:
@@ -730,9 +739,9 @@ static int handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigne
 		ret = set_features(c, m->p.u64);
 		break;
 	case VHOST_USER_SET_PROTOCOL_FEATURES:
-		if (m->p.u64 & ~VU_PROTOCOL_FEATURES) {
+		if (m->p.u64 & ~offered_protocol(c)) {
 			umdev_err_rl(&c->rl, "%s: protocol features 0x%llx were never offered", c->name,
-				  (unsigned long long)(m->p.u64 & ~VU_PROTOCOL_FEATURES));
+				  (unsigned long long)(m->p.u64 & ~offered_protocol(c)));
 			return -EINVAL;
 		}
 		c->protocol_features = m->p.u64;
