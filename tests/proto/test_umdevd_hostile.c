@@ -21,6 +21,7 @@
 
 static struct proto_srv srv;
 static int fds_at_start;
+static bool served; /* the test got to its final assert_serving() */
 
 /* For requests whose outcome is allowed either way. */
 static void may_fail(int r)
@@ -52,6 +53,7 @@ static int setup(void **state)
 			   "virtio-blk,id=blk0,socket=@SOCK@,backend=ram:16M,num-queues=2",
 			   "--device", "virtio-blk,id=blk1,socket=@SOCK2@,backend=ram:16M", NULL);
 	fds_at_start = count_fds(srv.proc.pid);
+	served = false;
 	return 0;
 }
 
@@ -77,13 +79,15 @@ static void assert_serving(void)
 		usleep(10 * 1000);
 	}
 	assert_int_equal(fds, fds_at_start);
+	served = true;
 }
 
 static int teardown(void **state)
 {
 	bool alive = umdev_proc_alive(&srv.proc);
 
-	proto_stop(&srv, !alive);
+	/* A test that failed shows the daemon's side too. */
+	proto_stop(&srv, !alive || !served);
 	assert_true(alive);
 	return 0;
 }

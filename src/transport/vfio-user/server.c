@@ -279,7 +279,9 @@ int vfu_reply_err(struct vfu_conn *c, const struct vfu_msg *m, int err)
 
 /*
  * Read what is available of the current message. 1: complete (in c->rx),
- * 0: partial, <0: error (-ECONNRESET on EOF, -EMSGSIZE/-EPROTO framing).
+ * 2: more of it arrived (read again: the rest or an EOF may follow), 0:
+ * nothing to read now, <0: error (-ECONNRESET on EOF, -EMSGSIZE/-EPROTO
+ * framing).
  */
 static int conn_recv(struct vfu_conn *c)
 {
@@ -337,7 +339,8 @@ static int conn_recv(struct vfu_conn *c)
 				return -ENOMEM;
 		}
 	}
-	return c->got >= hs && c->got == hs + c->rx.len;
+	/* 2: more arrived but not all of it; read again (an EOF may follow). */
+	return c->got >= hs && c->got == hs + c->rx.len ? 1 : 2;
 }
 
 /* Hand the completed c->rx to the caller and start a fresh one. */
@@ -486,6 +489,8 @@ static void on_conn(void *opaque, uint32_t events)
 			ret = conn_recv(c);
 			if (ret == 0)
 				break;
+			if (ret == 2)
+				continue;
 			if (ret < 0) {
 				conn_close(c, ret == -ECONNRESET ? NULL : "protocol error");
 				return;
@@ -553,6 +558,8 @@ static struct vfu_msg *wait_reply(struct vfu_conn *c, uint16_t id, uint16_t cmd,
 			conn_kill(c, ret == -ECONNRESET ? NULL : "protocol error");
 			return NULL;
 		}
+		if (ret == 2)
+			continue; /* part of a message: read on */
 		if (ret == 0) {
 			if (c->outq)
 				p.events |= POLLOUT;

@@ -87,7 +87,10 @@ static bool msg_rate_ok(struct vu_conn *c)
 	return ++c->rate_count <= VU_MAX_MSGS_PER_S;
 }
 
-/* Read what is available of the current message. 1: complete, 0: partial, <0: error. */
+/*
+ * Read what is available of the current message. 1: complete, 2: more of it
+ * arrived (read again: an EOF may follow), 0: nothing to read now, <0: error.
+ */
 static int conn_recv(struct vu_conn *c)
 {
 	char cbuf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
@@ -127,7 +130,7 @@ static int conn_recv(struct vu_conn *c)
 		if (c->msg.hdr.size > sizeof(c->msg.p))
 			return -EMSGSIZE;
 	}
-	return c->got == sizeof(c->msg.hdr) + c->msg.hdr.size && c->got >= sizeof(c->msg.hdr);
+	return c->got >= sizeof(c->msg.hdr) && c->got == sizeof(c->msg.hdr) + c->msg.hdr.size ? 1 : 2;
 }
 
 static void on_conn(void *opaque, uint32_t events)
@@ -145,7 +148,9 @@ static void on_conn(void *opaque, uint32_t events)
 
 		if (ret == 0)
 			break;
-		if (ret > 0 && !msg_rate_ok(c)) {
+		if (ret == 2)
+			continue;
+		if (!msg_rate_ok(c)) {
 			umdev_err("%s: more than %u vhost-user messages in a second: a flood, not a "
 				  "front-end", c->name, VU_MAX_MSGS_PER_S);
 			conn_close(c, "message flood");
