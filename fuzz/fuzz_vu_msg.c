@@ -73,6 +73,7 @@
 #include "umdev/virtio.h"
 
 #include "fuzz_vu.h"
+#include "util/sock.h"
 
 static umdev_loop *ctl, *dp[2];
 /*
@@ -454,18 +455,8 @@ static bool send_chunk(struct fz *f, const uint8_t *b, size_t len, const int *fd
 	struct iovec iov = { (void *)b, len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (nfds) {
-		struct cmsghdr *cm;
-
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
+	if (umdev_msg_attach_fds(&mh, cbuf, sizeof(cbuf), fds, nfds) < 0)
+		return false;
 	while (iov.iov_len) {
 		/* Blocking: a server that stops reading is a hang (watchdog). */
 		ssize_t n = sendmsg(f->sv[0], &mh, MSG_NOSIGNAL);

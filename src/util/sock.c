@@ -10,6 +10,26 @@
 
 #include "util/sock.h"
 
+int umdev_msg_attach_fds(struct msghdr *mh, void *cbuf, size_t cbuf_size, const int *fds,
+			 unsigned nfds)
+{
+	struct cmsghdr *cm;
+
+	if (!nfds)
+		return 0;
+	if (nfds > cbuf_size / sizeof(int) || cbuf_size < CMSG_SPACE(sizeof(int) * nfds))
+		return -EINVAL;
+	memset(cbuf, 0, cbuf_size);
+	mh->msg_control = cbuf;
+	mh->msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+	cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+	return 0;
+}
+
 int umdev_sock_listen(const char *path, int *out)
 {
 	return umdev_sock_listen_mode(path, 0, 4, out);

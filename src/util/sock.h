@@ -2,6 +2,8 @@
 #ifndef UMDEV_UTIL_SOCK_H
 #define UMDEV_UTIL_SOCK_H
 
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "umdev/loop.h"
@@ -22,6 +24,15 @@ int umdev_sock_listen(const char *path, int *out) __attribute__((warn_unused_res
  */
 int umdev_sock_listen_mode(const char *path, mode_t mode, int backlog, int *out)
 	__attribute__((warn_unused_result));
+
+/**
+ * umdev_msg_attach_fds() - attach @nfds fds (SCM_RIGHTS) to @mh, using
+ * @cbuf of @cbuf_size bytes for the control message. Nothing is attached
+ * when @nfds is 0; -EINVAL when @cbuf cannot hold them. The caller keeps
+ * the fds; the kernel duplicates them into the receiver on sendmsg().
+ */
+int umdev_msg_attach_fds(struct msghdr *mh, void *cbuf, size_t cbuf_size, const int *fds,
+			 unsigned nfds) __attribute__((warn_unused_result));
 
 /* A transport's listening socket, registered on its control loop. */
 struct umdev_listener {

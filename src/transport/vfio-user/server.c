@@ -109,18 +109,8 @@ static ssize_t send_some(struct vfu_conn *c, struct iovec *iov, unsigned niov, c
 	char cbuf[CMSG_SPACE(sizeof(int) * UMDEV_VFU_MAX_MSG_FDS)];
 	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = niov };
 
-	if (nfds) {
-		struct cmsghdr *cm;
-
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
+	if (umdev_msg_attach_fds(&mh, cbuf, sizeof(cbuf), fds, nfds) < 0)
+		return -EINVAL;
 	for (;;) {
 		ssize_t n = sendmsg(c->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
 
