@@ -267,6 +267,8 @@ void umdev_vdev_complete(struct umdev_vdev_req *r, uint32_t written)
 	struct umdev_vdev_queue *q = r->q;
 
 	count_completion(q, r, written);
+	/* Migration: what the device wrote is logged before the driver can see it used. */
+	umdev_vq_log_write(q->vq, r->elem.iov + r->elem.n_out, r->elem.n_in);
 	umdev_vq_push(q->vq, r->elem.head, written);
 	umdev_vq_notify(q->vq);
 	r->next_free = q->free_list;
