@@ -159,6 +159,7 @@ class Migrate(e2e.Test):
     guest_timeout = 300
     read_off_mb = 300
     read_mb = 48
+    cancel_first = False
 
     def __init__(self, args, spec):
         super().__init__(args, spec)
@@ -242,6 +243,9 @@ class Migrate(e2e.Test):
             qmp_dst = Qmp(os.path.join(d, "dst.qmp"))
             if src_q.wait_for(r"E2E-MARK ready", 150) is None:
                 self.fail_both(src_q, dst_q, "guest never got ready", hosts)
+            if self.cancel_first:
+                dst_q, qmp_dst = self.cancel_once(qmp_src, src_q, dst_q, qmp_dst, hosts, d,
+                                                  kernel, initrd)
             t_mig = time.monotonic()
             # Hold the switchover back until the guest's read is done.
             qmp_src.cmd("migrate-set-parameters", **{"downtime-limit": 1,
@@ -312,6 +316,13 @@ class Migrate(e2e.Test):
                 raise E2EFailure("with UMDEV_DEBUG_NO_DIRTY_LOG=1 the guest found "
                                  "nothing wrong: this test does not catch a back-end "
                                  "that does not log")
+            if self.cancel_first:
+                # LOG_ALL went on, off (the cancel) and on again.
+                with open(hosts[0][2].logpath) as f:
+                    ons = f.read().count("dirty logging on")
+                if ons < 2:
+                    raise E2EFailure("the source's umdevd saw dirty logging switched on "
+                                     "%d time(s), expected 2 (cancel, then retry)" % ons)
             for h, sock, u in hosts:
                 status = u.stop()
                 if status not in (0, -signal.SIGTERM):
@@ -338,6 +349,47 @@ class Migrate(e2e.Test):
                 if os.path.exists(p):
                     os.unlink(p)
 
+    def cancel_once(self, qmp_src, src_q, dst_q, qmp_dst, hosts, d, kernel, initrd):
+        """Start a migration, cancel it half-way, and give the retry a new
+        destination QEMU (a cancelled incoming migration ends the old one).
+        The guest must keep running on the source throughout."""
+        qmp_src.cmd("migrate-set-parameters", **{"downtime-limit": 1,
+                                                 "max-bandwidth": 64 * MiB})
+        qmp_src.cmd("migrate", uri="unix:" + os.path.join(d, "mig.sock"))
+        t = time.monotonic()
+        while True:
+            st = qmp_src.cmd("query-migrate")
+            if st.get("status") == "active" and \
+                    st.get("ram", {}).get("transferred", 0) > 64 * MiB:
+                break
+            if st.get("status") not in ("setup", "active") or time.monotonic() - t > 60:
+                self.fail_both(src_q, dst_q, "first migration did not get going: %s" % st,
+                               hosts)
+            time.sleep(0.2)
+        qmp_src.cmd("migrate_cancel")
+        while qmp_src.cmd("query-migrate").get("status") != "cancelled":
+            if time.monotonic() - t > 90:
+                self.fail_both(src_q, dst_q, "migrate_cancel did not take", hosts)
+            time.sleep(0.2)
+        log("host: migration cancelled half-way after %.1f s" % (time.monotonic() - t))
+        if qmp_src.cmd("query-status").get("status") != "running":
+            self.fail_both(src_q, dst_q, "the source VM is not running after the cancel",
+                           hosts)
+        qmp_dst.close()
+        if dst_q.wait_exit(30) is None:
+            dst_q.kill()
+        if src_q.find(e2e.Qemu.RESULT_RE.pattern):
+            self.fail_both(src_q, dst_q, "the guest ended during the cancelled migration",
+                           hosts)
+        # The destination's umdevd takes the new QEMU's connection.
+        new_q = e2e.Qemu(None, None, [], False, os.path.join(self.work, "dst2-console.log"),
+                         argv=self.qemu_argv(kernel, initrd, hosts[1][1],
+                                             os.path.join(d, "dst2.qmp"),
+                                             incoming=os.path.join(d, "mig.sock")))
+        new_q.start()
+        self.timing("cancelled migration", t)
+        return new_q, Qmp(os.path.join(d, "dst2.qmp"))
+
     def fail_both(self, src_q, dst_q, why, hosts):
         src_q.kill()
         dst_q.kill()
@@ -361,8 +413,11 @@ class MigrateBlk(Migrate):
 
 
 class MigrateScsi(Migrate):
+    """Also: the first migration is cancelled half-way and retried."""
+
     name = "e2e-migrate-scsi"
     disk = "/dev/sda"
+    cancel_first = True
 
     def umdevd_spec(self, sock):
         return "virtio-scsi,id=d0,socket=%s,lun=0:0:file:%s,num-queues=2" % (sock, self.image)
