@@ -400,8 +400,13 @@ static void stop_on_loop(void *opaque)
 	if (!q->poll)
 		umdev_loop_del_fd(q->loop, q->kick_fd);
 	q->state = Q_STOPPING;
-	if (q->inflight == 0)
+	if (q->inflight == 0) {
 		finish_stop(q);
+		return;
+	}
+	/* Its last completion (maybe in here) finishes the stop. */
+	if (q->vdev->ops->queue_stopping)
+		q->vdev->ops->queue_stopping(q);
 }
 
 void umdev_vdev_queue_stop(struct umdev_virtio_dev *vdev, unsigned idx)

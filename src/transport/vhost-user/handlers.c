@@ -760,6 +760,20 @@ static int get_vring_base(struct vu_conn *c, struct vhost_user_msg *m)
 	vr->started = false;
 	vring_apply(c, i);
 	close_fd(&vr->kick_fd);
+	/*
+	 * While logging, this stop is a live migration handing the device over
+	 * to another host on shared storage, which starts serving the guest
+	 * once QEMU has our answer: what completed here must be durable and
+	 * visible there first (writes the file backend made through the page
+	 * cache included).
+	 */
+	if ((c->features & (1ull << VHOST_F_LOG_ALL)) && vdev_of(c)->ops->flush) {
+		int ret = vdev_of(c)->ops->flush(vdev_of(c));
+
+		if (ret < 0)
+			umdev_err_rl(&c->rl, "%s.q%d: flush at the migration hand-over failed: %s",
+				     c->name, i, strerror(-ret));
+	}
 	m->p.state.num = vr->base;
 	m->hdr.size = sizeof(m->p.state);
 	return vu_send(c, m, NULL, 0);
