@@ -41,7 +41,7 @@ exec 3<"$DISK"
 sync
 echo 3 > /proc/sys/vm/drop_caches
 
-FIO_ARGS="--name=mig --filename=$DISK --rw=randwrite --bs=4k --iodepth=8 \
+FIO_ARGS="--name=mig --filename=$DISK --rw=randwrite --bs=4k --iodepth=32 \
     --ioengine=libaio --direct=1 --numjobs=2 --size=${FIO_SIZE_MB}M \
     --offset_increment=${FIO_SIZE_MB}M --verify=crc32c --verify_fatal=1 \
     --cpus_allowed=0,1 --cpus_allowed_policy=split --group_reporting"
