@@ -182,4 +182,49 @@ bool umdev_as_map_faulted(const umdev_as_map *m);
 int umdev_as_guard_add(umdev_as *as, void *addr, size_t len);
 void umdev_as_guard_del(int id);
 
+/*
+ * Dirty page log (live migration). A bitmap the client shares with us: bit N
+ * is the 4 KiB page at guest address N * UMDEV_DIRTY_LOG_PAGE. See
+ * src/mem/log.c for the rules.
+ */
+typedef struct umdev_dirty_log umdev_dirty_log;
+
+#define UMDEV_DIRTY_LOG_PAGE 4096ull
+/* Largest log mapped: 1 GiB of bitmap covers 32 TiB of guest memory. */
+#define UMDEV_DIRTY_LOG_MAX (1ull << 30)
+
+/**
+ * umdev_dirty_log_new() - map @size bytes at @offset of @fd (the client's,
+ * not consumed: the caller closes it) as a dirty log. -EINVAL for a zero,
+ * oversized or unaligned range, -EBADFD if @fd is not a regular file (memfd),
+ * -ERANGE if the file is smaller than the range. Free with
+ * umdev_dirty_log_free() once no thread marks it any more. Control thread.
+ */
+umdev_dirty_log *umdev_dirty_log_new(int fd, uint64_t size, uint64_t offset, int *err) UMDEV_WUR;
+void umdev_dirty_log_free(umdev_dirty_log *l);
+
+/** umdev_dirty_log_base() / _size() - the mapping (for umdev_as_guard_add()). */
+void *umdev_dirty_log_base(const umdev_dirty_log *l);
+uint64_t umdev_dirty_log_size(const umdev_dirty_log *l);
+
+/** umdev_dirty_log_covers() - the log has a bit for every page of [gpa, gpa+len). */
+bool umdev_dirty_log_covers(const umdev_dirty_log *l, uint64_t gpa, uint64_t len);
+
+/**
+ * umdev_dirty_log_mark() - mark the pages of [gpa, gpa+len) dirty; call after
+ * the bytes were written. Atomic, lock-free, any thread; @l NULL is a no-op.
+ * Pages past the end of the log are not marked but counted (and reported
+ * once): umdev_dirty_log_overflows().
+ */
+void umdev_dirty_log_mark(umdev_dirty_log *l, uint64_t gpa, uint64_t len);
+uint64_t umdev_dirty_log_overflows(const umdev_dirty_log *l);
+
+/**
+ * umdev_as_map_hva_to_gpa() - guest address of host pointer @p, which with
+ * @len bytes after it lies in one region of @m (as iovecs from
+ * umdev_as_map_to_iov() do). -EFAULT otherwise. Any thread holding @m.
+ */
+int umdev_as_map_hva_to_gpa(const umdev_as_map *m, const void *p, uint64_t len,
+			    uint64_t *gpa) UMDEV_WUR;
+
 #endif

@@ -68,6 +68,19 @@ struct umdev_virtio_dev_ops {
 	 * umdev_vdev_complete() for it, possibly from inside handle().
 	 */
 	void (*handle)(struct umdev_vdev_queue *q, struct umdev_vdev_req *req);
+	/*
+	 * The queue is stopping (loop thread; no new requests): complete now
+	 * the requests the device holds until something happens (virtio-scsi's
+	 * parked event buffers), so the stop, and a migration's downtime, need
+	 * not wait for them. May be NULL.
+	 */
+	void (*queue_stopping)(struct umdev_vdev_queue *q);
+	/*
+	 * Make every write the device completed durable and visible to other
+	 * hosts sharing its storage (control thread; blocks). Called when a
+	 * live migration hands the device over. May be NULL (nothing to flush).
+	 */
+	int (*flush)(struct umdev_virtio_dev *vdev);
 	/* Driver reset the device (control thread, queues already stopped). May be NULL. */
 	void (*reset)(struct umdev_virtio_dev *vdev);
 };

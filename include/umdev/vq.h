@@ -24,6 +24,9 @@
  *   attached, pop marks the head in flight with a submission counter and push
  *   clears it, in the order the spec requires, so a restarted back-end can
  *   resubmit what was in flight.
+ * - Dirty logging (live migration): with a log attached, every write the
+ *   queue makes into the used ring (entries, idx, flags, avail_event) marks
+ *   its page, and umdev_vq_log_write() marks the buffers a device wrote.
  */
 #ifndef UMDEV_VQ_H
 #define UMDEV_VQ_H
@@ -175,5 +178,28 @@ int umdev_vq_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max) UMDEV
  */
 int umdev_vq_get_head(umdev_vq *vq, uint16_t head, struct umdev_vq_elem *elem,
 		      struct iovec *iov, unsigned max_iov) UMDEV_WUR;
+
+/* ---- dirty logging (vhost-user VHOST_F_LOG_ALL) ---- */
+
+struct umdev_vq_log {
+	umdev_dirty_log *log; /* borrowed; NULL: nothing is logged */
+	bool data; /* mark buffers the device writes (umdev_vq_log_write) */
+	bool used; /* mark used-ring writes, at @used_gpa (VHOST_VRING_F_LOG) */
+	uint64_t used_gpa; /* the ring's log_guest_addr */
+};
+
+/**
+ * umdev_vq_set_log() - log (or, with NULL, stop logging) the writes of this
+ * queue. Set while stopped; the log must stay mapped until the queue is
+ * stopped again or the log detached.
+ */
+void umdev_vq_set_log(umdev_vq *vq, const struct umdev_vq_log *log);
+
+/**
+ * umdev_vq_log_write() - the device wrote into the @n iovecs at @iov (popped
+ * from this queue): mark their pages if data logging is on. Call after the
+ * writes and before the element is pushed. Queue's loop thread, RUNNING.
+ */
+void umdev_vq_log_write(umdev_vq *vq, const struct iovec *iov, unsigned n);
 
 #endif

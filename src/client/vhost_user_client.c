@@ -659,6 +659,46 @@ int umdev_vuc_vq_init(struct umdev_vuc *c, unsigned idx, uint16_t size, bool wit
 	return 0;
 }
 
+int umdev_vuc_set_log_base(struct umdev_vuc *c, int fd, unsigned nfds, uint64_t size,
+			   uint64_t offset)
+{
+	struct vhost_user_log lg = { .mmap_size = size, .mmap_offset = offset };
+	struct vhost_user_msg reply;
+	uint32_t rsize;
+	int r;
+
+	if (nfds > 1)
+		return -EINVAL;
+	r = umdev_vuc_send(c, VHOST_USER_SET_LOG_BASE, 0, &lg, sizeof(lg), &fd, nfds);
+	if (r)
+		return r;
+	r = umdev_vuc_wait_reply(c, VHOST_USER_SET_LOG_BASE, &reply, sizeof(uint64_t), &rsize,
+				 NULL, NULL);
+	if (r)
+		return r;
+	if (rsize != sizeof(uint64_t))
+		return -EPROTO;
+	return reply.p.u64 ? -EIO : 0;
+}
+
+int umdev_vuc_vq_set_addr(struct umdev_vuc *c, unsigned idx, uint32_t flags, uint64_t log_gpa)
+{
+	struct vhost_user_vring_addr a;
+
+	if (idx >= UMDEV_VUC_MAX_QUEUES || !c->vqs[idx].ready)
+		return -EINVAL;
+	memset(&a, 0, sizeof(a));
+	a.index = idx;
+	a.flags = flags;
+	a.desc_user_addr = umdev_vuc_gpa_to_uva(c, c->vqs[idx].drv.desc_gpa);
+	a.used_user_addr = umdev_vuc_gpa_to_uva(c, c->vqs[idx].drv.used_gpa);
+	a.avail_user_addr = umdev_vuc_gpa_to_uva(c, c->vqs[idx].drv.avail_gpa);
+	a.log_guest_addr = log_gpa;
+	if (!a.desc_user_addr || !a.used_user_addr || !a.avail_user_addr)
+		return -EFAULT;
+	return umdev_vuc_request(c, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+}
+
 int umdev_vuc_vq_start(struct umdev_vuc *c, unsigned idx, uint16_t base)
 {
 	struct umdev_vuc_vq *vq;
@@ -831,7 +871,7 @@ int umdev_vuc_set_inflight_fd(struct umdev_vuc *c, int fd, const struct vhost_us
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) |                                          \
 	 (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) |                                  \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                             \
-	 (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE))
+	 (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) | (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD))
 
 int umdev_vuc_start_blk(struct umdev_vuc *c, unsigned nqueues, uint16_t qsize,
 			unsigned nregions, uint64_t region_size, uint64_t proto_mask_off)

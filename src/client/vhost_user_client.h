@@ -296,6 +296,26 @@ int umdev_vuc_start_blk(struct umdev_vuc *c, unsigned nqueues, uint16_t qsize,
 			unsigned nregions, uint64_t region_size,
 			uint64_t proto_mask_off) UMDEV_VUC_WUR;
 
+/* ---- live migration: dirty logging --------------------------------------- */
+
+/**
+ * umdev_vuc_set_log_base() - SET_LOG_BASE with @nfds (0 or 1) fds at @fd and
+ * the log description {@size, @offset}, as QEMU sends it with LOG_SHMFD,
+ * then wait for the back-end's reply (a message of the same type). Returns
+ * 0 if it replied 0, -EIO if it replied non-zero, another -errno on a
+ * transport error. @fd stays the caller's.
+ */
+int umdev_vuc_set_log_base(struct umdev_vuc *c, int fd, unsigned nfds, uint64_t size,
+			   uint64_t offset) UMDEV_VUC_WUR;
+
+/**
+ * umdev_vuc_vq_set_addr() - SET_VRING_ADDR for a laid-out ring @idx with
+ * @flags (VHOST_VRING_F_LOG bit) and @log_gpa as its log_guest_addr, as
+ * QEMU re-sends it on a running ring to switch used-ring logging.
+ */
+int umdev_vuc_vq_set_addr(struct umdev_vuc *c, unsigned idx, uint32_t flags,
+			  uint64_t log_gpa) UMDEV_VUC_WUR;
+
 /* ---- inflight I/O tracking ---------------------------------------------- */
 
 /**

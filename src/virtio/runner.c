@@ -267,6 +267,8 @@ void umdev_vdev_complete(struct umdev_vdev_req *r, uint32_t written)
 	struct umdev_vdev_queue *q = r->q;
 
 	count_completion(q, r, written);
+	/* Migration: what the device wrote is logged before the driver can see it used. */
+	umdev_vq_log_write(q->vq, r->elem.iov + r->elem.n_out, r->elem.n_in);
 	umdev_vq_push(q->vq, r->elem.head, written);
 	umdev_vq_notify(q->vq);
 	r->next_free = q->free_list;
@@ -398,8 +400,13 @@ static void stop_on_loop(void *opaque)
 	if (!q->poll)
 		umdev_loop_del_fd(q->loop, q->kick_fd);
 	q->state = Q_STOPPING;
-	if (q->inflight == 0)
+	if (q->inflight == 0) {
 		finish_stop(q);
+		return;
+	}
+	/* Its last completion (maybe in here) finishes the stop. */
+	if (q->vdev->ops->queue_stopping)
+		q->vdev->ops->queue_stopping(q);
 }
 
 void umdev_vdev_queue_stop(struct umdev_virtio_dev *vdev, unsigned idx)

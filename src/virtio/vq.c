@@ -219,6 +219,33 @@ void umdev_vq_set_call_fd(umdev_vq *vq, int fd)
 	vq->call_fd = fd;
 }
 
+void umdev_vq_set_log(umdev_vq *vq, const struct umdev_vq_log *log)
+{
+	if (log && log->log && (log->data || log->used))
+		vq->log = *log;
+	else
+		memset(&vq->log, 0, sizeof(vq->log));
+}
+
+void umdev_vq_log_write(umdev_vq *vq, const struct iovec *iov, unsigned n)
+{
+	if (!vq->log.data || vq->state == UMDEV_VQ_STOPPED)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t gpa;
+
+		if (!iov[i].iov_len)
+			continue;
+		/* Iovecs from pop lie inside one region of the map we hold. */
+		if (umdev_as_map_hva_to_gpa(vq->map, iov[i].iov_base, iov[i].iov_len, &gpa) < 0) {
+			umdev_err("%s: written buffer not in guest memory, cannot log it (bug)",
+				  vq->name);
+			continue;
+		}
+		umdev_dirty_log_mark(vq->log.log, gpa, iov[i].iov_len);
+	}
+}
+
 void umdev_vq_set_err_fd(umdev_vq *vq, int fd)
 {
 	vq->err_fd = fd;

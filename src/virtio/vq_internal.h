@@ -83,6 +83,7 @@ struct umdev_vq {
 	bool inflight_active; /* region checked: pop/push may write it */
 	uint64_t inflight_counter; /* last submission counter handed out */
 	uint64_t *busy; /* bit per head: popped, not yet pushed */
+	struct umdev_vq_log log; /* log.log NULL: not logging */
 	struct umdev_vq_split split;
 };
 
@@ -100,6 +101,13 @@ static inline void umdev_vq_head_set_busy(umdev_vq *vq, uint16_t head, bool busy
 }
 
 extern const struct umdev_vq_ops umdev_vq_split_ops;
+
+/* A write of @len bytes at @off into the used ring happened: log it. */
+static inline void umdev_vq_log_used(umdev_vq *vq, uint64_t off, uint64_t len)
+{
+	if (vq->log.used)
+		umdev_dirty_log_mark(vq->log.log, vq->log.used_gpa + off, len);
+}
 
 /**
  * umdev_vq_set_broken() - the driver broke the ring: log one line saying

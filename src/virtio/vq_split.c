@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -242,8 +243,10 @@ static void split_push(umdev_vq *vq, uint16_t head, uint32_t written)
 	}
 	wr32(&ue->id, head);
 	wr32(&ue->len, written);
+	umdev_vq_log_used(vq, (uint8_t *)ue - (uint8_t *)s->used, sizeof(*ue));
 	s->used_idx++;
 	__atomic_store_n(&s->used->idx, s->used_idx, __ATOMIC_RELEASE);
+	umdev_vq_log_used(vq, offsetof(struct virtq_used, idx), sizeof(s->used->idx));
 	if (r) {
 		r->desc[head].inflight = 0;
 		r->used_idx = s->used_idx;
@@ -274,9 +277,11 @@ static bool split_enable_kicks(umdev_vq *vq)
 
 	if (vq->cfg.event_idx) {
 		wr16(s->avail_event, rd16(&s->avail->idx));
+		umdev_vq_log_used(vq, (uint8_t *)s->avail_event - (uint8_t *)s->used, 2);
 	} else {
 		s->used_flags &= (uint16_t)~VIRTQ_USED_F_NO_NOTIFY;
 		wr16(&s->used->flags, s->used_flags);
+		umdev_vq_log_used(vq, offsetof(struct virtq_used, flags), 2);
 	}
 	/* The request must be visible before we look again, or a buffer added
 	 * in between would neither kick nor be seen. */
@@ -294,6 +299,7 @@ static void split_disable_kicks(umdev_vq *vq)
 		return;
 	s->used_flags |= VIRTQ_USED_F_NO_NOTIFY;
 	wr16(&s->used->flags, s->used_flags);
+	umdev_vq_log_used(vq, offsetof(struct virtq_used, flags), 2);
 }
 
 static bool split_has_avail(umdev_vq *vq)

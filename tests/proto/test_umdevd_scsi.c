@@ -8,6 +8,10 @@
  */
 #include "scsi_common.h"
 
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "umdev/proto/virtio_ring.h"
 
 static int setup(void **state)
@@ -358,6 +362,75 @@ static void test_events_missed(void **state)
 	umdev_vuc_close(&c);
 }
 
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000ull + ts.tv_nsec / 1000000;
+}
+
+/*
+ * The eventq stopped as at a migration's switchover (GET_VRING_BASE with
+ * buffers parked): the stop does not wait for the 1 s recycle tick, the
+ * parked buffers come back as NO_EVENT (used idx = the base), an event
+ * raised while the ring is stopped is kept and delivered once the ring
+ * resumes at that base, and exactly once.
+ */
+static void test_eventq_stop_resume(void **state)
+{
+	struct umdev_vscsi_drv d;
+	struct umdev_vuc c;
+	struct umdev_vscsi_chain ev[4];
+	struct virtio_scsi_event e;
+	uint16_t base = 0;
+	uint64_t t;
+	int seen = 0;
+
+	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 1, 64, 0, REGION), 0);
+	post_events(&d, ev, 4);
+	usleep(100 * 1000); /* parked */
+	t = now_ms();
+	assert_int_equal(umdev_vuc_vq_stop(&c, VIRTIO_SCSI_EVENTQ, &base), 0);
+	t = now_ms() - t;
+	if (t >= 500)
+		fail_msg("stopping the eventq took %llu ms: it waited for parked buffers",
+			 (unsigned long long)t);
+	assert_int_equal(__atomic_load_n(&c.vqs[VIRTIO_SCSI_EVENTQ].drv.used->idx,
+					 __ATOMIC_ACQUIRE), base);
+	assert_int_equal(umdev_vscsi_reap(&d, VIRTIO_SCSI_EVENTQ, 100) >= 0, 1);
+	for (unsigned i = 0; i < 4; i++) {
+		assert_true(ev[i].done);
+		memcpy(&e, ev[i].in, sizeof(e));
+		assert_int_equal(e.event, VIRTIO_SCSI_T_NO_EVENT);
+	}
+	/* Raised while stopped: kept. */
+	assert_int_equal(ctl("lun-add scsi0 0:8 ram:1M"), 0);
+	assert_int_equal(umdev_vuc_vq_start(&c, VIRTIO_SCSI_EVENTQ, base), 0);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(umdev_vscsi_post(&d, VIRTIO_SCSI_EVENTQ, &ev[i], false), 0);
+	next_event(&d, ev, 4, &e);
+	assert_int_equal(e.event & ~VIRTIO_SCSI_T_EVENTS_MISSED, VIRTIO_SCSI_T_TRANSPORT_RESET);
+	assert_int_equal(e.reason, VIRTIO_SCSI_EVT_RESET_RESCAN);
+	assert_int_equal(e.lun[3], 8);
+	/* And only once: 1.5 s of recycled buffers carry nothing else. */
+	t = now_ms();
+	while (now_ms() - t < 1500) {
+		assert_true(umdev_vscsi_reap(&d, VIRTIO_SCSI_EVENTQ, 100) >= 0);
+		for (unsigned i = 0; i < 4; i++) {
+			if (!ev[i].done)
+				continue;
+			memcpy(&e, ev[i].in, sizeof(e));
+			if (e.event != VIRTIO_SCSI_T_NO_EVENT)
+				seen++;
+			assert_int_equal(umdev_vscsi_post(&d, VIRTIO_SCSI_EVENTQ, &ev[i], false), 0);
+		}
+	}
+	assert_int_equal(seen, 0);
+	assert_int_equal(ctl("lun-remove scsi0 0:8"), 0);
+	umdev_vuc_close(&c);
+}
+
 static void test_lun_list_rpc(void **state)
 {
 	assert_int_equal(ctl("call lun-list '{\"id\":\"scsi0\"}'"), 0);
@@ -377,6 +450,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_inout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hotplug_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_events_missed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eventq_stop_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lun_list_rpc, setup, teardown),
 	};
 

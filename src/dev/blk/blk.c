@@ -321,6 +321,13 @@ static int blk_get_config(struct umdev_virtio_dev *vdev, void *buf, uint32_t off
 	return 0;
 }
 
+static int blk_flush(struct umdev_virtio_dev *vdev)
+{
+	umdev_blk *blk = to_blk(vdev);
+
+	return blk->readonly ? 0 : umdev_bdev_flush_sync(blk->bdev);
+}
+
 static const struct umdev_virtio_dev_ops blk_ops = {
 	.features = blk_features,
 	.set_features = blk_set_features,
@@ -329,6 +336,7 @@ static const struct umdev_virtio_dev_ops blk_ops = {
 	.queue_init = blk_queue_init,
 	.queue_fini = blk_queue_fini,
 	.handle = blk_handle,
+	.flush = blk_flush,
 };
 
 static unsigned ilog2_u32(uint32_t v)

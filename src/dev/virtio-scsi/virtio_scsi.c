@@ -207,6 +207,17 @@ static void vscsi_queue_fini(struct umdev_vdev_queue *q)
 	}
 }
 
+static int vscsi_flush(struct umdev_virtio_dev *vdev)
+{
+	return umdev_scsi_flush_all(to_vscsi(vdev)->t);
+}
+
+static void vscsi_queue_stopping(struct umdev_vdev_queue *q)
+{
+	if (umdev_vdev_queue_index(q) == VIRTIO_SCSI_EVENTQ)
+		vscsi_eventq_stopping(to_vscsi(umdev_vdev_queue_dev(q)));
+}
+
 /* ---- features and config ---- */
 
 static uint64_t vscsi_features(struct umdev_virtio_dev *vdev)
@@ -274,6 +285,8 @@ static const struct umdev_virtio_dev_ops vscsi_ops = {
 	.set_config = vscsi_set_config,
 	.queue_init = vscsi_queue_init,
 	.queue_fini = vscsi_queue_fini,
+	.queue_stopping = vscsi_queue_stopping,
+	.flush = vscsi_flush,
 	.handle = vscsi_handle,
 	.reset = vscsi_reset,
 };

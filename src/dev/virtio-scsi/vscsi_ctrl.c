@@ -287,8 +287,8 @@ void vscsi_ctrl_handle(umdev_vscsi *v, struct umdev_vdev_queue *q, struct vscsi_
  * VIRTIO_SCSI_T_EVENTS_MISSED set, which makes Linux rescan the host as
  * well, so nothing is lost. Because the queue runner waits for every popped
  * buffer before a queue can stop, parked buffers are also handed back as
- * NO_EVENT every EVENTQ_RECYCLE_MS: a queue stop waits at most that long
- * (the runner has no "stopping" callback to return them at once).
+ * NO_EVENT every EVENTQ_RECYCLE_MS, and at once when the queue stops
+ * (queue_stopping), so a stop never waits for an event.
  */
 
 static void park(umdev_vscsi *v, struct vscsi_req *r)
@@ -391,15 +391,12 @@ static void on_event_fd(void *opaque, uint32_t events)
 	deliver(v);
 }
 
-static void on_timer(void *opaque, uint32_t events)
+/* Hand every parked buffer back as NO_EVENT. Queued events stay queued. eventq loop. */
+static void return_parked(umdev_vscsi *v)
 {
-	umdev_vscsi *v = opaque;
 	struct virtio_scsi_event ev = { .event = VIRTIO_SCSI_T_NO_EVENT };
 	struct vscsi_req *r;
-	uint64_t n;
 
-	if (read(v->timer_fd, &n, sizeof(n)) < 0)
-		return;
 	pthread_mutex_lock(&v->ev_lock);
 	r = v->park_head;
 	v->park_head = v->park_tail = NULL;
@@ -411,6 +408,27 @@ static void on_timer(void *opaque, uint32_t events)
 		fill_event(r, &ev);
 		r = next;
 	}
+}
+
+static void on_timer(void *opaque, uint32_t events)
+{
+	umdev_vscsi *v = opaque;
+	uint64_t n;
+
+	if (read(v->timer_fd, &n, sizeof(n)) < 0)
+		return;
+	return_parked(v);
+}
+
+/*
+ * The eventq is stopping (GET_VRING_BASE, e.g. at a migration's
+ * switchover): return the parked buffers now rather than at the next
+ * recycle tick, which would add up to EVENTQ_RECYCLE_MS to the stop.
+ * Events not yet delivered stay in v->evq for the queue's next start.
+ */
+void vscsi_eventq_stopping(umdev_vscsi *v)
+{
+	return_parked(v);
 }
 
 int vscsi_eventq_init(umdev_vscsi *v, struct umdev_vdev_queue *q)

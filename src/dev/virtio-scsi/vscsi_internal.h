@@ -85,6 +85,7 @@ void vscsi_ctrl_handle(umdev_vscsi *v, struct umdev_vdev_queue *q, struct vscsi_
 void vscsi_tmf_cmd_done(struct vscsi_tmf *tmf);
 int vscsi_eventq_init(umdev_vscsi *v, struct umdev_vdev_queue *q);
 void vscsi_eventq_fini(umdev_vscsi *v, struct umdev_vdev_queue *q);
+void vscsi_eventq_stopping(umdev_vscsi *v);
 void vscsi_eventq_handle(umdev_vscsi *v, struct umdev_vdev_queue *q, struct vscsi_req *r);
 /* Post an event (any thread). */
 void vscsi_post_event(umdev_vscsi *v, uint32_t event, unsigned target, unsigned lun,

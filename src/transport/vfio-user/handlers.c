@@ -529,6 +529,63 @@ static int h_reset(struct vfu_conn *c, struct vfu_msg *m)
 	return vfu_reply(c, m, NULL, 0, NULL, 0);
 }
 
+/*
+ * Live migration over vfio-user is not implemented: umdevd cannot save or
+ * restore an NVMe controller's state (queues, doorbells, outstanding
+ * commands), nor log the guest pages it writes. A client that asks for
+ * migration or DMA dirty logging is refused, and the refusal is logged
+ * once per reason, so that a VM is never moved with its device state
+ * silently lost. (QEMU 10.x's vfio-user client does not ask; a VM with
+ * such a device must be kept from migrating by its manager: see
+ * docs/migration.md.)
+ */
+#define VFIO_DEVICE_FEATURE_MIGRATION 1
+#define VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE 2
+#define VFIO_DEVICE_FEATURE_DMA_LOGGING_START 6
+#define VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP 7
+#define VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT 8
+
+static const char *feature_name(uint32_t feature)
+{
+	switch (feature) {
+	case VFIO_DEVICE_FEATURE_MIGRATION: return "MIGRATION";
+	case VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: return "MIG_DEVICE_STATE";
+	case VFIO_DEVICE_FEATURE_DMA_LOGGING_START: return "DMA_LOGGING_START";
+	case VFIO_DEVICE_FEATURE_DMA_LOGGING_STOP: return "DMA_LOGGING_STOP";
+	case VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT: return "DMA_LOGGING_REPORT";
+	default: return NULL;
+	}
+}
+
+static int h_device_feature(struct vfu_conn *c, struct vfu_msg *m)
+{
+	struct vfio_user_device_feature f;
+	const char *name;
+
+	if (m->len < sizeof(f)) {
+		vfu_err(c, "%s: DEVICE_FEATURE of %zu bytes", c->s->name, m->len);
+		return -EINVAL;
+	}
+	memcpy(&f, m->body, sizeof(f));
+	name = feature_name(f.flags & VFIO_DEVICE_FEATURE_MASK);
+	if (name && !(f.flags & VFIO_DEVICE_FEATURE_PROBE))
+		vfu_err(c, "%s: the client asked for device feature %s: refused, umdevd cannot "
+			"migrate a vfio-user device (its state would be lost)", c->s->name, name);
+	else if (name)
+		vfu_info(c, "%s: the client probed device feature %s: not supported (no "
+			 "vfio-user migration)", c->s->name, name);
+	return -ENOTTY;
+}
+
+static int h_mig_data(struct vfu_conn *c, struct vfu_msg *m)
+{
+	vfu_err(c, "%s: %s refused: umdevd has no migration state to %s for a vfio-user "
+		"device; the VM must not be migrated with it", c->s->name,
+		umdev_vfu_command_name(m->hdr.cmd),
+		m->hdr.cmd == VFIO_USER_MIG_DATA_READ ? "save" : "restore");
+	return -EINVAL;
+}
+
 int vfu_dispatch(struct vfu_conn *c, struct vfu_msg *m)
 {
 	unsigned cmd = m->hdr.cmd;
@@ -556,9 +613,9 @@ int vfu_dispatch(struct vfu_conn *c, struct vfu_msg *m)
 	case VFIO_USER_REGION_WRITE: ret = h_region_write(c, m); break;
 	case VFIO_USER_REGION_WRITE_MULTI: ret = h_write_multi(c, m); break;
 	case VFIO_USER_DEVICE_RESET: ret = h_reset(c, m); break;
-	case VFIO_USER_DEVICE_FEATURE:
-		ret = -ENOTTY; /* no migration or DMA logging features */
-		break;
+	case VFIO_USER_DEVICE_FEATURE: ret = h_device_feature(c, m); break;
+	case VFIO_USER_MIG_DATA_READ:
+	case VFIO_USER_MIG_DATA_WRITE: ret = h_mig_data(c, m); break;
 	default:
 		vfu_warn(c, "%s: unsupported command %u (%s)", c->s->name, cmd,
 			   umdev_vfu_command_name(cmd));

@@ -9,6 +9,13 @@
  * region) stops the queue first (waiting for its in-flight requests), makes
  * the change, then restarts it at the index it stopped at, re-translating
  * the ring addresses through the new memory map.
+ *
+ * Live migration: the dirty log (SET_LOG_BASE), VHOST_F_LOG_ALL and a
+ * ring's VHOST_VRING_F_LOG are ring configuration like the rest: a change
+ * stops the rings (their requests complete and are logged under the old
+ * settings), then they restart with the new ones. A request is thus logged
+ * or not as a whole, never half, and no data-plane thread ever sees a log
+ * being swapped or unmapped.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -77,6 +84,26 @@ static umdev_vq *vring_vq(struct vu_conn *c, unsigned i)
 	return vr->vq;
 }
 
+/* The ring's logging, from the log, LOG_ALL and its VHOST_VRING_F_LOG. */
+static void vring_set_log(struct vu_conn *c, unsigned i)
+{
+	struct vu_vring *vr = &c->vrings[i];
+	bool log_all = c->features & (1ull << VHOST_F_LOG_ALL);
+	bool log_used = vr->addr.flags & (1u << VHOST_VRING_F_LOG);
+	struct umdev_vq_log lg = {
+		.log = c->no_dirty_log ? NULL : c->log,
+		.data = log_all,
+		.used = log_used,
+		.used_gpa = vr->addr.log_guest_addr,
+	};
+
+	if ((log_all || log_used) && !c->log)
+		umdev_err_rl(&c->rl, "%s.q%u: dirty logging asked for but no log was given "
+			     "(SET_LOG_BASE): a migration would lose what this ring writes",
+			     c->name, i);
+	umdev_vq_set_log(vr->vq, &lg);
+}
+
 static int vring_start(struct vu_conn *c, unsigned i)
 {
 	struct vu_vring *vr = &c->vrings[i];
@@ -111,6 +138,7 @@ static int vring_start(struct vu_conn *c, unsigned i)
 		umdev_vq_set_inflight(vr->vq, NULL);
 	umdev_vq_set_call_fd(vr->vq, vr->call_fd);
 	umdev_vq_set_err_fd(vr->vq, vr->err_fd);
+	vring_set_log(c, i);
 	ret = umdev_vq_start(vr->vq, map, &cfg);
 	umdev_as_map_put(map);
 	if (ret < 0) {
@@ -181,7 +209,12 @@ int vu_conn_init_state(struct vu_conn *c)
 	struct umdev_virtio_dev *vdev = vdev_of(c);
 	int err = 0;
 
+	const char *nolog = getenv("UMDEV_DEBUG_NO_DIRTY_LOG");
+
 	c->inflight_guard = -1;
+	c->log_guard = -1;
+	/* A test switch: shows that migration tests catch a back-end that does not log. */
+	c->no_dirty_log = nolog && *nolog && strcmp(nolog, "0") != 0;
 	c->as = umdev_as_new(&err);
 	if (!c->as)
 		return err;
@@ -206,12 +239,25 @@ static void unmap_inflight(struct vu_conn *c)
 	c->inflight_size = 0;
 }
 
+/* Rings must be stopped: none marks the log any more. */
+static void unmap_log(struct vu_conn *c)
+{
+	for (unsigned i = 0; c->vrings && i < vdev_of(c)->num_queues; i++)
+		if (c->vrings[i].vq)
+			umdev_vq_set_log(c->vrings[i].vq, NULL);
+	umdev_as_guard_del(c->log_guard);
+	c->log_guard = -1;
+	umdev_dirty_log_free(c->log);
+	c->log = NULL;
+}
+
 void vu_conn_fini_state(struct vu_conn *c)
 {
 	if (c->vrings)
 		pause_rings(c);
-	/* Detach the inflight region while the vqs still exist. */
+	/* Detach the inflight region and the log while the vqs still exist. */
 	unmap_inflight(c);
+	unmap_log(c);
 	if (c->vrings) {
 		for (unsigned i = 0; i < vdev_of(c)->num_queues; i++) {
 			struct vu_vring *vr = &c->vrings[i];
@@ -231,7 +277,7 @@ void vu_conn_fini_state(struct vu_conn *c)
 
 static uint64_t offered_features(struct vu_conn *c)
 {
-	return vdev_of(c)->ops->features(vdev_of(c)) | VU_FRONTEND_FEATURES;
+	return vdev_of(c)->ops->features(vdev_of(c)) | VU_TRANSPORT_FEATURES;
 }
 
 static uint64_t offered_protocol(struct vu_conn *c)
@@ -361,15 +407,22 @@ static int set_features(struct vu_conn *c, uint64_t f)
 			  (unsigned long long)extra);
 		return -EINVAL;
 	}
-	/* Event-index and indirect support are read at ring start. */
+	/*
+	 * Event-index and indirect support are read at ring start, and so is
+	 * LOG_ALL: QEMU toggles it on running rings when a migration starts
+	 * and ends, and requests in flight finish under the old setting.
+	 */
 	pause_rings(c);
+	if ((c->features ^ f) & (1ull << VHOST_F_LOG_ALL))
+		umdev_info("%s: dirty logging %s", c->name,
+			   f & (1ull << VHOST_F_LOG_ALL) ? "on (migration starts)" : "off");
 	c->features = f;
 	/* Without protocol features there is no SET_VRING_ENABLE: rings are enabled. */
 	if (!(f & VU_FRONTEND_FEATURES))
 		for (unsigned i = 0; i < vdev->num_queues; i++)
 			c->vrings[i].enabled = true;
 	if (vdev->ops->set_features)
-		ret = vdev->ops->set_features(vdev, f & ~VU_FRONTEND_FEATURES);
+		ret = vdev->ops->set_features(vdev, f & ~VU_TRANSPORT_FEATURES);
 	resume_rings(c);
 	return ret;
 }
@@ -622,9 +675,19 @@ static int vring_config(struct vu_conn *c, struct vhost_user_msg *m)
 		vr->base = m->p.state.num;
 		break;
 	default:
-		if (m->p.addr.flags & (1u << VHOST_VRING_F_LOG)) {
-			umdev_err_rl(&c->rl, "%s.q%d: used-ring logging requested but not offered",
-				     c->name, i);
+		if (m->p.addr.flags & ~(1u << VHOST_VRING_F_LOG)) {
+			umdev_err_rl(&c->rl, "%s.q%d: SET_VRING_ADDR with unknown flags 0x%x", c->name,
+				     i, m->p.addr.flags);
+			vring_apply(c, i);
+			return VU_SOFT_FAIL;
+		}
+		if ((m->p.addr.flags & (1u << VHOST_VRING_F_LOG)) &&
+		    (!c->log || !umdev_dirty_log_covers(c->log, m->p.addr.log_guest_addr,
+							virtq_used_bytes(vr->num ? vr->num : 1)))) {
+			/* The spec: the used ring's last byte must fall inside the log. */
+			umdev_err_rl(&c->rl, "%s.q%d: used-ring log address 0x%llx %s: refused",
+				     c->name, i, (unsigned long long)m->p.addr.log_guest_addr,
+				     c->log ? "is outside the dirty log" : "but no dirty log was given");
 			vring_apply(c, i);
 			return VU_SOFT_FAIL;
 		}
@@ -634,6 +697,51 @@ static int vring_config(struct vu_conn *c, struct vhost_user_msg *m)
 	}
 	vring_apply(c, i);
 	return 0;
+}
+
+/*
+ * SET_LOG_BASE with LOG_SHMFD: map the front-end's log. The spec gives it no
+ * reply payload, but QEMU (7.2 and later) waits for a message of this type
+ * after it whenever LOG_SHMFD is negotiated, and reads none of its payload:
+ * we answer with a u64, 0 on success and 1 on failure, like a REPLY_ACK.
+ * A bad log (size, offset, fd) is refused and the old one, if any, kept.
+ */
+static int set_log_base(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigned nfds)
+{
+	umdev_dirty_log *l;
+	int err = 0;
+
+	if (!has_proto(c, VHOST_USER_PROTOCOL_F_LOG_SHMFD)) {
+		umdev_err_rl(&c->rl, "%s: SET_LOG_BASE without LOG_SHMFD negotiated: refused", c->name);
+		return reply_u64(c, m, 1);
+	}
+	if (m->hdr.size != sizeof(m->p.log) || nfds != 1) {
+		umdev_err_rl(&c->rl, "%s: SET_LOG_BASE with %u payload bytes and %u fds: refused "
+			     "(need a log description and its fd)", c->name, m->hdr.size, nfds);
+		return reply_u64(c, m, 1);
+	}
+	l = umdev_dirty_log_new(fds[0], m->p.log.mmap_size, m->p.log.mmap_offset, &err);
+	if (!l) {
+		umdev_err_rl(&c->rl, "%s: dirty log of %llu bytes at offset %llu refused: %s",
+			     c->name, (unsigned long long)m->p.log.mmap_size,
+			     (unsigned long long)m->p.log.mmap_offset,
+			     err == -EBADFD ? "not a memory file" :
+			     err == -ERANGE ? "the file is smaller" :
+			     err == -EINVAL ? "zero, over 1 GiB or unaligned" : strerror(-err));
+		return reply_u64(c, m, 1);
+	}
+	if (c->no_dirty_log)
+		umdev_warn("%s: UMDEV_DEBUG_NO_DIRTY_LOG is set: the dirty log is NOT marked, "
+			   "migrations will lose data", c->name);
+	pause_rings(c);
+	unmap_log(c);
+	c->log = l;
+	/* The front-end owns the file: it may shrink it under us like guest RAM. */
+	c->log_guard = umdev_as_guard_add(c->as, umdev_dirty_log_base(l), umdev_dirty_log_size(l));
+	umdev_dbg("%s: dirty log of %llu bytes mapped", c->name,
+		  (unsigned long long)umdev_dirty_log_size(l));
+	resume_rings(c);
+	return reply_u64(c, m, 0);
 }
 
 static int get_vring_base(struct vu_conn *c, struct vhost_user_msg *m)
@@ -652,6 +760,20 @@ static int get_vring_base(struct vu_conn *c, struct vhost_user_msg *m)
 	vr->started = false;
 	vring_apply(c, i);
 	close_fd(&vr->kick_fd);
+	/*
+	 * While logging, this stop is a live migration handing the device over
+	 * to another host on shared storage, which starts serving the guest
+	 * once QEMU has our answer: what completed here must be durable and
+	 * visible there first (writes the file backend made through the page
+	 * cache included).
+	 */
+	if ((c->features & (1ull << VHOST_F_LOG_ALL)) && vdev_of(c)->ops->flush) {
+		int ret = vdev_of(c)->ops->flush(vdev_of(c));
+
+		if (ret < 0)
+			umdev_err_rl(&c->rl, "%s.q%d: flush at the migration hand-over failed: %s",
+				     c->name, i, strerror(-ret));
+	}
 	m->p.state.num = vr->base;
 	m->hdr.size = sizeof(m->p.state);
 	return vu_send(c, m, NULL, 0);
@@ -716,7 +838,8 @@ static int handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigne
 	*acked = req == VHOST_USER_GET_FEATURES || req == VHOST_USER_GET_PROTOCOL_FEATURES ||
 		 req == VHOST_USER_GET_QUEUE_NUM || req == VHOST_USER_GET_MAX_MEM_SLOTS ||
 		 req == VHOST_USER_GET_STATUS || req == VHOST_USER_GET_VRING_BASE ||
-		 req == VHOST_USER_GET_CONFIG || req == VHOST_USER_GET_INFLIGHT_FD;
+		 req == VHOST_USER_GET_CONFIG || req == VHOST_USER_GET_INFLIGHT_FD ||
+		 req == VHOST_USER_SET_LOG_BASE;
 	switch (req) {
 	case VHOST_USER_GET_FEATURES:
 		return reply_u64(c, m, offered_features(c));
@@ -734,6 +857,8 @@ static int handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigne
 		return get_config(c, m);
 	case VHOST_USER_GET_INFLIGHT_FD:
 		return get_inflight_fd(c, m);
+	case VHOST_USER_SET_LOG_BASE:
+		return set_log_base(c, m, fds, nfds);
 
 	case VHOST_USER_SET_FEATURES:
 		ret = set_features(c, m->p.u64);

@@ -84,6 +84,8 @@ static const struct rule rules[VHOST_USER_MAX_REQUEST] = {
 	[VHOST_USER_RESET_OWNER] = { true, 0, 0, FDS_NONE },
 	[VHOST_USER_SET_MEM_TABLE] = { true, 8 + sizeof(struct vhost_user_mem_region),
 				       sizeof(struct vhost_user_mem_table), FDS_MEM_TABLE },
+	/* Size and fds are checked by the handler, which always replies. */
+	[VHOST_USER_SET_LOG_BASE] = { true, U64, sizeof(struct vhost_user_log), FDS_OPTIONAL },
 	[VHOST_USER_SET_VRING_NUM] = { true, STATE, STATE, FDS_NONE },
 	[VHOST_USER_SET_VRING_ADDR] = { true, sizeof(struct vhost_user_vring_addr),
 					sizeof(struct vhost_user_vring_addr), FDS_NONE },

@@ -54,6 +54,11 @@ struct vu_conn {
 	uint16_t inflight_qsize;
 	int inflight_guard; /* its SIGBUS guard entry (umdev_as_guard_add), -1: none */
 
+	/* Dirty log for live migration (SET_LOG_BASE); rings stop to swap it. */
+	umdev_dirty_log *log;
+	int log_guard; /* its SIGBUS guard entry, -1: none */
+	bool no_dirty_log; /* debug switch UMDEV_DEBUG_NO_DIRTY_LOG: never mark it */
+
 	/* Messages received in the current second (see VU_MAX_MSGS_PER_S). */
 	long long rate_window;
 	unsigned rate_count;
@@ -78,12 +83,14 @@ void vu_stop_all(struct vu_conn *c);
 int vu_send(struct vu_conn *c, const struct vhost_user_msg *m, const int *fds, unsigned nfds);
 
 #define VU_FRONTEND_FEATURES (1ull << VHOST_USER_F_PROTOCOL_FEATURES)
+/* Transport feature bits the device never sees. */
+#define VU_TRANSPORT_FEATURES (VU_FRONTEND_FEATURES | (1ull << VHOST_F_LOG_ALL))
 #define VU_PROTOCOL_FEATURES                                                                    \
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |       \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \
 	 (1ull << VHOST_USER_PROTOCOL_F_RESET_DEVICE) |                                           \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS) |                                    \
-	 (1ull << VHOST_USER_PROTOCOL_F_STATUS))
+	 (1ull << VHOST_USER_PROTOCOL_F_STATUS) | (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD))
 #define VU_MAX_MEM_SLOTS 256
 /*
  * Limits on one front-end. QEMU sends a few messages per ring when a device

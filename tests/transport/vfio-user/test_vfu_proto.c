@@ -739,8 +739,24 @@ static void test_hostile(void **state)
 	connect_ok(&c);
 	assert_int_equal(umdev_vfuc_request(&c, 99, 0, NULL, 0, NULL, 0, NULL, 0, NULL, NULL, NULL),
 			 -ENOSYS);
+	/* Migration data: refused (no vfio-user migration), connection kept. */
 	assert_int_equal(umdev_vfuc_request(&c, VFIO_USER_MIG_DATA_READ, 0, NULL, 0, NULL, 0, NULL,
-					    0, NULL, NULL, NULL), -ENOSYS);
+					    0, NULL, NULL, NULL), -EINVAL);
+	assert_int_equal(umdev_vfuc_request(&c, VFIO_USER_MIG_DATA_WRITE, 0, NULL, 0, NULL, 0, NULL,
+					    0, NULL, NULL, NULL), -EINVAL);
+	{
+		/* Asking for migration or DMA logging (not a probe): refused. */
+		uint32_t feat[2] = { 8, VFIO_DEVICE_FEATURE_SET | 2 };
+
+		assert_int_equal(umdev_vfuc_request(&c, VFIO_USER_DEVICE_FEATURE, 0, feat, 8, NULL,
+						    0, NULL, 0, NULL, NULL, NULL), -ENOTTY);
+		feat[1] = VFIO_DEVICE_FEATURE_SET | 6;
+		assert_int_equal(umdev_vfuc_request(&c, VFIO_USER_DEVICE_FEATURE, 0, feat, 8, NULL,
+						    0, NULL, 0, NULL, NULL, NULL), -ENOTTY);
+		/* Too short to say which feature. */
+		assert_int_equal(umdev_vfuc_request(&c, VFIO_USER_DEVICE_FEATURE, 0, feat, 4, NULL,
+						    0, NULL, 0, NULL, NULL, NULL), -EINVAL);
+	}
 	/* short payloads */
 	assert_int_equal(umdev_vfuc_request(&c, VFIO_USER_DMA_MAP, 0, &di, 8, NULL, 0, NULL, 0,
 					    NULL, NULL, NULL), -EINVAL);

@@ -82,8 +82,13 @@ static void test_check_unknown(void **state)
 	assert_int_equal(umdev_vu_msg_check(0, 0, 0, 0, &why), -EOPNOTSUPP);
 	assert_int_equal(umdev_vu_msg_check(VHOST_USER_MAX_REQUEST, 0, 0, 0, &why), -EOPNOTSUPP);
 	assert_int_equal(umdev_vu_msg_check(0xffffffffu, 0, 0, 0, &why), -EOPNOTSUPP);
-	/* Known but never offered: migration logging, IOTLB, postcopy. */
-	assert_int_equal(umdev_vu_msg_check(VHOST_USER_SET_LOG_BASE, 16, 1, 0, &why), -EOPNOTSUPP);
+	/* Known but never offered: the log eventfd, IOTLB, postcopy. */
+	assert_int_equal(umdev_vu_msg_check(VHOST_USER_SET_LOG_FD, 0, 1, 0, &why), -EOPNOTSUPP);
+	/* Migration logging: size and fds go to the handler, which always replies. */
+	assert_int_equal(umdev_vu_msg_check(VHOST_USER_SET_LOG_BASE, 16, 1, 0, &why), 0);
+	assert_int_equal(umdev_vu_msg_check(VHOST_USER_SET_LOG_BASE, 16, 0, 0, &why), 0);
+	assert_int_equal(umdev_vu_msg_check(VHOST_USER_SET_LOG_BASE, 17, 1, 0, &why), -EINVAL);
+	assert_int_equal(umdev_vu_msg_check(VHOST_USER_SET_LOG_BASE, 16, 2, 0, &why), -EINVAL);
 	assert_int_equal(umdev_vu_msg_check(VHOST_USER_IOTLB_MSG, 0, 0, 0, &why), -EOPNOTSUPP);
 	assert_string_equal(umdev_vu_request_name(VHOST_USER_GET_INFLIGHT_FD), "GET_INFLIGHT_FD");
 	assert_string_equal(umdev_vu_request_name(9999), "UNKNOWN");
@@ -250,8 +255,11 @@ static void test_features_and_acks(void **state)
 	uint64_t f, pf;
 
 	f = get_u64(fd, VHOST_USER_GET_FEATURES);
-	assert_int_equal(f, 1ull << 32 | 1ull << 5 | 1ull << VHOST_USER_F_PROTOCOL_FEATURES);
+	/* The device's bits, plus the transport's: protocol features and dirty logging. */
+	assert_int_equal(f, 1ull << 32 | 1ull << 5 | 1ull << VHOST_USER_F_PROTOCOL_FEATURES |
+			    1ull << VHOST_F_LOG_ALL);
 	pf = get_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES);
+	assert_true(pf & (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD));
 	assert_true(pf & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK));
 	assert_true(pf & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD));
 	assert_true(pf & (1ull << VHOST_USER_PROTOCOL_F_CONFIGURE_MEM_SLOTS));
