@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 PKGS=(
   # build
   gcc meson ninja-build pkg-config liburing-dev libjson-c-dev libcmocka-dev
+  # tests/nouring: the seccomp launcher that blocks io_uring
+  libseccomp-dev
   # sanitizer runtime for the ASan/UBSan test build
   libclang-rt-14-dev
   # end-to-end tests: a real QEMU and Linux guest

@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Run every test: unit, protocol and end-to-end (QEMU + Linux guest) suites on
-# a normal build, then the unit, protocol and fuzz suites again under ASan/UBSan.
+# a normal build (e2e-blk-fio-nouring among them: a guest on umdevd without
+# io_uring), the unit and protocol suites again with io_uring blocked by
+# seccomp (test setup 'nouring', tests/nouring), then the unit, protocol and
+# fuzz suites again under ASan/UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/setup.sh
 
 meson test -C build --print-errorlogs --num-processes 2
+meson test -C build --setup nouring --print-errorlogs --num-processes 2 --suite unit --suite proto
 
 if [ -d build-asan ]; then
   meson setup --reconfigure build-asan >/dev/null
