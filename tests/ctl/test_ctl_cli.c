@@ -7,6 +7,7 @@
  * systemd socket activation.
  */
 #include "ctl_common.h"
+#include "../test_wait.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -516,13 +517,15 @@ static void wait_connected(const char *id)
 {
 	struct run r;
 
-	for (int i = 0; i < 200; i++) {
+	int64_t deadline = test_now_ms() + TEST_WAIT_MS;
+
+	do {
 		ctl(&r, "list", id, NULL);
 		assert_int_equal(r.status, 0);
 		if (strstr(r.out, "connected"))
 			return;
 		usleep(10000);
-	}
+	} while (test_now_ms() < deadline);
 	fail_msg("%s: no client connected", id);
 }
 
@@ -595,10 +598,10 @@ static void test_umdevctl_stats_no_client(void **state)
 	umdev_vuc_close(&busy);
 
 	/* Queues once started keep their counts after the client left: still a table. */
-	for (int i = 0; i < 200; i++) {
+	for (int64_t deadline = test_now_ms() + TEST_WAIT_MS;;) {
 		ctl(&r, "stats", "io-blk", NULL);
 		assert_int_equal(parse_stats(r.out, b, 8, true), 1);
-		if (!b[0].connected)
+		if (!b[0].connected || test_now_ms() >= deadline)
 			break;
 		usleep(10000);
 	}

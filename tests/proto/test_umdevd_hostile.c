@@ -9,6 +9,7 @@
  * file descriptor leaked.
  */
 #include "proto_common.h"
+#include "../test_wait.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -71,13 +72,8 @@ static void assert_serving(void)
 		proto_check_roundtrip_all_queues(&c, 1);
 		umdev_vuc_close(&c);
 	}
-	/* Closing is asynchronous on the daemon side: allow it a moment. */
-	for (unsigned tries = 0; tries < 100; tries++) {
-		fds = count_fds(srv.proc.pid);
-		if (fds == fds_at_start)
-			break;
-		usleep(10 * 1000);
-	}
+	/* Closing is asynchronous on the daemon side: wait for it, bounded. */
+	TEST_WAIT_UNTIL((fds = count_fds(srv.proc.pid)) == fds_at_start);
 	assert_int_equal(fds, fds_at_start);
 	served = true;
 }
