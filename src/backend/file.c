@@ -164,6 +164,10 @@ static int file_blk_geometry(struct file_bdev *f, umdev_bdev *b)
  * Direct alignment of a regular file: what statx() reports since Linux 6.1,
  * else a conservative 4096 (a direct request the kernel still rejects is
  * retried buffered). 0 means the file does not support direct I/O.
+ * A reply with STATX_DIOALIGN set but both alignments 0 is what qemu-user
+ * gives (it passes the mask through and drops the fields) as well as what
+ * a file without direct I/O gets: leave that to the O_DIRECT open probe,
+ * which fails on such files.
  */
 static uint32_t file_dio_align(int fd)
 {
@@ -174,6 +178,8 @@ static uint32_t file_dio_align(int fd)
 	    (stx.stx_mask & STATX_DIOALIGN)) {
 		uint32_t a = stx.stx_dio_offset_align;
 
+		if (a == 0 && stx.stx_dio_mem_align == 0)
+			return 4096;
 		if (a == 0)
 			return 0;
 		if (stx.stx_dio_mem_align > a)
@@ -519,6 +525,15 @@ static void file_work_fn(struct bdev_pool_work *w)
 		break;
 	case FILE_CALL_WRITE:
 		r = pwritev2(op->fd, op->iov, op->iovcnt, (off_t)op->off, op->flags);
+		/*
+		 * Without per-write flags (qemu-user, kernels before 4.7): the
+		 * same durability from a plain write and fdatasync.
+		 */
+		if (r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS) && op->flags == RWF_DSYNC) {
+			r = pwritev(op->fd, op->iov, op->iovcnt, (off_t)op->off);
+			if (r >= 0 && fdatasync(op->fd) < 0)
+				r = -1;
+		}
 		break;
 	case FILE_CALL_FSYNC:
 		r = fdatasync(op->fd);
