@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(
   # build
-  gcc meson ninja-build pkg-config liburing-dev libjson-c-dev libcmocka-dev
+  gcc meson ninja-build pkg-config liburing-dev libjson-c-dev libcmocka-dev libaio-dev
   # tests/nouring: the seccomp launcher that blocks io_uring
   libseccomp-dev
   # sanitizer runtime for the ASan/UBSan test build
@@ -20,7 +20,7 @@ PKGS=(
   libvirt-clients
   # the arm64 cross build (cross/aarch64-linux-gnu.ini), tested under qemu-user
   gcc-aarch64-linux-gnu qemu-user-static
-  liburing-dev:arm64 libjson-c-dev:arm64 libcmocka-dev:arm64
+  liburing-dev:arm64 libjson-c-dev:arm64 libcmocka-dev:arm64 libaio-dev:arm64
 )
 
 # arm64 packages come from Debian's arm64 archive: enable it once.

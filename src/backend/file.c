@@ -35,12 +35,18 @@
  * Two ways to the kernel, chosen per queue by its loop's I/O engine
  * - io_uring loop: each step of a request is one submission entry on the
  *   loop's ring (readv, writev, fsync, fallocate).
- * - epoll loop (no io_uring): the same step runs as the same system call
- *   (preadv2, pwritev2, fdatasync, fallocate) on a worker of the file's
- *   pool (pool.h), whose completion comes back to the loop through an
- *   eventfd. Data still moves straight between the file and guest memory.
- *   Both paths share the completion handling below (file_cb), so short
- *   transfers, retries and the direct/buffered choice behave the same.
+ * - epoll loop (no io_uring): a read or write step on the O_DIRECT fd goes
+ *   to Linux native AIO (a per-queue aio context whose completions signal
+ *   an eventfd on the loop), submitted with RWF_NOWAIT so that io_submit
+ *   never blocks the loop: a step the kernel could not start without
+ *   blocking (block allocation, a full context, no AIO at all: qemu-user)
+ *   goes to the worker pool instead. Every other step (buffered I/O, flush,
+ *   discard, write-zeroes) runs as the same system call (preadv2, pwritev2,
+ *   fdatasync, fallocate) on a worker of the file's pool (pool.h), whose
+ *   completion comes back to the loop through an eventfd. Data still moves
+ *   straight between the file and guest memory. All paths share the
+ *   completion handling below (file_cb), so short transfers, retries and
+ *   the direct/buffered choice behave the same.
  *
  * Per-request state lives in a struct file_req taken from a per-queue free
  * list (only touched on the queue's thread), so the data path allocates
@@ -60,8 +66,11 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <libaio.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 #include "backend_internal.h"
 #include "pool.h"
@@ -75,6 +84,9 @@
 #define FILE_MAX_RETRIES 16
 /* Workers of a file's pool (epoll loops): enough for a QD32 queue on a fast disk. */
 #define FILE_POOL_WORKERS 16
+/* Native AIO requests in flight per queue (epoll loops); more go to the pool. */
+#define FILE_AIO_DEPTH 128
+#define FILE_AIO_BATCH 64
 
 struct file_bdev {
 	int fd; /* buffered */
@@ -107,6 +119,8 @@ struct file_req {
 	struct bdev_pool_work work; /* epoll loops */
 	struct file_op op; /* epoll loops: the step a worker runs */
 	int res; /* ... and its result */
+	struct iocb iocb; /* epoll loops: the step as native AIO */
+	bool no_aio; /* the kernel would not start it without blocking: pool */
 	struct file_queue *fq;
 	struct umdev_bdev_io *io;
 	uint64_t done; /* bytes transferred so far */
@@ -124,6 +138,9 @@ struct file_req {
 struct file_queue {
 	umdev_bdev_queue *q;
 	struct bdev_pool_chan *chan; /* epoll loop: the pool's way back to it */
+	io_context_t aio; /* epoll loop: native AIO for O_DIRECT steps, or 0 */
+	int aio_efd; /* its completions' eventfd, watched by the loop */
+	unsigned aio_inflight;
 	struct file_req *free_list;
 	struct file_req *defer_head, *defer_tail;
 	umdev_loop_poller *defer_poller;
@@ -289,6 +306,94 @@ static int file_flush_sync(umdev_bdev *b)
 
 /* ---- queues ---- */
 
+static void file_cb(struct umdev_loop_io *lio, int res);
+static void file_pool_submit(struct file_req *req);
+
+/* Native AIO completions, on the queue's loop. */
+static void file_aio_cb(void *opaque, uint32_t events)
+{
+	struct file_queue *fq = opaque;
+	struct io_event evs[FILE_AIO_BATCH];
+	struct timespec zero = { 0, 0 };
+	uint64_t v;
+	int n;
+
+	while (read(fq->aio_efd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	do {
+		n = io_getevents(fq->aio, 0, FILE_AIO_BATCH, evs, &zero);
+		for (int i = 0; i < n; i++) {
+			struct file_req *req = evs[i].data;
+			long res = (long)evs[i].res;
+
+			fq->aio_inflight--;
+			if (res == -EAGAIN || res == -EOPNOTSUPP) {
+				/*
+				 * RWF_NOWAIT: it would have blocked (or this file
+				 * cannot say): a worker may block.
+				 */
+				req->no_aio = true;
+				file_pool_submit(req);
+				continue;
+			}
+			file_cb(&req->lio, (int)res);
+		}
+	} while (n == FILE_AIO_BATCH);
+}
+
+/* A native AIO context for an epoll loop's queue; without one, all goes to the pool. */
+static void file_aio_init(struct file_queue *fq)
+{
+	int ret;
+
+	fq->aio_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fq->aio_efd < 0)
+		return;
+	ret = io_setup(FILE_AIO_DEPTH, &fq->aio);
+	if (ret == 0)
+		ret = umdev_loop_add_fd(fq->q->loop, fq->aio_efd, EPOLLIN, file_aio_cb, fq);
+	else
+		fq->aio = 0;
+	if (ret < 0) {
+		umdev_dbg("backend '%s': no native AIO (%s): worker pool only", fq->q->b->spec,
+			  strerror(-ret));
+		if (fq->aio)
+			io_destroy(fq->aio);
+		fq->aio = 0;
+		close(fq->aio_efd);
+		fq->aio_efd = -1;
+	}
+}
+
+/*
+ * Start @req's O_DIRECT read or write step as native AIO; false when it
+ * must go to the pool instead (not such a step, or the kernel refused).
+ */
+static bool file_aio_submit(struct file_req *req)
+{
+	struct file_queue *fq = req->fq;
+	const struct file_op *op = &req->op;
+	struct iocb *cb = &req->iocb;
+	int ret;
+
+	if (!fq->aio || req->no_aio || !req->used_direct || fq->aio_inflight >= FILE_AIO_DEPTH ||
+	    (op->call != FILE_CALL_READ && op->call != FILE_CALL_WRITE))
+		return false;
+	if (op->call == FILE_CALL_READ)
+		io_prep_preadv2(cb, op->fd, op->iov, op->iovcnt, (long long)op->off, RWF_NOWAIT);
+	else
+		io_prep_pwritev2(cb, op->fd, op->iov, op->iovcnt, (long long)op->off,
+				 op->flags | RWF_NOWAIT);
+	cb->data = req;
+	io_set_eventfd(cb, fq->aio_efd);
+	ret = io_submit(fq->aio, 1, &cb);
+	if (ret != 1)
+		return false; /* EAGAIN (would block, context full), EOPNOTSUPP...: pool */
+	fq->aio_inflight++;
+	fq->q->stats.aio_ios++;
+	return true;
+}
+
 /* The file's worker pool, started the first time an epoll loop needs it. */
 static struct bdev_pool *file_pool(struct file_bdev *f, int *err)
 {
@@ -318,6 +423,9 @@ static int file_queue_new(umdev_bdev_queue *q)
 			free(fq);
 			return err;
 		}
+		fq->aio_efd = -1;
+		if (((struct file_bdev *)q->b->priv)->dfd >= 0)
+			file_aio_init(fq);
 	}
 	q->priv = fq;
 	return 0;
@@ -333,6 +441,11 @@ static void file_queue_free(umdev_bdev_queue *q)
 	if (fq->defer_poller)
 		umdev_loop_del_poller(q->loop, fq->defer_poller);
 	bdev_pool_chan_free(fq->chan);
+	if (fq->aio) {
+		umdev_loop_del_fd(q->loop, fq->aio_efd);
+		close(fq->aio_efd);
+		io_destroy(fq->aio);
+	}
 	while (fq->free_list) {
 		struct file_req *r = fq->free_list;
 
@@ -556,6 +669,22 @@ static void file_work_done(struct bdev_pool_work *w)
 	file_cb(&req->lio, req->res);
 }
 
+/* A step native AIO could not start without blocking: the same one, on a worker. */
+static void file_pool_submit(struct file_req *req)
+{
+	struct file_queue *fq = req->fq;
+	int err;
+
+	req->work.fn = file_work_fn;
+	req->work.done = file_work_done;
+	err = bdev_pool_submit(fq->chan, &req->work);
+	if (err < 0) {
+		file_complete(req, err);
+		return;
+	}
+	fq->q->stats.pool_ios++;
+}
+
 static void file_issue(struct file_req *req)
 {
 	struct file_queue *fq = req->fq;
@@ -572,6 +701,8 @@ static void file_issue(struct file_req *req)
 	}
 	err = file_prepare(req, &req->op);
 	if (err == 0 && fq->chan) {
+		if (file_aio_submit(req))
+			return;
 		req->work.fn = file_work_fn;
 		req->work.done = file_work_done;
 		err = bdev_pool_submit(fq->chan, &req->work);
@@ -711,6 +842,7 @@ static int file_submit(umdev_bdev_queue *q, struct umdev_bdev_io *io)
 	req->idx = 0;
 	req->skip = 0;
 	req->force_buffered = false;
+	req->no_aio = false;
 	req->punch = false;
 	req->retries = 0;
 	req->next = NULL;

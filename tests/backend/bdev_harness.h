@@ -98,9 +98,9 @@ static inline void check_io_path(const struct env *e)
 
 	umdev_bdev_queue_get_stats(e->q, &st);
 	if (umdev_loop_engine(e->loop) == UMDEV_IO_ENGINE_EPOLL)
-		assert_true(st.pool_ios > 0);
+		assert_true(st.pool_ios + st.aio_ios > 0);
 	else
-		assert_true(st.pool_ios == 0);
+		assert_true(st.pool_ios == 0 && st.aio_ios == 0);
 }
 
 static inline void env_close(struct env *e)

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libaio.h>
 
 
 #include "bdev_harness.h"
@@ -606,6 +607,20 @@ static void test_file_queue_depth(void **state)
 		}
 	}
 	check_io_path(&e);
+	if (umdev_loop_engine(e.loop) == UMDEV_IO_ENGINE_EPOLL) {
+		struct umdev_bdev_queue_stats st;
+		io_context_t ctx = 0;
+		bool have_aio = io_setup(1, &ctx) == 0;
+
+		/* Aligned O_DIRECT steps go to native AIO where the kernel has it (not qemu-user). */
+		if (have_aio)
+			io_destroy(ctx);
+		umdev_bdev_queue_get_stats(e.q, &st);
+		if (have_aio)
+			assert_true(st.aio_ios > 0);
+		else
+			assert_true(st.aio_ios == 0 && st.pool_ios >= 2 * QD);
+	}
 	env_close(&e);
 	free(r);
 }
