@@ -260,7 +260,7 @@ static int bench_file(const struct opts *o, const char *dir, double load_before)
 {
 	struct file_cfg cfgs[] = {
 		{ .name = "umdevd io_uring", .engine = "io_uring", .qsd = false },
-		{ .name = "umdevd epoll+pool", .engine = "epoll", .qsd = false },
+		{ .name = "umdevd epoll", .engine = "epoll", .qsd = false },
 		{ .name = "qsd aio=threads", .engine = "threads", .qsd = true },
 		{ .name = "qsd aio=native", .engine = "native", .qsd = true },
 	};
