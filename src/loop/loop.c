@@ -237,10 +237,8 @@ static int loop_ring_setup(umdev_loop *loop, unsigned ring_entries)
 	if (loop->ring_fd < 0)
 		return -errno;
 	ret = loop_ring_init(loop, ring_entries);
-	if (ret < 0) {
-		umdev_err("%s: io_uring setup failed: %s", loop->name, strerror(-ret));
+	if (ret < 0)
 		return ret;
-	}
 	ret = io_uring_register_eventfd(&loop->ring, loop->ring_fd);
 	if (ret == 0) {
 		loop->ring_reg = (struct loop_fd){ .fd = loop->ring_fd, .events = EPOLLIN,
@@ -291,16 +289,25 @@ umdev_loop *umdev_loop_new_engine(const char *name, unsigned ring_entries,
 	ret = loop_epoll_add(loop, &loop->wake_reg);
 	if (ret < 0)
 		goto fail;
-	if (engine == UMDEV_IO_ENGINE_AUTO)
-		engine = umdev_io_uring_probe() == 0 ? UMDEV_IO_ENGINE_IO_URING :
-						       UMDEV_IO_ENGINE_EPOLL;
-	if (engine == UMDEV_IO_ENGINE_IO_URING) {
-		/* Forced where the probe found it unusable: fail with its error. */
+	if (engine == UMDEV_IO_ENGINE_AUTO && umdev_io_uring_probe() < 0)
+		engine = UMDEV_IO_ENGINE_EPOLL;
+	if (engine != UMDEV_IO_ENGINE_EPOLL) {
+		/* io_uring asked for (a failed probe fails it), or AUTO with a working probe. */
 		ret = umdev_io_uring_probe();
 		if (ret == 0)
 			ret = loop_ring_setup(loop, ring_entries);
-		if (ret < 0)
+		if (ret < 0 && engine == UMDEV_IO_ENGINE_IO_URING) {
+			umdev_err("%s: io_uring setup failed: %s", loop->name, strerror(-ret));
 			goto fail;
+		}
+		if (ret < 0) {
+			/* AUTO, and this ring failed although the probe's worked (memlock...). */
+			umdev_warn("%s: io_uring setup failed (%s): running on epoll", loop->name,
+				   strerror(-ret));
+			if (loop->ring_fd >= 0)
+				close(loop->ring_fd);
+			loop->ring_fd = -1;
+		}
 	}
 	return loop;
 
