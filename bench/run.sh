@@ -19,3 +19,11 @@ echo
 echo
 # Busy-polling: lowest latency, one core spent per queue loop.
 "$bench" --servers umdevd --umdevd-dev-extra ,poll=on --label "(umdevd poll=on)" "$@"
+# The file backend on each I/O engine against qsd's aio=threads and
+# aio=native, when BENCH_FILE names a scratch image (writes overwrite it).
+if [ -n "${BENCH_FILE:-}" ]; then
+  echo
+  "$bench" --file "$BENCH_FILE" --label "(file, reads)" "$@"
+  echo
+  "$bench" --file "$BENCH_FILE" --rw write --label "(file, writes)" "$@"
+fi

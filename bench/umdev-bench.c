@@ -10,10 +10,17 @@
  * cost out; the server's CPU time per I/O comes from /proc/PID/stat
  * (utime+stime) sampled around each measurement.
  *
+ * With --file PATH the servers use that file instead (umdevd backend=file:,
+ * qsd driver=file with cache.direct=on), and --engines picks the servers:
+ * umdevd on each I/O engine (io_uring, epoll: the worker pool) and qsd with
+ * aio=threads and aio=native, all in the same run. --rw write measures
+ * 4 KiB random writes instead of reads.
+ *
  * Usage: umdev-bench [--duration SEC] [--qd N[,N...]] [--servers umdevd,qsd]
  *                    [--umdevd PATH] [--qsd PATH] [--size BYTES]
  *                    [--umdevd-dev-extra ",key=val..."] [--umdevd-arg ARG]...
- *                    [--label TEXT]
+ *                    [--label TEXT] [--rw read|write]
+ *                    [--file PATH [--engines io_uring,epoll,threads,native]]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -51,6 +58,9 @@ struct opts {
 	const char *extra_args[MAX_EXTRA_ARGS];
 	unsigned nextra;
 	const char *label;
+	bool write;
+	const char *file; /* NULL: null backends */
+	const char *engines;
 };
 
 struct result {
@@ -64,7 +74,7 @@ struct result {
 
 /* Keep @qd reads in flight for @secs; returns completions, or -errno. */
 static int64_t run_load(struct umdev_vuc *c, uint64_t bufs, unsigned qd, uint64_t nblocks,
-			double secs, uint64_t *seed)
+			double secs, uint64_t *seed, bool write)
 {
 	struct umdev_vblk_cpl cpl[RING_SIZE];
 	double end = bench_mono_s() + secs;
@@ -81,9 +91,10 @@ static int64_t run_load(struct umdev_vuc *c, uint64_t bufs, unsigned qd, uint64_
 		while (nfree) {
 			unsigned b = free_buf[--nfree];
 			struct umdev_vqd_buf d = { .addr = bufs + (uint64_t)b * IO_BYTES,
-						   .len = IO_BYTES, .write = true };
+						   .len = IO_BYTES, .write = !write };
 			uint64_t sector = (bench_xorshift(seed) % nblocks) * (IO_BYTES >> 9);
-			int r = umdev_vblk_submit(c, 0, VIRTIO_BLK_T_IN, sector, &d, 1, b, nfree != 0);
+			int r = umdev_vblk_submit(c, 0, write ? VIRTIO_BLK_T_OUT : VIRTIO_BLK_T_IN,
+						  sector, &d, 1, b, nfree != 0);
 
 			if (r)
 				return r;
@@ -161,7 +172,7 @@ static int bench_server(const struct opts *o, const char *name, char *const argv
 		int64_t n;
 
 		/* Warm-up: page faults, server thread wake-up, caches. */
-		n = run_load(&c, bufs, o->qds[i], nblocks, 0.3, &seed);
+		n = run_load(&c, bufs, o->qds[i], nblocks, 0.3, &seed, o->write);
 		if (n < 0) {
 			r = (int)n;
 			goto out;
@@ -172,7 +183,7 @@ static int bench_server(const struct opts *o, const char *name, char *const argv
 		}
 		c0 = bench_self_cpu_ns();
 		t0 = bench_mono_s();
-		n = run_load(&c, bufs, o->qds[i], nblocks, o->duration, &seed);
+		n = run_load(&c, bufs, o->qds[i], nblocks, o->duration, &seed, o->write);
 		t1 = bench_mono_s();
 		c1 = bench_self_cpu_ns();
 		if (n <= 0 || umdev_proc_cpu_ns(proc.pid, &s1)) {
@@ -220,17 +231,110 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: umdev-bench [--duration SEC] [--qd 1,32] [--servers umdevd,qsd]\n"
 		"                   [--umdevd PATH] [--qsd PATH] [--size BYTES]\n"
-		"                   [--umdevd-dev-extra ',k=v'] [--umdevd-arg ARG]... [--label T]\n");
+		"                   [--umdevd-dev-extra ',k=v'] [--umdevd-arg ARG]... [--label T]\n"
+		"                   [--rw read|write] [--file PATH [--engines "
+		"io_uring,epoll,threads,native]]\n");
 }
 
 static void print_row(const char *name, unsigned qd, const struct result *r)
 {
 	if (!r->ok) {
-		printf("%-8s %4u %12s\n", name, qd, "failed");
+		printf("%-18s %4u %12s\n", name, qd, "failed");
 		return;
 	}
-	printf("%-8s %4u %12.0f %10.1f %14.2f %10.0f%% %14.2f\n", name, qd, r->iops, r->lat_us,
+	printf("%-18s %4u %12.0f %10.1f %14.2f %10.0f%% %14.2f\n", name, qd, r->iops, r->lat_us,
 	       r->srv_cpu_us_per_io, 100 * r->srv_util, r->cli_cpu_us_per_io);
+}
+
+/* One server of a --file run: umdevd on an engine, or qsd with an aio mode. */
+struct file_cfg {
+	const char *name;
+	const char *engine; /* as in --engines */
+	bool qsd;
+	struct result res[MAX_QDS];
+	bool ran;
+};
+
+/* --file: every configuration in --engines on the same file, one table. */
+static int bench_file(const struct opts *o, const char *dir, double load_before)
+{
+	struct file_cfg cfgs[] = {
+		{ .name = "umdevd io_uring", .engine = "io_uring", .qsd = false },
+		{ .name = "umdevd epoll", .engine = "epoll", .qsd = false },
+		{ .name = "qsd aio=threads", .engine = "threads", .qsd = true },
+		{ .name = "qsd aio=native", .engine = "native", .qsd = true },
+	};
+	char sock[192], log[192], dev[512], blockdev[512], export[512], engine[32];
+	int failed = 0;
+
+	snprintf(log, sizeof(log), "%s/server.log", dir);
+	for (unsigned k = 0; k < sizeof(cfgs) / sizeof(cfgs[0]); k++) {
+		struct file_cfg *f = &cfgs[k];
+
+		if (!strstr(o->engines, f->engine))
+			continue;
+		f->ran = true;
+		if (!f->qsd) {
+			char *args[6 + MAX_EXTRA_ARGS];
+			unsigned n = 0;
+
+			snprintf(sock, sizeof(sock), "%s/umdevd.sock", dir);
+			snprintf(dev, sizeof(dev),
+				 "virtio-blk,id=blk0,socket=%s,backend=file:%s,num-queues=1%s", sock,
+				 o->file, o->dev_extra);
+			snprintf(engine, sizeof(engine), "--io-engine=%s", f->engine);
+			args[n++] = (char *)o->umdevd;
+			args[n++] = engine;
+			args[n++] = "--rpc";
+			args[n++] = "none";
+			for (unsigned i = 0; i < o->nextra; i++)
+				args[n++] = (char *)o->extra_args[i];
+			args[n++] = "--device";
+			args[n++] = dev;
+			args[n] = NULL;
+			failed |= bench_server(o, f->name, args, sock, log, f->res) != 0;
+		} else {
+			char *args[] = { (char *)o->qsd, "--blockdev", blockdev, "--export", export,
+					 NULL };
+
+			snprintf(sock, sizeof(sock), "%s/qsd.sock", dir);
+			snprintf(blockdev, sizeof(blockdev),
+				 "driver=file,node-name=n0,filename=%s,cache.direct=on,aio=%s",
+				 o->file, f->engine);
+			snprintf(export, sizeof(export),
+				 "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,"
+				 "addr.path=%s,writable=on,num-queues=1",
+				 sock);
+			failed |= bench_server(o, f->name, args, sock, log, f->res) != 0;
+		}
+		unlink(sock);
+	}
+	if (failed) {
+		char buf[4096];
+		FILE *lf = fopen(log, "r");
+		size_t n;
+
+		fprintf(stderr, "---- server log ----\n");
+		while (lf && (n = fread(buf, 1, sizeof(buf), lf)) > 0)
+			fwrite(buf, 1, n, stderr);
+		if (lf)
+			fclose(lf);
+	}
+	umdev_proc_rmtree(dir);
+	printf("umdev-bench%s%s: 4 KiB random %s, %.1f s per point, file %s (O_DIRECT), 1 queue\n",
+	       *o->label ? " " : "", o->label, o->write ? "writes" : "reads", o->duration,
+	       o->file);
+	printf("client: busy-polls the used ring, requests no interrupts; %ld CPUs, load average "
+	       "%.2f before the run%s\n",
+	       sysconf(_SC_NPROCESSORS_ONLN), load_before,
+	       load_before > 0.5 ? " (busy machine: numbers are noisy)" : "");
+	printf("%-18s %4s %12s %10s %14s %11s %14s\n", "server", "qd", "IOPS", "lat(us)",
+	       "srv cpu us/IO", "srv cpu", "cli cpu us/IO");
+	for (unsigned i = 0; i < o->nqds; i++)
+		for (unsigned k = 0; k < sizeof(cfgs) / sizeof(cfgs[0]); k++)
+			if (cfgs[k].ran)
+				print_row(cfgs[k].name, o->qds[i], &cfgs[k].res[i]);
+	return failed ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -245,6 +349,9 @@ int main(int argc, char **argv)
 		{ "umdevd-dev-extra", required_argument, NULL, 'x' },
 		{ "umdevd-arg", required_argument, NULL, 'a' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "rw", required_argument, NULL, 'w' },
+		{ "file", required_argument, NULL, 'F' },
+		{ "engines", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -259,6 +366,7 @@ int main(int argc, char **argv)
 		.size = 1ull << 30,
 		.dev_extra = "",
 		.label = "",
+		.engines = "io_uring,epoll,threads,native",
 	};
 	struct result ru[MAX_QDS] = { 0 }, rq[MAX_QDS] = { 0 };
 	char dir[128], sock[192], log[192], dev[512], blockdev[256], export[512];
@@ -300,6 +408,19 @@ int main(int argc, char **argv)
 		case 'l':
 			o.label = optarg;
 			break;
+		case 'w':
+			if (strcmp(optarg, "read") && strcmp(optarg, "write")) {
+				usage();
+				return 2;
+			}
+			o.write = !strcmp(optarg, "write");
+			break;
+		case 'F':
+			o.file = optarg;
+			break;
+		case 'E':
+			o.engines = optarg;
+			break;
 		default:
 			usage();
 			return opt == 'h' ? 0 : 2;
@@ -328,6 +449,8 @@ int main(int argc, char **argv)
 		perror("mkdtemp");
 		return 1;
 	}
+	if (o.file)
+		return bench_file(&o, dir, load_before);
 	snprintf(log, sizeof(log), "%s/server.log", dir);
 
 	if (o.run_umdevd) {
@@ -385,7 +508,7 @@ int main(int argc, char **argv)
 			printf(" %s", o.extra_args[i]);
 		printf(" device'%s'\n", o.dev_extra);
 	}
-	printf("%-8s %4s %12s %10s %14s %11s %14s\n", "server", "qd", "IOPS", "lat(us)",
+	printf("%-18s %4s %12s %10s %14s %11s %14s\n", "server", "qd", "IOPS", "lat(us)",
 	       "srv cpu us/IO", "srv cpu", "cli cpu us/IO");
 	for (unsigned i = 0; i < o.nqds; i++) {
 		if (o.run_umdevd)

@@ -31,6 +31,8 @@ static void usage(FILE *out)
 		"                     'none': no control socket\n"
 		"  --max-devices N    refuse to create more than N devices (default 256)\n"
 		"  --threads N        data-plane threads (default: one per CPU, at most 8)\n"
+		"  --io-engine E      data-plane I/O: auto (default: io_uring where allowed,\n"
+		"                     else epoll with a worker pool for file I/O), io_uring, epoll\n"
 		"  --log-level LEVEL  error, warning, info (default) or debug\n"
 		"  --help, --version\n\n"
 		"vhost-user back-end conventions (QEMU docs/interop/vhost-user.rst), for one device:\n"
@@ -49,6 +51,27 @@ static void print_capabilities(void)
 {
 	printf("{\n  \"type\": \"block\",\n  \"features\": [\n    \"read-only\",\n"
 	       "    \"blk-file\"\n  ]\n}\n");
+}
+
+/*
+ * The version, and the I/O engine the data-plane loops would run on here:
+ * "I/O engine: epoll (auto; io_uring unavailable: Function not implemented)".
+ */
+static int print_version(enum umdev_io_engine engine)
+{
+	int probe = umdev_io_uring_probe();
+
+	printf("umdevd 0.1.0\n");
+	if (engine == UMDEV_IO_ENGINE_EPOLL)
+		printf("I/O engine: epoll (forced)\n");
+	else if (probe == 0)
+		printf("I/O engine: io_uring (%s)\n", umdev_io_engine_name(engine));
+	else if (engine == UMDEV_IO_ENGINE_AUTO)
+		printf("I/O engine: epoll (auto; io_uring unavailable: %s)\n", strerror(-probe));
+	else
+		printf("I/O engine: none (io_uring forced but unavailable: %s)\n",
+		       strerror(-probe));
+	return 0;
 }
 
 static int parse_num(const char *opt, const char *s, long min, long max, long *out)
@@ -152,6 +175,7 @@ static int umdevd_main(int argc, char **argv, const char **devices, const char *
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "rpc", required_argument, NULL, 'r' },
 		{ "max-devices", required_argument, NULL, 'm' },
+		{ "io-engine", required_argument, NULL, 'E' },
 		{ "socket-path", required_argument, NULL, 's' },
 		{ "fd", required_argument, NULL, 'f' },
 		{ "blk-file", required_argument, NULL, 'b' },
@@ -164,7 +188,7 @@ static int umdevd_main(int argc, char **argv, const char **devices, const char *
 	struct umdev_daemon_opts o = { 0 };
 	unsigned ndev = 0, ncfg = 0;
 	const char *rpc = NULL, *socket_path = NULL, *blk_file = NULL;
-	bool read_only = false;
+	bool read_only = false, version = false;
 	char msg[512], spec[4096];
 	long fd = -1, num;
 	umdev_daemon *d;
@@ -199,6 +223,12 @@ static int umdevd_main(int argc, char **argv, const char **devices, const char *
 		case 'r':
 			rpc = optarg;
 			break;
+		case 'E':
+			if (umdev_io_engine_parse(optarg, &o.io_engine) < 0) {
+				fprintf(stderr, "umdevd: --io-engine takes auto, io_uring or epoll\n");
+				return 2;
+			}
+			break;
 		case 's':
 			socket_path = optarg;
 			break;
@@ -226,8 +256,8 @@ static int umdevd_main(int argc, char **argv, const char **devices, const char *
 			usage(stdout);
 			return 0;
 		case 'V':
-			printf("umdevd 0.1.0\n");
-			return 0;
+			version = true; /* after the other options: --io-engine counts */
+			break;
 		default:
 			usage(stderr);
 			return 2;
@@ -237,6 +267,8 @@ static int umdevd_main(int argc, char **argv, const char **devices, const char *
 		fprintf(stderr, "umdevd: unexpected argument '%s'\n", argv[optind]);
 		return 2;
 	}
+	if (version)
+		return print_version(o.io_engine);
 	if (socket_path && fd >= 0) {
 		fprintf(stderr, "umdevd: --socket-path and --fd cannot be used together\n");
 		return 2;

@@ -7,7 +7,9 @@ cd "$(dirname "$0")/.."
 
 PKGS=(
   # build
-  gcc meson ninja-build pkg-config liburing-dev libjson-c-dev libcmocka-dev
+  gcc meson ninja-build pkg-config liburing-dev libjson-c-dev libcmocka-dev libaio-dev
+  # tests/nouring: the seccomp launcher that blocks io_uring
+  libseccomp-dev
   # sanitizer runtime for the ASan/UBSan test build
   libclang-rt-14-dev
   # end-to-end tests: a real QEMU and Linux guest
@@ -16,7 +18,18 @@ PKGS=(
   python3
   # libvirt's schema checker, for the XML in docs/libvirt.md
   libvirt-clients
+  # the arm64 cross build (cross/aarch64-linux-gnu.ini), tested under qemu-user
+  gcc-aarch64-linux-gnu qemu-user-static
+  liburing-dev:arm64 libjson-c-dev:arm64 libcmocka-dev:arm64 libaio-dev:arm64
 )
+
+# arm64 packages come from Debian's arm64 archive: enable it once.
+if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO dpkg --add-architecture arm64
+  $SUDO apt-get update -qq
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -383,6 +383,14 @@ static void show_stats(struct json_object *r)
 		}
 		show_stats_row("total", st, true);
 	}
+	/* Last, after the devices: which I/O engine the data-plane loops run on. */
+	if (jget(r, "io_engine")) {
+		struct json_object *e = jget(r, "io_engine");
+
+		printf("%sI/O engine: %s on %zu data-plane loops (control loop: %s)\n",
+		       arr_len(devs) ? "\n" : "", jstr(e, "data_plane"), arr_len(jget(e, "loops")),
+		       jstr(e, "control"));
+	}
 }
 
 /*
@@ -665,6 +673,8 @@ int main(int argc, char **argv)
 		printf("removed %s\n", jstr(result, "id"));
 	} else if (!strcmp(cmd->name, "version")) {
 		printf("umdevd %s\n", jstr(result, "version"));
+		if (jget(result, "io_engine"))
+			printf("I/O engine: %s\n", jstr(jget(result, "io_engine"), "data_plane"));
 	} else if (json_object_object_length(result)) {
 		print_json(result);
 	} else {

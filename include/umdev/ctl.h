@@ -14,11 +14,19 @@
 
 #include <stddef.h>
 
+#include "umdev/loop.h"
+
 typedef struct umdev_daemon umdev_daemon;
 
 struct umdev_daemon_opts {
 	unsigned dp_threads; /* data-plane loops; 0: one per online CPU (at most 8) */
 	unsigned max_devices; /* 0: 256 */
+	/*
+	 * Data-plane loops' I/O engine (0: AUTO, io_uring where the kernel
+	 * and the seccomp policy allow it). The control loop always runs on
+	 * epoll alone: it does no backend I/O.
+	 */
+	enum umdev_io_engine io_engine;
 };
 
 umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)

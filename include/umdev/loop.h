@@ -15,6 +15,12 @@
  * - Backend I/O: umdev_loop_sqe() hands out a submission entry; the loop
  *   submits all queued entries once per iteration (batching) and calls each
  *   umdev_loop_io's callback with the CQE result on the loop thread.
+ * - I/O engines: a loop runs on "io_uring" (epoll + an io_uring for backend
+ *   I/O) or on "epoll" alone, where io_uring is unavailable (seccomp
+ *   profiles, the kernel.io_uring_disabled sysctl, qemu-user) or not wanted.
+ *   The engine is chosen when the loop is created and never changes; on an
+ *   epoll loop umdev_loop_sqe() fails and backends use their own fallback
+ *   (see backend.h). Whether io_uring works is probed once per process.
  */
 #ifndef UMDEV_LOOP_H
 #define UMDEV_LOOP_H
@@ -39,11 +45,53 @@ struct umdev_loop_io {
 	void (*cb)(struct umdev_loop_io *io, int res);
 };
 
+enum umdev_io_engine {
+	UMDEV_IO_ENGINE_AUTO, /* io_uring when the probe says it works, else epoll */
+	UMDEV_IO_ENGINE_IO_URING, /* io_uring or fail */
+	UMDEV_IO_ENGINE_EPOLL, /* never io_uring */
+};
+
+/** umdev_io_engine_name() - "auto", "io_uring" or "epoll"; static string. */
+const char *umdev_io_engine_name(enum umdev_io_engine engine);
+
+/** umdev_io_engine_parse() - the reverse; -EINVAL for anything else. */
+int umdev_io_engine_parse(const char *s, enum umdev_io_engine *out) UMDEV_WUR;
+
 /**
- * umdev_loop_new() - create a loop (not yet running). @name is copied, used
- * for the thread name and logs. @ring_entries sizes the io_uring (0: 256).
+ * umdev_io_uring_probe() - 0 when this process may use io_uring, else the
+ * -errno that makes it unusable (-ENOSYS: no such syscall or filtered out;
+ * -EPERM: denied, or disabled by the kernel.io_uring_disabled sysctl). Runs
+ * the probe once per process and caches the answer; any thread.
  */
+int umdev_io_uring_probe(void) UMDEV_WUR;
+
+/**
+ * umdev_io_engine_set_default() - the engine umdev_loop_new() asks for;
+ * UMDEV_IO_ENGINE_AUTO unless set. Set it once at start, before any loop is
+ * created (not synchronised with loops being created on other threads).
+ */
+void umdev_io_engine_set_default(enum umdev_io_engine engine);
+enum umdev_io_engine umdev_io_engine_get_default(void);
+
+/**
+ * umdev_loop_new_engine() - create a loop (not yet running). @name is
+ * copied, used for the thread name and logs. @ring_entries sizes the io_uring
+ * (0: 256). @engine AUTO picks io_uring when umdev_io_uring_probe() succeeds,
+ * else epoll; IO_URING fails (with the probe's error) where io_uring cannot
+ * be used; EPOLL never touches io_uring. Caller owns the loop (free with
+ * umdev_loop_free()).
+ */
+umdev_loop *umdev_loop_new_engine(const char *name, unsigned ring_entries,
+				  enum umdev_io_engine engine, int *err) UMDEV_WUR;
+
+/** umdev_loop_new() - umdev_loop_new_engine() with the default engine. */
 umdev_loop *umdev_loop_new(const char *name, unsigned ring_entries, int *err) UMDEV_WUR;
+
+/**
+ * umdev_loop_engine() - the engine @loop runs on: UMDEV_IO_ENGINE_IO_URING
+ * or UMDEV_IO_ENGINE_EPOLL, never AUTO. Any thread.
+ */
+enum umdev_io_engine umdev_loop_engine(const umdev_loop *loop);
 
 /**
  * umdev_loop_free() - the loop must be stopped (thread joined) or never run.
@@ -98,7 +146,7 @@ int umdev_loop_call_sync(umdev_loop *loop, umdev_loop_fn fn, void *opaque) UMDEV
 
 /**
  * umdev_loop_sqe() - a submission entry on @loop's io_uring, loop thread
- * only. The caller fills it (io_uring_prep_*), then calls
+ * only. On an epoll loop (umdev_loop_engine()) always NULL with -EOPNOTSUPP. The caller fills it (io_uring_prep_*), then calls
  * umdev_loop_sqe_ready(loop, sqe, io) which sets user_data (a NULL @io means
  * the completion is ignored). The entry is
  * submitted at the end of the current iteration. NULL with -EAGAIN in *err
@@ -107,7 +155,7 @@ int umdev_loop_call_sync(umdev_loop *loop, umdev_loop_fn fn, void *opaque) UMDEV
 struct io_uring_sqe *umdev_loop_sqe(umdev_loop *loop, int *err);
 void umdev_loop_sqe_ready(umdev_loop *loop, struct io_uring_sqe *sqe, struct umdev_loop_io *io);
 
-/** umdev_loop_io_pending() - io_uring requests submitted but not completed. */
+/** umdev_loop_io_pending() - io_uring requests submitted but not completed (0 on epoll). */
 unsigned umdev_loop_io_pending(const umdev_loop *loop);
 
 #endif

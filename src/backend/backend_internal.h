@@ -46,6 +46,8 @@ struct umdev_bdev_queue_stats {
 	uint64_t buffered_ios; /* ... to the buffered fd */
 	uint64_t short_ios; /* partial transfers that were continued */
 	uint64_t deferred; /* requests that waited for a free submission entry */
+	uint64_t pool_ios; /* steps run on the worker pool (epoll loops) */
+	uint64_t aio_ios; /* steps run as native AIO (epoll loops, O_DIRECT) */
 };
 
 struct umdev_bdev_queue {

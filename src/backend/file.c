@@ -32,6 +32,22 @@
  *   PUNCH_HOLE | KEEP_SIZE on regular files whose fs lacks ZERO_RANGE
  *   (tmpfs): both read back as zeroes.
  *
+ * Two ways to the kernel, chosen per queue by its loop's I/O engine
+ * - io_uring loop: each step of a request is one submission entry on the
+ *   loop's ring (readv, writev, fsync, fallocate).
+ * - epoll loop (no io_uring): a read or write step on the O_DIRECT fd goes
+ *   to Linux native AIO (a per-queue aio context whose completions signal
+ *   an eventfd on the loop), submitted with RWF_NOWAIT so that io_submit
+ *   never blocks the loop: a step the kernel could not start without
+ *   blocking (block allocation, a full context, no AIO at all: qemu-user)
+ *   goes to the worker pool instead. Every other step (buffered I/O, flush,
+ *   discard, write-zeroes) runs as the same system call (preadv2, pwritev2,
+ *   fdatasync, fallocate) on a worker of the file's pool (pool.h), whose
+ *   completion comes back to the loop through an eventfd. Data still moves
+ *   straight between the file and guest memory. All paths share the
+ *   completion handling below (file_cb), so short transfers, retries and
+ *   the direct/buffered choice behave the same.
+ *
  * Per-request state lives in a struct file_req taken from a per-queue free
  * list (only touched on the queue's thread), so the data path allocates
  * only while the list grows to the queue's depth.
@@ -50,9 +66,14 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include <libaio.h>
 #include <liburing.h>
+#include <pthread.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 #include "backend_internal.h"
+#include "pool.h"
 #include "umdev/log.h"
 
 #ifndef IOV_MAX
@@ -61,6 +82,11 @@
 
 /* Retries of a request the kernel answered with EAGAIN or EINTR. */
 #define FILE_MAX_RETRIES 16
+/* Workers of a file's pool (epoll loops): enough for a QD32 queue on a fast disk. */
+#define FILE_POOL_WORKERS 16
+/* Native AIO requests in flight per queue (epoll loops); more go to the pool. */
+#define FILE_AIO_DEPTH 128
+#define FILE_AIO_BATCH 64
 
 struct file_bdev {
 	int fd; /* buffered */
@@ -69,12 +95,32 @@ struct file_bdev {
 	bool is_blk;
 	bool no_zero_range; /* atomic hint: ZERO_RANGE is unsupported */
 	bool warned_direct; /* atomic: the EINVAL fallback was logged */
+	pthread_mutex_t pool_lock; /* creating the pool from several loops */
+	struct bdev_pool *pool; /* workers for epoll loops, made on first use */
+};
+
+/* One step of a request, as a system call (the worker pool path). */
+enum file_call { FILE_CALL_READ, FILE_CALL_WRITE, FILE_CALL_FSYNC, FILE_CALL_FALLOCATE };
+
+struct file_op {
+	enum file_call call;
+	int fd;
+	const struct iovec *iov;
+	int iovcnt;
+	uint64_t off;
+	uint64_t len; /* FALLOCATE */
+	int flags; /* WRITE: RWF_*; FALLOCATE: mode */
 };
 
 struct file_queue;
 
 struct file_req {
 	struct umdev_loop_io lio;
+	struct bdev_pool_work work; /* epoll loops */
+	struct file_op op; /* epoll loops: the step a worker runs */
+	int res; /* ... and its result */
+	struct iocb iocb; /* epoll loops: the step as native AIO */
+	bool no_aio; /* the kernel would not start it without blocking: pool */
 	struct file_queue *fq;
 	struct umdev_bdev_io *io;
 	uint64_t done; /* bytes transferred so far */
@@ -91,6 +137,10 @@ struct file_req {
 
 struct file_queue {
 	umdev_bdev_queue *q;
+	struct bdev_pool_chan *chan; /* epoll loop: the pool's way back to it */
+	io_context_t aio; /* epoll loop: native AIO for O_DIRECT steps, or 0 */
+	int aio_efd; /* its completions' eventfd, watched by the loop */
+	unsigned aio_inflight;
 	struct file_req *free_list;
 	struct file_req *defer_head, *defer_tail;
 	umdev_loop_poller *defer_poller;
@@ -131,6 +181,10 @@ static int file_blk_geometry(struct file_bdev *f, umdev_bdev *b)
  * Direct alignment of a regular file: what statx() reports since Linux 6.1,
  * else a conservative 4096 (a direct request the kernel still rejects is
  * retried buffered). 0 means the file does not support direct I/O.
+ * A reply with STATX_DIOALIGN set but both alignments 0 is what qemu-user
+ * gives (it passes the mask through and drops the fields) as well as what
+ * a file without direct I/O gets: leave that to the O_DIRECT open probe,
+ * which fails on such files.
  */
 static uint32_t file_dio_align(int fd)
 {
@@ -141,6 +195,8 @@ static uint32_t file_dio_align(int fd)
 	    (stx.stx_mask & STATX_DIOALIGN)) {
 		uint32_t a = stx.stx_dio_offset_align;
 
+		if (a == 0 && stx.stx_dio_mem_align == 0)
+			return 4096;
 		if (a == 0)
 			return 0;
 		if (stx.stx_dio_mem_align > a)
@@ -170,6 +226,7 @@ static int file_open(umdev_bdev *b, const char *path, bool readonly)
 		free(f);
 		return ret;
 	}
+	pthread_mutex_init(&f->pool_lock, NULL);
 	if (fstat(f->fd, &st) < 0) {
 		ret = -errno;
 		goto fail;
@@ -219,6 +276,7 @@ static int file_open(umdev_bdev *b, const char *path, bool readonly)
 
 fail:
 	close(f->fd);
+	pthread_mutex_destroy(&f->pool_lock);
 	free(f);
 	return ret;
 }
@@ -227,6 +285,8 @@ static void file_close(umdev_bdev *b)
 {
 	struct file_bdev *f = b->priv;
 
+	bdev_pool_free(f->pool); /* every queue is gone: no work in flight */
+	pthread_mutex_destroy(&f->pool_lock);
 	if (f->dfd >= 0)
 		close(f->dfd);
 	close(f->fd);
@@ -246,13 +306,127 @@ static int file_flush_sync(umdev_bdev *b)
 
 /* ---- queues ---- */
 
+static void file_cb(struct umdev_loop_io *lio, int res);
+static void file_pool_submit(struct file_req *req);
+
+/* Native AIO completions, on the queue's loop. */
+static void file_aio_cb(void *opaque, uint32_t events)
+{
+	struct file_queue *fq = opaque;
+	struct io_event evs[FILE_AIO_BATCH];
+	struct timespec zero = { 0, 0 };
+	uint64_t v;
+	int n;
+
+	while (read(fq->aio_efd, &v, sizeof(v)) < 0 && errno == EINTR)
+		;
+	do {
+		n = io_getevents(fq->aio, 0, FILE_AIO_BATCH, evs, &zero);
+		for (int i = 0; i < n; i++) {
+			struct file_req *req = evs[i].data;
+			long res = (long)evs[i].res;
+
+			fq->aio_inflight--;
+			if (res == -EAGAIN || res == -EOPNOTSUPP) {
+				/*
+				 * RWF_NOWAIT: it would have blocked (or this file
+				 * cannot say): a worker may block.
+				 */
+				req->no_aio = true;
+				file_pool_submit(req);
+				continue;
+			}
+			file_cb(&req->lio, (int)res);
+		}
+	} while (n == FILE_AIO_BATCH);
+}
+
+/* A native AIO context for an epoll loop's queue; without one, all goes to the pool. */
+static void file_aio_init(struct file_queue *fq)
+{
+	int ret;
+
+	fq->aio_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (fq->aio_efd < 0)
+		return;
+	ret = io_setup(FILE_AIO_DEPTH, &fq->aio);
+	if (ret == 0)
+		ret = umdev_loop_add_fd(fq->q->loop, fq->aio_efd, EPOLLIN, file_aio_cb, fq);
+	else
+		fq->aio = 0;
+	if (ret < 0) {
+		umdev_dbg("backend '%s': no native AIO (%s): worker pool only", fq->q->b->spec,
+			  strerror(-ret));
+		if (fq->aio)
+			io_destroy(fq->aio);
+		fq->aio = 0;
+		close(fq->aio_efd);
+		fq->aio_efd = -1;
+	}
+}
+
+/*
+ * Start @req's O_DIRECT read or write step as native AIO; false when it
+ * must go to the pool instead (not such a step, or the kernel refused).
+ */
+static bool file_aio_submit(struct file_req *req)
+{
+	struct file_queue *fq = req->fq;
+	const struct file_op *op = &req->op;
+	struct iocb *cb = &req->iocb;
+	int ret;
+
+	if (!fq->aio || req->no_aio || !req->used_direct || fq->aio_inflight >= FILE_AIO_DEPTH ||
+	    (op->call != FILE_CALL_READ && op->call != FILE_CALL_WRITE))
+		return false;
+	if (op->call == FILE_CALL_READ)
+		io_prep_preadv2(cb, op->fd, op->iov, op->iovcnt, (long long)op->off, RWF_NOWAIT);
+	else
+		io_prep_pwritev2(cb, op->fd, op->iov, op->iovcnt, (long long)op->off,
+				 op->flags | RWF_NOWAIT);
+	cb->data = req;
+	io_set_eventfd(cb, fq->aio_efd);
+	ret = io_submit(fq->aio, 1, &cb);
+	if (ret != 1)
+		return false; /* EAGAIN (would block, context full), EOPNOTSUPP...: pool */
+	fq->aio_inflight++;
+	fq->q->stats.aio_ios++;
+	return true;
+}
+
+/* The file's worker pool, started the first time an epoll loop needs it. */
+static struct bdev_pool *file_pool(struct file_bdev *f, int *err)
+{
+	struct bdev_pool *p;
+
+	pthread_mutex_lock(&f->pool_lock);
+	if (!f->pool)
+		f->pool = bdev_pool_new(FILE_POOL_WORKERS, err);
+	p = f->pool;
+	pthread_mutex_unlock(&f->pool_lock);
+	return p;
+}
+
 static int file_queue_new(umdev_bdev_queue *q)
 {
 	struct file_queue *fq = calloc(1, sizeof(*fq));
+	struct bdev_pool *pool;
+	int err = 0;
 
 	if (!fq)
 		return -ENOMEM;
 	fq->q = q;
+	if (umdev_loop_engine(q->loop) == UMDEV_IO_ENGINE_EPOLL) {
+		pool = file_pool(q->b->priv, &err);
+		fq->chan = pool ? bdev_pool_chan_new(pool, q->loop, &err) : NULL;
+		if (!fq->chan) {
+			free(fq);
+			return err;
+		}
+		fq->aio_efd = -1;
+		if (((struct file_bdev *)q->b->priv)->dfd >= 0)
+			file_aio_init(fq);
+	}
 	q->priv = fq;
 	return 0;
 }
@@ -266,6 +440,12 @@ static void file_queue_free(umdev_bdev_queue *q)
 			  fq->inflight);
 	if (fq->defer_poller)
 		umdev_loop_del_poller(q->loop, fq->defer_poller);
+	bdev_pool_chan_free(fq->chan);
+	if (fq->aio) {
+		umdev_loop_del_fd(q->loop, fq->aio_efd);
+		close(fq->aio_efd);
+		io_destroy(fq->aio);
+	}
 	while (fq->free_list) {
 		struct file_req *r = fq->free_list;
 
@@ -376,66 +556,172 @@ static const struct iovec *file_remaining(struct file_req *req, int *cnt)
 	return req->tmp;
 }
 
-static void file_issue(struct file_req *req)
+/*
+ * The next step of @req as a system call's arguments. -ENOMEM when the
+ * remaining iovecs cannot be copied. Counts the step as direct or buffered.
+ */
+static int file_prepare(struct file_req *req, struct file_op *op)
 {
 	struct file_queue *fq = req->fq;
 	umdev_bdev_queue *q = fq->q;
 	struct file_bdev *f = q->b->priv;
 	struct umdev_bdev_io *io = req->io;
-	const struct iovec *v;
-	struct io_uring_sqe *sqe;
-	int err = 0, cnt, fd, mode;
 
-	sqe = umdev_loop_sqe(q->loop, &err);
-	if (!sqe) {
-		file_defer(req);
-		return;
-	}
 	req->used_direct = false;
+	*op = (struct file_op){ .fd = f->fd, .off = io->offset, .len = io->len };
 	switch (io->op) {
 	case UMDEV_BDEV_READ:
 	case UMDEV_BDEV_WRITE:
-		v = file_remaining(req, &cnt);
-		if (!v) {
-			/* The sqe is taken: turn it into a no-op, fail the request. */
-			io_uring_prep_nop(sqe);
-			umdev_loop_sqe_ready(q->loop, sqe, NULL);
-			file_complete(req, -ENOMEM);
-			return;
-		}
-		fd = f->fd;
+		op->iov = file_remaining(req, &op->iovcnt);
+		if (!op->iov)
+			return -ENOMEM;
+		op->off = io->offset + req->done;
 		if (f->dfd >= 0 && !req->force_buffered &&
-		    file_aligned(io->offset + req->done, v, cnt, f->align)) {
-			fd = f->dfd;
+		    file_aligned(op->off, op->iov, op->iovcnt, f->align)) {
+			op->fd = f->dfd;
 			req->used_direct = true;
 			q->stats.direct_ios++;
 		} else {
 			q->stats.buffered_ios++;
 		}
-		if (io->op == UMDEV_BDEV_READ) {
-			io_uring_prep_readv(sqe, fd, v, (unsigned)cnt, io->offset + req->done);
-		} else {
-			io_uring_prep_writev(sqe, fd, v, (unsigned)cnt, io->offset + req->done);
-			if (io->fua)
-				sqe->rw_flags = RWF_DSYNC;
-		}
+		op->call = io->op == UMDEV_BDEV_READ ? FILE_CALL_READ : FILE_CALL_WRITE;
+		if (io->op == UMDEV_BDEV_WRITE && io->fua)
+			op->flags = RWF_DSYNC;
 		break;
 	case UMDEV_BDEV_FLUSH:
-		io_uring_prep_fsync(sqe, f->fd, IORING_FSYNC_DATASYNC);
+		op->call = FILE_CALL_FSYNC;
 		break;
 	case UMDEV_BDEV_DISCARD:
-		io_uring_prep_fallocate(sqe, f->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-					(off_t)io->offset, (off_t)io->len);
+		op->call = FILE_CALL_FALLOCATE;
+		op->flags = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 		break;
 	case UMDEV_BDEV_WRITE_ZEROES:
 		if (!req->punch && __atomic_load_n(&f->no_zero_range, __ATOMIC_RELAXED))
 			req->punch = true;
-		mode = (req->punch ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) |
-		       FALLOC_FL_KEEP_SIZE;
-		io_uring_prep_fallocate(sqe, f->fd, mode, (off_t)io->offset, (off_t)io->len);
+		op->call = FILE_CALL_FALLOCATE;
+		op->flags = (req->punch ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) |
+			    FALLOC_FL_KEEP_SIZE;
 		break;
 	}
-	umdev_loop_sqe_ready(q->loop, sqe, &req->lio);
+	return 0;
+}
+
+static void file_sqe_prep(struct io_uring_sqe *sqe, const struct file_op *op)
+{
+	switch (op->call) {
+	case FILE_CALL_READ:
+		io_uring_prep_readv(sqe, op->fd, op->iov, (unsigned)op->iovcnt, op->off);
+		break;
+	case FILE_CALL_WRITE:
+		io_uring_prep_writev(sqe, op->fd, op->iov, (unsigned)op->iovcnt, op->off);
+		sqe->rw_flags = op->flags;
+		break;
+	case FILE_CALL_FSYNC:
+		io_uring_prep_fsync(sqe, op->fd, IORING_FSYNC_DATASYNC);
+		break;
+	case FILE_CALL_FALLOCATE:
+		io_uring_prep_fallocate(sqe, op->fd, op->flags, (off_t)op->off, (off_t)op->len);
+		break;
+	}
+}
+
+/* On a pool worker: the step as a blocking system call. */
+static void file_work_fn(struct bdev_pool_work *w)
+{
+	struct file_req *req = (struct file_req *)((char *)w - offsetof(struct file_req, work));
+	const struct file_op *op = &req->op;
+	ssize_t r = -1;
+
+	switch (op->call) {
+	case FILE_CALL_READ:
+		r = preadv2(op->fd, op->iov, op->iovcnt, (off_t)op->off, 0);
+		break;
+	case FILE_CALL_WRITE:
+		r = pwritev2(op->fd, op->iov, op->iovcnt, (off_t)op->off, op->flags);
+		/*
+		 * Without per-write flags (qemu-user, kernels before 4.7): the
+		 * same durability from a plain write and fdatasync.
+		 */
+		if (r < 0 && (errno == EOPNOTSUPP || errno == ENOSYS) && op->flags == RWF_DSYNC) {
+			r = pwritev(op->fd, op->iov, op->iovcnt, (off_t)op->off);
+			if (r >= 0 && fdatasync(op->fd) < 0)
+				r = -1;
+		}
+		break;
+	case FILE_CALL_FSYNC:
+		r = fdatasync(op->fd);
+		break;
+	case FILE_CALL_FALLOCATE:
+		r = fallocate(op->fd, op->flags, (off_t)op->off, (off_t)op->len);
+		break;
+	}
+	/* As a CQE would say it; Linux moves at most MAX_RW_COUNT (< INT_MAX) per call. */
+	req->res = r < 0 ? -errno : (int)r;
+}
+
+static void file_cb(struct umdev_loop_io *lio, int res);
+
+/* Back on the queue's loop thread. */
+static void file_work_done(struct bdev_pool_work *w)
+{
+	struct file_req *req = (struct file_req *)((char *)w - offsetof(struct file_req, work));
+
+	file_cb(&req->lio, req->res);
+}
+
+/* A step native AIO could not start without blocking: the same one, on a worker. */
+static void file_pool_submit(struct file_req *req)
+{
+	struct file_queue *fq = req->fq;
+	int err;
+
+	req->work.fn = file_work_fn;
+	req->work.done = file_work_done;
+	err = bdev_pool_submit(fq->chan, &req->work);
+	if (err < 0) {
+		file_complete(req, err);
+		return;
+	}
+	fq->q->stats.pool_ios++;
+}
+
+static void file_issue(struct file_req *req)
+{
+	struct file_queue *fq = req->fq;
+	umdev_bdev_queue *q = fq->q;
+	struct io_uring_sqe *sqe = NULL;
+	int err = 0;
+
+	if (!fq->chan) {
+		sqe = umdev_loop_sqe(q->loop, &err);
+		if (!sqe) {
+			file_defer(req);
+			return;
+		}
+	}
+	err = file_prepare(req, &req->op);
+	if (err == 0 && fq->chan) {
+		if (file_aio_submit(req))
+			return;
+		req->work.fn = file_work_fn;
+		req->work.done = file_work_done;
+		err = bdev_pool_submit(fq->chan, &req->work);
+		if (err == 0)
+			q->stats.pool_ios++;
+	}
+	if (err < 0) {
+		if (sqe) {
+			/* The sqe is taken: turn it into a no-op, fail the request. */
+			io_uring_prep_nop(sqe);
+			umdev_loop_sqe_ready(q->loop, sqe, NULL);
+		}
+		file_complete(req, err);
+		return;
+	}
+	if (sqe) {
+		file_sqe_prep(sqe, &req->op);
+		umdev_loop_sqe_ready(q->loop, sqe, &req->lio);
+	}
 }
 
 /* Moves the request's position forward by @n transferred bytes. */
@@ -556,6 +842,7 @@ static int file_submit(umdev_bdev_queue *q, struct umdev_bdev_io *io)
 	req->idx = 0;
 	req->skip = 0;
 	req->force_buffered = false;
+	req->no_aio = false;
 	req->punch = false;
 	req->retries = 0;
 	req->next = NULL;

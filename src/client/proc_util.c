@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,13 +69,40 @@ bool umdev_proc_alive(struct umdev_proc *p)
 	return true;
 }
 
+/* __SO_ACCEPTCON in /proc/net/unix's Flags: the socket listens. */
+#define UNIX_FLAG_LISTENING 0x10000
+
+/*
+ * Whether a listening UNIX socket is bound to @path, per /proc/net/unix
+ * (the kernel's list; it shows the name given to bind()). Unlike a stat()
+ * of the file or a probe connection, this neither races with listen() nor
+ * leaves a session for the server to tear down.
+ */
+static bool unix_listening(const char *path)
+{
+	FILE *f = fopen("/proc/net/unix", "re");
+	char line[4352];
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned long flags;
+		char name[4096];
+		int n = sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %4095s", &flags, name);
+
+		found = n == 2 && (flags & UNIX_FLAG_LISTENING) && !strcmp(name, path);
+	}
+	fclose(f);
+	return found;
+}
+
 int umdev_proc_wait_socket(struct umdev_proc *p, const char *path, int timeout_ms)
 {
 	int64_t deadline = mono_ms() + timeout_ms;
-	struct stat st;
 
 	for (;;) {
-		if (stat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		if (unix_listening(path))
 			return 0;
 		if (!umdev_proc_alive(p))
 			return -ECHILD;

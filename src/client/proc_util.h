@@ -26,8 +26,10 @@ int umdev_proc_spawn(struct umdev_proc *p, char *const argv[], const char *log_p
 	__attribute__((warn_unused_result));
 
 /**
- * umdev_proc_wait_socket() - wait up to @timeout_ms for @path to exist as a
- * socket, failing early with -ECHILD if @p exits meanwhile.
+ * umdev_proc_wait_socket() - wait up to @timeout_ms until a UNIX socket
+ * bound to @path (as the server spelled it) listens, failing early with
+ * -ECHILD if @p exits meanwhile. The socket file existing is not enough: a
+ * server may bind before it listens.
  */
 int umdev_proc_wait_socket(struct umdev_proc *p, const char *path, int timeout_ms)
 	__attribute__((warn_unused_result));

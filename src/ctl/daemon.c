@@ -42,7 +42,18 @@ umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
 		free(d);
 		return NULL;
 	}
-	d->ctl = umdev_loop_new("umdev-ctl", 0, err);
+	/* Process-wide, before any loop: tests and tools creating loops follow it too. */
+	umdev_io_engine_set_default(o->io_engine);
+	if (o->io_engine == UMDEV_IO_ENGINE_IO_URING && umdev_io_uring_probe() < 0) {
+		*err = umdev_io_uring_probe();
+		umdev_err("io_uring was asked for but is unavailable: %s", strerror(-*err));
+		free(d);
+		return NULL;
+	}
+	if (o->io_engine == UMDEV_IO_ENGINE_AUTO && umdev_io_uring_probe() < 0)
+		umdev_info("io_uring unavailable (%s): data-plane loops run on epoll",
+			   strerror(-umdev_io_uring_probe()));
+	d->ctl = umdev_loop_new_engine("umdev-ctl", 0, UMDEV_IO_ENGINE_EPOLL, err);
 	if (!d->ctl)
 		goto fail;
 	/* A client that shrinks guest memory under us fails its device, not the process. */
@@ -58,6 +69,8 @@ umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
 		if (!d->dp[i])
 			goto fail;
 		d->ndp = i + 1;
+		umdev_info("%s: I/O engine %s", name,
+			   umdev_io_engine_name(umdev_loop_engine(d->dp[i])));
 		*err = umdev_loop_start_thread(d->dp[i]);
 		if (*err < 0)
 			goto fail;

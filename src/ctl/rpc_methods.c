@@ -162,6 +162,34 @@ static struct json_object *m_types(umdev_daemon *d, struct json_object *params,
 	return o;
 }
 
+/*
+ * Which I/O engine runs where: {"requested": "auto", "control": "epoll",
+ * "data_plane": "io_uring", "loops": [{"name": ..., "io_engine": ...}]}.
+ * "data_plane" is "mixed" only if loops disagree, which AUTO never causes.
+ */
+static struct json_object *engine_json(umdev_daemon *d)
+{
+	struct json_object *o = json_object_new_object(), *loops = json_object_new_array();
+	const char *dp = NULL;
+
+	for (unsigned i = 0; i < d->ndp; i++) {
+		struct json_object *l = json_object_new_object();
+		const char *e = umdev_io_engine_name(umdev_loop_engine(d->dp[i]));
+
+		json_object_object_add(l, "name", json_object_new_string(umdev_loop_name(d->dp[i])));
+		json_object_object_add(l, "io_engine", json_object_new_string(e));
+		json_object_array_add(loops, l);
+		dp = !dp || !strcmp(dp, e) ? e : "mixed";
+	}
+	json_object_object_add(o, "requested", json_object_new_string(umdev_io_engine_name(
+						       umdev_io_engine_get_default())));
+	json_object_object_add(o, "control", json_object_new_string(umdev_io_engine_name(
+						     umdev_loop_engine(d->ctl))));
+	json_object_object_add(o, "data_plane", json_object_new_string(dp ? dp : "none"));
+	json_object_object_add(o, "loops", loops);
+	return o;
+}
+
 /* "list" and "stats": the devices (all, or the one named "id"), with or without statistics. */
 static struct json_object *devices_json(umdev_daemon *d, struct json_object *params,
 					const char *method, bool with_stats,
@@ -195,6 +223,8 @@ static struct json_object *devices_json(umdev_daemon *d, struct json_object *par
 		json_object_array_add(arr, dj);
 	}
 	json_object_object_add(o, "devices", arr);
+	if (with_stats)
+		json_object_object_add(o, "io_engine", engine_json(d));
 	free(v);
 	return o;
 }
@@ -400,6 +430,7 @@ static struct json_object *m_version(umdev_daemon *d, struct json_object *params
 		json_object_array_add(m, json_object_new_string(methods[i].name));
 	json_object_object_add(o, "version", json_object_new_string(UMDEV_VERSION));
 	json_object_object_add(o, "methods", m);
+	json_object_object_add(o, "io_engine", engine_json(d));
 	return o;
 }
 

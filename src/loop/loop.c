@@ -13,8 +13,10 @@
  *   4. reap completions and call their umdev_loop_io callbacks;
  *   5. run the pollers;
  *   6. free registrations deleted during this iteration.
+ * A loop on the epoll engine has no ring: steps 1 and 4 do nothing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,102 @@
 
 /* The loop running on this thread, if any (umdev_loop_in_thread()). */
 static __thread umdev_loop *loop_current;
+
+/* Set once at start, before loops exist (umdev_io_engine_set_default()). */
+static enum umdev_io_engine loop_default_engine = UMDEV_IO_ENGINE_AUTO;
+
+static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
+static int probe_result;
+
+const char *umdev_io_engine_name(enum umdev_io_engine engine)
+{
+	switch (engine) {
+	case UMDEV_IO_ENGINE_AUTO:
+		return "auto";
+	case UMDEV_IO_ENGINE_IO_URING:
+		return "io_uring";
+	case UMDEV_IO_ENGINE_EPOLL:
+		return "epoll";
+	}
+	return "?";
+}
+
+int umdev_io_engine_parse(const char *s, enum umdev_io_engine *out)
+{
+	static const enum umdev_io_engine all[] = { UMDEV_IO_ENGINE_AUTO,
+						    UMDEV_IO_ENGINE_IO_URING,
+						    UMDEV_IO_ENGINE_EPOLL };
+
+	for (unsigned i = 0; s && i < sizeof(all) / sizeof(all[0]); i++) {
+		if (!strcmp(s, umdev_io_engine_name(all[i]))) {
+			*out = all[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+void umdev_io_engine_set_default(enum umdev_io_engine engine)
+{
+	loop_default_engine = engine;
+}
+
+enum umdev_io_engine umdev_io_engine_get_default(void)
+{
+	return loop_default_engine;
+}
+
+/* kernel.io_uring_disabled: 0 allowed, 1 only for io_uring_group, 2 never. */
+static int probe_sysctl(void)
+{
+	char buf[16] = "";
+	ssize_t n;
+	int fd = open("/proc/sys/kernel/io_uring_disabled", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0; /* older kernels have no such switch */
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n > 0 && buf[0] == '2')
+		return -EPERM;
+	return 0;
+}
+
+static void probe_run(void)
+{
+	struct io_uring ring;
+	int ret, efd;
+
+	ret = probe_sysctl();
+	if (ret < 0) {
+		umdev_dbg("io_uring disabled by kernel.io_uring_disabled");
+		probe_result = ret;
+		return;
+	}
+	/* What a loop does with its ring: set it up and register an eventfd. */
+	ret = io_uring_queue_init(2, &ring, 0);
+	if (ret == 0) {
+		efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		ret = efd < 0 ? -errno : io_uring_register_eventfd(&ring, efd);
+		if (efd >= 0)
+			close(efd);
+		io_uring_queue_exit(&ring);
+	}
+	if (ret < 0)
+		umdev_dbg("io_uring unavailable: %s", strerror(-ret));
+	probe_result = ret;
+}
+
+int umdev_io_uring_probe(void)
+{
+	pthread_once(&probe_once, probe_run);
+	return probe_result;
+}
+
+enum umdev_io_engine umdev_loop_engine(const umdev_loop *loop)
+{
+	return loop->has_ring ? UMDEV_IO_ENGINE_IO_URING : UMDEV_IO_ENGINE_EPOLL;
+}
 
 static void loop_wake(umdev_loop *loop)
 {
@@ -127,6 +225,37 @@ static int loop_ring_init(umdev_loop *loop, unsigned entries)
 
 umdev_loop *umdev_loop_new(const char *name, unsigned ring_entries, int *err)
 {
+	return umdev_loop_new_engine(name, ring_entries, loop_default_engine, err);
+}
+
+/* Set up the ring and its eventfd, registered with epoll. */
+static int loop_ring_setup(umdev_loop *loop, unsigned ring_entries)
+{
+	int ret;
+
+	loop->ring_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop->ring_fd < 0)
+		return -errno;
+	ret = loop_ring_init(loop, ring_entries);
+	if (ret < 0)
+		return ret;
+	ret = io_uring_register_eventfd(&loop->ring, loop->ring_fd);
+	if (ret == 0) {
+		loop->ring_reg = (struct loop_fd){ .fd = loop->ring_fd, .events = EPOLLIN,
+						   .cb = loop_ring_cb, .opaque = loop };
+		ret = loop_epoll_add(loop, &loop->ring_reg);
+	}
+	if (ret < 0) {
+		io_uring_queue_exit(&loop->ring);
+		return ret;
+	}
+	loop->has_ring = true;
+	return 0;
+}
+
+umdev_loop *umdev_loop_new_engine(const char *name, unsigned ring_entries,
+				  enum umdev_io_engine engine, int *err)
+{
 	umdev_loop *loop;
 	int ret;
 
@@ -154,31 +283,31 @@ umdev_loop *umdev_loop_new(const char *name, unsigned ring_entries, int *err)
 	loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (loop->wake_fd < 0)
 		goto fail_errno;
-	loop->ring_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (loop->ring_fd < 0)
-		goto fail_errno;
-
-	ret = loop_ring_init(loop, ring_entries);
-	if (ret < 0) {
-		umdev_err("%s: io_uring setup failed: %s", loop->name, strerror(-ret));
-		goto fail;
-	}
-	ret = io_uring_register_eventfd(&loop->ring, loop->ring_fd);
-	if (ret < 0) {
-		io_uring_queue_exit(&loop->ring);
-		goto fail;
-	}
 
 	loop->wake_reg = (struct loop_fd){ .fd = loop->wake_fd, .events = EPOLLIN,
 					   .cb = loop_wake_cb, .opaque = loop };
-	loop->ring_reg = (struct loop_fd){ .fd = loop->ring_fd, .events = EPOLLIN,
-					   .cb = loop_ring_cb, .opaque = loop };
 	ret = loop_epoll_add(loop, &loop->wake_reg);
-	if (ret == 0)
-		ret = loop_epoll_add(loop, &loop->ring_reg);
-	if (ret < 0) {
-		io_uring_queue_exit(&loop->ring);
+	if (ret < 0)
 		goto fail;
+	if (engine == UMDEV_IO_ENGINE_AUTO && umdev_io_uring_probe() < 0)
+		engine = UMDEV_IO_ENGINE_EPOLL;
+	if (engine != UMDEV_IO_ENGINE_EPOLL) {
+		/* io_uring asked for (a failed probe fails it), or AUTO with a working probe. */
+		ret = umdev_io_uring_probe();
+		if (ret == 0)
+			ret = loop_ring_setup(loop, ring_entries);
+		if (ret < 0 && engine == UMDEV_IO_ENGINE_IO_URING) {
+			umdev_err("%s: io_uring setup failed: %s", loop->name, strerror(-ret));
+			goto fail;
+		}
+		if (ret < 0) {
+			/* AUTO, and this ring failed although the probe's worked (memlock...). */
+			umdev_warn("%s: io_uring setup failed (%s): running on epoll", loop->name,
+				   strerror(-ret));
+			if (loop->ring_fd >= 0)
+				close(loop->ring_fd);
+			loop->ring_fd = -1;
+		}
 	}
 	return loop;
 
@@ -261,8 +390,10 @@ void umdev_loop_free(umdev_loop *loop)
 		m = n;
 	}
 	/* Exiting the ring cancels whatever is still in flight. */
-	io_uring_queue_exit(&loop->ring);
-	close(loop->ring_fd);
+	if (loop->has_ring)
+		io_uring_queue_exit(&loop->ring);
+	if (loop->ring_fd >= 0)
+		close(loop->ring_fd);
 	close(loop->wake_fd);
 	close(loop->epfd);
 	pthread_cond_destroy(&loop->sync_cond);
@@ -492,9 +623,14 @@ int umdev_loop_call_sync(umdev_loop *loop, umdev_loop_fn fn, void *opaque)
 
 struct io_uring_sqe *umdev_loop_sqe(umdev_loop *loop, int *err)
 {
-	struct io_uring_sqe *sqe = io_uring_get_sqe(&loop->ring);
+	struct io_uring_sqe *sqe;
 	int ret;
 
+	if (!loop->has_ring) {
+		*err = -EOPNOTSUPP;
+		return NULL;
+	}
+	sqe = io_uring_get_sqe(&loop->ring);
 	if (sqe)
 		return sqe;
 	/* SQ full: hand what is queued to the kernel now and try again. */
@@ -548,6 +684,8 @@ static unsigned loop_reap(umdev_loop *loop)
 	struct io_uring_cqe *cqes[LOOP_CQE_BATCH];
 	unsigned total = 0, n;
 
+	if (!loop->has_ring)
+		return 0;
 	do {
 		n = io_uring_peek_batch_cqe(&loop->ring, cqes, LOOP_CQE_BATCH);
 		for (unsigned i = 0; i < n; i++) {
@@ -579,7 +717,7 @@ static int loop_iterate(umdev_loop *loop)
 	int n;
 
 	loop_submit(loop);
-	if (loop->npollers || io_uring_cq_ready(&loop->ring) ||
+	if (loop->npollers || (loop->has_ring && io_uring_cq_ready(&loop->ring)) ||
 	    __atomic_load_n(&loop->stop, __ATOMIC_ACQUIRE))
 		timeout = 0;
 	else if (loop->sq_queued)

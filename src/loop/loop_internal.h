@@ -5,7 +5,8 @@
  * A loop owns: an epoll fd; an eventfd ("wake") that other threads write to
  * after queueing a message or asking the loop to stop; an io_uring whose
  * completions are signalled through a second eventfd ("ring") registered
- * with io_uring_register_eventfd() and watched by epoll.
+ * with io_uring_register_eventfd() and watched by epoll. A loop on the epoll
+ * engine has no ring and no ring eventfd (ring_fd is -1, has_ring false).
  *
  * fd registrations are looked up by fd through a table indexed by fd, so
  * add/mod/del are O(1). epoll's data.ptr points at the registration itself;
@@ -58,6 +59,7 @@ struct umdev_loop {
 	int epfd;
 	int wake_fd;
 	int ring_fd;
+	bool has_ring; /* io_uring engine: ring and ring_fd are set up */
 	struct io_uring ring;
 
 	/* Loop-thread state, no locks. */

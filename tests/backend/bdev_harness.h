@@ -78,11 +78,29 @@ static inline void env_open(struct env *e, const char *spec, bool readonly)
 
 	e->loop = umdev_loop_new("t-bdev", 64, &err);
 	assert_non_null(e->loop);
+	/* The engine asked for (or, under tests/nouring's launcher, the only one left). */
+	assert_int_equal(umdev_loop_engine(e->loop),
+			 getenv("UMDEV_TEST_NO_IO_URING") ||
+					 umdev_io_engine_get_default() == UMDEV_IO_ENGINE_EPOLL ?
+				 UMDEV_IO_ENGINE_EPOLL :
+				 UMDEV_IO_ENGINE_IO_URING);
 	e->b = umdev_bdev_open(spec, readonly, &err);
 	assert_non_null(e->b);
 	assert_string_equal(umdev_bdev_spec(e->b), spec);
 	e->q = umdev_bdev_queue_new(e->b, e->loop, &err);
 	assert_non_null(e->q);
+}
+
+/* Whether @e's file I/O went where its loop's engine says it must. */
+static inline void check_io_path(const struct env *e)
+{
+	struct umdev_bdev_queue_stats st;
+
+	umdev_bdev_queue_get_stats(e->q, &st);
+	if (umdev_loop_engine(e->loop) == UMDEV_IO_ENGINE_EPOLL)
+		assert_true(st.pool_ios + st.aio_ios > 0);
+	else
+		assert_true(st.pool_ios == 0 && st.aio_ios == 0);
 }
 
 static inline void env_close(struct env *e)

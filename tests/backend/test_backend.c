@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <libaio.h>
 
 
 #include "bdev_harness.h"
@@ -368,6 +369,7 @@ static void test_file_direct(void **state)
 	check_zeroing(&e, UMDEV_BDEV_DISCARD);
 	check_zeroing(&e, UMDEV_BDEV_WRITE_ZEROES);
 	check_validation(&e);
+	check_io_path(&e);
 	free(buf);
 	free(chk);
 	env_close(&e);
@@ -400,6 +402,7 @@ static void test_file_tmpfs(void **state)
 	check_roundtrip(&e, 1000, 5000, 700, 999, 1);
 	check_zeroing(&e, UMDEV_BDEV_WRITE_ZEROES);
 	check_zeroing(&e, UMDEV_BDEV_DISCARD);
+	check_io_path(&e);
 	env_close(&e);
 }
 
@@ -547,9 +550,109 @@ static void test_file_two_loops(void **state)
 	unlink(e.path);
 }
 
+/* 32 reads and 32 writes in flight at once on one queue, all complete with the right data. */
+#define QD 32
+
+struct qd_req {
+	struct umdev_bdev_io io;
+	umdev_loop *loop;
+	unsigned *left;
+	int res;
+	char buf[4096] __attribute__((aligned(4096)));
+	struct iovec iov;
+};
+
+static void qd_done(struct umdev_bdev_io *io, int res)
+{
+	struct qd_req *r = (struct qd_req *)((char *)io - offsetof(struct qd_req, io));
+
+	r->res = res;
+	if (--*r->left == 0)
+		umdev_loop_stop(r->loop);
+}
+
+static void test_file_queue_depth(void **state)
+{
+	struct qd_req *r = aligned_alloc(4096, QD * sizeof(*r));
+	struct env e = { 0 };
+	unsigned left;
+
+	assert_non_null(r);
+	open_file_env(&e, "/var/tmp", FILE_SIZE, false);
+	for (int pass = 0; pass < 2; pass++) {
+		enum umdev_bdev_op op = pass ? UMDEV_BDEV_READ : UMDEV_BDEV_WRITE;
+
+		left = QD;
+		for (int i = 0; i < QD; i++) {
+			if (!pass)
+				memset(r[i].buf, 'A' + i, sizeof(r[i].buf));
+			else
+				memset(r[i].buf, 0, sizeof(r[i].buf));
+			r[i].iov = (struct iovec){ r[i].buf, sizeof(r[i].buf) };
+			r[i].io = (struct umdev_bdev_io){ .op = op,
+							  .offset = (uint64_t)(QD - 1 - i) * 8192,
+							  .len = 4096, .iov = &r[i].iov, .iovcnt = 1,
+							  .done = qd_done };
+			r[i].loop = e.loop;
+			r[i].left = &left;
+			r[i].res = 1;
+			assert_int_equal(umdev_bdev_submit(e.q, &r[i].io), 0);
+		}
+		assert_int_equal(umdev_loop_run(e.loop), 0);
+		assert_int_equal(left, 0);
+		for (int i = 0; i < QD; i++) {
+			assert_int_equal(r[i].res, 0);
+			for (int k = 0; pass && k < 4096; k++)
+				assert_int_equal(r[i].buf[k], 'A' + i);
+		}
+	}
+	check_io_path(&e);
+	if (umdev_loop_engine(e.loop) == UMDEV_IO_ENGINE_EPOLL) {
+		struct umdev_bdev_queue_stats st;
+		io_context_t ctx = 0;
+		bool have_aio = io_setup(1, &ctx) == 0;
+
+		/* Aligned O_DIRECT steps go to native AIO where the kernel has it (not qemu-user). */
+		if (have_aio)
+			io_destroy(ctx);
+		umdev_bdev_queue_get_stats(e.q, &st);
+		if (have_aio)
+			assert_true(st.aio_ios > 0);
+		else
+			assert_true(st.aio_ios == 0 && st.pool_ios >= 2 * QD);
+	}
+	env_close(&e);
+	free(r);
+}
+
+/* The file tests again on loops forced to the epoll engine (worker pool). */
+static int force_epoll(void **state)
+{
+	umdev_io_engine_set_default(UMDEV_IO_ENGINE_EPOLL);
+	return 0;
+}
+
+static int unforce(void **state)
+{
+	umdev_io_engine_set_default(UMDEV_IO_ENGINE_AUTO);
+	return 0;
+}
+
 int main(void)
 {
+	const struct CMUnitTest epoll_tests[] = {
+		cmocka_unit_test(test_file_empty),
+		cmocka_unit_test(test_file_direct),
+		cmocka_unit_test(test_file_readonly),
+		cmocka_unit_test(test_file_tmpfs),
+		cmocka_unit_test(test_file_many_iovecs),
+		cmocka_unit_test(test_file_shrunk),
+		cmocka_unit_test(test_file_two_loops),
+		cmocka_unit_test(test_file_queue_depth),
+	};
+	int failed;
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_file_queue_depth),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_bad_specs),
 		cmocka_unit_test(test_file_empty),
@@ -565,5 +668,7 @@ int main(void)
 	};
 
 	srand(1);
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	failed = cmocka_run_group_tests_name("default engine", tests, NULL, NULL);
+	return failed + cmocka_run_group_tests_name("epoll engine", epoll_tests, force_epoll,
+						    unforce);
 }

@@ -7,6 +7,7 @@
  * systemd socket activation.
  */
 #include "ctl_common.h"
+#include "../test_wait.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -252,6 +253,8 @@ static void test_umdevctl_commands(void **state)
 	assert_int_equal(r.status, 0);
 	ctl(&r, "version", NULL);
 	assert_non_null(strstr(r.out, "umdevd 0.1.0"));
+	assert_non_null(strstr(r.out, getenv("UMDEV_TEST_NO_IO_URING") ? "I/O engine: epoll\n" :
+									 "I/O engine: io_uring\n"));
 	ctl(&r, "frob", NULL);
 	assert_int_equal(r.status, 2);
 	ctl(&r, "remove", NULL);
@@ -396,9 +399,10 @@ static unsigned count_fields(const char *line)
  * apart by one empty line; each begins "ID (TYPE on TRANSPORT, no client|
  * client connected)"; then either one note line, or a table whose lines all
  * have STATS_COLS columns and the same width (so nothing is misaligned),
- * starting with the header and ending with the total. Returns the count.
+ * starting with the header and ending with the total; then, if @engine, the
+ * "I/O engine: ..." line, last. Returns the count of blocks.
  */
-static unsigned parse_stats(const char *out, struct stats_block *b, unsigned max)
+static unsigned parse_stats(const char *out, struct stats_block *b, unsigned max, bool engine)
 {
 	static const char *const header[STATS_COLS] = {
 		"QUEUE", "REQUESTS", "ERRORS", "MiB-FROM-VM", "MiB-TO-VM", "INFL",
@@ -409,6 +413,7 @@ static unsigned parse_stats(const char *out, struct stats_block *b, unsigned max
 	size_t width = 0;
 	bool connected = false;
 	enum { HEAD, FIRST, TABLE, DONE } state = HEAD;
+	bool engine_seen = false;
 
 	assert_non_null(text);
 	for (; *line; line = next) {
@@ -419,6 +424,22 @@ static unsigned parse_stats(const char *out, struct stats_block *b, unsigned max
 			/* One empty line between blocks, after a complete one. */
 			assert_true(state == DONE);
 			state = HEAD;
+			continue;
+		}
+		if (state == HEAD && !strncmp(line, "I/O engine: ", 12)) {
+			/* The last line: the data-plane loops' engine, as the daemon runs. */
+			char eng[16], tail[64];
+			unsigned nloops = 0;
+
+			assert_int_equal(sscanf(line + 12, "%15s on %u data-plane loops %63[^\n]", eng,
+						&nloops, tail),
+					 3);
+			assert_string_equal(eng, getenv("UMDEV_TEST_NO_IO_URING") ? "epoll" : "io_uring");
+			assert_true(nloops >= 1);
+			assert_string_equal(tail, "(control loop: epoll)");
+			assert_true(*next == 0);
+			engine_seen = true;
+			state = DONE;
 			continue;
 		}
 		if (state == HEAD) {
@@ -476,6 +497,7 @@ static unsigned parse_stats(const char *out, struct stats_block *b, unsigned max
 		b[nb - 1].queue_rows++;
 	}
 	assert_true(state == DONE);
+	assert_true(engine_seen == engine);
 	free(text);
 	return nb;
 }
@@ -495,13 +517,15 @@ static void wait_connected(const char *id)
 {
 	struct run r;
 
-	for (int i = 0; i < 200; i++) {
+	int64_t deadline = test_now_ms() + TEST_WAIT_MS;
+
+	do {
 		ctl(&r, "list", id, NULL);
 		assert_int_equal(r.status, 0);
 		if (strstr(r.out, "connected"))
 			return;
 		usleep(10000);
-	}
+	} while (test_now_ms() < deadline);
 	fail_msg("%s: no client connected", id);
 }
 
@@ -532,7 +556,7 @@ static void test_umdevctl_stats_no_client(void **state)
 	/* Nothing connected: one well-formed note per device, naming its socket. */
 	ctl(&r, "stats", NULL);
 	assert_int_equal(r.status, 0);
-	n = parse_stats(r.out, b, 8);
+	n = parse_stats(r.out, b, 8, true);
 	assert_int_equal(n, 5);
 	for (unsigned i = 0; i < n; i++) {
 		assert_int_equal(b[i].body, BODY_NO_CLIENT);
@@ -546,11 +570,11 @@ static void test_umdevctl_stats_no_client(void **state)
 	/* One device alone, each type. */
 	ctl(&r, "stats", "nc-nvme", NULL);
 	assert_int_equal(r.status, 0);
-	assert_int_equal(parse_stats(r.out, b, 8), 1);
+	assert_int_equal(parse_stats(r.out, b, 8, true), 1);
 	assert_string_equal(b[0].id, "nc-nvme");
 	assert_int_equal(b[0].body, BODY_NO_CLIENT);
 	ctl(&r, "stats", "nc-scsi", NULL);
-	assert_int_equal(parse_stats(r.out, b, 8), 1);
+	assert_int_equal(parse_stats(r.out, b, 8, true), 1);
 	assert_int_equal(b[0].body, BODY_NO_CLIENT);
 
 	/* A client that connected but started no queue; one that did I/O. */
@@ -560,7 +584,7 @@ static void test_umdevctl_stats_no_client(void **state)
 	proto_check_roundtrip_all_queues(&busy, 2);
 	ctl(&r, "stats", NULL);
 	assert_int_equal(r.status, 0);
-	n = parse_stats(r.out, b, 8);
+	n = parse_stats(r.out, b, 8, true);
 	assert_int_equal(n, 5);
 	sb = find_block(b, n, "cn-blk");
 	assert_int_equal(sb->body, BODY_NOT_STARTED);
@@ -574,10 +598,10 @@ static void test_umdevctl_stats_no_client(void **state)
 	umdev_vuc_close(&busy);
 
 	/* Queues once started keep their counts after the client left: still a table. */
-	for (int i = 0; i < 200; i++) {
+	for (int64_t deadline = test_now_ms() + TEST_WAIT_MS;;) {
 		ctl(&r, "stats", "io-blk", NULL);
-		assert_int_equal(parse_stats(r.out, b, 8), 1);
-		if (!b[0].connected)
+		assert_int_equal(parse_stats(r.out, b, 8, true), 1);
+		if (!b[0].connected || test_now_ms() >= deadline)
 			break;
 		usleep(10000);
 	}
@@ -660,7 +684,8 @@ static void test_umdevctl_stats_missing_values(void **state)
 	umdev_proc_rmtree(dir);
 	assert_non_null(strstr(f.request, "\"method\":\"stats\""));
 	assert_int_equal(r.status, 0);
-	assert_int_equal(parse_stats(r.out, b, 4), 2);
+	/* A daemon that does not report its I/O engine gets no engine line. */
+	assert_int_equal(parse_stats(r.out, b, 4, false), 2);
 	assert_int_equal(b[0].body, BODY_TABLE);
 	assert_int_equal(b[0].queue_rows, 2);
 	assert_int_equal(b[1].body, BODY_NO_STATS);

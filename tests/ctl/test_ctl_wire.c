@@ -7,6 +7,7 @@
  * daemon must still answer everyone else.
  */
 #include "ctl_common.h"
+#include "../test_wait.h"
 
 #include <poll.h>
 #include <stdio.h>
@@ -255,6 +256,7 @@ static void test_disconnects_and_many_clients(void **state)
 {
 	const char *half = "{\"jsonrpc\":\"2.0\",\"method\":\"cre";
 	int fds[40], nf = 0, refused = 0;
+	unsigned base = ctl_count_fds(srv.proc.pid);
 	struct json_object *r;
 
 	/* Hang up mid-request, a dozen times; and one that never finishes stays. */
@@ -278,8 +280,8 @@ static void test_disconnects_and_many_clients(void **state)
 	}
 	nf++;
 	assert_serving();
-	/* Let the daemon see every hang-up above before counting places. */
-	usleep(200000);
+	/* Let the daemon see every hang-up above before counting places: our two remain. */
+	assert_true(TEST_WAIT_UNTIL(ctl_count_fds(srv.proc.pid) <= base + 2));
 
 	/* Many at once: up to the limit they are served, beyond it told so. */
 	while (nf < 40)

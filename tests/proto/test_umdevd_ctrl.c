@@ -383,8 +383,16 @@ static void test_inflight_resubmit_on_reconnect(void **state)
 	write_read(&c, 0, 0, wb, rb, 4096, 1);
 
 	assert_int_equal(umdev_vuc_reconnect(&c, srv.sock, 3000), 0);
-	/* Give the daemon time to notice the hang-up and drop the old session. */
-	usleep(100 * 1000);
+	/*
+	 * The daemon adopts the new connection only after dropping the old
+	 * session (it reads the old one's EOF first): a reply on the new one
+	 * means the old queue no longer runs.
+	 */
+	{
+		uint64_t f;
+
+		assert_int_equal(umdev_vuc_get_u64(&c, VHOST_USER_GET_FEATURES, &f), 0);
+	}
 	proto_fill(umdev_vuc_gpa_ptr(&c, wb, 4096), 4096, 555);
 	assert_int_equal(umdev_vblk_submit(&c, 0, VIRTIO_BLK_T_OUT, 40,
 					   &(struct umdev_vqd_buf){ .addr = wb, .len = 4096 }, 1,

@@ -9,6 +9,7 @@
  * file descriptor leaked.
  */
 #include "proto_common.h"
+#include "../test_wait.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -71,13 +72,8 @@ static void assert_serving(void)
 		proto_check_roundtrip_all_queues(&c, 1);
 		umdev_vuc_close(&c);
 	}
-	/* Closing is asynchronous on the daemon side: allow it a moment. */
-	for (unsigned tries = 0; tries < 100; tries++) {
-		fds = count_fds(srv.proc.pid);
-		if (fds == fds_at_start)
-			break;
-		usleep(10 * 1000);
-	}
+	/* Closing is asynchronous on the daemon side: wait for it, bounded. */
+	TEST_WAIT_UNTIL((fds = count_fds(srv.proc.pid)) == fds_at_start);
 	assert_int_equal(fds, fds_at_start);
 	served = true;
 }
@@ -469,7 +465,12 @@ static void test_bad_inflight(void **state)
 	proto_connect_blk(&c, srv.sock, 2, 64, 1, REGION);
 	assert_true(c.inflight_map != NULL);
 	assert_int_equal(umdev_vuc_reconnect(&c, srv.sock, 3000), 0);
-	usleep(100 * 1000);
+	{
+		uint64_t f;
+
+		/* Answered only once the old session is dropped (see the server's accept). */
+		assert_int_equal(umdev_vuc_get_u64(&c, VHOST_USER_GET_FEATURES, &f), 0);
+	}
 	memset(c.inflight_map, 0xff, c.inflight.mmap_size);
 	assert_int_equal(umdev_vuc_negotiate(&c, ~0ull), 0);
 	r = umdev_vuc_set_inflight_fd(&c, c.inflight_fd, &c.inflight);

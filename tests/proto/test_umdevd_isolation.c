@@ -11,6 +11,7 @@
  * line. The last test checks SIGTERM still ends the daemon promptly.
  */
 #include "proto_common.h"
+#include "../test_wait.h"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -95,8 +96,7 @@ static void bystander_start(struct bystander *b)
 	memset(b, 0, sizeof(*b));
 	assert_int_equal(pthread_create(&b->thread, NULL, bystander_run, b), 0);
 	/* Let it get going, so the attack lands while it runs. */
-	for (int i = 0; i < 500 && !b->done && !b->errors; i++)
-		usleep(2000);
+	TEST_WAIT_UNTIL(b->done || b->errors);
 	assert_true(b->done > 0);
 }
 
@@ -106,8 +106,7 @@ static void bystander_check(struct bystander *b)
 	unsigned long before = b->done;
 
 	/* It must still be making progress after the attack. */
-	for (int i = 0; i < 500 && b->done < before + 20 && !b->errors; i++)
-		usleep(2000);
+	TEST_WAIT_UNTIL(b->done >= before + 20 || b->errors);
 	b->stop = true;
 	pthread_join(b->thread, NULL);
 	if (b->why)

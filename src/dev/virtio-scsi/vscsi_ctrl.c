@@ -288,7 +288,12 @@ void vscsi_ctrl_handle(umdev_vscsi *v, struct umdev_vdev_queue *q, struct vscsi_
  * well, so nothing is lost. Because the queue runner waits for every popped
  * buffer before a queue can stop, parked buffers are also handed back as
  * NO_EVENT every EVENTQ_RECYCLE_MS, and at once when the queue stops
- * (queue_stopping), so a stop never waits for an event.
+ * (queue_stopping), so a stop never waits for an event. Buffers handed back
+ * that way are owed by the driver, which re-posts them: an event posted
+ * meanwhile waits for them without the MISSED flag, since the driver did not
+ * fail to provide a buffer (this keeps the flag independent of how fast the
+ * driver re-posts). An event dropped because the queue is full is always
+ * flagged.
  */
 
 static void park(umdev_vscsi *v, struct vscsi_req *r)
@@ -300,6 +305,8 @@ static void park(umdev_vscsi *v, struct vscsi_req *r)
 		v->park_head = r;
 	v->park_tail = r;
 	atomic_fetch_add(&v->parked, 1);
+	if (v->evq.lent)
+		v->evq.lent--; /* one of those we handed back came home */
 }
 
 static struct vscsi_req *unpark(umdev_vscsi *v)
@@ -361,11 +368,13 @@ void vscsi_post_event(umdev_vscsi *v, uint32_t event, unsigned target, unsigned 
 
 	vscsi_encode_lun(ev.lun, target, lun);
 	pthread_mutex_lock(&v->ev_lock);
-	if (!atomic_load(&v->parked))
+	if (!atomic_load(&v->parked) && !v->evq.lent)
 		v->evq.missed = true; /* the driver left no buffer for it */
 	if (v->evq.count < VSCSI_EVENTS_MAX) {
 		v->evq.ev[(v->evq.head + v->evq.count) % VSCSI_EVENTS_MAX] = ev;
 		v->evq.count++;
+	} else {
+		v->evq.missed = true; /* dropped */
 	}
 	pthread_mutex_unlock(&v->ev_lock);
 	if (write(v->ev_fd, &one, sizeof(one)) < 0) {
@@ -400,7 +409,7 @@ static void return_parked(umdev_vscsi *v)
 	pthread_mutex_lock(&v->ev_lock);
 	r = v->park_head;
 	v->park_head = v->park_tail = NULL;
-	atomic_store(&v->parked, 0);
+	v->evq.lent += atomic_exchange(&v->parked, 0);
 	pthread_mutex_unlock(&v->ev_lock);
 	while (r) {
 		struct vscsi_req *next = r->next_parked;

@@ -45,6 +45,7 @@ struct vscsi_event_q {
 	struct virtio_scsi_event ev[VSCSI_EVENTS_MAX];
 	unsigned head, count;
 	bool missed; /* an event found no buffer: flag the next one delivered */
+	unsigned lent; /* idle buffers handed back as NO_EVENT, not re-posted yet */
 };
 
 struct umdev_vscsi {
