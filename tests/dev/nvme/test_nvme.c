@@ -762,8 +762,15 @@ static void test_threaded(void **state)
 				    false), 0);
 		assert_memory_equal(umdev_nvmed_ptr(&f->d, wbuf), umdev_nvmed_ptr(&f->d, rbuf),
 				    65536);
-		if (i % 10 == 9)
-			usleep(3000); /* long enough to go idle */
+		if (i % 10 == 9) {
+			/* Idle until the I/O thread has gone to sleep (bounded, not timed). */
+			for (unsigned t = 0; t < 10000; t++) {
+				umdev_nvme_get_stats(f->n, &st);
+				if (st.sleeps >= 1)
+					break;
+				usleep(1000);
+			}
+		}
 	}
 	umdev_nvme_get_stats(f->n, &st);
 	assert_true(st.sleeps >= 1);
