@@ -138,6 +138,14 @@ void umdev_vdev_queue_set_call_fd(struct umdev_virtio_dev *vdev, unsigned idx, u
  */
 void umdev_vdev_complete(struct umdev_vdev_req *req, uint32_t written);
 
+/**
+ * umdev_vdev_queue_start_idx() - the avail index the queue (re)started at:
+ * 0 for a ring the driver just set up, another value for a ring in use
+ * elsewhere before (a migration's destination, a restarted back-end).
+ * Meaningful in ops->queue_init. Loop thread.
+ */
+uint16_t umdev_vdev_queue_start_idx(const struct umdev_vdev_queue *q);
+
 /* Accessors for devices. */
 struct umdev_virtio_dev *umdev_vdev_queue_dev(const struct umdev_vdev_queue *q);
 unsigned umdev_vdev_queue_index(const struct umdev_vdev_queue *q);

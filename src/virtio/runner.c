@@ -57,6 +57,10 @@ struct umdev_vdev_queue {
 
 struct umdev_virtio_dev *umdev_vdev_queue_dev(const struct umdev_vdev_queue *q) { return q->vdev; }
 unsigned umdev_vdev_queue_index(const struct umdev_vdev_queue *q) { return q->idx; }
+uint16_t umdev_vdev_queue_start_idx(const struct umdev_vdev_queue *q)
+{
+	return umdev_vq_last_avail_idx(q->vq);
+}
 umdev_loop *umdev_vdev_queue_loop(const struct umdev_vdev_queue *q) { return q->loop; }
 void *umdev_vdev_queue_priv(const struct umdev_vdev_queue *q) { return q->priv; }
 void umdev_vdev_queue_set_priv(struct umdev_vdev_queue *q, void *priv) { q->priv = priv; }

@@ -466,6 +466,53 @@ static void test_event_while_buffer_lent(void **state)
 	umdev_vuc_close(&c);
 }
 
+/*
+ * An eventq this device never ran, resumed at a non-zero index: what a
+ * migration's destination (or a restarted umdevd) sees. Events that were
+ * queued where the ring ran before are gone, so the first buffer carries
+ * EVENTS_MISSED and the driver rescans. Made here by replacing the device
+ * on its socket under a connected driver.
+ */
+static void test_eventq_resumed_elsewhere(void **state)
+{
+	struct umdev_vscsi_drv d;
+	struct umdev_vuc c;
+	struct umdev_vscsi_chain ev[4];
+	struct virtio_scsi_event e;
+	uint16_t base[3];
+	char cmd[600];
+
+	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 1, 64, 0, REGION), 0);
+	post_events(&d, ev, 4);
+	for (unsigned q = 0; q < 3; q++)
+		assert_int_equal(umdev_vuc_vq_stop(&c, q, &base[q]), 0);
+	assert_true(base[VIRTIO_SCSI_EVENTQ] != 0);
+	assert_true(umdev_vscsi_reap(&d, VIRTIO_SCSI_EVENTQ, 100) >= 0);
+	/* A new device on the same socket, as on another host. */
+	assert_int_equal(ctl("remove scsi0 --force"), 0);
+	snprintf(cmd, sizeof(cmd), "create virtio-scsi id=scsi0 socket=%s lun=0:0:ram:4M",
+		 srv.sock);
+	assert_int_equal(ctl(cmd), 0);
+	assert_int_equal(umdev_vuc_reconnect(&c, srv.sock, 3000), 0);
+	assert_int_equal(umdev_vuc_negotiate(&c, c.acked_protocol_features), 0);
+	assert_int_equal(umdev_vuc_set_features(&c, c.acked_features), 0);
+	assert_int_equal(umdev_vuc_set_mem_table(&c, 1), 0);
+	for (unsigned q = 0; q < 3; q++)
+		assert_int_equal(umdev_vuc_vq_start(&c, q, base[q]), 0);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(umdev_vscsi_post(&d, VIRTIO_SCSI_EVENTQ, &ev[i], false), 0);
+	next_event(&d, ev, 4, &e);
+	assert_true(e.event & VIRTIO_SCSI_T_EVENTS_MISSED);
+	/* Still served: the connection answers. */
+	{
+		uint64_t n = 0;
+
+		assert_int_equal(umdev_vuc_get_u64(&c, VHOST_USER_GET_QUEUE_NUM, &n), 0);
+		assert_true(n >= 3);
+	}
+	umdev_vuc_close(&c);
+}
+
 static void test_lun_list_rpc(void **state)
 {
 	assert_int_equal(ctl("call lun-list '{\"id\":\"scsi0\"}'"), 0);
@@ -487,6 +534,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_events_missed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eventq_stop_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_while_buffer_lent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_eventq_resumed_elsewhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lun_list_rpc, setup, teardown),
 	};
 

@@ -462,6 +462,24 @@ int vscsi_eventq_init(umdev_vscsi *v, struct umdev_vdev_queue *q)
 		return ret < 0 ? ret : -errno;
 	}
 	v->eventq_running = true;
+	/*
+	 * A ring used before, that this device never ran (a migration's
+	 * destination, or umdevd restarted under a running guest): events
+	 * still queued where it ran before are lost with that process, and
+	 * no channel carries them here. Tell the driver so (EVENTS_MISSED):
+	 * Linux then rescans the host, and nothing is missed after all.
+	 */
+	if (!v->eventq_started && umdev_vdev_queue_start_idx(q) != 0) {
+		uint64_t one = 1;
+
+		pthread_mutex_lock(&v->ev_lock);
+		v->evq.missed = true;
+		pthread_mutex_unlock(&v->ev_lock);
+		if (write(v->ev_fd, &one, sizeof(one)) < 0) {
+			/* counter full: a wake-up is pending anyway */
+		}
+	}
+	v->eventq_started = true;
 	return 0;
 }
 

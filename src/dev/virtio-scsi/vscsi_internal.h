@@ -64,6 +64,7 @@ struct umdev_vscsi {
 	int timer_fd; /* returns idle buffers so a queue stop never waits long */
 	struct vscsi_req *park_head, *park_tail; /* eventq loop only */
 	bool eventq_running; /* eventq loop only */
+	bool eventq_started; /* since the device was created (eventq loop) */
 };
 
 static inline umdev_vscsi *to_vscsi(struct umdev_virtio_dev *vdev)
