@@ -28,6 +28,7 @@
 #include "umdev/proto/pci_regs.h"
 #include "umdev/proto/vfio_user.h"
 #include "umdev/vfio_user.h"
+#include "fuzz_rng.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -100,21 +101,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 /* ---- built-in driver ---- */
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64*: plenty for picking mutations */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ull;
-}
-
-static uint32_t below(uint32_t n)
-{
-	return n ? (uint32_t)(rnd() % n) : 0;
-}
 
 /* Interesting values for lengths, offsets, counts. */
 static uint64_t interesting(void)

@@ -22,26 +22,12 @@
 #include "umdev/vq.h"
 
 #include "fuzz_vu.h"
+#include "fuzz_rng.h"
 
 #define RING_SPAN 0x4000u /* per queue: desc +0, avail +0x1000, used +0x2000 */
 #define DATA_OFF 0x8000u /* request slots of 4 KiB from here */
 #define SLOT 0x1000u
 
-static uint64_t rng_state;
-
-static uint64_t rnd(void)
-{
-	/* xorshift64*: plenty for picking mutations */
-	rng_state ^= rng_state >> 12;
-	rng_state ^= rng_state << 25;
-	rng_state ^= rng_state >> 27;
-	return rng_state * 2685821657736338717ull;
-}
-
-static uint32_t below(uint32_t n)
-{
-	return n ? (uint32_t)(rnd() % n) : 0;
-}
 
 static bool one_in(uint32_t n)
 {
