@@ -154,17 +154,11 @@ void umdev_mem_guard_fini(void);
  */
 unsigned long umdev_mem_fault_count(void);
 
-/** umdev_mem_fault_total() - faults recovered in the whole process. */
-unsigned long umdev_mem_fault_total(void);
-
 /**
  * umdev_as_set_fault_cb() - @cb(@opaque) runs on the control loop after a
  * fault in @as's memory. Control thread. @cb NULL removes it.
  */
 void umdev_as_set_fault_cb(umdev_as *as, void (*cb)(void *opaque), void *opaque);
-
-/** umdev_as_faulted() - a region of @as faulted since it was created. */
-bool umdev_as_faulted(const umdev_as *as);
 
 /**
  * umdev_as_map_faulted() - the address space @m belongs to has lost memory

@@ -71,7 +71,6 @@ static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static int event_fd = -1;
 static umdev_loop *ctl_loop;
 static struct sigaction old_action;
-static unsigned long total_faults; /* atomic */
 static __thread unsigned long thread_faults;
 
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
@@ -91,7 +90,6 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) == MAP_FAILED)
 			break;
 		thread_faults++;
-		__atomic_add_fetch(&total_faults, 1, __ATOMIC_RELAXED);
 		if (r->sink < GUARD_MAX_SINKS &&
 		    __atomic_load_n(&sinks[r->sink].gen, __ATOMIC_ACQUIRE) == r->gen)
 		{
@@ -178,11 +176,6 @@ void umdev_mem_guard_fini(void)
 unsigned long umdev_mem_fault_count(void)
 {
 	return thread_faults;
-}
-
-unsigned long umdev_mem_fault_total(void)
-{
-	return __atomic_load_n(&total_faults, __ATOMIC_RELAXED);
 }
 
 int mem_guard_sink_new(void)
@@ -289,9 +282,4 @@ void umdev_as_set_fault_cb(umdev_as *as, void (*cb)(void *opaque), void *opaque)
 bool umdev_as_map_faulted(const umdev_as_map *m)
 {
 	return m && mem_guard_sink_faulted(m->guard_sink);
-}
-
-bool umdev_as_faulted(const umdev_as *as)
-{
-	return mem_guard_sink_faulted(as->guard_sink);
 }

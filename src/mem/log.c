@@ -25,6 +25,7 @@
 #include "umdev/log.h"
 #include "umdev/mem.h"
 #include "mem/mem_internal.h"
+#include "util/fd.h"
 
 struct umdev_dirty_log {
 	uint8_t *bits;
@@ -36,6 +37,7 @@ umdev_dirty_log *umdev_dirty_log_new(int fd, uint64_t size, uint64_t offset, int
 {
 	struct umdev_dirty_log *l;
 	struct stat st;
+	bool sealed;
 	void *p;
 
 	/*
@@ -56,7 +58,8 @@ umdev_dirty_log *umdev_dirty_log_new(int fd, uint64_t size, uint64_t offset, int
 		*err = -EBADFD;
 		return NULL;
 	}
-	if (st.st_size < 0 || offset + size > (uint64_t)st.st_size) {
+	/* The same check as for guest memory: does the file hold the range? */
+	if (umdev_fd_check_range(fd, offset, size, &sealed) < 0) {
 		*err = -ERANGE;
 		return NULL;
 	}
