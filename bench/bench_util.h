@@ -11,5 +11,7 @@ double bench_mono_s(void);
 uint64_t bench_self_cpu_ns(void);
 /* xorshift64: cheap pseudo-random offsets; *@s must not be 0. */
 uint64_t bench_xorshift(uint64_t *s);
+/* Copy a server's log file at @path to stderr (after a failed run). */
+void bench_dump_log(const char *path);
 
 #endif

@@ -309,17 +309,8 @@ static int bench_file(const struct opts *o, const char *dir, double load_before)
 		}
 		unlink(sock);
 	}
-	if (failed) {
-		char buf[4096];
-		FILE *lf = fopen(log, "r");
-		size_t n;
-
-		fprintf(stderr, "---- server log ----\n");
-		while (lf && (n = fread(buf, 1, sizeof(buf), lf)) > 0)
-			fwrite(buf, 1, n, stderr);
-		if (lf)
-			fclose(lf);
-	}
+	if (failed)
+		bench_dump_log(log);
 	umdev_proc_rmtree(dir);
 	printf("umdev-bench%s%s: 4 KiB random %s, %.1f s per point, file %s (O_DIRECT), 1 queue\n",
 	       *o->label ? " " : "", o->label, o->write ? "writes" : "reads", o->duration,
@@ -482,17 +473,8 @@ int main(int argc, char **argv)
 		failed |= bench_server(&o, "qsd", args, sock, log, rq) != 0;
 		unlink(sock);
 	}
-	if (failed) {
-		char buf[4096];
-		FILE *f = fopen(log, "r");
-		size_t n;
-
-		fprintf(stderr, "---- server log ----\n");
-		while (f && (n = fread(buf, 1, sizeof(buf), f)) > 0)
-			fwrite(buf, 1, n, stderr);
-		if (f)
-			fclose(f);
-	}
+	if (failed)
+		bench_dump_log(log);
 	umdev_proc_rmtree(dir);
 
 	printf("umdev-bench%s%s: 4 KiB random reads, %.1f s per point, null backend of %" PRIu64
