@@ -13,7 +13,7 @@
 #include "ctl/dev_type.h"
 #include "umdev/log.h"
 #include "umdev/vhost_user.h"
-#include "virtio_scsi.h"
+#include "dev/virtio-scsi/virtio_scsi.h"
 
 struct vscsi_inst {
 	char id[32];

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "ctl/dev_type.h"
-#include "sample.h"
+#include "dev/sample/sample.h"
 #include "umdev/log.h"
 #include "umdev/vfio_user.h"
 
