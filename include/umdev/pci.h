@@ -77,6 +77,19 @@ struct umdev_pci_bar_desc {
 	unsigned num_shared;
 };
 
+/*
+ * A vendor-specific capability (ID 0x09; virtio-pci's are such). The layer
+ * chains it after its own and fills bytes 0 (ID) and 1 (next); @data[2..len)
+ * is the body. Bytes are read-only unless @wmask sets their bits.
+ */
+#define UMDEV_PCI_MAX_VCAPS 8
+#define UMDEV_PCI_VCAP_MAX_LEN 32
+struct umdev_pci_vcap {
+	uint8_t len; /* 3..UMDEV_PCI_VCAP_MAX_LEN */
+	uint8_t data[UMDEV_PCI_VCAP_MAX_LEN];
+	uint8_t wmask[UMDEV_PCI_VCAP_MAX_LEN];
+};
+
 /* Device callbacks. Every op may be NULL. All run on the control thread. */
 struct umdev_pci_dev_ops {
 	/*
@@ -93,6 +106,12 @@ struct umdev_pci_dev_ops {
 	void (*dma_unmap)(void *opaque, uint64_t iova, uint64_t len);
 	/* The guest changed the command register (MEMORY, MASTER, ...). */
 	void (*command)(void *opaque, uint16_t old_cmd, uint16_t new_cmd);
+	/*
+	 * A config access touched a vendor capability: for a read, @buf holds
+	 * the bytes about to be returned (the device may change them); for a
+	 * write, the byte rules were already applied. @off/@len as accessed.
+	 */
+	void (*vcap_access)(void *opaque, uint64_t off, void *buf, size_t len, bool write);
 };
 
 struct umdev_pci_config {
@@ -109,6 +128,8 @@ struct umdev_pci_config {
 	uint32_t msix_pba_offset; /* 8-byte aligned */
 	bool pm; /* power management capability */
 	bool pcie; /* PCI Express endpoint capability (4 KiB config space) */
+	struct umdev_pci_vcap vcaps[UMDEV_PCI_MAX_VCAPS]; /* must fit in the first 256 bytes */
+	unsigned num_vcaps;
 	const struct umdev_pci_dev_ops *ops;
 	void *opaque; /* passed to ops and trap handlers */
 };
@@ -134,6 +155,14 @@ const char *umdev_pci_name(const umdev_pci_dev *d);
  * life; any thread.
  */
 void *umdev_pci_bar_mem(umdev_pci_dev *d, unsigned bar);
+
+/**
+ * umdev_pci_vcap_offset() - config offset of vendor capability @i (0 if none).
+ * umdev_pci_cfg_bytes() - the config space values now (for a device's
+ * ops->vcap_access; valid for the device's life, control thread).
+ */
+unsigned umdev_pci_vcap_offset(const umdev_pci_dev *d, unsigned i);
+const uint8_t *umdev_pci_cfg_bytes(const umdev_pci_dev *d);
 
 /** umdev_pci_irq() - the function's interrupt state (lives as long as @d). */
 umdev_irq *umdev_pci_irq(umdev_pci_dev *d);

@@ -123,6 +123,14 @@ void umdev_vq_push(umdev_vq *vq, uint16_t head, uint32_t written);
 void umdev_vq_set_call_fd(umdev_vq *vq, int fd);
 
 /**
+ * umdev_vq_set_notify_fn() - call @fn(@opaque) instead of signalling the call
+ * fd when the driver needs an interrupt (a transport that raises it itself,
+ * e.g. virtio-pci's MSI-X vector or INTx with ISR). @fn runs on the queue's
+ * loop thread and must not block. NULL restores the call fd. Set while stopped.
+ */
+void umdev_vq_set_notify_fn(umdev_vq *vq, void (*fn)(void *opaque), void *opaque);
+
+/**
  * umdev_vq_set_err_fd() - eventfd signalled when the queue breaks (-1: none),
  * so the front-end learns of it too. Not owned. Set while stopped.
  */

@@ -77,6 +77,8 @@ struct umdev_dev_type {
 	 * changed at runtime, e.g. LUNs added since. May be NULL.
 	 */
 	void (*save)(void *inst, struct json_object *config);
+	/* The transport this instance serves on, when a type has several. May be NULL (.transport). */
+	const char *(*transport_of)(void *inst);
 };
 
 /* NULL-terminated list of every type. */
@@ -90,5 +92,30 @@ struct umdev_virtio_dev;
  * or NULL). Control thread.
  */
 struct json_object *umdev_ctl_virtio_stats(struct umdev_virtio_dev *vdev);
+
+/*
+ * The transport of a virtio device type (virtio_transport.c): transport=
+ * vhost-user (default) or vfio-user (a virtio-pci function). Embedded in
+ * the type's instance; zeroed before parse.
+ */
+typedef struct umdev_vu_server umdev_vu_server;
+typedef struct umdev_vfu_server umdev_vfu_server;
+typedef struct umdev_vpci umdev_vpci;
+struct umdev_ctl_vt {
+	bool vfio_user;
+	umdev_vu_server *vu;
+	umdev_vpci *vp;
+	umdev_vfu_server *vfu;
+};
+#define UMDEV_CTL_VT_PARAMS "[,transport=vhost-user|vfio-user]"
+/* Read transport= from @kv (before umdev_kv_check_unused). */
+int umdev_ctl_vt_parse(struct umdev_ctl_vt *t, struct umdev_kv *kv, char *msg, size_t msglen);
+/* Serve @vdev on ctx's socket (or inherited fd). On failure nothing is left. */
+int umdev_ctl_vt_start(struct umdev_ctl_vt *t, struct umdev_virtio_dev *vdev,
+		       const struct umdev_dev_ctx *ctx, char *msg, size_t msglen);
+/* Drop the client and stop every queue (drains in-flight I/O). Idempotent. */
+void umdev_ctl_vt_stop(struct umdev_ctl_vt *t);
+bool umdev_ctl_vt_connected(const struct umdev_ctl_vt *t);
+const char *umdev_ctl_vt_name(const struct umdev_ctl_vt *t);
 
 #endif

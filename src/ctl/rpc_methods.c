@@ -89,7 +89,10 @@ static struct json_object *dev_json(struct umdev_dev_entry *e)
 
 	json_object_object_add(o, "id", json_object_new_string(e->id));
 	json_object_object_add(o, "type", json_object_new_string(e->type->name));
-	json_object_object_add(o, "transport", json_object_new_string(e->type->transport));
+	json_object_object_add(o, "transport",
+			       json_object_new_string(e->type->transport_of ?
+							      e->type->transport_of(e->inst) :
+							      e->type->transport));
 	json_object_object_add(o, "socket", json_object_new_string(e->socket));
 	json_object_object_add(o, "connected",
 			       json_object_new_boolean(e->type->connected &&

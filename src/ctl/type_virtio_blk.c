@@ -1,23 +1,20 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* virtio-blk over vhost-user, as a daemon device type. */
+/* virtio-blk over vhost-user or virtio-pci on vfio-user, as a daemon device type. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "dev_type.h"
 #include "umdev/blk.h"
 #include "umdev/log.h"
-#include "umdev/vhost_user.h"
 
 struct vblk_inst {
 	char id[32];
 	umdev_blk *blk;
-	umdev_vu_server *vu;
+	struct umdev_ctl_vt vt;
 };
 
 static void vblk_destroy(void *opaque)
@@ -25,7 +22,7 @@ static void vblk_destroy(void *opaque)
 	struct vblk_inst *v = opaque;
 
 	/* Transport first: it stops the queues, which drain their in-flight I/O. */
-	umdev_vu_server_free(v->vu);
+	umdev_ctl_vt_stop(&v->vt);
 	if (v->blk) {
 		int ret = umdev_blk_flush(v->blk);
 
@@ -38,7 +35,7 @@ static void vblk_destroy(void *opaque)
 
 static bool vblk_connected(void *opaque)
 {
-	return umdev_vu_server_connected(((struct vblk_inst *)opaque)->vu);
+	return umdev_ctl_vt_connected(&((struct vblk_inst *)opaque)->vt);
 }
 
 static int vblk_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, void **inst,
@@ -47,7 +44,8 @@ static int vblk_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 	struct umdev_blk_opts o = { .id = ctx->id };
 	unsigned long nq, qsize, poll_us;
 	struct vblk_inst *v;
-	int ret, err = 0, lfd = -1;
+	struct umdev_ctl_vt vt = { 0 };
+	int ret, err = 0;
 
 	o.backend = umdev_kv_get(kv, "backend");
 	o.serial = umdev_kv_get(kv, "serial");
@@ -70,7 +68,9 @@ static int vblk_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 		snprintf(msg, msglen, "serial is at most 20 characters");
 		return -EINVAL;
 	}
-	ret = umdev_kv_check_unused(kv, msg, msglen);
+	ret = umdev_ctl_vt_parse(&vt, kv, msg, msglen);
+	if (ret == 0)
+		ret = umdev_kv_check_unused(kv, msg, msglen);
 	if (ret < 0)
 		return ret;
 	o.num_queues = nq;
@@ -87,34 +87,21 @@ static int vblk_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 		vblk_destroy(v);
 		return err;
 	}
-	/* An inherited socket stays the daemon's: the server gets (and owns) a dup. */
-	if (ctx->listen_fd >= 0) {
-		lfd = fcntl(ctx->listen_fd, F_DUPFD_CLOEXEC, 3);
-		if (lfd < 0) {
-			err = -errno;
-			snprintf(msg, msglen, "cannot use fd %d: %s", ctx->listen_fd, strerror(errno));
-			vblk_destroy(v);
-			return err;
-		}
-		/* accept4() must never block the control loop (shares the file status). */
-		fcntl(lfd, F_SETFL, fcntl(lfd, F_GETFL) | O_NONBLOCK);
-	}
-	v->vu = umdev_vu_server_new(umdev_blk_vdev(v->blk), ctx->ctl,
-				    lfd >= 0 ? NULL : ctx->socket, lfd, &err);
-	if (!v->vu) {
-		/* The server owns a given fd only once it was created. */
-		if (lfd >= 0)
-			close(lfd);
-		snprintf(msg, msglen, "cannot listen on %s: %s", ctx->socket,
-			 err == -EADDRINUSE ? "another server is listening there" :
-			 strerror(-err));
+	v->vt = vt;
+	ret = umdev_ctl_vt_start(&v->vt, umdev_blk_vdev(v->blk), ctx, msg, msglen);
+	if (ret < 0) {
 		vblk_destroy(v);
-		return err;
+		return ret;
 	}
-	umdev_info("%s: virtio-blk on %s, backend %s%s, up to %lu queue(s)", ctx->id, ctx->socket,
-		   o.backend, o.readonly ? " (read-only)" : "", nq);
+	umdev_info("%s: virtio-blk on %s %s, backend %s%s, up to %lu queue(s)", ctx->id,
+		   umdev_ctl_vt_name(&v->vt), ctx->socket, o.backend, o.readonly ? " (read-only)" : "", nq);
 	*inst = v;
 	return 0;
+}
+
+static const char *vblk_transport(void *opaque)
+{
+	return umdev_ctl_vt_name(&((struct vblk_inst *)opaque)->vt);
 }
 
 static struct json_object *vblk_stats(void *opaque)
@@ -133,11 +120,12 @@ const struct umdev_dev_type umdev_type_virtio_blk = {
 	.name = "virtio-blk",
 	.transport = "vhost-user",
 	.params = "id=ID,socket=PATH,backend=file:PATH|ram:SIZE|null:SIZE[,num-queues=N]"
-		  "[,readonly=on][,queue-size=N][,serial=S][,poll=on][,poll-us=N]",
+		  "[,readonly=on][,queue-size=N][,serial=S][,poll=on][,poll-us=N]" UMDEV_CTL_VT_PARAMS,
 	.create = vblk_create,
 	.destroy = vblk_destroy,
 	.connected = vblk_connected,
 	.call = vblk_call,
 	.stats = vblk_stats,
 	.inherit_fd = true,
+	.transport_of = vblk_transport,
 };

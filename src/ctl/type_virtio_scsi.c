@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * virtio-scsi over vhost-user, as a daemon device type:
- *   virtio-scsi,id=ID,socket=PATH,lun=T:L:BACKEND[,lun=...][,num-queues=N]
+ * virtio-scsi over vhost-user or virtio-pci on vfio-user, as a daemon device type:
+ *   virtio-scsi,id=ID,socket=PATH,lun=T:L:BACKEND[,lun=...][,num-queues=N][,transport=T]
  * and the runtime methods lun-add / lun-remove / lun-list.
  */
 #include <errno.h>
@@ -12,13 +12,12 @@
 
 #include "ctl/dev_type.h"
 #include "umdev/log.h"
-#include "umdev/vhost_user.h"
 #include "dev/virtio-scsi/virtio_scsi.h"
 
 struct vscsi_inst {
 	char id[32];
 	umdev_vscsi *dev;
-	umdev_vu_server *vu;
+	struct umdev_ctl_vt vt;
 };
 
 static void vscsi_destroy(void *opaque)
@@ -26,7 +25,7 @@ static void vscsi_destroy(void *opaque)
 	struct vscsi_inst *v = opaque;
 
 	/* Transport first: it stops the queues, which drain their in-flight I/O. */
-	umdev_vu_server_free(v->vu);
+	umdev_ctl_vt_stop(&v->vt);
 	if (v->dev) {
 		int ret = umdev_vscsi_flush(v->dev);
 
@@ -39,7 +38,7 @@ static void vscsi_destroy(void *opaque)
 
 static bool vscsi_connected(void *opaque)
 {
-	return umdev_vu_server_connected(((struct vscsi_inst *)opaque)->vu);
+	return umdev_ctl_vt_connected(&((struct vscsi_inst *)opaque)->vt);
 }
 
 /* "T:L:BACKEND", BACKEND being file:PATH, ram:SIZE or null:SIZE. */
@@ -63,6 +62,7 @@ static int vscsi_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, vo
 	unsigned long nq, qsize, poll_us;
 	const char *luns[UMDEV_KV_MAX];
 	unsigned nluns = 0;
+	struct umdev_ctl_vt vt = { 0 };
 	struct vscsi_inst *v;
 	int ret, err = 0;
 
@@ -84,7 +84,9 @@ static int vscsi_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, vo
 		snprintf(msg, msglen, "queue-size=%lu: must be a power of two", qsize);
 		return -EINVAL;
 	}
-	ret = umdev_kv_check_unused(kv, msg, msglen);
+	ret = umdev_ctl_vt_parse(&vt, kv, msg, msglen);
+	if (ret == 0)
+		ret = umdev_kv_check_unused(kv, msg, msglen);
 	if (ret < 0)
 		return ret;
 	o.num_queues = nq;
@@ -108,16 +110,14 @@ static int vscsi_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, vo
 			return ret;
 		}
 	}
-	v->vu = umdev_vu_server_new(umdev_vscsi_vdev(v->dev), ctx->ctl, ctx->socket, -1, &err);
-	if (!v->vu) {
-		snprintf(msg, msglen, "cannot listen on %s: %s", ctx->socket,
-			 err == -EADDRINUSE ? "another server is listening there" :
-			 strerror(-err));
+	v->vt = vt;
+	ret = umdev_ctl_vt_start(&v->vt, umdev_vscsi_vdev(v->dev), ctx, msg, msglen);
+	if (ret < 0) {
 		vscsi_destroy(v);
-		return err;
+		return ret;
 	}
-	umdev_info("%s: virtio-scsi on %s, %u LUN(s), up to %lu request queue(s)", ctx->id, ctx->socket,
-		   nluns, nq);
+	umdev_info("%s: virtio-scsi on %s %s, %u LUN(s), up to %lu request queue(s)", ctx->id,
+		   umdev_ctl_vt_name(&v->vt), ctx->socket, nluns, nq);
 	*inst = v;
 	return 0;
 }
@@ -240,6 +240,11 @@ static int vscsi_call(void *opaque, const char *method, struct json_object *para
 	return ret;
 }
 
+static const char *vscsi_transport(void *opaque)
+{
+	return umdev_ctl_vt_name(&((struct vscsi_inst *)opaque)->vt);
+}
+
 static struct json_object *vscsi_stats(void *opaque)
 {
 	struct vscsi_inst *v = opaque;
@@ -272,11 +277,12 @@ const struct umdev_dev_type umdev_type_virtio_scsi = {
 	.name = "virtio-scsi",
 	.transport = "vhost-user",
 	.params = "id=ID,socket=PATH,lun=T:L:file:PATH|ram:SIZE|null:SIZE[,lun=...]"
-		  "[,num-queues=N][,queue-size=N][,poll=on][,poll-us=N]",
+		  "[,num-queues=N][,queue-size=N][,poll=on][,poll-us=N]" UMDEV_CTL_VT_PARAMS,
 	.create = vscsi_create,
 	.destroy = vscsi_destroy,
 	.connected = vscsi_connected,
 	.call = vscsi_call,
 	.stats = vscsi_stats,
 	.save = vscsi_save,
+	.transport_of = vscsi_transport,
 };

@@ -48,6 +48,8 @@ struct umdev_pci_dev {
 	struct bar bars[UMDEV_PCI_NUM_BARS];
 	umdev_irq *irq;
 	uint8_t msi_cap, msix_cap, pm_cap, exp_cap;
+	uint8_t vcap[UMDEV_PCI_MAX_VCAPS]; /* offsets of the vendor capabilities */
+	unsigned vcap_end; /* one past the last vendor capability byte (0: none) */
 	_Atomic uint16_t command; /* mirror readable from any thread */
 
 	/*
@@ -147,6 +149,20 @@ static int check_bars(const struct umdev_pci_config *c)
 		}
 	}
 	return 0;
+}
+
+static int check_vcaps(const struct umdev_pci_config *c)
+{
+	unsigned end = c->pcie ? CAP_EXP + 0x3c : CAP_EXP;
+
+	if (c->num_vcaps > UMDEV_PCI_MAX_VCAPS)
+		return -EINVAL;
+	for (unsigned i = 0; i < c->num_vcaps; i++) {
+		if (c->vcaps[i].len < 3 || c->vcaps[i].len > UMDEV_PCI_VCAP_MAX_LEN)
+			return -EINVAL;
+		end = (end + c->vcaps[i].len + 3) & ~3u;
+	}
+	return end <= UMDEV_PCI_CFG_SIZE ? 0 : -EINVAL;
 }
 
 /* MSI-X table and PBA as traps the layer owns. */
@@ -300,10 +316,27 @@ static void build_header(umdev_pci_dev *d)
 		put32(v + CAP_EXP + UMDEV_PCI_EXP_LNKCAP2, 0x2);
 		put16(v + CAP_EXP + UMDEV_PCI_EXP_LNKCTL2, 0x1);
 	}
+	{
+		/* Vendor capabilities after the layer's own, dword aligned. */
+		unsigned off = c->pcie ? CAP_EXP + 0x3c : CAP_EXP;
+
+		for (unsigned i = 0; i < c->num_vcaps; i++) {
+			const struct umdev_pci_vcap *vc = &c->vcaps[i];
+
+			d->vcap[i] = off;
+			LINK(off);
+			memcpy(v + off + 2, vc->data + 2, vc->len - 2u);
+			memcpy(d->wmask + off + 2, vc->wmask + 2, vc->len - 2u);
+			v[off] = 0x09;
+			v[off + 2] = vc->len;
+			d->vcap_end = off + vc->len;
+			off = (off + vc->len + 3) & ~3u;
+		}
+	}
 #undef LINK
 	(void)last;
 	*link = 0;
-	if (!c->pm && !c->irq.msi_vectors && !c->irq.msix_vectors && !c->pcie)
+	if (!c->pm && !c->irq.msi_vectors && !c->irq.msix_vectors && !c->pcie && !c->num_vcaps)
 		put16(v + UMDEV_PCI_STATUS, 0);
 }
 
@@ -312,7 +345,7 @@ umdev_pci_dev *umdev_pci_dev_new(const struct umdev_pci_config *cfg, int *err)
 	umdev_pci_dev *d;
 	int ret;
 
-	if (check_bars(cfg) < 0) {
+	if (check_bars(cfg) < 0 || check_vcaps(cfg) < 0) {
 		*err = -EINVAL;
 		return NULL;
 	}
@@ -405,6 +438,16 @@ umdev_irq *umdev_pci_irq(umdev_pci_dev *d)
 	return d->irq;
 }
 
+unsigned umdev_pci_vcap_offset(const umdev_pci_dev *d, unsigned i)
+{
+	return i < d->cfg.num_vcaps ? d->vcap[i] : 0;
+}
+
+const uint8_t *umdev_pci_cfg_bytes(const umdev_pci_dev *d)
+{
+	return d->val;
+}
+
 uint16_t umdev_pci_command(const umdev_pci_dev *d)
 {
 	return atomic_load(&d->command);
@@ -471,6 +514,12 @@ static void after_write(umdev_pci_dev *d, uint64_t off, size_t len, uint16_t old
 	}
 }
 
+static bool vcap_touched(const umdev_pci_dev *d, uint64_t off, size_t len)
+{
+	return d->vcap_end && d->cfg.ops && d->cfg.ops->vcap_access &&
+	       ranges_overlap(off, len, d->vcap[0], d->vcap_end - d->vcap[0]);
+}
+
 int umdev_pci_cfg_access(umdev_pci_dev *d, uint64_t off, void *buf, size_t len, bool write)
 {
 	uint8_t *b = buf;
@@ -492,6 +541,8 @@ int umdev_pci_cfg_access(umdev_pci_dev *d, uint64_t off, void *buf, size_t len, 
 				b[i] = umdev_irq_msi_pending_bits(d->irq) >>
 				       (8 * (o - d->msi_cap - UMDEV_PCI_MSI_PENDING_64));
 		}
+		if (vcap_touched(d, off, len))
+			d->cfg.ops->vcap_access(d->cfg.opaque, off, buf, len, false);
 		return 0;
 	}
 	old_cmd = get16(d->val + UMDEV_PCI_COMMAND);
@@ -503,6 +554,8 @@ int umdev_pci_cfg_access(umdev_pci_dev *d, uint64_t off, void *buf, size_t len, 
 		d->val[o] &= ~(b[i] & c);
 	}
 	after_write(d, off, len, old_cmd);
+	if (vcap_touched(d, off, len))
+		d->cfg.ops->vcap_access(d->cfg.opaque, off, buf, len, true);
 	return 0;
 }
 

@@ -219,6 +219,12 @@ void umdev_vq_set_call_fd(umdev_vq *vq, int fd)
 	vq->call_fd = fd;
 }
 
+void umdev_vq_set_notify_fn(umdev_vq *vq, void (*fn)(void *opaque), void *opaque)
+{
+	vq->notify_fn = fn;
+	vq->notify_opaque = opaque;
+}
+
 void umdev_vq_set_log(umdev_vq *vq, const struct umdev_vq_log *log)
 {
 	if (log && log->log && (log->data || log->used))
@@ -264,7 +270,9 @@ int umdev_vq_notify(umdev_vq *vq)
 	 * wanted an interrupt. EAGAIN means the counter is saturated, which
 	 * already wakes the reader.
 	 */
-	if (vq->call_fd >= 0 && write(vq->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+	if (vq->notify_fn)
+		vq->notify_fn(vq->notify_opaque);
+	else if (vq->call_fd >= 0 && write(vq->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		umdev_warn("%s: call eventfd write failed: %s", vq->name, strerror(errno));
 	return 1;
 }

@@ -78,6 +78,8 @@ struct umdev_vq {
 	uint16_t last_avail_idx;
 	unsigned inuse;
 	int call_fd;
+	void (*notify_fn)(void *opaque); /* instead of call_fd when set */
+	void *notify_opaque;
 	int err_fd; /* signalled once when the queue breaks; -1: none */
 	struct vhost_user_inflight_queue *inflight; /* borrowed, may be NULL */
 	bool inflight_active; /* region checked: pop/push may write it */
