@@ -104,6 +104,11 @@ struct umdev_pci_dev_ops {
 	 * wait for their in-flight requests, drop maps from umdev_pci_dma_map()).
 	 */
 	void (*dma_unmap)(void *opaque, uint64_t iova, uint64_t len);
+	/*
+	 * [@iova, @iova + @len) became guest memory (after the transport added
+	 * it): a device waiting for memory that a remap took away may resume.
+	 */
+	void (*dma_mapped)(void *opaque, uint64_t iova, uint64_t len);
 	/* The guest changed the command register (MEMORY, MASTER, ...). */
 	void (*command)(void *opaque, uint16_t old_cmd, uint16_t new_cmd);
 	/*
@@ -227,6 +232,9 @@ struct umdev_pci_dma_ops {
  * must outlive the attachment); NULL @ops detaches (client gone).
  */
 void umdev_pci_attach(umdev_pci_dev *d, const struct umdev_pci_dma_ops *ops, void *opaque);
+
+/** umdev_pci_dma_mapped() - the transport added a range: call ops->dma_mapped. */
+void umdev_pci_dma_mapped(umdev_pci_dev *d, uint64_t iova, uint64_t len);
 
 /** umdev_pci_dma_unmap() - call ops->dma_unmap; the transport then removes the range. */
 void umdev_pci_dma_unmap(umdev_pci_dev *d, uint64_t iova, uint64_t len);

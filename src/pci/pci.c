@@ -653,6 +653,12 @@ void umdev_pci_dma_unmap(umdev_pci_dev *d, uint64_t iova, uint64_t len)
 		d->cfg.ops->dma_unmap(d->cfg.opaque, iova, len);
 }
 
+void umdev_pci_dma_mapped(umdev_pci_dev *d, uint64_t iova, uint64_t len)
+{
+	if (d->cfg.ops && d->cfg.ops->dma_mapped)
+		d->cfg.ops->dma_mapped(d->cfg.opaque, iova, len);
+}
+
 umdev_as_map *umdev_pci_dma_map(umdev_pci_dev *d, int *err)
 {
 	umdev_as_map *m = NULL;

@@ -232,6 +232,7 @@ static int h_dma_map(struct vfu_conn *c, struct vfu_msg *m)
 		  r.flags & VFIO_USER_F_DMA_REGION_READ ? "r" : "",
 		  r.flags & VFIO_USER_F_DMA_REGION_WRITE ? "w" : "",
 		  d->has_fd ? "fd" : "no fd: DMA_READ/DMA_WRITE");
+	umdev_pci_dma_mapped(c->s->pci, r.addr, r.size);
 	return vfu_reply(c, m, NULL, 0, NULL, 0);
 }
 

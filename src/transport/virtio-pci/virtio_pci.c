@@ -162,6 +162,16 @@ static int queue_start(struct vpci_queue *q)
 	map = umdev_pci_dma_map(vp->pci, &err);
 	if (!map)
 		return err ? err : -EFAULT;
+	/*
+	 * A VMM remaps memory as unmap-then-map (QEMU does while the guest
+	 * boots): a ring missing now waits for ops->dma_mapped, quietly.
+	 */
+	if (!umdev_as_map_translate(map, q->desc, 16ull * q->size, UMDEV_MEM_READ) ||
+	    !umdev_as_map_translate(map, q->driver, 6 + 2ull * q->size, UMDEV_MEM_READ) ||
+	    !umdev_as_map_translate(map, q->device, 6 + 8ull * q->size, UMDEV_MEM_WRITE)) {
+		umdev_as_map_put(map);
+		return -EAGAIN;
+	}
 	umdev_vq_set_notify_fn(q->vq, queue_interrupt, q);
 	ret = umdev_vq_start(q->vq, map, &cfg);
 	umdev_as_map_put(map);
@@ -186,7 +196,7 @@ static void resume_all(struct umdev_vpci *vp)
 	for (unsigned i = 0; i < vp->nq; i++) {
 		int ret = queue_start(&vp->q[i]);
 
-		if (ret < 0 && ret != -EPERM && ret != -ENOTCONN)
+		if (ret < 0 && ret != -EPERM && ret != -ENOTCONN && ret != -EAGAIN)
 			umdev_warn_rl(&vp->rl, "%s.q%u: cannot start the queue: %s",
 				      vp->vdev->name, i, strerror(-ret));
 	}
@@ -325,6 +335,7 @@ static void write_field(struct umdev_vpci *vp, unsigned field, unsigned off, uns
 {
 	struct vpci_queue *q = selected(vp);
 	const char *why = NULL;
+	int ret;
 
 	switch (field) {
 	case VPCI_COMMON_DFSELECT: vp->dfselect = (uint32_t)v; return;
@@ -358,8 +369,9 @@ static void write_field(struct umdev_vpci *vp, unsigned field, unsigned off, uns
 		} else if (!q->enabled) {
 			q->enabled = true;
 			q->resume_idx = 0;
-			if (queue_start(q) < 0)
-				why = "queue enabled with a ring outside guest memory";
+			ret = queue_start(q);
+			if (ret < 0 && ret != -EAGAIN && ret != -EPERM && ret != -ENOTCONN)
+				why = "queue enabled with a bad ring";
 		}
 		break;
 	case VPCI_COMMON_Q_DESC:
@@ -523,6 +535,8 @@ static void pcicfg_access(void *opaque, uint64_t off, void *buf, size_t len, boo
 		return;
 	memcpy(&boff, cfg + cap + VPCI_CAP_OFFSET, 4);
 	memcpy(&blen, cfg + cap + VPCI_CAP_LENGTH, 4);
+	if (blen == 0)
+		return; /* nothing selected (drivers probe the capability so) */
 	if (cfg[cap + VPCI_CAP_BAR] != VPCI_BAR || (blen != 1 && blen != 2 && blen != 4) ||
 	    boff % blen) {
 		umdev_warn_rl(&vp->rl, "%s: PCI_CFG window bar %u offset 0x%x length %u refused",
@@ -569,6 +583,11 @@ static void pci_dma_unmap(void *opaque, uint64_t iova, uint64_t len)
 		vp->unmapping = false; /* no client: the next notify or DRIVER_OK resumes */
 }
 
+static void pci_dma_mapped(void *opaque, uint64_t iova, uint64_t len)
+{
+	resume_all(opaque);
+}
+
 static void pci_command(void *opaque, uint16_t old_cmd, uint16_t new_cmd)
 {
 	struct umdev_vpci *vp = opaque;
@@ -582,6 +601,7 @@ static void pci_command(void *opaque, uint16_t old_cmd, uint16_t new_cmd)
 static const struct umdev_pci_dev_ops vpci_pci_ops = {
 	.reset = pci_reset,
 	.dma_unmap = pci_dma_unmap,
+	.dma_mapped = pci_dma_mapped,
 	.command = pci_command,
 	.vcap_access = pcicfg_access,
 };
