@@ -100,7 +100,7 @@ uint64_t umdev_vpd_wait_irq(struct umdev_vpd *d, unsigned slot, int timeout_ms);
 
 /**
  * umdev_vpd_wait_used() - wait up to @timeout_ms for a used entry on queue
- * @idx, serving the server's DMA commands meanwhile. 1 with *@head/*@len,
+ * @idx, serving the server's DMA commands meanwhile. 1 with *@head and *@len set,
  * 0 on timeout, -errno.
  */
 int umdev_vpd_wait_used(struct umdev_vpd *d, unsigned idx, int timeout_ms, uint16_t *head,

@@ -1,0 +1,436 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * virtio-pci over vfio-user: our vfio-user client acting as a guest's
+ * virtio_pci driver (src/client/virtio_pci_drv.c) against a real umdevd
+ * serving virtio-blk and virtio-scsi with transport=vfio-user. Capability
+ * walk, feature negotiation, queue set-up, I/O on every queue with MSI-X,
+ * INTx with ISR, reset and DEVICE_RESET, bus mastering off, and hostile
+ * register accesses.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client/virtio_pci_drv.h"
+#include "proto_common.h"
+#include "umdev/proto/pci_regs.h"
+#include "umdev/proto/virtio_blk.h"
+#include "umdev/proto/virtio_ring.h"
+#include "umdev/proto/virtio_scsi.h"
+
+#define GUEST_IOVA 0x100000000ull
+#define GUEST_SIZE (4u << 20)
+#define RING(q) (GUEST_IOVA + (uint64_t)(q) * 0x10000)
+#define AREA(q) (GUEST_IOVA + 0x200000 + (uint64_t)(q) * 0x10000)
+#define DISK_BYTES (8u << 20)
+#define NQ 3
+#define ALL_RW (VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)
+#define WANT (~0ull)
+
+static struct proto_srv srv;
+static struct umdev_vfuc cli;
+static struct umdev_vpd drv;
+
+static int setup(void **state)
+{
+	(void)state;
+	proto_srv_init(&srv, DISK_BYTES);
+	proto_start_umdevd(&srv, "--device",
+			   "virtio-blk,id=vb0,transport=vfio-user,socket=@SOCK@,backend=file:@DISK@,"
+			   "num-queues=3,queue-size=256",
+			   "--device",
+			   "virtio-scsi,id=vs0,transport=vfio-user,socket=@SOCK2@,lun=0:0:ram:4M,"
+			   "num-queues=1,queue-size=256",
+			   NULL);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	bool alive = umdev_proc_alive(&srv.proc);
+
+	(void)state;
+	proto_stop(&srv, !alive);
+	assert_true(alive);
+	return 0;
+}
+
+static void open_dev(const char *sock)
+{
+	memset(&cli, 0, sizeof(cli));
+	assert_int_equal(umdev_vfuc_connect(&cli, sock, 3000), 0);
+	assert_int_equal(umdev_vfuc_version(&cli, NULL), 0);
+	assert_int_equal(umdev_vfuc_add_mem(&cli, GUEST_IOVA, GUEST_SIZE, true, ALL_RW), 0);
+	assert_int_equal(umdev_vpd_probe(&drv, &cli), 0);
+}
+
+static void close_dev(void)
+{
+	umdev_vpd_fini(&drv);
+	umdev_vfuc_close(&cli);
+}
+
+/* A device with @nq queues of 64 entries, queue q on MSI-X vector q + 1. */
+static void bring_up(unsigned nq, bool msix)
+{
+	assert_int_equal(umdev_vpd_negotiate(&drv, WANT), 0);
+	if (msix) {
+		assert_int_equal(umdev_vpd_enable_msix(&drv, nq + 1), 0);
+		assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_MSIX, 2, 0), 0);
+	} else {
+		assert_int_equal(umdev_vpd_enable_intx(&drv), 0);
+	}
+	for (unsigned q = 0; q < nq; q++)
+		assert_int_equal(umdev_vpd_queue_setup(&drv, q, 64, RING(q),
+						       msix ? q + 1 : VIRTIO_MSI_NO_VECTOR),
+				 0);
+	assert_int_equal(umdev_vpd_driver_ok(&drv), 0);
+}
+
+/* Post one virtio-blk request on queue @q (header, data, status) and kick. */
+static void blk_post(unsigned q, uint32_t type, uint64_t sector, uint32_t len)
+{
+	uint64_t a = AREA(q);
+	struct virtio_blk_outhdr *h = umdev_vfuc_mem_ptr(&cli, a, sizeof(*h));
+	struct umdev_vqd_buf b[3] = {
+		{ a, sizeof(*h), false },
+		{ a + 4096, len, type == VIRTIO_BLK_T_IN },
+		{ a + 64, 1, true },
+	};
+
+	h->type = type;
+	h->ioprio = 0;
+	h->sector = sector;
+	*(uint8_t *)umdev_vfuc_mem_ptr(&cli, a + 64, 1) = 0xff;
+	assert_true(umdev_vqd_add(&drv.q[q], b, 3, 0) >= 0);
+	assert_int_equal(umdev_vpd_kick(&drv, q), 0);
+}
+
+static uint8_t blk_done(unsigned q, int timeout_ms)
+{
+	uint16_t head;
+	uint32_t len;
+	int ret = umdev_vpd_wait_used(&drv, q, timeout_ms, &head, &len);
+
+	if (ret <= 0)
+		return 0xee; /* nothing came back */
+	return *(uint8_t *)umdev_vfuc_mem_ptr(&cli, AREA(q) + 64, 1);
+}
+
+static uint8_t *blk_data(unsigned q)
+{
+	return umdev_vfuc_mem_ptr(&cli, AREA(q) + 4096, 4096);
+}
+
+static void test_identity_and_caps(void **state)
+{
+	uint32_t id, sub, cls;
+	uint64_t cap;
+
+	(void)state;
+	open_dev(srv.sock);
+	assert_int_equal(umdev_vfuc_cfg_read(&cli, 0, &id, 4), 0);
+	assert_int_equal(id, 0x1af4u | (0x1040u + VIRTIO_ID_BLOCK) << 16);
+	assert_int_equal(umdev_vfuc_cfg_read(&cli, UMDEV_PCI_SUBSYS_VENDOR_ID, &sub, 4), 0);
+	assert_int_equal(sub, 0x1af4u | VIRTIO_ID_BLOCK << 16);
+	assert_int_equal(umdev_vfuc_cfg_read(&cli, UMDEV_PCI_REVISION_ID, &cls, 4), 0);
+	assert_int_equal(cls & 0xff, 1); /* modern-only: revision >= 1 */
+	assert_int_equal(umdev_vfuc_bar_size(&cli, 4), 0x8000);
+	/* Every structure lives in BAR 4, inside it, none overlapping the MSI-X table. */
+	assert_int_equal(drv.common.bar, 4);
+	assert_int_equal(drv.common.length, VPCI_COMMON_SIZE);
+	assert_int_equal(drv.notify.bar, 4);
+	assert_int_equal(drv.notify_mult, 4);
+	assert_true(drv.notify.length >= NQ * 4);
+	assert_int_equal(drv.isr.bar, 4);
+	assert_true(drv.isr.length >= 1);
+	assert_int_equal(drv.device.bar, 4);
+	assert_true(drv.device.length >= 8);
+	assert_true(drv.pcicfg.cap != 0);
+	assert_int_equal(drv.num_queues, NQ);
+	assert_int_equal(drv.msix_vectors, NQ + 1);
+	assert_int_equal(drv.msix_bar, 4);
+	/* Device config: the capacity in sectors. */
+	assert_int_equal(umdev_vfuc_region_read(&cli, 4, drv.device.offset, &cap, 8), 0);
+	assert_int_equal(cap, DISK_BYTES / 512);
+	close_dev();
+}
+
+static void test_features(void **state)
+{
+	uint64_t f;
+
+	(void)state;
+	open_dev(srv.sock);
+	f = umdev_vpd_device_features(&drv);
+	assert_true(f & 1ull << VIRTIO_F_VERSION_1);
+	assert_true(f & 1ull << VIRTIO_F_ACCESS_PLATFORM);
+	assert_false(f & 1ull << VIRTIO_F_RING_PACKED); /* not served on this transport */
+	/* A legacy driver (no VERSION_1) is refused FEATURES_OK. */
+	assert_int_equal(umdev_vpd_negotiate(&drv, ~(1ull << VIRTIO_F_VERSION_1)), -EPROTO);
+	/* Bits never offered are refused too. */
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_STATUS, 1, 0), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_STATUS, 1, 3), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_GFSELECT, 4, 1), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_GF, 4, 0xffffffffu), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_STATUS, 1, 0xb), 0);
+	assert_false(umdev_vpd_status(&drv) & VIRTIO_STATUS_FEATURES_OK);
+	/* A good set is accepted and frozen once FEATURES_OK is set. */
+	assert_int_equal(umdev_vpd_negotiate(&drv, WANT), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_GFSELECT, 4, 0), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_GF, 4, 0), 0);
+	assert_int_equal(umdev_vpd_common(&drv, VPCI_COMMON_GF, 4), drv.features & 0xffffffffu);
+	close_dev();
+}
+
+/* Every queue: write a pattern, read it back; its own MSI-X vector fires. */
+static void test_io_every_queue_msix(void **state)
+{
+	(void)state;
+	open_dev(srv.sock);
+	bring_up(NQ, true);
+	for (unsigned q = 0; q < NQ; q++) {
+		proto_fill(blk_data(q), 4096, 100 + q);
+		blk_post(q, VIRTIO_BLK_T_OUT, 8 * q, 4096);
+		assert_int_equal(blk_done(q, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+		assert_true(umdev_vpd_wait_irq(&drv, q + 1, PROTO_IO_TIMEOUT_MS) > 0);
+	}
+	for (unsigned q = 0; q < NQ; q++) {
+		unsigned rq = (q + 1) % NQ; /* read through another queue */
+
+		memset(blk_data(rq), 0, 4096);
+		blk_post(rq, VIRTIO_BLK_T_IN, 8 * q, 4096);
+		assert_int_equal(blk_done(rq, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+		assert_true(proto_check(blk_data(rq), 4096, 100 + q));
+		assert_true(umdev_vpd_wait_irq(&drv, rq + 1, PROTO_IO_TIMEOUT_MS) > 0);
+	}
+	/* A masked vector holds its interrupt in the PBA, and fires on unmask. */
+	{
+		uint32_t ctrl = 1, pba = 0;
+		uint32_t entry = drv.msix_table_off + 2 * UMDEV_PCI_MSIX_ENTRY_SIZE +
+				 UMDEV_PCI_MSIX_ENTRY_CTRL;
+
+		assert_int_equal(umdev_vfuc_region_write(&cli, 4, entry, &ctrl, 4), 0);
+		blk_post(1, VIRTIO_BLK_T_IN, 0, 512);
+		assert_int_equal(blk_done(1, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+		assert_int_equal(umdev_vfuc_region_read(&cli, 4, 0x6000, &pba, 4), 0);
+		assert_true(pba & 1u << 2);
+		assert_int_equal(umdev_vpd_wait_irq(&drv, 2, 0), 0);
+		ctrl = 0;
+		assert_int_equal(umdev_vfuc_region_write(&cli, 4, entry, &ctrl, 4), 0);
+		assert_true(umdev_vpd_wait_irq(&drv, 2, PROTO_IO_TIMEOUT_MS) > 0);
+	}
+	close_dev();
+}
+
+static void test_intx_isr(void **state)
+{
+	uint8_t isr = 0xff;
+
+	(void)state;
+	open_dev(srv.sock);
+	bring_up(1, false);
+	blk_post(0, VIRTIO_BLK_T_IN, 0, 512);
+	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	assert_true(umdev_vpd_wait_irq(&drv, 0, PROTO_IO_TIMEOUT_MS) > 0);
+	/* ISR says "queue", and reading it clears it. */
+	assert_int_equal(umdev_vfuc_region_read(&cli, 4, drv.isr.offset, &isr, 1), 0);
+	assert_int_equal(isr, VIRTIO_PCI_ISR_QUEUE);
+	assert_int_equal(umdev_vfuc_region_read(&cli, 4, drv.isr.offset, &isr, 1), 0);
+	assert_int_equal(isr, 0);
+	close_dev();
+}
+
+static void check_reset_state(void)
+{
+	assert_int_equal(umdev_vpd_status(&drv), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_SELECT, 2, 0), 0);
+	assert_int_equal(umdev_vpd_common(&drv, VPCI_COMMON_Q_ENABLE, 2), 0);
+	assert_int_equal(umdev_vpd_common(&drv, VPCI_COMMON_Q_SIZE, 2), 256);
+	assert_int_equal(umdev_vpd_common(&drv, VPCI_COMMON_Q_MSIX, 2), VIRTIO_MSI_NO_VECTOR);
+	assert_int_equal(umdev_vpd_common(&drv, VPCI_COMMON_Q_DESC, 4), 0);
+}
+
+static void test_reset_and_flr(void **state)
+{
+	(void)state;
+	open_dev(srv.sock);
+	bring_up(2, true);
+	blk_post(0, VIRTIO_BLK_T_IN, 0, 512);
+	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	/* Driver reset: status 0. */
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_STATUS, 1, 0), 0);
+	check_reset_state();
+	/* The device works again after a fresh set-up. */
+	bring_up(2, true);
+	blk_post(1, VIRTIO_BLK_T_IN, 0, 512);
+	assert_int_equal(blk_done(1, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	/* Function reset (vfio-user DEVICE_RESET, what FLR becomes). */
+	assert_int_equal(umdev_vfuc_reset(&cli), 0);
+	check_reset_state();
+	assert_int_equal(umdev_vfuc_cfg_write(&cli, UMDEV_PCI_COMMAND,
+					      UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER, 2), 0);
+	bring_up(1, true);
+	blk_post(0, VIRTIO_BLK_T_IN, 0, 512);
+	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	close_dev();
+}
+
+static void test_bus_master_off(void **state)
+{
+	(void)state;
+	open_dev(srv.sock);
+	bring_up(1, true);
+	assert_int_equal(umdev_vfuc_cfg_write(&cli, UMDEV_PCI_COMMAND, UMDEV_PCI_CMD_MEMORY, 2), 0);
+	blk_post(0, VIRTIO_BLK_T_IN, 0, 512);
+	/* No DMA while bus mastering is off: the request stays on the ring... */
+	assert_int_equal(blk_done(0, 300), 0xee);
+	/* ...and is served once it is back on. */
+	assert_int_equal(umdev_vfuc_cfg_write(&cli, UMDEV_PCI_COMMAND,
+					      UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER, 2), 0);
+	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	close_dev();
+}
+
+static void test_hostile_registers(void **state)
+{
+	uint8_t b3[3];
+	uint32_t v;
+	uint8_t data[4];
+	unsigned pc;
+
+	(void)state;
+	open_dev(srv.sock);
+	/* Widths and alignments a driver must not use are refused. */
+	assert_true(umdev_vfuc_region_read(&cli, 4, VPCI_COMMON_DF, b3, 3) < 0);
+	assert_true(umdev_vpd_common_read(&drv, VPCI_COMMON_DF, 2, &(uint64_t){ 0 }) < 0);
+	assert_true(umdev_vpd_common_read(&drv, VPCI_COMMON_STATUS, 4, &(uint64_t){ 0 }) < 0);
+	assert_true(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_SIZE + 1, 1, 1) < 0);
+	/* Past the structure but inside its part: zeroes. Outside the BAR: refused. */
+	assert_int_equal(umdev_vpd_common(&drv, 0x100, 4), 0);
+	assert_true(umdev_vfuc_region_read(&cli, 4, 0x8000, &v, 4) < 0);
+	/* Read-only fields stay as they are. */
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_NUMQ, 2, 99), 0);
+	assert_int_equal(umdev_vpd_common(&drv, VPCI_COMMON_NUMQ, 2), NQ);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_NOFF, 2, 77), 0);
+	assert_int_equal(umdev_vpd_common(&drv, VPCI_COMMON_Q_NOFF, 2), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_CFGGEN, 1, 9), 0);
+	/* Queue sizes out of range or not a power of two are ignored. */
+	assert_int_equal(umdev_vpd_negotiate(&drv, WANT), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_SELECT, 2, 0), 0);
+	for (unsigned i = 0; i < 4; i++) {
+		static const uint16_t bad[] = { 0, 3, 512, 0xffff };
+
+		assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_SIZE, 2, bad[i]), 0);
+		assert_int_equal(umdev_vpd_common(&drv, VPCI_COMMON_Q_SIZE, 2), 256);
+	}
+	/* A vector the function lacks reads back as NO_VECTOR. */
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_MSIX, 2, 500), 0);
+	assert_int_equal(umdev_vpd_common(&drv, VPCI_COMMON_Q_MSIX, 2), VIRTIO_MSI_NO_VECTOR);
+	/* A queue that does not exist has size 0 and cannot be enabled. */
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_SELECT, 2, 999), 0);
+	assert_int_equal(umdev_vpd_common(&drv, VPCI_COMMON_Q_SIZE, 2), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_ENABLE, 2, 1), 0);
+	assert_int_equal(umdev_vpd_common(&drv, VPCI_COMMON_Q_ENABLE, 2), 0);
+	/* Clearing status bits without a reset is ignored. */
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_STATUS, 1, 1), 0);
+	assert_true(umdev_vpd_status(&drv) & VIRTIO_STATUS_FEATURES_OK);
+	/* A ring outside guest memory never runs; the notify of a queue we lack is harmless. */
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_SELECT, 2, 0), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_DESC, 4, 0x1000), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_AVAIL, 4, 0x2000), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_USED, 4, 0x3000), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_ENABLE, 2, 1), 0);
+	assert_int_equal(umdev_vpd_driver_ok(&drv), 0);
+	assert_int_equal(umdev_vpd_kick(&drv, 0), 0);
+	v = 0;
+	assert_int_equal(umdev_vfuc_region_write(&cli, 4, drv.notify.offset + 4 * 200, &v, 2), 0);
+	/* Addresses of an enabled queue cannot change under it. */
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_Q_DESC, 4, RING(0)), 0);
+	assert_int_equal(umdev_vpd_common(&drv, VPCI_COMMON_Q_DESC, 4), 0x1000);
+	/* The PCI_CFG window reaches the common structure through config space. */
+	pc = drv.pcicfg.cap;
+	assert_int_equal(umdev_vfuc_cfg_write(&cli, pc + VPCI_CAP_BAR, 4, 1), 0);
+	assert_int_equal(umdev_vfuc_cfg_write(&cli, pc + VPCI_CAP_OFFSET,
+					      drv.common.offset + VPCI_COMMON_NUMQ, 4), 0);
+	assert_int_equal(umdev_vfuc_cfg_write(&cli, pc + VPCI_CAP_LENGTH, 2, 4), 0);
+	assert_int_equal(umdev_vfuc_cfg_read(&cli, pc + VPCI_PCICFG_DATA, data, 4), 0);
+	assert_int_equal(data[0] | data[1] << 8, NQ);
+	/* The window's type and its other caps' fields are read-only. */
+	assert_int_equal(umdev_vfuc_cfg_write(&cli, drv.common.cap + VPCI_CAP_OFFSET, 0x1234, 4), 0);
+	assert_int_equal(umdev_vfuc_cfg_read(&cli, drv.common.cap + VPCI_CAP_OFFSET, &v, 4), 0);
+	assert_int_equal(v, drv.common.offset);
+	/* After all that, a reset brings back a working device. */
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_STATUS, 1, 0), 0);
+	bring_up(1, true);
+	blk_post(0, VIRTIO_BLK_T_IN, 0, 512);
+	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	close_dev();
+}
+
+/* virtio-scsi through the same transport: INQUIRY on the request queue. */
+static void test_scsi_inquiry(void **state)
+{
+	uint64_t a = AREA(2);
+	struct virtio_scsi_cmd_req *req;
+	struct virtio_scsi_cmd_resp *resp;
+	uint8_t *cdb, *inq;
+	uint32_t id;
+	uint16_t head;
+	uint32_t len;
+
+	(void)state;
+	open_dev(srv.sock2);
+	assert_int_equal(umdev_vfuc_cfg_read(&cli, 0, &id, 4), 0);
+	assert_int_equal(id, 0x1af4u | (0x1040u + VIRTIO_ID_SCSI) << 16);
+	assert_int_equal(drv.num_queues, 3); /* control, event, one request queue */
+	bring_up(3, true);
+	req = umdev_vfuc_mem_ptr(&cli, a, 64);
+	memset(req, 0, 64);
+	req->lun[0] = 1;
+	cdb = (uint8_t *)req + sizeof(*req);
+	cdb[0] = 0x12; /* INQUIRY */
+	cdb[4] = 96;
+	resp = umdev_vfuc_mem_ptr(&cli, a + 1024, 12 + 96);
+	memset(resp, 0xff, 12 + 96);
+	inq = umdev_vfuc_mem_ptr(&cli, a + 4096, 96);
+	memset(inq, 0, 96);
+	{
+		struct umdev_vqd_buf b[3] = {
+			{ a, sizeof(*req) + 32, false },
+			{ a + 1024, 12 + 96, true },
+			{ a + 4096, 96, true },
+		};
+
+		assert_true(umdev_vqd_add(&drv.q[2], b, 3, 0) >= 0);
+	}
+	assert_int_equal(umdev_vpd_kick(&drv, 2), 0);
+	assert_int_equal(umdev_vpd_wait_used(&drv, 2, PROTO_IO_TIMEOUT_MS, &head, &len), 1);
+	assert_int_equal(resp->response, VIRTIO_SCSI_S_OK);
+	assert_int_equal(resp->status, 0);
+	assert_int_equal(inq[0] & 0x1f, 0); /* direct-access block device */
+	assert_true(umdev_vpd_wait_irq(&drv, 3, PROTO_IO_TIMEOUT_MS) > 0);
+	close_dev();
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_identity_and_caps),
+		cmocka_unit_test(test_features),
+		cmocka_unit_test(test_io_every_queue_msix),
+		cmocka_unit_test(test_intx_isr),
+		cmocka_unit_test(test_reset_and_flr),
+		cmocka_unit_test(test_bus_master_off),
+		cmocka_unit_test(test_hostile_registers),
+		cmocka_unit_test(test_scsi_inquiry),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
