@@ -366,6 +366,8 @@ static void write_field(struct umdev_vpci *vp, unsigned field, unsigned off, uns
 	case VPCI_COMMON_Q_ENABLE:
 		if (!q || v != 1) {
 			why = "queue_enable other than 1 (RING_RESET is not offered)";
+		} else if (!(vp->status & VIRTIO_STATUS_FEATURES_OK)) {
+			why = "queue_enable before FEATURES_OK";
 		} else if (!q->enabled) {
 			q->enabled = true;
 			q->resume_idx = 0;
