@@ -209,7 +209,7 @@ static int run_server(const struct server *s, const char *umdevd, const char *qs
 	snprintf(dev, sizeof(dev), "virtio-blk,id=b0,socket=%s,backend=null:%s,num-queues=1%s%s",
 		 sock, NULL_SIZE, s->vfu ? ",transport=vfio-user" : "", s->extra);
 	snprintf(blockdev, sizeof(blockdev),
-		 "driver=null-co,node-name=n0,size=%s,read-zeroes=on", NULL_SIZE);
+		 "driver=null-co,node-name=n0,size=%llu,read-zeroes=on", NBLOCKS * IO_BYTES);
 	snprintf(exp, sizeof(exp),
 		 "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=%s,"
 		 "writable=on", sock);
