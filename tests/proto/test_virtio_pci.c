@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 #include "client/virtio_pci_drv.h"
 #include "proto_common.h"
@@ -34,6 +35,7 @@
 #define WANT (~0ull)
 
 static struct proto_srv srv;
+static char rpc_path[256];
 static struct umdev_vfuc cli;
 static struct umdev_vpd drv;
 
@@ -41,7 +43,8 @@ static int setup(void **state)
 {
 	(void)state;
 	proto_srv_init(&srv, DISK_BYTES);
-	proto_start_umdevd(&srv, "--device",
+	snprintf(rpc_path, sizeof(rpc_path), "%s/rpc.sock", srv.dir);
+	proto_start_umdevd(&srv, "--rpc", rpc_path, "--device",
 			   "virtio-blk,id=vb0,transport=vfio-user,socket=@SOCK@,backend=file:@DISK@,"
 			   "num-queues=3,queue-size=256",
 			   "--device",
@@ -419,6 +422,62 @@ static void test_scsi_inquiry(void **state)
 	close_dev();
 }
 
+/* Run umdevctl against our daemon; its stdout goes to @out. Returns its exit status. */
+static int ctl(const char *args, char *out, size_t outlen)
+{
+	char cmd[1024];
+	const char *exe = getenv("UMDEVCTL");
+	size_t n = 0;
+	FILE *f;
+
+	assert_non_null(exe);
+	snprintf(cmd, sizeof(cmd), "%s --rpc %s %s", exe, rpc_path, args);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	if (out) {
+		n = fread(out, 1, outlen - 1, f);
+		out[n] = 0;
+	} else {
+		char sink[256];
+
+		while (fread(sink, 1, sizeof(sink), f) > 0)
+			;
+	}
+	return WEXITSTATUS(pclose(f));
+}
+
+/* LUN hot-plug over this transport: the event queue reports it, with its own vector. */
+static void test_scsi_hotplug_and_list(void **state)
+{
+	uint64_t a = AREA(1);
+	struct virtio_scsi_event *ev;
+	char out[4096];
+	uint16_t head;
+	uint32_t len;
+
+	(void)state;
+	assert_int_equal(ctl("list", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "vfio-user"));
+	open_dev(srv.sock2);
+	bring_up(3, true);
+	ev = umdev_vfuc_mem_ptr(&cli, a, sizeof(*ev));
+	memset(ev, 0xff, sizeof(*ev));
+	{
+		struct umdev_vqd_buf b = { a, sizeof(*ev), true };
+
+		assert_true(umdev_vqd_add(&drv.q[1], &b, 1, 0) >= 0);
+	}
+	assert_int_equal(umdev_vpd_kick(&drv, 1), 0);
+	assert_int_equal(ctl("lun-add vs0 0:3 ram:1M", NULL, 0), 0);
+	assert_int_equal(umdev_vpd_wait_used(&drv, 1, PROTO_IO_TIMEOUT_MS, &head, &len), 1);
+	assert_int_equal(ev->event, VIRTIO_SCSI_T_TRANSPORT_RESET);
+	assert_int_equal(ev->lun[1], 0);
+	assert_int_equal(ev->lun[3], 3);
+	assert_true(umdev_vpd_wait_irq(&drv, 2, PROTO_IO_TIMEOUT_MS) > 0);
+	assert_int_equal(ctl("lun-remove vs0 0:3", NULL, 0), 0);
+	close_dev();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -430,6 +489,7 @@ int main(void)
 		cmocka_unit_test(test_bus_master_off),
 		cmocka_unit_test(test_hostile_registers),
 		cmocka_unit_test(test_scsi_inquiry),
+		cmocka_unit_test(test_scsi_hotplug_and_list),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
