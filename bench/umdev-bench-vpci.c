@@ -25,8 +25,7 @@
 #include <unistd.h>
 
 #include "client/proc_util.h"
-#include "client/vhost_user_client.h"
-#include "client/virtio_pci_drv.h"
+#include "client/virtio_blk_any.h"
 #include "umdev/proto/virtio_blk.h"
 
 #include "bench_util.h"
@@ -40,18 +39,6 @@
 #define IO_BYTES 4096u
 #define NULL_SIZE "1G"
 #define NBLOCKS ((1ull << 30) / IO_BYTES)
-#define GUEST_IOVA 0x100000000ull
-#define GUEST_SIZE (4u << 20)
-#define DATA_OFF 0x100000u /* buffers; headers and status bytes below them */
-
-/* One client, either transport: post a read into buffer @b, reap completions. */
-struct client {
-	bool vfu;
-	struct umdev_vuc vu;
-	struct umdev_vfuc vc;
-	struct umdev_vpd vpd;
-	uint64_t bufs; /* vhost-user: guest address of the buffers */
-};
 
 struct server {
 	const char *name;
@@ -59,66 +46,30 @@ struct server {
 	const char *extra; /* appended to the umdevd device */
 };
 
-static int vpd_post(struct client *c, uint64_t sector, unsigned b)
+static int post(struct umdev_vba *c, uint64_t bufs, uint64_t sector, unsigned b, bool more)
 {
-	uint64_t hdr = GUEST_IOVA + b * 64ull;
-	struct virtio_blk_outhdr *h = umdev_vfuc_mem_ptr(&c->vc, hdr, 16);
-	struct umdev_vqd_buf bufs[3] = {
-		{ hdr, 16, false },
-		{ GUEST_IOVA + DATA_OFF + (uint64_t)b * IO_BYTES, IO_BYTES, true },
-		{ hdr + 16, 1, true },
-	};
+	struct umdev_vqd_buf d = { bufs + (uint64_t)b * IO_BYTES, IO_BYTES, true };
 
-	h->type = VIRTIO_BLK_T_IN;
-	h->ioprio = 0;
-	h->sector = sector;
-	return umdev_vqd_add(&c->vpd.q[0], bufs, 3, 0) < 0 ? -ENOSPC : 0;
-}
-
-static int post(struct client *c, uint64_t sector, unsigned b, bool more)
-{
-	struct umdev_vqd_buf d = { c->bufs + (uint64_t)b * IO_BYTES, IO_BYTES, true };
-
-	if (!c->vfu)
-		return umdev_vblk_submit(&c->vu, 0, VIRTIO_BLK_T_IN, sector, &d, 1, b, more);
-	if (vpd_post(c, sector, b) < 0)
-		return -ENOSPC;
-	if (!more && umdev_vqd_kick_needed(&c->vpd.q[0]))
-		return umdev_vpd_kick(&c->vpd, 0);
-	return 0;
+	return umdev_vba_submit(c, 0, VIRTIO_BLK_T_IN, sector, &d, 1, b, more);
 }
 
 /* Reap into @done (buffer numbers); returns how many, or -errno. */
-static int reap(struct client *c, unsigned *done, unsigned max)
+static int reap(struct umdev_vba *c, unsigned *done, unsigned max)
 {
 	struct umdev_vblk_cpl cpl[RING];
-	uint16_t head;
-	uint32_t len;
-	int n = 0, r;
+	int n = umdev_vba_poll(c, 0, cpl, max < RING ? max : RING);
 
-	if (!c->vfu) {
-		n = umdev_vblk_poll(&c->vu, 0, cpl, max < RING ? max : RING);
-		for (int i = 0; i < n; i++) {
-			if (cpl[i].status != VIRTIO_BLK_S_OK)
-				return -EIO;
-			done[i] = (unsigned)cpl[i].cookie;
-		}
-		return n;
-	}
-	while ((unsigned)n < max && (r = umdev_vqd_get_used(&c->vpd.q[0], &head, &len)) > 0) {
-		/* The chain's first descriptor is its header: that names the buffer. */
-		uint64_t hdr = c->vpd.q[0].desc[head].addr;
-		unsigned b = (unsigned)((hdr - GUEST_IOVA) / 64);
-
-		if (*(uint8_t *)umdev_vfuc_mem_ptr(&c->vc, hdr + 16, 1) != VIRTIO_BLK_S_OK)
+	for (int i = 0; i < n; i++) {
+		if (cpl[i].status != VIRTIO_BLK_S_OK)
 			return -EIO;
-		done[n++] = b;
+		done[i] = (unsigned)cpl[i].cookie;
 	}
 	return n;
 }
 
 /* Keep @qd reads in flight for @secs. Returns completions or -errno. */
-static int64_t load(struct client *c, unsigned qd, double secs, uint64_t *seed)
+static int64_t load(struct umdev_vba *c, uint64_t bufs, unsigned qd, double secs,
+		    uint64_t *seed)
 {
 	unsigned freeb[RING], nfree = qd, inflight = 0;
 	double end = bench_mono_s() + secs;
@@ -131,7 +82,7 @@ static int64_t load(struct client *c, unsigned qd, double secs, uint64_t *seed)
 
 		while (!stop && nfree) {
 			unsigned b = freeb[--nfree];
-			int r = post(c, (bench_xorshift(seed) % NBLOCKS) * (IO_BYTES >> 9), b,
+			int r = post(c, bufs, (bench_xorshift(seed) % NBLOCKS) * (IO_BYTES >> 9), b,
 				     nfree != 0);
 
 			if (r)
@@ -149,48 +100,6 @@ static int64_t load(struct client *c, unsigned qd, double secs, uint64_t *seed)
 	return total;
 }
 
-static int connect_client(struct client *c, const struct server *s, const char *sock)
-{
-	int r;
-
-	memset(c, 0, sizeof(*c));
-	c->vfu = s->vfu;
-	if (!c->vfu) {
-		r = umdev_vuc_connect(&c->vu, sock, 3000);
-		if (r)
-			return r;
-		c->vu.vqs[0].no_interrupt = true;
-		r = umdev_vuc_start_blk(&c->vu, 1, RING, 1, 16ull << 20, 0);
-		if (r)
-			return r;
-		c->bufs = umdev_vuc_alloc(&c->vu, 0, (uint64_t)RING * IO_BYTES, 4096);
-		return c->bufs ? 0 : -ENOMEM;
-	}
-	if ((r = umdev_vfuc_connect(&c->vc, sock, 3000)) < 0 ||
-	    (r = umdev_vfuc_version(&c->vc, NULL)) < 0 ||
-	    (r = umdev_vfuc_add_mem(&c->vc, GUEST_IOVA, GUEST_SIZE, true,
-				    VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)) < 0 ||
-	    (r = umdev_vpd_probe(&c->vpd, &c->vc)) < 0 ||
-	    /* No EVENT_IDX: the flags decide, and we ask for no interrupts at all. */
-	    (r = umdev_vpd_negotiate(&c->vpd, ~(1ull << VIRTIO_RING_F_EVENT_IDX))) < 0 ||
-	    (r = umdev_vpd_queue_setup(&c->vpd, 0, RING, GUEST_IOVA + 0x300000,
-				       VIRTIO_MSI_NO_VECTOR)) < 0 ||
-	    (r = umdev_vpd_driver_ok(&c->vpd)) < 0)
-		return r;
-	c->vpd.q[0].avail->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
-	return 0;
-}
-
-static void close_client(struct client *c)
-{
-	if (c->vfu) {
-		umdev_vpd_fini(&c->vpd);
-		umdev_vfuc_close(&c->vc);
-	} else {
-		umdev_vuc_close(&c->vu);
-	}
-}
-
 static int run_server(const struct server *s, const char *umdevd, const char *qsd,
 		      const unsigned *qds, unsigned nqds, double secs)
 {
@@ -199,7 +108,9 @@ static int run_server(const struct server *s, const char *umdevd, const char *qs
 	char *qargs[] = { (char *)qsd, "--blockdev", blockdev, "--export", exp, NULL };
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
 	struct umdev_proc proc;
-	struct client c;
+	struct umdev_vba c = { .no_interrupts = true };
+	uint64_t bufs = 0;
+	bool opened = false;
 	int r;
 
 	if (umdev_proc_tmpdir(dir, sizeof(dir)) < 0)
@@ -217,12 +128,16 @@ static int run_server(const struct server *s, const char *umdevd, const char *qs
 	if (r)
 		return r;
 	r = umdev_proc_wait_socket(&proc, sock, 10000);
-	if (r == 0)
-		r = connect_client(&c, s, sock);
+	if (r == 0) {
+		r = umdev_vba_open(&c, s->vfu, sock, 1, RING, 16ull << 20);
+		opened = true;
+	}
+	if (r == 0 && !(bufs = umdev_vba_alloc(&c, (uint64_t)RING * IO_BYTES, 4096)))
+		r = -ENOMEM;
 	for (unsigned i = 0; r == 0 && i < nqds; i++) {
 		uint64_t s0, s1, c0, c1;
 		double t0, t1;
-		int64_t n = load(&c, qds[i], 0.3, &seed); /* warm-up */
+		int64_t n = load(&c, bufs, qds[i], 0.3, &seed); /* warm-up */
 
 		if (n < 0 || umdev_proc_cpu_ns(proc.pid, &s0)) {
 			r = n < 0 ? (int)n : -EIO;
@@ -230,7 +145,7 @@ static int run_server(const struct server *s, const char *umdevd, const char *qs
 		}
 		c0 = bench_self_cpu_ns();
 		t0 = bench_mono_s();
-		n = load(&c, qds[i], secs, &seed);
+		n = load(&c, bufs, qds[i], secs, &seed);
 		t1 = bench_mono_s();
 		c1 = bench_self_cpu_ns();
 		if (n <= 0 || umdev_proc_cpu_ns(proc.pid, &s1)) {
@@ -246,7 +161,8 @@ static int run_server(const struct server *s, const char *umdevd, const char *qs
 	}
 	if (r)
 		fprintf(stderr, "%s: failed: %s\n", s->name, strerror(-r));
-	close_client(&c);
+	if (opened)
+		umdev_vba_close(&c);
 	umdev_proc_stop(&proc, 3000);
 	if (r)
 		bench_dump_log(log);

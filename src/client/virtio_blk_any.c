@@ -23,13 +23,18 @@ static int vfu_open(struct umdev_vba *b, const char *sock, uint64_t mem_size)
 	    (r = umdev_vfuc_add_mem(&b->vc, VBA_IOVA, mem_size, true,
 				    VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)) < 0 ||
 	    (r = umdev_vpd_probe(&b->vpd, &b->vc)) < 0 ||
-	    (r = umdev_vpd_negotiate(&b->vpd, ~0ull)) < 0 ||
-	    (r = umdev_vpd_enable_msix(&b->vpd, b->nq + 1)) < 0)
+	    (r = umdev_vpd_negotiate(&b->vpd, b->no_interrupts ?
+							  ~(1ull << VIRTIO_RING_F_EVENT_IDX) :
+							  ~0ull)) < 0 ||
+	    (!b->no_interrupts && (r = umdev_vpd_enable_msix(&b->vpd, b->nq + 1)) < 0))
 		return r;
 	for (unsigned q = 0; q < b->nq; q++) {
-		r = umdev_vpd_queue_setup(&b->vpd, q, b->qsize, at, (uint16_t)(q + 1));
+		r = umdev_vpd_queue_setup(&b->vpd, q, b->qsize, at,
+					  b->no_interrupts ? VIRTIO_MSI_NO_VECTOR : (uint16_t)(q + 1));
 		if (r < 0)
 			return r;
+		if (b->no_interrupts)
+			b->vpd.q[q].avail->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
 		at += (ring + 4095) & ~4095ull;
 		b->slots_gpa[q] = at;
 		at += ((uint64_t)b->qsize * SLOT + 4095) & ~4095ull;
@@ -52,15 +57,24 @@ static int vfu_open(struct umdev_vba *b, const char *sock, uint64_t mem_size)
 int umdev_vba_open(struct umdev_vba *b, bool vfu, const char *sock, unsigned nq, uint16_t qsize,
 		   uint64_t mem_size)
 {
+	bool no_irq = b->no_interrupts;
 	int r;
 
 	memset(b, 0, sizeof(*b));
+	/* Nothing open yet: umdev_vba_close() after a failed open closes nothing else. */
+	b->vc.fd = -1;
+	b->vu.sock = -1;
+	for (unsigned i = 0; i < UMDEV_VPD_MAX_VECTORS; i++)
+		b->vpd.irq_fd[i] = -1;
+	b->no_interrupts = no_irq;
 	b->vfu = vfu;
 	b->nq = nq;
 	b->qsize = qsize;
 	if (vfu)
 		return vfu_open(b, sock, mem_size);
 	r = umdev_vuc_connect(&b->vu, sock, 3000);
+	for (unsigned q = 0; r == 0 && q < nq && q < UMDEV_VUC_MAX_QUEUES; q++)
+		b->vu.vqs[q].no_interrupt = no_irq;
 	if (r == 0)
 		r = umdev_vuc_start_blk(&b->vu, nq, qsize, 1, mem_size, 0);
 	return r;
@@ -68,6 +82,7 @@ int umdev_vba_open(struct umdev_vba *b, bool vfu, const char *sock, unsigned nq,
 
 void umdev_vba_close(struct umdev_vba *b)
 {
+	/* Safe after a failed umdev_vba_open(), not on a struct never opened. */
 	if (!b->vfu) {
 		umdev_vuc_close(&b->vu);
 		return;

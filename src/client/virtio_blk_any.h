@@ -17,6 +17,12 @@
 
 struct umdev_vba {
 	bool vfu; /* virtio-pci over vfio-user, else vhost-user */
+	/*
+	 * Set before open for a client that busy-polls (benchmarks): the
+	 * driver asks for no interrupts (VIRTQ_AVAIL_F_NO_INTERRUPT, so no
+	 * EVENT_IDX) and over vfio-user assigns no MSI-X vectors.
+	 */
+	bool no_interrupts;
 	unsigned nq;
 	uint16_t qsize;
 	struct umdev_vuc vu;
@@ -35,7 +41,8 @@ struct umdev_vba {
  * umdev_vba_open() - connect to @sock and bring up @nq queues of @qsize
  * entries with @mem_size bytes of guest memory (fd-backed), every feature
  * the device offers accepted. Over vfio-user, queue q interrupts on MSI-X
- * vector q + 1. Returns 0 or -errno.
+ * vector q + 1. @b->no_interrupts is read (set it first; the rest of @b is
+ * cleared). Returns 0 or -errno.
  */
 int umdev_vba_open(struct umdev_vba *b, bool vfu, const char *sock, unsigned nq, uint16_t qsize,
 		   uint64_t mem_size) __attribute__((warn_unused_result));
