@@ -422,6 +422,50 @@ static void test_scsi_inquiry(void **state)
 	close_dev();
 }
 
+/* One chain on the control queue (0): @req readable, @resp_len writable at AREA(0)+2048. */
+static void *ctrl_req(const void *req, uint32_t len, uint32_t resp_len)
+{
+	uint64_t a = AREA(0);
+	struct umdev_vqd_buf b[2] = { { a, len, false }, { a + 2048, resp_len, true } };
+	uint16_t head;
+	uint32_t used;
+
+	memcpy(umdev_vfuc_mem_ptr(&cli, a, len), req, len);
+	memset(umdev_vfuc_mem_ptr(&cli, a + 2048, resp_len), 0xee, resp_len);
+	assert_true(umdev_vqd_add(&drv.q[0], b, 2, 0) >= 0);
+	assert_int_equal(umdev_vpd_kick(&drv, 0), 0);
+	assert_int_equal(umdev_vpd_wait_used(&drv, 0, PROTO_IO_TIMEOUT_MS, &head, &used), 1);
+	assert_int_equal(used, resp_len);
+	assert_true(umdev_vpd_wait_irq(&drv, 1, PROTO_IO_TIMEOUT_MS) > 0);
+	return umdev_vfuc_mem_ptr(&cli, a + 2048, resp_len);
+}
+
+/* virtio-scsi's control queue through this transport: a TMF and an AN query. */
+static void test_scsi_tmf_an(void **state)
+{
+	struct virtio_scsi_ctrl_tmf_req tmf = { .type = VIRTIO_SCSI_T_TMF,
+						.subtype = VIRTIO_SCSI_T_TMF_LOGICAL_UNIT_RESET,
+						.lun = { 1, 0, 0x40, 0 } };
+	struct virtio_scsi_ctrl_an_req an = { .type = VIRTIO_SCSI_T_AN_QUERY,
+					      .lun = { 1, 0, 0x40, 0 },
+					      .event_requested = 0x7e };
+	struct virtio_scsi_ctrl_tmf_resp *tr;
+	struct virtio_scsi_ctrl_an_resp *ar;
+
+	(void)state;
+	open_dev(srv.sock2);
+	bring_up(3, true);
+	tr = ctrl_req(&tmf, sizeof(tmf), sizeof(*tr));
+	assert_int_equal(tr->response, VIRTIO_SCSI_S_FUNCTION_COMPLETE);
+	tmf.lun[3] = 77; /* no such LUN */
+	tr = ctrl_req(&tmf, sizeof(tmf), sizeof(*tr));
+	assert_int_equal(tr->response, VIRTIO_SCSI_S_INCORRECT_LUN);
+	ar = ctrl_req(&an, sizeof(an), sizeof(*ar));
+	assert_int_equal(ar->response, VIRTIO_SCSI_S_OK);
+	assert_int_equal(ar->event_actual & ~0x7eu, 0);
+	close_dev();
+}
+
 /* Run umdevctl against our daemon; its stdout goes to @out. Returns its exit status. */
 static int ctl(const char *args, char *out, size_t outlen)
 {
@@ -490,6 +534,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_registers),
 		cmocka_unit_test(test_scsi_inquiry),
 		cmocka_unit_test(test_scsi_hotplug_and_list),
+		cmocka_unit_test(test_scsi_tmf_an),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
