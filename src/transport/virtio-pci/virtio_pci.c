@@ -142,6 +142,27 @@ static bool queue_should_run(const struct vpci_queue *q)
 	       (umdev_pci_command(vp->pci) & UMDEV_PCI_CMD_MASTER);
 }
 
+/*
+ * A queue's eventfd and ring object, made when it first starts: a device
+ * may offer hundreds of queues (virtio-blk 256) of which a guest uses a few.
+ */
+static int queue_alloc(struct vpci_queue *q)
+{
+	char name[48];
+	int err = 0;
+
+	if (q->vq)
+		return 0;
+	if (q->kick_fd < 0) {
+		q->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (q->kick_fd < 0)
+			return -errno;
+	}
+	snprintf(name, sizeof(name), "%s.q%u", q->vp->vdev->name, q->idx);
+	q->vq = umdev_vq_new(name, &err);
+	return q->vq ? 0 : err;
+}
+
 static int queue_start(struct vpci_queue *q)
 {
 	struct umdev_vpci *vp = q->vp;
@@ -159,6 +180,9 @@ static int queue_start(struct vpci_queue *q)
 
 	if (q->running || !queue_should_run(q))
 		return 0;
+	ret = queue_alloc(q);
+	if (ret < 0)
+		return ret;
 	map = umdev_pci_dma_map(vp->pci, &err);
 	if (!map)
 		return err ? err : -EFAULT;
@@ -628,7 +652,6 @@ umdev_vpci *umdev_vpci_new(struct umdev_virtio_dev *vdev, int *err)
 	struct umdev_pci_bar_desc *b = &c.bars[VPCI_BAR];
 	struct umdev_vpci *vp;
 	uint32_t mult = NOTIFY_MULT;
-	char name[48];
 
 	if (!vdev->num_queues || vdev->num_queues > VPCI_MAX_QUEUES || !vdev->max_queue_size ||
 	    vdev->config_size > PART) {
@@ -654,15 +677,6 @@ umdev_vpci *umdev_vpci_new(struct umdev_virtio_dev *vdev, int *err)
 		q->vp = vp;
 		q->idx = i;
 		queue_reset_regs(vp, q);
-		q->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		snprintf(name, sizeof(name), "%s.q%u", vdev->name, i);
-		q->vq = q->kick_fd >= 0 ? umdev_vq_new(name, err) : NULL;
-		if (!q->vq) {
-			if (q->kick_fd < 0)
-				*err = -errno;
-			umdev_vpci_free(vp);
-			return NULL;
-		}
 	}
 
 	c.vendor_id = UMDEV_VPCI_VENDOR;
