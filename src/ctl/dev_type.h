@@ -77,6 +77,14 @@ struct umdev_dev_type {
 	 * changed at runtime, e.g. LUNs added since. May be NULL.
 	 */
 	void (*save)(void *inst, struct json_object *config);
+	/* The device serves no socket itself (a parent of virtual devices). */
+	bool no_socket;
+	/*
+	 * How many more instances can be made now, when that depends on more
+	 * than the daemon's device limit (virtual devices of a parent, as mdev's
+	 * available_instances). May be NULL.
+	 */
+	unsigned (*available)(void);
 };
 
 /* NULL-terminated list of every type. */
