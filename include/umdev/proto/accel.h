@@ -35,7 +35,7 @@
 #define ACCEL_REG_CMD 0x020 /* WO: ACCEL_CMD_* */
 #define ACCEL_REG_STATUS 0x024 /* RO: ACCEL_STS_* */
 #define ACCEL_REG_KICK 0x028 /* WO: wake an idle engine (see ACCEL_HOT_IDLE) */
-#define ACCEL_REG_SWERR 0x030 /* RW1C: ACCEL_SWERR_* in bits 0..7, code in 8..15 */
+#define ACCEL_REG_SWERR 0x030 /* RW1C: ACCEL_SWERR_* in bits 0..7, code in 8..15; clearing VALID clears all */
 #define ACCEL_REG_SWERR_INDEX 0x034 /* RO: ring index of the descriptor (or ~0) */
 #define ACCEL_REG_SWERR_PASID 0x038 /* RO: the descriptor's PASID */
 #define ACCEL_REG_SWERR_ADDR_LO 0x03c /* RO: the address at fault */

@@ -303,7 +303,13 @@ static int regs_write(void *opaque, uint64_t off, const void *buf, size_t len)
 		}
 		break;
 	case ACCEL_REG_KICK: accel_engine_kick(v); break;
-	case ACCEL_REG_SWERR: __atomic_fetch_and(&v->swerr, ~val, __ATOMIC_ACQ_REL); break;
+	case ACCEL_REG_SWERR:
+		/* Clearing VALID clears the record (code and overflow) for the next error. */
+		if (val & ACCEL_SWERR_VALID)
+			__atomic_store_n(&v->swerr, 0, __ATOMIC_RELEASE);
+		else
+			__atomic_fetch_and(&v->swerr, ~val, __ATOMIC_ACQ_REL);
+		break;
 	default: break; /* read-only or unassigned */
 	}
 	return 0;
