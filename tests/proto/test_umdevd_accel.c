@@ -23,7 +23,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "accel_drv.h"
+#include "client/accel_drv.h"
 #include "proto_common.h"
 
 #define MEM (4u << 20) /* guest memory per device; room for 2 x ACCEL_MAX_XFER */

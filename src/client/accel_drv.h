@@ -4,10 +4,10 @@
  * client (tests and the benchmark): maps the hot page and the ring through
  * the sparse mmap areas, submits descriptors with plain stores (or the
  * trapped portal), waits on completion records and MSI-X eventfds.
- * Single-threaded; one per process.
+ * Single-threaded; one per process. Not part of libumdev.
  */
-#ifndef UMDEV_TESTS_ACCEL_DRV_H
-#define UMDEV_TESTS_ACCEL_DRV_H
+#ifndef UMDEV_CLIENT_ACCEL_DRV_H
+#define UMDEV_CLIENT_ACCEL_DRV_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -9,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "accel_drv.h"
+#include "client/accel_drv.h"
 #include "umdev/proto/pci_regs.h"
 #include "util/shm.h"
 
