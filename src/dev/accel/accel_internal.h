@@ -9,6 +9,7 @@
 
 #include "accel.h"
 #include "umdev/irq.h"
+#include "umdev/log.h"
 #include "umdev/mem.h"
 
 /*
@@ -64,6 +65,8 @@ struct umdev_accel_vdev {
 	uint64_t swerr_addr;
 
 	struct umdev_accel_vdev_stats st; /* counters: atomics */
+	/* Lines a client can cause: one limiter per thread that logs them. */
+	struct umdev_ratelimit ctl_rl, eng_rl;
 };
 
 /* parent.c, for vdev.c. Control thread. */

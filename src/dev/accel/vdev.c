@@ -48,6 +48,8 @@ static void swerr_raise(struct umdev_accel_vdev *v, unsigned code, uint32_t inde
 		__atomic_store_n(&v->swerr, ACCEL_SWERR_VALID | code << 8, __ATOMIC_RELEASE);
 	}
 	ACCEL_STAT_ADD(v, swerr, 1);
+	umdev_warn_rl(&v->eng_rl, "%s: software error %u at descriptor %u (PASID %u)", v->name,
+		      code, index, pasid);
 	/* Vector 0 not enabled: the register alone tells the driver. */
 	if (umdev_irq_trigger(v->irq, 0) < 0)
 		umdev_dbg("%s: error vector not enabled", v->name);
@@ -206,8 +208,6 @@ static void on_barrier(struct umdev_accel_vdev *v)
 
 /* ---- control thread ---- */
 
-static struct umdev_ratelimit ctl_rl; /* control thread: one for all vdevs */
-
 static void swerr_clear_all(struct umdev_accel_vdev *v)
 {
 	__atomic_store_n(&v->swerr, 0, __ATOMIC_RELEASE);
@@ -299,7 +299,7 @@ static int regs_write(void *opaque, uint64_t off, const void *buf, size_t len)
 			accel_engine_sync(v, on_reset);
 			swerr_clear_all(v);
 		} else {
-			umdev_warn_rl(&ctl_rl, "%s: unknown command %u", v->name, val);
+			umdev_warn_rl(&v->ctl_rl, "%s: unknown command %u", v->name, val);
 		}
 		break;
 	case ACCEL_REG_KICK: accel_engine_kick(v); break;
@@ -348,7 +348,7 @@ static int vec_bind(void *opaque, unsigned vec)
 	int idx = umdev_ims_alloc(v->a->ims, v);
 
 	if (idx < 0) {
-		umdev_warn_rl(&ctl_rl, "%s: cannot enable MSI-X vector %u: %s's %u IMS entries are "
+		umdev_warn_rl(&v->ctl_rl, "%s: cannot enable MSI-X vector %u: %s's %u IMS entries are "
 			      "all in use", v->name, vec, v->a->name, umdev_ims_size(v->a->ims));
 		return idx;
 	}
