@@ -514,17 +514,17 @@ static bool measure(struct accel_drv *d, struct accel_drv *f, uint64_t src, uint
 	return have0 && *dv > 0;
 }
 
-static void test_fairness(void **state)
+/* Ours on @sock against the flooder on srv.sock2: descriptors each ran meanwhile. */
+static void fair_run(const char *sock, unsigned *dv, unsigned *df)
 {
 	volatile unsigned *stop = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
 				       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	struct accel_drv *d = &drv[0], *f = &drv[1];
-	unsigned dv = 0, df = 0, k, tries = 0;
+	unsigned k, tries = 0;
 	uint64_t src, comp, start;
 	int status = -1;
 	pid_t pid;
 
-	(void)state;
 	assert_true(stop != MAP_FAILED);
 	/* The flooder's device is opened here so that we see its head directly. */
 	open_dev(f, srv.sock2, 0);
@@ -537,27 +537,104 @@ static void test_fairness(void **state)
 	for (int i = 0; i < 20000 && accel_drv_head(f) - start < 256; i++)
 		usleep(1000);
 	assert_true(accel_drv_head(f) - start >= 256);
-	open_dev(d, srv.sock, 0);
+	open_dev(d, sock, 0);
 	k = d->wq_size;
 	src = accel_drv_alloc(d, 2 * BIG, 4096);
 	comp = accel_drv_alloc(d, 32ull * k, 32);
-	while (!measure(d, f, src, comp, k, &dv, &df) && ++tries < 10)
+	while (!measure(d, f, src, comp, k, dv, df) && ++tries < 10)
 		;
 	__atomic_store_n(stop, 1, __ATOMIC_RELEASE);
 	assert_true(tries < 10);
+	printf("while ours ran %u descriptors the flooder ran %u\n", *dv, *df);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	child = -1;
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	munmap((void *)stop, 4096);
+	accel_drv_close(d);
+	accel_drv_close(f);
+}
+
+static void test_fairness(void **state)
+{
+	unsigned dv = 0, df = 0;
+
+	(void)state;
+	fair_run(srv.sock, &dv, &df);
 	/*
 	 * Equal priorities share the engine round by round, so while ours ran
 	 * dv descriptors the flooder ran about as many. The stated share: the
 	 * flooder gets at most twice ours (we keep a third of the engine or
 	 * more), give or take one round of each.
 	 */
-	printf("while ours ran %u descriptors the flooder ran %u\n", dv, df);
 	assert_true(df <= 2 * dv + 8);
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	child = -1;
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
-	munmap((void *)stop, 4096);
+}
+
+/* Run umdevctl on the test's daemon; its stdout goes to @out. Returns its exit status. */
+static int ctl(char *out, size_t outlen, const char *args)
+{
+	char cmd[1024];
+	size_t n = 0;
+	FILE *p;
+
+	assert_non_null(getenv("UMDEVCTL"));
+	snprintf(cmd, sizeof(cmd), "%s --rpc %s/rpc.sock %s 2>&1", getenv("UMDEVCTL"), srv.dir,
+		 args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	while (n + 1 < outlen && fgets(out + n, (int)(outlen - n), p))
+		n += strlen(out + n);
+	out[n] = 0;
+	return pclose(p);
+}
+
+/* INSTANCES and AVAILABLE of the accel-vdev row of `umdevctl types`. */
+static void vdev_counts(unsigned *instances, unsigned *available)
+{
+	char out[4096], *line;
+
+	assert_int_equal(ctl(out, sizeof(out), "types"), 0);
+	line = strstr(out, "\naccel-vdev ");
+	assert_non_null(line);
+	assert_int_equal(sscanf(line, " accel-vdev vfio-user %u %u", instances, available), 2);
+}
+
+/*
+ * A virtual device created at run time the mdev way, with twice the
+ * priority of the flooder: it gets about two thirds of the engine; removed
+ * again, the parent has room for it once more.
+ */
+static void test_runtime_priority(void **state)
+{
+	unsigned inst = 0, avail = 0, dv = 0, df = 0;
+	char out[4096], args[512], sock[256];
+
+	(void)state;
+	vdev_counts(&inst, &avail);
+	assert_int_equal(inst, 2);
+	assert_int_equal(avail, 2); /* max-vdevs=4 */
+	assert_int_not_equal(ctl(out, sizeof(out), "create accel-vdev parent=nope id=vx "
+				 "socket=/nonexistent/x.sock"), 0);
+	assert_non_null(strstr(out, "no accel parent"));
+	snprintf(sock, sizeof(sock), "%s/v2.sock", srv.dir);
+	snprintf(args, sizeof(args), "create accel-vdev parent=accel0 id=v2 socket=%s "
+		 "wq-size=256 priority=8", sock);
+	assert_int_equal(ctl(out, sizeof(out), args), 0);
+	vdev_counts(&inst, &avail);
+	assert_int_equal(inst, 3);
+	assert_int_equal(avail, 1);
+
+	fair_run(sock, &dv, &df);
+	/* Priority 8 against 4: the flooder runs about half as many as ours. */
+	assert_true(2 * df <= dv + 16);
+	assert_true(4 * df >= dv); /* and is not starved */
+
+	assert_int_equal(ctl(out, sizeof(out), "stats v2"), 0);
+	assert_non_null(strstr(out, "priority"));
+	assert_int_equal(ctl(out, sizeof(out), "remove v2"), 0);
+	vdev_counts(&inst, &avail);
+	assert_int_equal(inst, 2);
+	assert_int_equal(avail, 2);
 }
 
 int main(void)
@@ -570,6 +647,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_foreign, test_teardown),
 		cmocka_unit_test_teardown(test_reset_isolation, test_teardown),
 		cmocka_unit_test_teardown(test_fairness, test_teardown),
+		cmocka_unit_test_teardown(test_runtime_priority, test_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
