@@ -490,8 +490,8 @@ static bool measure(struct accel_drv *d, struct accel_drv *f, uint64_t src, uint
 		assert_int_equal(accel_drv_submit(d, &x, TMO), 0);
 	}
 	assert_int_equal(accel_drv_cmd(d, ACCEL_CMD_ENABLE), 0);
-	/* Bounded: a device that stopped fails the waits below instead of hanging here. */
-	for (unsigned spins = 0; spins < 20000000; spins++) {
+	/* At most ~20 s (100 us a turn): a stalled device then fails the waits below. */
+	for (unsigned spins = 0; spins < 200000; spins++) {
 		unsigned fa = accel_drv_head(f), vh = accel_drv_head(d) - base, fb = accel_drv_head(f);
 
 		if (fa != fb)
