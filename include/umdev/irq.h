@@ -204,6 +204,12 @@ bool umdev_irq_intx_asserted(const umdev_irq *irq);
 struct umdev_irq_msix_hooks {
 	int (*bind)(void *opaque, unsigned vector);
 	void (*unbind)(void *opaque, unsigned vector);
+	/*
+	 * A bound vector's mask or message may have changed (SET_IRQS
+	 * MASK/UNMASK, an MSI-X table write, the function mask): the device
+	 * reads them again (umdev_irq_masked(), the table).
+	 */
+	void (*changed)(void *opaque, unsigned vector);
 };
 
 /** umdev_irq_set_msix_hooks() - install @h (borrowed, outlives @irq) or NULL. */

@@ -449,6 +449,16 @@ static bool wants_bound(const umdev_irq *irq, unsigned v)
 	return irq->mode == UMDEV_IRQ_MODE_MSIX && v < irq->nfds && irq->fds[v] >= 0;
 }
 
+/* Tell the device that bound vectors [@first, @first + @n) may have changed. */
+static void notify_changed(umdev_irq *irq, unsigned first, unsigned n)
+{
+	if (!irq->hooks || !irq->hooks->changed)
+		return;
+	for (unsigned v = first; v < first + n && v < irq->cfg.msix_vectors; v++)
+		if (irq->bound[v])
+			irq->hooks->changed(irq->hooks_opaque, v);
+}
+
 static void unbind_stale(umdev_irq *irq)
 {
 	for (unsigned v = 0; v < irq->cfg.msix_vectors; v++) {
@@ -558,6 +568,9 @@ int umdev_irq_set(umdev_irq *irq, unsigned index, uint32_t flags, uint32_t start
 	}
 	unlock(irq);
 	unbind_stale(irq);
+	if (ret == 0 && index == UMDEV_IRQ_MSIX && count &&
+	    (action == UMDEV_IRQ_SET_ACTION_MASK || action == UMDEV_IRQ_SET_ACTION_UNMASK))
+		notify_changed(irq, start, count);
 	return ret;
 }
 
@@ -631,6 +644,8 @@ int umdev_irq_msix_table_access(umdev_irq *irq, uint64_t off, void *buf, size_t 
 			flush_pending_locked(irq);
 	}
 	unlock(irq);
+	if (write)
+		notify_changed(irq, (unsigned)(off / 16), 1);
 	return 0;
 }
 
@@ -667,6 +682,7 @@ void umdev_irq_msix_control(umdev_irq *irq, bool enable, bool mask)
 	if (!mask)
 		flush_pending_locked(irq);
 	unlock(irq);
+	notify_changed(irq, 0, irq->cfg.msix_vectors);
 }
 
 void umdev_irq_msi_mask(umdev_irq *irq, uint32_t mask)

@@ -89,8 +89,9 @@ static void test_program(void **state)
 /* A function whose vectors are backed by a two-entry store. */
 struct backed {
 	umdev_ims *ims;
+	umdev_irq *irq;
 	int entry[8];
-	unsigned binds, unbinds;
+	unsigned binds, unbinds, changes;
 };
 
 static int bind(void *opaque, unsigned v)
@@ -114,7 +115,16 @@ static void unbind(void *opaque, unsigned v)
 	b->unbinds++;
 }
 
-static const struct umdev_irq_msix_hooks hooks = { bind, unbind };
+static void changed(void *opaque, unsigned v)
+{
+	struct backed *b = opaque;
+
+	assert_true(b->entry[v] >= 0); /* only bound vectors are reported */
+	assert_int_equal(umdev_ims_set_mask(b->ims, (unsigned)b->entry[v], umdev_irq_masked(b->irq, v)), 0);
+	b->changes++;
+}
+
+static const struct umdev_irq_msix_hooks hooks = { bind, unbind, changed };
 
 static void set_fds(umdev_irq *irq, unsigned start, unsigned n, int *user, int want)
 {
@@ -148,10 +158,35 @@ static void test_hooks(void **state)
 	assert_non_null(b.ims);
 	assert_non_null(irq);
 	umdev_irq_set_msix_hooks(irq, &hooks, &b);
+	b.irq = irq;
 
 	set_fds(irq, 0, 2, user, 0);
 	assert_true(umdev_irq_msix_bound(irq, 0) && umdev_irq_msix_bound(irq, 1));
 	assert_int_equal(umdev_ims_num_free(b.ims), 0);
+	/* Mask changes reach the entry: SET_IRQS MASK/UNMASK, table writes. */
+	{
+		struct umdev_ims_entry e;
+		uint32_t ctrl = 1;
+
+		assert_int_equal(umdev_irq_set(irq, UMDEV_IRQ_MSIX,
+					       UMDEV_IRQ_SET_DATA_NONE | UMDEV_IRQ_SET_ACTION_MASK,
+					       1, 1, NULL, NULL, 0),
+				 0);
+		assert_int_equal(umdev_ims_get(b.ims, (unsigned)b.entry[1], &e), 0);
+		assert_true(e.masked);
+		assert_int_equal(umdev_irq_set(irq, UMDEV_IRQ_MSIX,
+					       UMDEV_IRQ_SET_DATA_NONE | UMDEV_IRQ_SET_ACTION_UNMASK,
+					       1, 1, NULL, NULL, 0),
+				 0);
+		assert_int_equal(umdev_ims_get(b.ims, (unsigned)b.entry[1], &e), 0);
+		assert_false(e.masked);
+		assert_int_equal(umdev_irq_msix_table_access(irq, 16 + 12, &ctrl, 4, true), 0);
+		assert_int_equal(umdev_ims_get(b.ims, (unsigned)b.entry[1], &e), 0);
+		assert_true(e.masked);
+		/* An unbound vector's table write reports nothing. */
+		assert_int_equal(umdev_irq_msix_table_access(irq, 5 * 16 + 12, &ctrl, 4, true), 0);
+		assert_int_equal(b.changes, 3);
+	}
 	/* Out of entries: the request is refused whole, nothing changes. */
 	set_fds(irq, 2, 2, user + 2, -ENOSPC);
 	assert_false(umdev_irq_msix_bound(irq, 2));

@@ -340,11 +340,26 @@ static int portal_write(void *opaque, uint64_t off, const void *buf, size_t len)
 	return 0;
 }
 
+/* The message and mask the function shows for @vec, into its IMS entry. */
+static void msg_to_ims(struct umdev_accel_vdev *v, unsigned vec)
+{
+	int idx = v->ims_idx[vec];
+	uint32_t ent[4] = { 0 };
+
+	if (idx < 0)
+		return;
+	if (umdev_irq_msix_table_access(v->irq, (uint64_t)vec * 16, ent, 16, false) < 0)
+		memset(ent, 0, sizeof(ent));
+	if (umdev_ims_set_msg(v->a->ims, (unsigned)idx, (uint64_t)ent[1] << 32 | ent[0], ent[2]) <
+		    0 ||
+	    umdev_ims_set_mask(v->a->ims, (unsigned)idx, umdev_irq_masked(v->irq, vec)) < 0)
+		umdev_warn("%s: IMS entry %d vanished", v->name, idx);
+}
+
 /* IMS backing of MSI-X vectors: an entry while the vector has its eventfd. */
 static int vec_bind(void *opaque, unsigned vec)
 {
 	struct umdev_accel_vdev *v = opaque;
-	uint32_t ent[4] = { 0 };
 	int idx = umdev_ims_alloc(v->a->ims, v);
 
 	if (idx < 0) {
@@ -352,13 +367,8 @@ static int vec_bind(void *opaque, unsigned vec)
 			      "all in use", v->name, vec, v->a->name, umdev_ims_size(v->a->ims));
 		return idx;
 	}
-	if (umdev_irq_msix_table_access(v->irq, (uint64_t)vec * 16, ent, 16, false) < 0)
-		memset(ent, 0, sizeof(ent));
-	if (umdev_ims_set_msg(v->a->ims, (unsigned)idx, (uint64_t)ent[1] << 32 | ent[0], ent[2]) <
-		    0 ||
-	    umdev_ims_set_mask(v->a->ims, (unsigned)idx, umdev_irq_masked(v->irq, vec)) < 0)
-		umdev_warn("%s: IMS entry %d vanished", v->name, idx);
 	__atomic_store_n(&v->ims_idx[vec], idx, __ATOMIC_RELEASE);
+	msg_to_ims(v, vec);
 	perm_to_ims(v, vec);
 	return 0;
 }
@@ -372,7 +382,12 @@ static void vec_unbind(void *opaque, unsigned vec)
 		umdev_warn("%s: IMS entry %d was not ours", v->name, idx);
 }
 
-static const struct umdev_irq_msix_hooks vec_hooks = { vec_bind, vec_unbind };
+static void vec_changed(void *opaque, unsigned vec)
+{
+	msg_to_ims(opaque, vec);
+}
+
+static const struct umdev_irq_msix_hooks vec_hooks = { vec_bind, vec_unbind, vec_changed };
 
 static void vdev_reset(void *opaque)
 {
