@@ -352,6 +352,12 @@ static void show_stats(struct json_object *r)
 			printf("  no statistics for this type\n");
 			continue;
 		}
+		/* A device without queues (accel, accel-vdev): its counters as they are. */
+		if (!qs) {
+			json_object_object_foreach(st, key, val)
+				printf("  %-18s %s\n", key, json_object_get_string(val));
+			continue;
+		}
 		/*
 		 * Queues count from when the client starts them: until then
 		 * there is nothing to tabulate, so say why in one line.

@@ -190,4 +190,91 @@ void umdev_irq_intx_disable(umdev_irq *irq, bool disable);
 /** umdev_irq_intx_asserted() - INTx is asserted (Status.INTERRUPT). */
 bool umdev_irq_intx_asserted(const umdev_irq *irq);
 
+/* ---- vector binding (devices whose MSI-X is backed by other storage) ---- */
+
+/*
+ * Called when an MSI-X vector gains a trigger eventfd through SET_IRQS
+ * (bind) and when it loses it (unbind: de-assigned, index disabled, mode
+ * changed, client gone). A device backs its vectors with something scarce
+ * here (an Interrupt Message Store entry). bind returning -errno fails the
+ * SET_IRQS request (the vectors newly bound by it are unbound again and the
+ * client keeps its fds). Control thread, never under the layer's lock: the
+ * hooks may call the other functions of this header. Either may be NULL.
+ */
+struct umdev_irq_msix_hooks {
+	int (*bind)(void *opaque, unsigned vector);
+	void (*unbind)(void *opaque, unsigned vector);
+	/*
+	 * A bound vector's mask or message may have changed (SET_IRQS
+	 * MASK/UNMASK, an MSI-X table write, the function mask): the device
+	 * reads them again (umdev_irq_masked(), the table).
+	 */
+	void (*changed)(void *opaque, unsigned vector);
+};
+
+/** umdev_irq_set_msix_hooks() - install @h (borrowed, outlives @irq) or NULL. */
+void umdev_irq_set_msix_hooks(umdev_irq *irq, const struct umdev_irq_msix_hooks *h, void *opaque);
+
+/** umdev_irq_msix_bound() - @vector is bound (has its eventfd). Control thread. */
+bool umdev_irq_msix_bound(const umdev_irq *irq, unsigned vector);
+
+/*
+ * Interrupt Message Store (src/irq/ims.c): a device-wide table of interrupt
+ * messages shared by many functions, as Scalable IOV devices keep them.
+ * Each entry holds the message (address/data as the guest programmed it), a
+ * mask bit and a PASID permission (enable + PASID): a completion for a
+ * PASID the entry does not allow must not be delivered through it.
+ * Allocation and programming are for the control thread; the permission and
+ * mask are single atomic words a data-plane thread reads without a lock.
+ */
+typedef struct umdev_ims umdev_ims;
+
+#define UMDEV_IMS_MAX_ENTRIES 4096
+#define UMDEV_IMS_PASID_MAX ((1u << 20) - 1) /* PASIDs are 20 bits */
+
+struct umdev_ims_entry {
+	uint64_t addr;
+	uint32_t data;
+	bool masked;
+	bool pasid_en;
+	uint32_t pasid;
+	const void *owner; /* who allocated it (NULL: free) */
+};
+
+/** umdev_ims_new() - @n (1..UMDEV_IMS_MAX_ENTRIES) free entries; -EINVAL, -ENOMEM. */
+umdev_ims *umdev_ims_new(unsigned n, int *err) UMDEV_WUR;
+void umdev_ims_free(umdev_ims *ims);
+
+/**
+ * umdev_ims_alloc() - a free entry for @owner (non-NULL), reset to masked,
+ * PASID disabled, zero message. Return: its index, or -ENOSPC when the
+ * store is exhausted, -EINVAL for a NULL owner.
+ */
+int umdev_ims_alloc(umdev_ims *ims, const void *owner) UMDEV_WUR;
+
+/** umdev_ims_release() - free entry @idx; -EINVAL if it is not allocated to @owner. */
+int umdev_ims_release(umdev_ims *ims, unsigned idx, const void *owner) UMDEV_WUR;
+
+/** umdev_ims_release_owner() - free every entry of @owner; returns how many. */
+unsigned umdev_ims_release_owner(umdev_ims *ims, const void *owner);
+
+/** umdev_ims_set_msg() / _set_mask() / _set_pasid() - program an allocated entry; -EINVAL otherwise. */
+int umdev_ims_set_msg(umdev_ims *ims, unsigned idx, uint64_t addr, uint32_t data) UMDEV_WUR;
+int umdev_ims_set_mask(umdev_ims *ims, unsigned idx, bool masked) UMDEV_WUR;
+int umdev_ims_set_pasid(umdev_ims *ims, unsigned idx, bool enable, uint32_t pasid) UMDEV_WUR;
+
+/** umdev_ims_get() - a copy of entry @idx (free entries too); -EINVAL out of range. */
+int umdev_ims_get(umdev_ims *ims, unsigned idx, struct umdev_ims_entry *out) UMDEV_WUR;
+
+/**
+ * umdev_ims_pasid_allows() - a completion tagged @pasid may be delivered
+ * through entry @idx: the entry is allocated and either its PASID check is
+ * off or its PASID is @pasid. Any thread, lock-free.
+ */
+bool umdev_ims_pasid_allows(const umdev_ims *ims, unsigned idx, uint32_t pasid);
+
+/** umdev_ims_size() / _num_free() - entries in all / not allocated. */
+unsigned umdev_ims_size(const umdev_ims *ims);
+unsigned umdev_ims_num_free(umdev_ims *ims);
+
 #endif

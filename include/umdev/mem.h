@@ -221,4 +221,64 @@ uint64_t umdev_dirty_log_overflows(const umdev_dirty_log *l);
 int umdev_as_map_hva_to_gpa(const umdev_as_map *m, const void *p, uint64_t len,
 			    uint64_t *gpa) UMDEV_WUR;
 
+/*
+ * PASID address spaces (src/mem/pasid.c): a registry in which each PASID
+ * (Process Address Space ID, 20 bits) names one address space. A device
+ * shared by many clients tags every request with a PASID and resolves the
+ * request's addresses in that PASID's space only, so one client's request
+ * can never reach another's memory. The registry does not care where a
+ * space's maps come from: a binding gives a callback that returns the
+ * current map (an umdev_as, or a transport's DMA map), and an owner token
+ * (the device the PASID was assigned to) that lookups must present.
+ */
+typedef struct umdev_pasid_reg umdev_pasid_reg;
+
+#define UMDEV_PASID_LIMIT ((1u << 20) - 1) /* PASIDs are 20 bits */
+
+/* Returns a new map reference or NULL with -errno in *err (no memory yet, DMA off). */
+typedef umdev_as_map *(*umdev_pasid_map_fn)(void *opaque, int *err);
+
+/** umdev_pasid_reg_new() - an empty registry handing out PASIDs from @first up. */
+umdev_pasid_reg *umdev_pasid_reg_new(uint32_t first, int *err) UMDEV_WUR;
+void umdev_pasid_reg_free(umdev_pasid_reg *r);
+
+/**
+ * umdev_pasid_alloc() - a free PASID assigned to @owner (non-NULL), not yet
+ * bound to memory. Return: the PASID, -ENOSPC when all are taken, -EINVAL.
+ * Control thread.
+ */
+int umdev_pasid_alloc(umdev_pasid_reg *r, const void *owner) UMDEV_WUR;
+
+/**
+ * umdev_pasid_bind() - @pasid's address space is what @fn(@opaque) returns
+ * from now on. -ENOENT for a PASID not assigned to @owner. @fn NULL unbinds:
+ * when it returns, @fn of the old binding is no longer called (its caller's
+ * maps stay valid until they are put). Control thread.
+ */
+int umdev_pasid_bind(umdev_pasid_reg *r, uint32_t pasid, const void *owner, umdev_pasid_map_fn fn,
+		     void *opaque) UMDEV_WUR;
+
+/** umdev_pasid_bind_as() - bind @pasid to an umdev_as (borrowed, outlives the binding). */
+int umdev_pasid_bind_as(umdev_pasid_reg *r, uint32_t pasid, const void *owner, umdev_as *as)
+	UMDEV_WUR;
+
+/** umdev_pasid_free() - unbind and return @pasid to the pool; -ENOENT if not @owner's. */
+int umdev_pasid_free(umdev_pasid_reg *r, uint32_t pasid, const void *owner) UMDEV_WUR;
+
+/** umdev_pasid_owner() - who @pasid is assigned to, NULL if nobody. Any thread. */
+const void *umdev_pasid_owner(umdev_pasid_reg *r, uint32_t pasid);
+
+/**
+ * umdev_pasid_get_map() - the current map of @pasid's address space for a
+ * request of device @owner (release with umdev_as_map_put()). NULL with
+ * *@err = -EPERM when @pasid is not @owner's (a foreign or unassigned
+ * PASID: the request must be refused), -ENXIO when it has no memory bound,
+ * or the binding's error. Any thread; a short lock, never blocks on I/O.
+ */
+umdev_as_map *umdev_pasid_get_map(umdev_pasid_reg *r, uint32_t pasid, const void *owner,
+				  int *err) UMDEV_WUR;
+
+/** umdev_pasid_count() - PASIDs assigned now. */
+unsigned umdev_pasid_count(umdev_pasid_reg *r);
+
 #endif

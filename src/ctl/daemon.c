@@ -233,7 +233,13 @@ static int add_kv(umdev_daemon *d, struct umdev_kv *kv, int listen_fd, char *msg
 		snprintf(fdname, sizeof(fdname), "fd:%d", listen_fd);
 		sock = fdname;
 	}
-	if (!sock || !*sock) {
+	if (type->no_socket) {
+		if (sock) {
+			snprintf(msg, msglen, "%s: a %s device serves no socket", id, type->name);
+			return -EINVAL;
+		}
+		sock = "";
+	} else if (!sock || !*sock) {
 		snprintf(msg, msglen, "%s: socket=PATH is required", id);
 		return -EINVAL;
 	}
@@ -247,7 +253,7 @@ static int add_kv(umdev_daemon *d, struct umdev_kv *kv, int listen_fd, char *msg
 			snprintf(msg, msglen, "a device with id '%s' already exists", id);
 			return -EEXIST;
 		}
-		if (!strcmp(e->socket, sock)) {
+		if (*sock && !strcmp(e->socket, sock)) {
 			snprintf(msg, msglen, "socket %s is already used by device '%s'", sock, e->id);
 			return -EADDRINUSE;
 		}

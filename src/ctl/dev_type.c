@@ -7,12 +7,16 @@ extern const struct umdev_dev_type umdev_type_virtio_blk;
 extern const struct umdev_dev_type umdev_type_virtio_scsi;
 extern const struct umdev_dev_type umdev_type_pci_sample;
 extern const struct umdev_dev_type umdev_type_nvme;
+extern const struct umdev_dev_type umdev_type_accel;
+extern const struct umdev_dev_type umdev_type_accel_vdev;
 
 const struct umdev_dev_type *const umdev_dev_types[] = {
 	&umdev_type_virtio_blk,
 	&umdev_type_virtio_scsi,
 	&umdev_type_pci_sample,
 	&umdev_type_nvme,
+	&umdev_type_accel,
+	&umdev_type_accel_vdev,
 	NULL,
 };
 

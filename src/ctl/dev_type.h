@@ -79,6 +79,14 @@ struct umdev_dev_type {
 	void (*save)(void *inst, struct json_object *config);
 	/* The transport this instance serves on, when a type has several. May be NULL (.transport). */
 	const char *(*transport_of)(void *inst);
+	/* The device serves no socket itself (a parent of virtual devices). */
+	bool no_socket;
+	/*
+	 * How many more instances can be made now, when that depends on more
+	 * than the daemon's device limit (virtual devices of a parent, as mdev's
+	 * available_instances). May be NULL.
+	 */
+	unsigned (*available)(void);
 };
 
 /* NULL-terminated list of every type. */

@@ -144,7 +144,7 @@ static struct json_object *m_types(umdev_daemon *d, struct json_object *params,
 	for (unsigned i = 0; umdev_dev_types[i]; i++) {
 		const struct umdev_dev_type *t = umdev_dev_types[i];
 		struct json_object *to = json_object_new_object(), *m = json_object_new_array();
-		unsigned n = 0;
+		unsigned n = 0, avail;
 
 		for (struct umdev_dev_entry *x = d->devs; x; x = x->next)
 			n += x->type == t;
@@ -156,8 +156,10 @@ static struct json_object *m_types(umdev_daemon *d, struct json_object *params,
 		json_object_object_add(to, "methods", m);
 		json_object_object_add(to, "instances", json_object_new_int((int)n));
 		/* Every type draws on the daemon's one device limit (as mdev's available_instances). */
-		json_object_object_add(to, "available",
-				       json_object_new_int((int)(d->max_devices - total)));
+		avail = d->max_devices - total;
+		if (t->available && t->available() < avail)
+			avail = t->available();
+		json_object_object_add(to, "available", json_object_new_int((int)avail));
 		json_object_array_add(arr, to);
 	}
 	json_object_object_add(o, "types", arr);

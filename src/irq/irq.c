@@ -53,6 +53,9 @@ struct umdev_irq {
 	struct msix_entry *table;
 	uint8_t *client_mask; /* SET_IRQS MASK per vector */
 	uint8_t *pending; /* per vector; the PBA is built from it */
+	uint8_t *bound; /* per vector: the hooks bound it (control thread) */
+	const struct umdev_irq_msix_hooks *hooks;
+	void *hooks_opaque;
 	bool table_live;
 	bool msix_enable, msix_fmask;
 
@@ -113,9 +116,10 @@ umdev_irq *umdev_irq_new(const struct umdev_irq_config *cfg, int *err)
 	if (cfg->msix_vectors) {
 		irq->table = calloc(cfg->msix_vectors, sizeof(*irq->table));
 		irq->client_mask = calloc(cfg->msix_vectors, 1);
+		irq->bound = calloc(cfg->msix_vectors, 1);
 	}
 	irq->pending = calloc(irq->nfds, 1);
-	if (!irq->pending || (cfg->msix_vectors && (!irq->table || !irq->client_mask)))
+	if (!irq->pending || (cfg->msix_vectors && (!irq->table || !irq->client_mask || !irq->bound)))
 		goto nomem;
 	umdev_irq_reset(irq);
 	return irq;
@@ -148,6 +152,7 @@ void umdev_irq_free(umdev_irq *irq)
 	free(irq->fds);
 	free(irq->table);
 	free(irq->client_mask);
+	free(irq->bound);
 	free(irq->pending);
 	free(irq);
 }
@@ -421,6 +426,78 @@ static int set_vectors(umdev_irq *irq, unsigned index, uint32_t flags, uint32_t 
 	return 0;
 }
 
+/*
+ * Vector binding hooks. Only the control thread changes mode and fds, so it
+ * may read them here without the lock, and the hooks run unlocked (they may
+ * read the MSI-X table). A request that assigns eventfds binds its new
+ * vectors first, so a bind failure (say an exhausted IMS) refuses the whole
+ * request before anything changed; unbinding follows every change.
+ */
+void umdev_irq_set_msix_hooks(umdev_irq *irq, const struct umdev_irq_msix_hooks *h, void *opaque)
+{
+	irq->hooks = h;
+	irq->hooks_opaque = opaque;
+}
+
+bool umdev_irq_msix_bound(const umdev_irq *irq, unsigned vector)
+{
+	return vector < irq->cfg.msix_vectors && irq->bound[vector];
+}
+
+static bool wants_bound(const umdev_irq *irq, unsigned v)
+{
+	return irq->mode == UMDEV_IRQ_MODE_MSIX && v < irq->nfds && irq->fds[v] >= 0;
+}
+
+/* Tell the device that bound vectors [@first, @first + @n) may have changed. */
+static void notify_changed(umdev_irq *irq, unsigned first, unsigned n)
+{
+	if (!irq->hooks || !irq->hooks->changed)
+		return;
+	for (unsigned v = first; v < first + n && v < irq->cfg.msix_vectors; v++)
+		if (irq->bound[v])
+			irq->hooks->changed(irq->hooks_opaque, v);
+}
+
+static void unbind_stale(umdev_irq *irq)
+{
+	for (unsigned v = 0; v < irq->cfg.msix_vectors; v++) {
+		if (!irq->bound[v] || wants_bound(irq, v))
+			continue;
+		irq->bound[v] = 0;
+		if (irq->hooks && irq->hooks->unbind)
+			irq->hooks->unbind(irq->hooks_opaque, v);
+	}
+}
+
+static int bind_new(umdev_irq *irq, unsigned index, uint32_t flags, uint32_t start,
+		    uint32_t count, unsigned nfds)
+{
+	int ret = 0;
+	uint32_t i;
+
+	if (!irq->hooks || !irq->hooks->bind || index != UMDEV_IRQ_MSIX || !nfds ||
+	    !(flags & UMDEV_IRQ_SET_DATA_EVENTFD) || !(flags & UMDEV_IRQ_SET_ACTION_TRIGGER) ||
+	    (irq->mode != UMDEV_IRQ_MODE_NONE && irq->mode != UMDEV_IRQ_MODE_MSIX))
+		return 0;
+	for (i = 0; i < count; i++) {
+		if (irq->bound[start + i])
+			continue;
+		ret = irq->hooks->bind(irq->hooks_opaque, start + i);
+		if (ret < 0)
+			break;
+		irq->bound[start + i] = 2; /* new in this request */
+	}
+	for (uint32_t k = 0; k < i; k++) {
+		if (irq->bound[start + k] != 2)
+			continue;
+		irq->bound[start + k] = ret < 0 ? 0 : 1;
+		if (ret < 0 && irq->hooks->unbind)
+			irq->hooks->unbind(irq->hooks_opaque, start + k);
+	}
+	return ret;
+}
+
 int umdev_irq_set(umdev_irq *irq, unsigned index, uint32_t flags, uint32_t start, uint32_t count,
 		  const uint8_t *bools, int *fds, unsigned nfds)
 {
@@ -457,6 +534,9 @@ int umdev_irq_set(umdev_irq *irq, unsigned index, uint32_t flags, uint32_t start
 		return -EINVAL;
 	}
 
+	ret = bind_new(irq, index, flags, start, count, nfds);
+	if (ret < 0)
+		return ret;
 	lock(irq);
 	if (index == UMDEV_IRQ_ERR || index == UMDEV_IRQ_REQ) {
 		int *slot = index == UMDEV_IRQ_ERR ? &irq->err_fd : &irq->req_fd;
@@ -487,6 +567,10 @@ int umdev_irq_set(umdev_irq *irq, unsigned index, uint32_t flags, uint32_t start
 		ret = set_vectors(irq, index, flags, start, count, bools, fds, nfds, max);
 	}
 	unlock(irq);
+	unbind_stale(irq);
+	if (ret == 0 && index == UMDEV_IRQ_MSIX && count &&
+	    (action == UMDEV_IRQ_SET_ACTION_MASK || action == UMDEV_IRQ_SET_ACTION_UNMASK))
+		notify_changed(irq, start, count);
 	return ret;
 }
 
@@ -500,6 +584,7 @@ void umdev_irq_drop_fds(umdev_irq *irq)
 		close(irq->req_fd);
 	irq->err_fd = irq->req_fd = -1;
 	unlock(irq);
+	unbind_stale(irq);
 }
 
 void umdev_irq_reset(umdev_irq *irq)
@@ -559,6 +644,8 @@ int umdev_irq_msix_table_access(umdev_irq *irq, uint64_t off, void *buf, size_t 
 			flush_pending_locked(irq);
 	}
 	unlock(irq);
+	if (write)
+		notify_changed(irq, (unsigned)(off / 16), 1);
 	return 0;
 }
 
@@ -595,6 +682,7 @@ void umdev_irq_msix_control(umdev_irq *irq, bool enable, bool mask)
 	if (!mask)
 		flush_pending_locked(irq);
 	unlock(irq);
+	notify_changed(irq, 0, irq->cfg.msix_vectors);
 }
 
 void umdev_irq_msi_mask(umdev_irq *irq, uint32_t mask)
