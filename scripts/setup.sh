@@ -16,11 +16,14 @@ PKGS=(
   qemu-system-x86 qemu-system-common qemu-utils linux-image-amd64 busybox-static fio cpio
   sg3-utils
   python3
+  # the NBD backend (libnbd) and its tests (nbdkit server, nbdcopy)
+  libnbd-dev nbdkit libnbd-bin
   # libvirt's schema checker, for the XML in docs/libvirt.md
   libvirt-clients
   # the arm64 cross build (cross/aarch64-linux-gnu.ini), tested under qemu-user
   gcc-aarch64-linux-gnu qemu-user-static
   liburing-dev:arm64 libjson-c-dev:arm64 libcmocka-dev:arm64 libaio-dev:arm64
+  libnbd-dev:arm64
 )
 
 # arm64 packages come from Debian's arm64 archive: enable it once.
