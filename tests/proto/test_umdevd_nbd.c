@@ -129,7 +129,7 @@ static void check_all_types(const char *sock, const char *uri, unsigned nq)
 
 	assert_non_null(peer);
 	assert_int_equal(nbd_connect_uri(h, uri), 0);
-	proto_connect_blk(&c, sock, nq, 64, 2, REGION);
+	proto_connect_blk(&c, sock, nq, 128, 2, REGION);
 	assert_true(c.acked_features & (1ull << VIRTIO_BLK_F_FLUSH));
 	assert_true(c.acked_features & (1ull << VIRTIO_BLK_F_DISCARD));
 	assert_true(c.acked_features & (1ull << VIRTIO_BLK_F_WRITE_ZEROES));
@@ -203,7 +203,7 @@ static void test_server_failures(void **state)
 	unsigned got = 0;
 	uint16_t base;
 
-	proto_connect_blk(&c, srv.sock, 1, 64, 1, REGION);
+	proto_connect_blk(&c, srv.sock, 1, 128, 1, REGION);
 	buf = umdev_vuc_alloc(&c, 0, 16 * 4096, 4096);
 	proto_fill(umdev_vuc_gpa_ptr(&c, buf, 4096), 4096, 21);
 	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_OUT, 0, buf, 4096, 1), VIRTIO_BLK_S_OK);
@@ -260,7 +260,7 @@ static void test_server_failures(void **state)
 	umdev_vuc_close(&c);
 
 	/* A new connection of the driver finds the disk working again. */
-	proto_connect_blk(&c, srv.sock, 1, 64, 1, REGION);
+	proto_connect_blk(&c, srv.sock, 1, 128, 1, REGION);
 	buf = umdev_vuc_alloc(&c, 0, 4096, 4096);
 	wait_io_back(&c, buf);
 	umdev_vuc_close(&c);
