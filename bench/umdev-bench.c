@@ -357,6 +357,7 @@ static int nbdkit_start(struct umdev_proc *p, const char *sock, uint64_t size, c
 	int r;
 
 	snprintf(sz, sizeof(sz), "size=%" PRIu64, size);
+	unlink(sock); /* a stale socket would look ready at once */
 	r = umdev_proc_spawn(p, argv, log);
 	if (r == 0)
 		r = umdev_proc_wait_socket(p, sock, 10000);
