@@ -23,7 +23,6 @@ PKGS=(
   # the arm64 cross build (cross/aarch64-linux-gnu.ini), tested under qemu-user
   gcc-aarch64-linux-gnu qemu-user-static
   liburing-dev:arm64 libjson-c-dev:arm64 libcmocka-dev:arm64 libaio-dev:arm64
-  libnbd-dev:arm64
 )
 
 # arm64 packages come from Debian's arm64 archive: enable it once.

@@ -124,7 +124,8 @@ struct nbd_conn {
 	pthread_cond_t cv;
 	bool stop; /* under mu */
 	struct nbd_handle *ready; /* under mu: connected by the thread */
-	struct umdev_ratelimit rl;
+	struct umdev_ratelimit rl; /* loop thread */
+	struct umdev_ratelimit conn_rl; /* connector threads (one at a time) */
 };
 
 static uint64_t now_ms(void)
@@ -504,7 +505,7 @@ static void *nbd_connector(void *opaque)
 				nbd_close(h);
 			return NULL;
 		}
-		umdev_dbg("nbd '%s': reconnect failed: %s", c->nb->uri, why);
+		umdev_warn_rl(&c->conn_rl, "nbd '%s': connecting failed: %s", c->nb->uri, why);
 		clock_gettime(CLOCK_REALTIME, &until);
 		until.tv_nsec += (long)NBD_RECONNECT_PAUSE_MS * 1000000;
 		until.tv_sec += until.tv_nsec / 1000000000;
@@ -566,7 +567,6 @@ static void nbd_conn_down(struct nbd_conn *c, const char *why)
 	while ((r = c->active.head))
 		req_move(r, NBD_L_WAIT);
 	nbd_connector_start(c);
-	nbd_timer_set(c, true);
 }
 
 static void nbd_fd_cb(void *opaque, uint32_t events)
@@ -829,7 +829,7 @@ static void nbd_conn_run(struct nbd_conn *c)
 			c->events = ev;
 	}
 	/* The timer only runs while something can time out. */
-	nbd_timer_set(c, c->active.head || c->wait.head || !c->h);
+	nbd_timer_set(c, c->active.head || c->wait.head);
 out:
 	c->depth--;
 }
@@ -914,8 +914,6 @@ static struct nbd_conn *nbd_conn_new(umdev_bdev *b, umdev_loop *loop, int *err)
 		nbd_adopt(c, h);
 	else
 		nbd_connector_start(c);
-	if (!c->h)
-		nbd_timer_set(c, true);
 	return c;
 fail:
 	if (c->efd >= 0)
@@ -1011,22 +1009,17 @@ static int nbd_submit(umdev_bdev_queue *q, struct umdev_bdev_io *io)
 	return 0;
 }
 
-const struct umdev_bdev_ops umdev_bdev_nbd_ops = {
-	.kind = "nbd",
-	.open = nbd_open,
-	.close = nbd_bdev_close,
-	.queue_new = nbd_queue_new,
-	.queue_free = nbd_queue_free,
-	.submit = nbd_submit,
-	.flush_sync = nbd_flush_sync,
-};
+/* Both URI schemes, one backend: libnbd tells them apart. */
+#define NBD_OPS(name, scheme)                                                              \
+	const struct umdev_bdev_ops name = {                                               \
+		.kind = scheme,                                                            \
+		.open = nbd_open,                                                          \
+		.close = nbd_bdev_close,                                                   \
+		.queue_new = nbd_queue_new,                                                \
+		.queue_free = nbd_queue_free,                                              \
+		.submit = nbd_submit,                                                      \
+		.flush_sync = nbd_flush_sync,                                              \
+	}
 
-const struct umdev_bdev_ops umdev_bdev_nbd_unix_ops = {
-	.kind = "nbd+unix",
-	.open = nbd_open,
-	.close = nbd_bdev_close,
-	.queue_new = nbd_queue_new,
-	.queue_free = nbd_queue_free,
-	.submit = nbd_submit,
-	.flush_sync = nbd_flush_sync,
-};
+NBD_OPS(umdev_bdev_nbd_ops, "nbd");
+NBD_OPS(umdev_bdev_nbd_unix_ops, "nbd+unix");
