@@ -348,8 +348,6 @@ static void show_stats(struct json_object *r)
 
 		printf("%s%s (%s on %s, %s)\n", i ? "\n" : "", jstr(d, "id"), jstr(d, "type"),
 		       jstr(d, "transport"), connected ? "client connected" : "no client");
-		if (jget(d, "backend"))
-			printf("  backend %s\n", jstr(d, "backend"));
 		if (!st) {
 			printf("  no statistics for this type\n");
 			continue;
