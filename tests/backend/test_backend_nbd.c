@@ -233,6 +233,29 @@ static void test_nbd_unix(void **state)
 	env_open(&e, uri, false);
 	check_all_ops(&e, uri);
 	assert_int_equal(umdev_bdev_flush_sync(e.b), 0);
+	{
+		/*
+		 * multi-conn: a queue on another loop gets a connection of its
+		 * own, made in the background; its first request waits for it
+		 * and sees what the first queue wrote.
+		 */
+		struct env e2 = { .b = e.b };
+		char w[4096], r[4096];
+		struct iovec iov = { w, sizeof(w) };
+		int err = 0;
+
+		e2.loop = umdev_loop_new("t-bdev2", 64, &err);
+		assert_non_null(e2.loop);
+		e2.q = umdev_bdev_queue_new(e.b, e2.loop, &err);
+		assert_non_null(e2.q);
+		fill(w, sizeof(w), 7);
+		assert_int_equal(run_io(&e, UMDEV_BDEV_WRITE, 12288, sizeof(w), &iov, 1, false), 0);
+		iov.iov_base = r;
+		assert_int_equal(run_io(&e2, UMDEV_BDEV_READ, 12288, sizeof(r), &iov, 1, false), 0);
+		assert_memory_equal(r, w, sizeof(r));
+		umdev_bdev_queue_free(e2.q);
+		umdev_loop_free(e2.loop);
+	}
 	env_close(&e);
 	server_stop(&s);
 }
