@@ -26,7 +26,7 @@
 #include <libnbd.h>
 
 #include "bdev_harness.h"
-#include "../test_port.h"
+#include "../test_server.h"
 
 extern char **environ;
 
@@ -472,26 +472,11 @@ static void kill_server(void *arg)
 	server_stop(arg);
 }
 
-/* SIGSTOP, and wait until every thread of it has stopped. */
 static void stop_server(void *arg)
 {
 	struct server *s = arg;
-	char path[64], buf[256];
 
-	kill(s->pid, SIGSTOP);
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)s->pid);
-	for (;;) {
-		FILE *f = fopen(path, "r");
-		char *p = NULL;
-
-		assert_non_null(f);
-		if (fgets(buf, sizeof(buf), f))
-			p = strrchr(buf, ')');
-		fclose(f);
-		if (p && p[1] == ' ' && p[2] == 'T')
-			return;
-		usleep(1000);
-	}
+	assert_int_equal(test_stop_process(s->pid), 0);
 }
 
 /* Retries a read until the backend has reconnected. */

@@ -8,7 +8,7 @@
  * restarted (I/O resumes).
  */
 #include "proto_common.h"
-#include "../test_port.h"
+#include "../test_server.h"
 
 #include <arpa/inet.h>
 #include <libnbd.h>
@@ -230,7 +230,7 @@ static void test_server_failures(void **state)
 	 * stopped: GET_VRING_BASE waits for them, and they end with IOERR
 	 * within the NBD timeout instead of holding the ring stop forever.
 	 */
-	kill(nbd_unix.pid, SIGSTOP);
+	assert_int_equal(test_stop_process(nbd_unix.pid), 0);
 	for (unsigned i = 0; i < 8; i++) {
 		struct umdev_vqd_buf b = { .addr = buf + i * 4096, .len = 4096, .write = true };
 
