@@ -2,7 +2,7 @@
 /*
  * NBD backends through umdevd's control socket: virtio-blk create, a
  * virtio-scsi LUN and an NVMe namespace on an nbdkit export, shown in list
- * and stats and serving I/O; creates with a bad URI, an unreachable server
+ * and stats and serving I/O; a disk declared in a config file; creates with a bad URI, an unreachable server
  * or a missing export fail with the reason and leave no fd or thread behind.
  */
 #include "ctl_common.h"
@@ -108,6 +108,35 @@ static void test_nbd_devices(void **state)
 	json_object_put(r);
 }
 
+/* A config file naming an NBD backend (JSON form), read by a second daemon. */
+static void test_nbd_config_file(void **state)
+{
+	struct proto_srv srv2;
+	struct umdev_vuc c;
+	char conf[256];
+	uint64_t buf;
+	FILE *f;
+
+	proto_srv_init(&srv2, 0);
+	snprintf(conf, sizeof(conf), "%s/umdevd.json", srv2.dir);
+	f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "{\"devices\":[{\"type\":\"virtio-blk\",\"id\":\"cf0\",\"socket\":\"%s\","
+		   "\"backend\":\"%s\"}]}\n", srv2.sock, uri);
+	fclose(f);
+	proto_start_umdevd(&srv2, "--rpc", "none", "--config", conf, NULL);
+	proto_connect_blk(&c, srv2.sock, 1, 64, 1, REGION);
+	buf = umdev_vuc_alloc(&c, 0, 4096, 4096);
+	proto_fill(umdev_vuc_gpa_ptr(&c, buf, 4096), 4096, 32);
+	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_OUT, 16, buf, 4096, 1), VIRTIO_BLK_S_OK);
+	memset(umdev_vuc_gpa_ptr(&c, buf, 4096), 0, 4096);
+	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_IN, 16, buf, 4096, 1), VIRTIO_BLK_S_OK);
+	assert_true(proto_check(umdev_vuc_gpa_ptr(&c, buf, 4096), 4096, 32));
+	umdev_vuc_close(&c);
+	assert_true(umdev_proc_alive(&srv2.proc));
+	proto_stop(&srv2, false);
+}
+
 static void test_failed_creates_leave_nothing(void **state)
 {
 	static const struct {
@@ -152,6 +181,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_nbd_devices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nbd_config_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_creates_leave_nothing, setup,
 						teardown),
 	};
