@@ -16,6 +16,11 @@
  * aio=threads and aio=native, all in the same run. --rw write measures
  * 4 KiB random writes instead of reads.
  *
+ * With --nbd the bench starts nbdkit (memory plugin, --size bytes) on a UNIX
+ * socket and both servers use that export: umdevd with
+ * backend=nbd+unix:///?socket=..., qsd with --blockdev driver=nbd. The NBD
+ * server's CPU per I/O is shown too (a fresh nbdkit per server).
+ *
  * Usage: umdev-bench [--duration SEC] [--qd N[,N...]] [--servers umdevd,qsd]
  *                    [--umdevd PATH] [--qsd PATH] [--size BYTES]
  *                    [--umdevd-dev-extra ",key=val..."] [--umdevd-arg ARG]...
@@ -61,6 +66,7 @@ struct opts {
 	bool write;
 	const char *file; /* NULL: null backends */
 	const char *engines;
+	bool nbd; /* both servers on an nbdkit memory export */
 };
 
 struct result {
@@ -70,7 +76,12 @@ struct result {
 	double srv_cpu_us_per_io;
 	double srv_util; /* server CPU seconds per wall second */
 	double cli_cpu_us_per_io;
+	double nbd_cpu_us_per_io; /* --nbd: the NBD server's */
 };
+
+/* --nbd: the nbdkit serving the current server (or 0), and whether rows show its CPU. */
+static pid_t nbd_pid;
+static bool nbd_column;
 
 /* Keep @qd reads in flight for @secs; returns completions, or -errno. */
 static int64_t run_load(struct umdev_vuc *c, uint64_t bufs, unsigned qd, uint64_t nblocks,
@@ -167,7 +178,7 @@ static int bench_server(const struct opts *o, const char *name, char *const argv
 		goto out;
 	}
 	for (unsigned i = 0; i < o->nqds; i++) {
-		uint64_t s0, s1, c0, c1;
+		uint64_t s0, s1, c0, c1, k0 = 0, k1 = 0;
 		double t0, t1;
 		int64_t n;
 
@@ -181,12 +192,17 @@ static int bench_server(const struct opts *o, const char *name, char *const argv
 			r = -EIO;
 			goto out;
 		}
+		if (nbd_pid && umdev_proc_cpu_ns(nbd_pid, &k0)) {
+			r = -EIO;
+			goto out;
+		}
 		c0 = bench_self_cpu_ns();
 		t0 = bench_mono_s();
 		n = run_load(&c, bufs, o->qds[i], nblocks, o->duration, &seed, o->write);
 		t1 = bench_mono_s();
 		c1 = bench_self_cpu_ns();
-		if (n <= 0 || umdev_proc_cpu_ns(proc.pid, &s1)) {
+		if (n <= 0 || umdev_proc_cpu_ns(proc.pid, &s1) ||
+		    (nbd_pid && umdev_proc_cpu_ns(nbd_pid, &k1))) {
 			r = n < 0 ? (int)n : -EIO;
 			goto out;
 		}
@@ -196,6 +212,7 @@ static int bench_server(const struct opts *o, const char *name, char *const argv
 		res[i].srv_cpu_us_per_io = (double)(s1 - s0) / 1e3 / (double)n;
 		res[i].srv_util = (double)(s1 - s0) / 1e9 / (t1 - t0);
 		res[i].cli_cpu_us_per_io = (double)(c1 - c0) / 1e3 / (double)n;
+		res[i].nbd_cpu_us_per_io = (double)(k1 - k0) / 1e3 / (double)n;
 	}
 	r = 0;
 out:
@@ -233,7 +250,7 @@ static void usage(void)
 		"                   [--umdevd PATH] [--qsd PATH] [--size BYTES]\n"
 		"                   [--umdevd-dev-extra ',k=v'] [--umdevd-arg ARG]... [--label T]\n"
 		"                   [--rw read|write] [--file PATH [--engines "
-		"io_uring,epoll,threads,native]]\n");
+		"io_uring,epoll,threads,native]] [--nbd]\n");
 }
 
 static void print_row(const char *name, unsigned qd, const struct result *r)
@@ -242,8 +259,11 @@ static void print_row(const char *name, unsigned qd, const struct result *r)
 		printf("%-18s %4u %12s\n", name, qd, "failed");
 		return;
 	}
-	printf("%-18s %4u %12.0f %10.1f %14.2f %10.0f%% %14.2f\n", name, qd, r->iops, r->lat_us,
+	printf("%-18s %4u %12.0f %10.1f %14.2f %10.0f%% %14.2f", name, qd, r->iops, r->lat_us,
 	       r->srv_cpu_us_per_io, 100 * r->srv_util, r->cli_cpu_us_per_io);
+	if (nbd_column)
+		printf(" %14.2f", r->nbd_cpu_us_per_io);
+	printf("\n");
 }
 
 /* One server of a --file run: umdevd on an engine, or qsd with an aio mode. */
@@ -328,6 +348,93 @@ static int bench_file(const struct opts *o, const char *dir, double load_before)
 	return failed ? 1 : 0;
 }
 
+/* Starts nbdkit's memory plugin of @size bytes on @sock. */
+static int nbdkit_start(struct umdev_proc *p, const char *sock, uint64_t size, const char *log)
+{
+	char sz[48];
+	char *argv[] = { "nbdkit", "-f", "--exit-with-parent", "-U", (char *)sock, "memory", sz,
+			 NULL };
+	int r;
+
+	snprintf(sz, sizeof(sz), "size=%" PRIu64, size);
+	unlink(sock); /* a stale socket would look ready at once */
+	r = umdev_proc_spawn(p, argv, log);
+	if (r == 0)
+		r = umdev_proc_wait_socket(p, sock, 10000);
+	if (r == 0)
+		nbd_pid = p->pid;
+	return r;
+}
+
+/* --nbd: umdevd and qsd, each on a fresh nbdkit memory export over a UNIX socket. */
+static int bench_nbd(const struct opts *o, double load_before, const char *dir)
+{
+	struct result ru[MAX_QDS] = { 0 }, rq[MAX_QDS] = { 0 };
+	char sock[192], nsock[192], log[192], nlog[192], dev[512], blockdev[512], export[512];
+	struct umdev_proc nbdkit;
+	int failed = 0;
+
+	snprintf(log, sizeof(log), "%s/server.log", dir);
+	snprintf(nlog, sizeof(nlog), "%s/nbdkit.log", dir);
+	snprintf(nsock, sizeof(nsock), "%s/nbd.sock", dir);
+	for (int k = 0; k < 2; k++) {
+		bool qsd = k == 1;
+
+		if ((qsd && !o->run_qsd) || (!qsd && !o->run_umdevd))
+			continue;
+		if (nbdkit_start(&nbdkit, nsock, o->size, nlog)) {
+			fprintf(stderr, "nbdkit did not start; see %s\n", nlog);
+			bench_dump_log(nlog);
+			failed = 1;
+			break;
+		}
+		if (!qsd) {
+			char *args[] = { (char *)o->umdevd, "--rpc", "none", "--device", dev, NULL };
+
+			snprintf(sock, sizeof(sock), "%s/umdevd.sock", dir);
+			snprintf(dev, sizeof(dev),
+				 "virtio-blk,id=blk0,socket=%s,backend=nbd+unix:///?socket=%s,"
+				 "num-queues=1%s", sock, nsock, o->dev_extra);
+			failed |= bench_server(o, "umdevd", args, sock, log, ru) != 0;
+		} else {
+			char *args[] = { (char *)o->qsd, "--blockdev", blockdev, "--export", export,
+					 NULL };
+
+			snprintf(sock, sizeof(sock), "%s/qsd.sock", dir);
+			snprintf(blockdev, sizeof(blockdev),
+				 "driver=nbd,node-name=n0,server.type=unix,server.path=%s", nsock);
+			snprintf(export, sizeof(export),
+				 "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,"
+				 "addr.path=%s,writable=on,num-queues=1", sock);
+			failed |= bench_server(o, "qsd", args, sock, log, rq) != 0;
+		}
+		unlink(sock);
+		umdev_proc_stop(&nbdkit, 3000);
+		nbd_pid = 0;
+	}
+	if (failed)
+		bench_dump_log(log);
+	umdev_proc_rmtree(dir);
+	printf("umdev-bench%s%s: 4 KiB random %s, %.1f s per point, NBD export (nbdkit memory, "
+	       "%" PRIu64 " bytes) over a UNIX socket, 1 queue\n",
+	       *o->label ? " " : "", o->label, o->write ? "writes" : "reads", o->duration,
+	       o->size);
+	printf("client: busy-polls the used ring, requests no interrupts; %ld CPUs, load average "
+	       "%.2f before the run%s\n",
+	       sysconf(_SC_NPROCESSORS_ONLN), load_before,
+	       load_before > 0.5 ? " (busy machine: numbers are noisy)" : "");
+	printf("%-18s %4s %12s %10s %14s %11s %14s %14s\n", "server", "qd", "IOPS", "lat(us)",
+	       "srv cpu us/IO", "srv cpu", "cli cpu us/IO", "nbd cpu us/IO");
+	nbd_column = true;
+	for (unsigned i = 0; i < o->nqds; i++) {
+		if (o->run_umdevd)
+			print_row("umdevd", o->qds[i], &ru[i]);
+		if (o->run_qsd)
+			print_row("qsd", o->qds[i], &rq[i]);
+	}
+	return failed ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -343,6 +450,7 @@ int main(int argc, char **argv)
 		{ "rw", required_argument, NULL, 'w' },
 		{ "file", required_argument, NULL, 'F' },
 		{ "engines", required_argument, NULL, 'E' },
+		{ "nbd", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -412,6 +520,9 @@ int main(int argc, char **argv)
 		case 'E':
 			o.engines = optarg;
 			break;
+		case 'N':
+			o.nbd = true;
+			break;
 		default:
 			usage();
 			return opt == 'h' ? 0 : 2;
@@ -442,6 +553,8 @@ int main(int argc, char **argv)
 	}
 	if (o.file)
 		return bench_file(&o, dir, load_before);
+	if (o.nbd)
+		return bench_nbd(&o, load_before, dir);
 	snprintf(log, sizeof(log), "%s/server.log", dir);
 
 	if (o.run_umdevd) {

@@ -23,6 +23,7 @@ static void usage(FILE *out)
 		"                     virtio-blk,id=blk0,socket=PATH,backend=file:IMAGE[,num-queues=N]\n"
 		"                     [,readonly=on][,queue-size=N][,serial=S][,poll=on][,poll-us=N]\n"
 		"                     backends: file:PATH, ram:SIZE, null:SIZE (SIZE like 1G)\n"
+		"                     nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH\n"
 		"  --config FILE      add the devices a config file declares\n"
 		"                     (JSON {\"devices\":[{\"type\":\"virtio-blk\",\"id\":...}]}\n"
 		"                     or one SPEC per line)\n"

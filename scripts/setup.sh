@@ -16,6 +16,8 @@ PKGS=(
   qemu-system-x86 qemu-system-common qemu-utils linux-image-amd64 busybox-static fio cpio
   sg3-utils
   python3
+  # the NBD backend (libnbd) and its tests (nbdkit server, nbdcopy)
+  libnbd-dev nbdkit libnbd-bin
   # libvirt's schema checker, for the XML in docs/libvirt.md
   libvirt-clients
   # the arm64 cross build (cross/aarch64-linux-gnu.ini), tested under qemu-user

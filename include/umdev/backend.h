@@ -68,6 +68,9 @@ struct umdev_bdev_info {
  *   file:PATH   regular file or block device (io_uring)
  *   ram:SIZE    zero-filled memory, SIZE like 512M, 1G, 4096
  *   null:SIZE   reads return zeroes, writes are dropped
+ *   nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH
+ *               an NBD export (libnbd); "&nbd-timeout=SECONDS" (or NNNms)
+ *               bounds every request, see docs/backends.md
  * @readonly opens read-only. Caller owns the result; control thread.
  */
 umdev_bdev *umdev_bdev_open(const char *spec, bool readonly, int *err) UMDEV_WUR;

@@ -18,6 +18,8 @@ static const struct umdev_bdev_ops *const bdev_kinds[] = {
 	&umdev_bdev_file_ops,
 	&umdev_bdev_ram_ops,
 	&umdev_bdev_null_ops,
+	&umdev_bdev_nbd_ops,
+	&umdev_bdev_nbd_unix_ops,
 };
 
 int umdev_bdev_parse_size(const char *s, uint64_t *out)
@@ -75,7 +77,7 @@ umdev_bdev *umdev_bdev_open(const char *spec, bool readonly, int *err)
 
 	if (!spec || !(colon = strchr(spec, ':'))) {
 		if (spec)
-			umdev_err("backend '%s': expected KIND:ARG (file:, ram:, null:)", spec);
+			umdev_err("backend '%s': expected KIND:ARG (file:, ram:, null:, nbd://, nbd+unix://)", spec);
 		*err = -EINVAL;
 		return NULL;
 	}
@@ -87,7 +89,7 @@ umdev_bdev *umdev_bdev_open(const char *spec, bool readonly, int *err)
 			ops = bdev_kinds[i];
 	}
 	if (!ops) {
-		umdev_err("backend '%s': unknown kind (file:, ram:, null:)", spec);
+		umdev_err("backend '%s': unknown kind (file:, ram:, null:, nbd://, nbd+unix://)", spec);
 		*err = -EINVAL;
 		return NULL;
 	}

@@ -60,6 +60,8 @@ struct umdev_bdev_queue {
 extern const struct umdev_bdev_ops umdev_bdev_file_ops;
 extern const struct umdev_bdev_ops umdev_bdev_ram_ops;
 extern const struct umdev_bdev_ops umdev_bdev_null_ops;
+extern const struct umdev_bdev_ops umdev_bdev_nbd_ops; /* nbd.c */
+extern const struct umdev_bdev_ops umdev_bdev_nbd_unix_ops;
 
 /** umdev_bdev_queue_get_stats() - copy of @q's counters; @q's thread. */
 void umdev_bdev_queue_get_stats(const umdev_bdev_queue *q, struct umdev_bdev_queue_stats *st);

@@ -85,7 +85,7 @@ static bool get_string(struct json_object *params, const char *key, bool require
 
 static struct json_object *dev_json(struct umdev_dev_entry *e)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o = json_object_new_object(), *b;
 
 	json_object_object_add(o, "id", json_object_new_string(e->id));
 	json_object_object_add(o, "type", json_object_new_string(e->type->name));
@@ -94,6 +94,9 @@ static struct json_object *dev_json(struct umdev_dev_entry *e)
 							      e->type->transport_of(e->inst) :
 							      e->type->transport));
 	json_object_object_add(o, "socket", json_object_new_string(e->socket));
+	/* Where the data lives (e.g. an NBD URI), for devices created with one backend. */
+	if (e->config && json_object_object_get_ex(e->config, "backend", &b))
+		json_object_object_add(o, "backend", json_object_get(b));
 	json_object_object_add(o, "connected",
 			       json_object_new_boolean(e->type->connected &&
 						       e->type->connected(e->inst)));
