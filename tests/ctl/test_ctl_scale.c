@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "client/nvme_drv.h"
@@ -21,7 +22,12 @@
 #include "umdev/proto/scsi.h"
 #include "umdev/proto/pci_regs.h"
 
-#define NDEV 1000
+/*
+ * 1,000 devices; fewer where every instruction costs many (sanitizers,
+ * user-mode emulation of a cross build), which tests/ctl/meson.build says
+ * through UMDEV_SCALE_DEVICES: those runs hunt memory errors, not limits.
+ */
+#define NDEV_DEFAULT 1000
 #define NWARM 80
 #define EVERY_NVME 40 /* device i is NVMe when i % 40 == 0 */
 #define EVERY_SCSI 40 /* and virtio-scsi when i % 40 == 20: 25 of each */
@@ -37,10 +43,18 @@
 #define RSS_SLACK_KIB 2048
 
 static struct proto_srv srv;
+static unsigned ndev = NDEV_DEFAULT;
+/* Sanitizers keep freed memory in quarantine: RSS says nothing there; LeakSanitizer does. */
+static bool sanitized;
 
 static int setup(void **state)
 {
+	const char *n = getenv("UMDEV_SCALE_DEVICES");
+
 	(void)state;
+	if (n && atoi(n) >= 2 * EVERY_NVME && atoi(n) <= NDEV_DEFAULT)
+		ndev = (unsigned)atoi(n);
+	sanitized = getenv("UMDEV_SCALE_SANITIZED") != NULL;
 	proto_srv_init(&srv, 0);
 	proto_start_umdevd(&srv, "--rpc", "@SOCK@", "--max-devices", "1024", "--threads", "2",
 			   "--log-level", "warning", NULL);
@@ -48,13 +62,17 @@ static int setup(void **state)
 	return 0;
 }
 
+/* The daemon must exit cleanly: under a sanitizer, that is also its leak check. */
 static int teardown(void **state)
 {
 	bool alive = umdev_proc_alive(&srv.proc);
+	int st = umdev_proc_stop(&srv.proc, 20000);
+	bool clean = WIFEXITED(st) && WEXITSTATUS(st) == 0;
 
 	(void)state;
-	proto_stop(&srv, !alive);
+	proto_stop(&srv, !alive || !clean);
 	assert_true(alive);
+	assert_true(clean);
 	return 0;
 }
 
@@ -316,20 +334,20 @@ static void test_thousand_devices(void **state)
 
 	(void)state;
 	fd = ctl_connect(srv.sock);
-	one_round(fd, NDEV, NWARM, &rss_created);
+	one_round(fd, ndev, NWARM, &rss_created);
 	fds0 = ctl_settled_fds(pid);
 	threads0 = ctl_count_threads(pid);
 	rss0 = rss_kib(pid);
-	one_round(fd, NDEV, NDEV, &rss_created);
+	one_round(fd, ndev, ndev, &rss_created);
 	assert_int_equal(ctl_settled_fds(pid), fds0);
 	assert_int_equal(ctl_count_threads(pid), threads0);
 	rss1 = rss_kib(pid);
 	print_message("umdevd: %u fds, %u threads; RSS %lu KiB before, %lu KiB with %u devices "
 		      "created, %lu KiB after their removal\n",
-		      fds0, threads0, rss0, rss_created, NDEV, rss1);
-	if (rss1 > rss0 + RSS_SLACK_KIB)
+		      fds0, threads0, rss0, rss_created, ndev, rss1);
+	if (!sanitized && rss1 > rss0 + RSS_SLACK_KIB)
 		fail_msg("%u devices created, used and removed left %lu KiB of RSS (bound %u KiB)",
-			 NDEV, rss1 - rss0, RSS_SLACK_KIB);
+			 ndev, rss1 - rss0, RSS_SLACK_KIB);
 	close(fd);
 }
 
