@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,6 +44,7 @@
 #define RSS_SLACK_KIB 2048
 
 static struct proto_srv srv;
+static struct rlimit saved_nofile;
 static unsigned ndev = NDEV_DEFAULT;
 /* Sanitizers keep freed memory in quarantine: RSS says nothing there; LeakSanitizer does. */
 static bool sanitized;
@@ -56,10 +58,38 @@ static int setup(void **state)
 		ndev = (unsigned)atoi(n);
 	sanitized = getenv("UMDEV_SCALE_SANITIZED") != NULL;
 	proto_srv_init(&srv, 0);
+	/*
+	 * umdevd starts with the usual soft limit of 1024 open files, too few
+	 * for a thousand devices: it must raise it to the hard limit itself.
+	 */
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved_nofile), 0);
+	if (saved_nofile.rlim_max > 1024) {
+		struct rlimit low = { .rlim_cur = 1024, .rlim_max = saved_nofile.rlim_max };
+
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+	}
 	proto_start_umdevd(&srv, "--rpc", "@SOCK@", "--max-devices", "1024", "--threads", "2",
 			   "--log-level", "warning", NULL);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved_nofile), 0);
 	ctl_wait_listening(srv.sock);
 	return 0;
+}
+
+/* The soft open-file limit of @pid, from /proc/PID/limits. */
+static unsigned long long nofile_soft(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long soft = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/limits", (int)pid);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Max open files %llu", &soft) == 1)
+			break;
+	fclose(f);
+	return soft;
 }
 
 /* The daemon must exit cleanly: under a sanitizer, that is also its leak check. */
@@ -333,6 +363,7 @@ static void test_thousand_devices(void **state)
 	int fd;
 
 	(void)state;
+	assert_int_equal(nofile_soft(pid), (unsigned long long)saved_nofile.rlim_max);
 	fd = ctl_connect(srv.sock);
 	one_round(fd, ndev, NWARM, &rss_created);
 	fds0 = ctl_settled_fds(pid);
