@@ -24,10 +24,10 @@
 #define dev_entry umdev_dev_entry
 
 /*
- * Open files a connected device may hold in the worst case we document
- * (docs/performance.md, "Thousands of devices"): its listening and
- * connection sockets, up to 8 memory regions, an inflight region, and a
- * kick and call eventfd per queue for a few queues. Only used to warn.
+ * Open files a connected device holds (docs/performance.md, "Thousands of
+ * devices"): its listening and connection sockets and a kick and a call
+ * eventfd per started queue (guest memory and inflight fds are closed once
+ * mapped); 16 covers seven queues. Only used to warn.
  */
 #define FDS_PER_DEVICE 16
 
