@@ -7,16 +7,26 @@
  * vhost-user/virtio-scsi/SCSI-target path, not storage; run umdev-bench
  * (virtio-blk, same null backend) next to it to compare the two device
  * models on one machine. There is no vhost-user-scsi peer to compare with
- * in Debian: qemu-storage-daemon exports vhost-user-blk only. Our driver
- * busy-polls the used ring and asks for no interrupts; the server's CPU
- * time comes from /proc/PID/stat around each measurement.
+ * in Debian: qemu-storage-daemon 7.2 exports vhost-user-blk, vduse-blk,
+ * NBD and FUSE only. Our driver busy-polls the used rings, asks for no
+ * interrupts and makes no system call per I/O (kicks only when the device
+ * asks, once per batch), so the figure is the server's; client CPU per I/O
+ * is printed beside the server's to show it. The server's CPU time comes
+ * from /proc/PID/stat around each measurement.
+ *
+ * Three configurations: umdevd --threads 1 with one request queue,
+ * --threads 2 with one, and --threads 2 with two (one queue per loop,
+ * the client driving both from one thread); the last line gives the
+ * scaling ratio. --single runs the first only.
  *
  * Usage: umdev-bench-scsi [--duration SEC] [--qd N[,N...]] [--umdevd PATH]
  *                         [--size BYTES] [--dev-extra ",key=val..."] [--label TEXT]
+ *                         [--single]
  */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +49,7 @@
 #define RING_SIZE 128
 #define IO_BYTES 4096u
 #define REQQ VIRTIO_SCSI_REQQ0
+#define MAX_QUEUES 2
 
 struct opts {
 	double duration;
@@ -48,6 +59,7 @@ struct opts {
 	uint64_t size;
 	const char *dev_extra;
 	const char *label;
+	bool single; /* only --threads 1 with one queue */
 };
 
 /* Point @cmd at a random 4 KiB block: the LBA lives in the CDB copy in cmd->buf. */
@@ -62,70 +74,111 @@ static void aim(struct umdev_vscsi_cmd *cmd, uint64_t nblocks, uint64_t *seed)
 	cdb[5] = lba;
 }
 
-/* Keep @qd reads in flight for @secs; returns completions, or -errno. */
-static int64_t run_load(struct umdev_vscsi_drv *d, struct umdev_vscsi_cmd *cmds, unsigned qd,
-			uint64_t nblocks, double secs, uint64_t *seed)
+/* The command a chain belongs to (the chain is its first member). */
+static struct umdev_vscsi_cmd *cmd_of(struct umdev_vscsi_chain *ch)
 {
-	double end = bench_mono_s() + secs;
-	int64_t done = 0;
-	unsigned posted = 0;
-
-	for (unsigned i = 0; i < qd; i++) {
-		aim(&cmds[i], nblocks, seed);
-		if (umdev_vscsi_post(d, REQQ, &cmds[i].chain, i + 1 < qd))
-			return -EIO;
-		posted++;
-	}
-	for (bool stop = false; !stop;) {
-		int n, kick = 0;
-
-		stop = bench_mono_s() >= end;
-		n = umdev_vscsi_reap(d, REQQ, 0);
-		if (n < 0)
-			return n;
-		for (unsigned i = 0; i < qd && n; i++) {
-			struct umdev_vscsi_cmd_res res;
-
-			if (!cmds[i].chain.done)
-				continue;
-			umdev_vscsi_cmd_result(&cmds[i], &res);
-			if (res.resp.response != VIRTIO_SCSI_S_OK ||
-			    res.resp.status != SCSI_STATUS_GOOD)
-				return -EIO;
-			cmds[i].chain.done = false;
-			done++;
-			posted--;
-			if (!stop) {
-				aim(&cmds[i], nblocks, seed);
-				if (umdev_vscsi_post(d, REQQ, &cmds[i].chain, true))
-					return -EIO;
-				posted++;
-				kick = 1;
-			}
-		}
-		if (kick && umdev_vqd_kick_needed(&d->c->vqs[REQQ].drv) &&
-		    umdev_vuc_kick(d->c, REQQ))
-			return -EIO;
-	}
-	for (double give_up = bench_mono_s() + 5; posted && bench_mono_s() < give_up;) {
-		int n = umdev_vscsi_reap(d, REQQ, 0);
-
-		if (n < 0)
-			return n;
-		posted -= (unsigned)n;
-	}
-	return posted ? -ETIMEDOUT : done;
+	return (struct umdev_vscsi_cmd *)((char *)ch - offsetof(struct umdev_vscsi_cmd, chain));
 }
 
-static int bench(const struct opts *o)
+/*
+ * Keep @qd reads in flight on each of @nq request queues for @secs, from
+ * this one thread; returns completions, or -errno. The driver does no
+ * system call per I/O: it busy-polls the used rings (no interrupts asked
+ * for), reposts what finished in a batch and kicks once per batch, only
+ * when the device asks for it (EVENT_IDX).
+ */
+/*
+ * A busy-polling client burns a whole core whatever it does, so its CPU
+ * time per I/O is just 1/IOPS of what it was given. *@empty counts the
+ * polls that found nothing: their calibrated cost taken off the client's
+ * CPU time leaves its real work (reaping, checking, reposting, kicking).
+ */
+static int64_t run_load(struct umdev_vscsi_drv *d, struct umdev_vscsi_cmd (*cmds)[RING_SIZE],
+			unsigned nq, unsigned qd, uint64_t nblocks, double secs, uint64_t *seed,
+			uint64_t *empty)
 {
-	char dir[128], sock[192], log[192], dev[512];
+	double end = bench_mono_s() + secs;
+	unsigned posted = 0, spins = 0;
+	int64_t done = 0;
+	bool stop = false;
+
+	for (unsigned q = 0; q < nq; q++) {
+		for (unsigned i = 0; i < qd; i++) {
+			aim(&cmds[q][i], nblocks, seed);
+			if (umdev_vscsi_post(d, REQQ + q, &cmds[q][i].chain, i + 1 < qd))
+				return -EIO;
+			posted++;
+		}
+	}
+	while (!stop || posted) {
+		/* The clock only every 256 polls: it is not free either. */
+		if (++spins % 256 == 0)
+			stop = bench_mono_s() >= end;
+		for (unsigned q = 0; q < nq; q++) {
+			struct umdev_vscsi_chain *fin[RING_SIZE];
+			int n = umdev_vscsi_poll(d, REQQ + q, fin, RING_SIZE);
+			if (n <= 0) {
+				if (n < 0)
+					return n;
+				(*empty)++;
+				continue;
+			}
+			for (int k = 0; k < n; k++) {
+				struct umdev_vscsi_cmd *cmd = cmd_of(fin[k]);
+				struct umdev_vscsi_cmd_res res;
+
+				umdev_vscsi_cmd_result(cmd, &res);
+				if (res.resp.response != VIRTIO_SCSI_S_OK ||
+				    res.resp.status != SCSI_STATUS_GOOD)
+					return -EIO;
+				done++;
+				posted--;
+				if (stop)
+					continue;
+				aim(cmd, nblocks, seed);
+				if (umdev_vscsi_post(d, REQQ + q, &cmd->chain, true))
+					return -EIO;
+				posted++;
+			}
+			if (!stop && umdev_vqd_kick_needed(&d->c->vqs[REQQ + q].drv) &&
+			    umdev_vuc_kick(d->c, REQQ + q))
+				return -EIO;
+		}
+		if (stop && posted && bench_mono_s() > end + 5)
+			return -ETIMEDOUT;
+	}
+	return done;
+}
+
+struct result {
+	double iops, srv_us, srv_util, cli_us, work_us;
+};
+
+/* One umdevd with --threads @threads serving one device of @nq request queues. */
+/* CPU ns of one poll of an empty used ring (nothing in flight on @q). */
+static double empty_poll_ns(struct umdev_vscsi_drv *d, unsigned q)
+{
+	struct umdev_vscsi_chain *fin[RING_SIZE];
+	const unsigned n = 2000000;
+	uint64_t c0 = bench_self_cpu_ns();
+
+	for (unsigned i = 0; i < n; i++)
+		if (umdev_vscsi_poll(d, q, fin, RING_SIZE) != 0)
+			return 0;
+	return (double)(bench_self_cpu_ns() - c0) / n;
+}
+
+static int bench_config(const struct opts *o, unsigned threads, unsigned nq,
+			struct result *res)
+{
+	char dir[128], sock[192], log[192], dev[512], nthreads[8], label[64];
 	uint8_t cdb[10] = { SCSI_READ_10, 0, 0, 0, 0, 0, 0, 0, IO_BYTES / 512 };
 	static struct umdev_vscsi_drv d;
-	struct umdev_vscsi_cmd cmds[RING_SIZE];
+	static struct umdev_vscsi_cmd cmds[MAX_QUEUES][RING_SIZE];
 	uint64_t seed = 0x9e3779b97f4a7c15ull, nblocks = o->size / IO_BYTES;
 	struct umdev_proc proc;
 	struct umdev_vuc c;
+	double poll_ns;
 	int r;
 
 	memset(cmds, 0, sizeof(cmds));
@@ -133,10 +186,13 @@ static int bench(const struct opts *o)
 		return -EIO;
 	snprintf(sock, sizeof(sock), "%s/scsi.sock", dir);
 	snprintf(log, sizeof(log), "%s/umdevd.log", dir);
-	snprintf(dev, sizeof(dev), "virtio-scsi,id=bench,socket=%s,lun=0:0:null:%" PRIu64 "%s",
-		 sock, o->size, o->dev_extra ? o->dev_extra : "");
+	snprintf(nthreads, sizeof(nthreads), "%u", threads);
+	snprintf(dev, sizeof(dev),
+		 "virtio-scsi,id=bench,socket=%s,lun=0:0:null:%" PRIu64 ",num-queues=%u%s", sock,
+		 o->size, nq, o->dev_extra ? o->dev_extra : "");
 	{
-		char *argv[] = { (char *)o->umdevd, "--device", dev, NULL };
+		char *argv[] = { (char *)o->umdevd, "--rpc", "none", "--threads", nthreads,
+				 "--device", dev, NULL };
 
 		r = umdev_proc_spawn(&proc, argv, log);
 	}
@@ -148,66 +204,77 @@ static int bench(const struct opts *o)
 	/* The driver helper's bring-up, with interrupts off on every queue (we poll). */
 	memset(&d, 0, sizeof(d));
 	d.c = &c;
-	d.nreq = 1;
+	d.nreq = nq;
+	d.no_poison = true;
 	r = umdev_vuc_connect(&c, sock, 3000);
 	if (r)
 		goto out_proc;
-	for (unsigned q = 0; q < 3; q++)
+	for (unsigned q = 0; q < 2 + nq; q++)
 		c.vqs[q].no_interrupt = true;
 	c.want_features = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX) |
 			  (1ull << VIRTIO_SCSI_F_HOTPLUG);
-	r = umdev_vuc_start_blk(&c, 3, RING_SIZE, 1, 32ull << 20, 0);
+	r = umdev_vuc_start_blk(&c, 2 + nq, RING_SIZE, 1, 64ull << 20, 0);
 	if (r)
 		goto out;
-	for (unsigned i = 0; i < RING_SIZE; i++) {
-		r = umdev_vscsi_cmd_init(&cmds[i], 0, 0, i, cdb, sizeof(cdb), NULL, 0, IO_BYTES, 0,
-					 0);
-		if (r)
-			goto out;
+	for (unsigned q = 0; q < nq; q++) {
+		for (unsigned i = 0; i < RING_SIZE; i++) {
+			r = umdev_vscsi_cmd_init(&cmds[q][i], 0, 0, i, cdb, sizeof(cdb), NULL, 0,
+						 IO_BYTES, 0, 0);
+			if (r)
+				goto out;
+		}
 	}
 	/* The LUN reports a power-on unit attention first: take it off. */
 	{
-		struct umdev_vscsi_cmd_res res;
+		struct umdev_vscsi_cmd_res cres;
 
 		for (int i = 0; i < 4; i++)
-			if (umdev_vscsi_exec(&d, REQQ, &cmds[0], &res, 5000) == 0 &&
-			    res.resp.status == SCSI_STATUS_GOOD)
+			if (umdev_vscsi_exec(&d, REQQ, &cmds[0][0], &cres, 5000) == 0 &&
+			    cres.resp.status == SCSI_STATUS_GOOD)
 				break;
 	}
-	printf("%-22s %4s %10s %9s %12s %9s %12s\n", "server", "qd", "IOPS", "lat_us",
-	       "srv_us/io", "srv_util", "cli_us/io");
+	snprintf(label, sizeof(label), "umdevd t%u q%u", threads, nq);
+	poll_ns = empty_poll_ns(&d, REQQ);
 	for (unsigned i = 0; i < o->nqds; i++) {
-		uint64_t s0, s1, c0, c1;
-		double t0, t1, iops;
+		uint64_t s0, s1, c0, c1, work = 0;
+		double t0, t1;
 		int64_t n;
 
-		n = run_load(&d, cmds, o->qds[i], nblocks, 0.3, &seed);
+		n = run_load(&d, cmds, nq, o->qds[i], nblocks, 0.3, &seed, &work);
 		if (n < 0 || umdev_proc_cpu_ns(proc.pid, &s0)) {
 			r = n < 0 ? (int)n : -EIO;
 			goto out;
 		}
 		c0 = bench_self_cpu_ns();
 		t0 = bench_mono_s();
-		n = run_load(&d, cmds, o->qds[i], nblocks, o->duration, &seed);
+		work = 0;
+		n = run_load(&d, cmds, nq, o->qds[i], nblocks, o->duration, &seed, &work);
 		t1 = bench_mono_s();
 		c1 = bench_self_cpu_ns();
 		if (n <= 0 || umdev_proc_cpu_ns(proc.pid, &s1)) {
 			r = n < 0 ? (int)n : -EIO;
 			goto out;
 		}
-		iops = (double)n / (t1 - t0);
-		printf("%-22s %4u %10.0f %9.1f %12.2f %9.2f %12.2f\n",
-		       o->label ? o->label : "umdevd virtio-scsi", o->qds[i], iops,
-		       1e6 * o->qds[i] / iops, (double)(s1 - s0) / 1e3 / (double)n,
-		       (double)(s1 - s0) / 1e9 / (t1 - t0), (double)(c1 - c0) / 1e3 / (double)n);
+		res[i].iops = (double)n / (t1 - t0);
+		res[i].srv_us = (double)(s1 - s0) / 1e3 / (double)n;
+		res[i].srv_util = (double)(s1 - s0) / 1e9 / (t1 - t0);
+		res[i].cli_us = (double)(c1 - c0) / 1e3 / (double)n;
+		res[i].work_us = ((double)(c1 - c0) - (double)work * poll_ns) / 1e3 / (double)n;
+		if (res[i].work_us < 0)
+			res[i].work_us = 0;
+		printf("%-22s %4u %10.0f %9.1f %12.2f %9.2f %12.2f %12.3f\n",
+		       o->label ? o->label : label, o->qds[i], res[i].iops,
+		       1e6 * o->qds[i] * nq / res[i].iops, res[i].srv_us, res[i].srv_util,
+		       res[i].cli_us, res[i].work_us);
 		fflush(stdout);
 	}
 	r = 0;
 out:
 	if (r)
 		fprintf(stderr, "umdev-bench-scsi: failed: %s; see %s\n", strerror(-r), log);
-	for (unsigned i = 0; i < RING_SIZE; i++)
-		umdev_vscsi_cmd_fini(&cmds[i]);
+	for (unsigned q = 0; q < nq; q++)
+		for (unsigned i = 0; i < RING_SIZE; i++)
+			umdev_vscsi_cmd_fini(&cmds[q][i]);
 	umdev_vuc_close(&c);
 out_proc:
 	umdev_proc_stop(&proc, 3000);
@@ -216,10 +283,39 @@ out_proc:
 	return r;
 }
 
+static int bench(const struct opts *o)
+{
+	static const struct {
+		unsigned threads, nq;
+	} cfg[] = { { 1, 1 }, { 2, 1 }, { 2, 2 } };
+	struct result res[3][MAX_QDS];
+	int r = 0;
+
+	memset(res, 0, sizeof(res));
+	printf("umdev-bench-scsi: 4 KiB random reads, null LUN; qd is per queue; "
+	       "t = umdevd --threads, q = request queues (one per loop when q = t)\n");
+	printf("qemu-storage-daemon has no vhost-user-scsi export (Debian's 7.2: "
+	       "vhost-user-blk, vduse-blk, nbd, fuse): no peer in this run\n");
+	printf("cli_us/io: client CPU per I/O (busy-polling: all it was given); "
+	       "cli_work_us: that minus its empty polls (calibrated cost each)\n");
+	printf("%-22s %4s %10s %9s %12s %9s %12s %12s\n", "server", "qd", "IOPS", "lat_us",
+	       "srv_us/io", "srv_util", "cli_us/io", "cli_work_us");
+	for (unsigned k = 0; k < (o->single ? 1 : 3); k++)
+		r |= bench_config(o, cfg[k].threads, cfg[k].nq, res[k]);
+	if (!o->single) {
+		for (unsigned i = 0; i < o->nqds; i++)
+			if (res[0][i].iops > 0 && res[2][i].iops > 0)
+				printf("scaling qd %u: t2 q2 / t1 q1 = %.2f IOPS\n", o->qds[i],
+				       res[2][i].iops / res[0][i].iops);
+	}
+	return r;
+}
+
 static void usage(void)
 {
 	fprintf(stderr, "usage: umdev-bench-scsi [--duration SEC] [--qd N[,N...]] "
-			"[--umdevd PATH] [--size BYTES] [--dev-extra ,k=v...] [--label TEXT]\n");
+			"[--umdevd PATH] [--size BYTES] [--dev-extra ,k=v...] [--label TEXT]\n"
+			"                        [--single]\n");
 }
 
 int main(int argc, char **argv)
@@ -231,6 +327,7 @@ int main(int argc, char **argv)
 		{ "size", required_argument, NULL, 's' },
 		{ "dev-extra", required_argument, NULL, 'x' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "single", no_argument, NULL, '1' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -272,6 +369,9 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			o.label = optarg;
+			break;
+		case '1':
+			o.single = true;
 			break;
 		default:
 			usage();

@@ -55,7 +55,7 @@ int umdev_vscsi_post(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_c
 	if (ch->out_len)
 		memcpy(umdev_vuc_gpa_ptr(c, ch->out_gpa, ch->out_len), ch->out, ch->out_len);
 	ch->in = umdev_vuc_gpa_ptr(c, ch->in_gpa, ch->in_len ? ch->in_len : 1);
-	if (ch->in_len)
+	if (ch->in_len && !d->no_poison)
 		memset(ch->in, 0xcc, ch->in_len); /* so unwritten bytes are recognisable */
 	if (ch->out_split && ch->out_split < ch->out_len) {
 		bufs[n++] = (struct umdev_vqd_buf){ ch->out_gpa, ch->out_split, false };
@@ -82,14 +82,17 @@ int umdev_vscsi_post(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_c
 	return 0;
 }
 
-static int reap_now(struct umdev_vscsi_drv *d, unsigned q)
+/* Reap up to @max now; each finished chain into @out when it is not NULL. */
+static int reap_some(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_chain **out,
+		     unsigned max)
 {
 	struct umdev_vqd *drv = &d->c->vqs[q].drv;
-	int n = 0, r;
+	unsigned n = 0;
+	int r = 0;
 	uint16_t head;
 	uint32_t len;
 
-	while ((r = umdev_vqd_get_used(drv, &head, &len)) == 1) {
+	while (n < max && (r = umdev_vqd_get_used(drv, &head, &len)) == 1) {
 		struct umdev_vscsi_chain *ch = d->by_head[q][head];
 
 		if (!ch)
@@ -97,9 +100,24 @@ static int reap_now(struct umdev_vscsi_drv *d, unsigned q)
 		d->by_head[q][head] = NULL;
 		ch->used_len = len;
 		ch->done = true;
+		if (out)
+			out[n] = ch;
 		n++;
 	}
-	return r < 0 ? r : n;
+	return r < 0 ? r : (int)n;
+}
+
+static int reap_now(struct umdev_vscsi_drv *d, unsigned q)
+{
+	return reap_some(d, q, NULL, ~0u);
+}
+
+int umdev_vscsi_poll(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_chain **out,
+		     unsigned max)
+{
+	if (q >= d->c->nqueues || q >= UMDEV_VUC_MAX_QUEUES)
+		return -EINVAL;
+	return reap_some(d, q, out, max);
 }
 
 int umdev_vscsi_reap(struct umdev_vscsi_drv *d, unsigned q, int timeout_ms)

@@ -42,6 +42,12 @@ struct umdev_vscsi_chain {
 struct umdev_vscsi_drv {
 	struct umdev_vuc *c;
 	unsigned nreq; /* request queues */
+	/*
+	 * Benchmarks: leave a writable area as it is when posting. By default
+	 * it is filled with 0xcc first so that bytes the device did not write
+	 * are recognisable, which costs a memset of the whole area per post.
+	 */
+	bool no_poison;
 	struct umdev_vscsi_chain *by_head[UMDEV_VUC_MAX_QUEUES][UMDEV_VSCSI_DRV_MAX_QSIZE];
 };
 
@@ -65,6 +71,15 @@ int umdev_vscsi_post(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_c
  */
 int umdev_vscsi_reap(struct umdev_vscsi_drv *d, unsigned q, int timeout_ms)
 	__attribute__((warn_unused_result));
+
+/**
+ * umdev_vscsi_poll() - reap what @q's used ring holds now, without waiting
+ * or any system call: up to @max finished chains into @out (each marked
+ * done). Returns how many, or -errno (-EPROTO for a head we never posted).
+ * For benchmarks that repost what finished without scanning their chains.
+ */
+int umdev_vscsi_poll(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_chain **out,
+		     unsigned max) __attribute__((warn_unused_result));
 
 /** umdev_vscsi_wait() - reap @q until @ch is done or @timeout_ms passed; 0 or -ETIMEDOUT. */
 int umdev_vscsi_wait(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_chain *ch,

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,6 +23,47 @@
 #define MAX_DP_THREADS UMDEV_MAX_DP_THREADS
 #define dev_entry umdev_dev_entry
 
+/*
+ * Open files a connected device holds (docs/performance.md, "Thousands of
+ * devices"): its listening and connection sockets and a kick and a call
+ * eventfd per started queue (guest memory and inflight fds are closed once
+ * mapped); 16 covers seven queues. Only used to warn.
+ */
+#define FDS_PER_DEVICE 16
+
+/*
+ * Each device costs open files (sockets, guest memory, eventfds), so the
+ * usual soft limit of 1024 would stop a daemon well short of its
+ * --max-devices. The soft limit is a default, not a policy: raise it to
+ * the hard limit the administrator set, and say so.
+ */
+static void raise_nofile(unsigned max_devices)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max_devices * FDS_PER_DEVICE + 64;
+	rlim_t old;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	old = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+			umdev_warn("cannot raise the open-file limit from %llu to %llu: %s",
+				   (unsigned long long)old, (unsigned long long)rl.rlim_max,
+				   strerror(errno));
+			rl.rlim_cur = old;
+		} else {
+			umdev_info("open-file limit raised from %llu to the hard limit %llu",
+				   (unsigned long long)old, (unsigned long long)rl.rlim_cur);
+		}
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
+		umdev_warn("open-file limit %llu is below the %llu that %u connected devices may "
+			   "need: raise the hard limit (LimitNOFILE=, ulimit -Hn)",
+			   (unsigned long long)rl.rlim_cur, (unsigned long long)want, max_devices);
+}
+
 umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
 {
 	umdev_daemon *d = calloc(1, sizeof(*d));
@@ -33,6 +75,7 @@ umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
 	}
 	d->sig_fd = -1;
 	d->max_devices = o->max_devices ? o->max_devices : UMDEV_DEFAULT_MAX_DEVICES;
+	raise_nofile(d->max_devices);
 	if (n == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		n = cpus < 1 ? 1 : cpus > MAX_DP_THREADS ? MAX_DP_THREADS : (unsigned)cpus;

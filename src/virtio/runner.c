@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -47,6 +48,7 @@ struct umdev_vdev_queue {
 	uint8_t *slots;
 	struct iovec *iovs;
 	struct umdev_vdev_req *free_list;
+	unsigned nfresh; /* slots [nfresh, nslots) never used since start: not on free_list */
 
 	/* Control thread waits here for STOPPED. */
 	pthread_mutex_t lock;
@@ -70,39 +72,69 @@ static struct umdev_vdev_req *slot(struct umdev_vdev_queue *q, unsigned i)
 	return (struct umdev_vdev_req *)(q->slots + (size_t)i * q->vdev->req_size);
 }
 
+/*
+ * Slot arrays are a few KiB per ring entry (a request and its iovecs), so
+ * up to MiBs per queue: mapped, not malloc'd, so that pages of slots never
+ * used cost no memory (malloc may hand back recycled heap and clear it all)
+ * and are given back to the system when the queue goes. With the lazy free
+ * list below an idle or QD1 queue touches a page or two: a thousand idle
+ * devices stay small (docs/performance.md, "Thousands of devices").
+ */
+static void *map_zeroed(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		       -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void free_slots(struct umdev_vdev_queue *q)
+{
+	if (q->slots)
+		munmap(q->slots, (size_t)q->nslots * q->vdev->req_size);
+	if (q->iovs)
+		munmap(q->iovs, (size_t)q->nslots * q->vdev->max_iov * sizeof(struct iovec));
+	q->slots = NULL;
+	q->iovs = NULL;
+	q->nslots = 0;
+}
+
 static int alloc_slots(struct umdev_vdev_queue *q, unsigned n)
 {
 	struct umdev_virtio_dev *vdev = q->vdev;
 
 	if (q->nslots == n)
 		return 0;
-	free(q->slots);
-	free(q->iovs);
-	q->nslots = 0;
-	q->slots = calloc(n, vdev->req_size);
-	q->iovs = calloc((size_t)n * vdev->max_iov, sizeof(struct iovec));
+	free_slots(q);
+	q->slots = map_zeroed((size_t)n * vdev->req_size);
+	q->iovs = map_zeroed((size_t)n * vdev->max_iov * sizeof(struct iovec));
+	q->nslots = n;
 	if (!q->slots || !q->iovs) {
-		free(q->slots);
-		free(q->iovs);
-		q->slots = NULL;
-		q->iovs = NULL;
+		free_slots(q);
 		return -ENOMEM;
 	}
-	q->nslots = n;
 	return 0;
 }
 
 static void reset_free_list(struct umdev_vdev_queue *q)
 {
 	q->free_list = NULL;
-	for (unsigned i = q->nslots; i-- > 0;) {
-		struct umdev_vdev_req *r = slot(q, i);
+	q->nfresh = 0;
+}
+
+/* The next free slot, first touching a never-used one when the list is empty; or NULL. */
+static struct umdev_vdev_req *free_slot(struct umdev_vdev_queue *q)
+{
+	if (!q->free_list && q->nfresh < q->nslots) {
+		struct umdev_vdev_req *r = slot(q, q->nfresh);
 
 		r->q = q;
-		r->iov = q->iovs + (size_t)i * q->vdev->max_iov;
-		r->next_free = q->free_list;
+		r->iov = q->iovs + (size_t)q->nfresh * q->vdev->max_iov;
+		r->next_free = NULL;
 		q->free_list = r;
+		q->nfresh++;
 	}
+	return q->free_list;
 }
 
 static void finish_stop(struct umdev_vdev_queue *q)
@@ -201,7 +233,7 @@ static int process(struct umdev_vdev_queue *q)
 	q->batch_ns = 0;
 	do {
 		q->again = false;
-		while (q->state == Q_RUNNING && q->free_list) {
+		while (q->state == Q_RUNNING && free_slot(q)) {
 			struct umdev_vdev_req *r = q->free_list;
 
 			ret = umdev_vq_pop(q->vq, &r->elem, r->iov, q->vdev->max_iov);
@@ -286,7 +318,7 @@ void umdev_vdev_complete(struct umdev_vdev_req *r, uint32_t written)
 		 */
 		if (q->inflight == 0 && umdev_loop_call(q->loop, finish_stop_msg, q) < 0)
 			finish_stop(q);
-	} else if (q->state == Q_RUNNING && !q->poll && !r->next_free) {
+	} else if (q->state == Q_RUNNING && !q->poll && !r->next_free && q->nfresh == q->nslots) {
 		/* Slots had run out: the ring may hold requests we skipped. */
 		process(q);
 	}
@@ -310,7 +342,7 @@ static void resubmit_inflight(struct umdev_vdev_queue *q)
 		umdev_info("%s.q%u: resubmitting %d request(s) left in flight", q->vdev->name,
 			   q->idx, n);
 	q->batch_ns = 0;
-	for (int i = 0; i < n && q->free_list; i++) {
+	for (int i = 0; i < n && free_slot(q); i++) {
 		struct umdev_vdev_req *r = q->free_list;
 
 		if (umdev_vq_get_head(q->vq, heads[i], &r->elem, r->iov, q->vdev->max_iov) < 0)
@@ -471,8 +503,7 @@ void umdev_vdev_free_queues(struct umdev_virtio_dev *vdev)
 		umdev_vdev_queue_stop(vdev, i);
 		pthread_mutex_destroy(&q->lock);
 		pthread_cond_destroy(&q->cond);
-		free(q->slots);
-		free(q->iovs);
+		free_slots(q);
 		free(q);
 		vdev->queues[i] = NULL;
 	}

@@ -65,36 +65,51 @@ int ctl_send_raw(int fd, const void *buf, size_t len)
 }
 
 /*
- * Responses are one per line, so read byte-wise up to the newline: nothing
- * of the next response is consumed (and lost) with this one.
+ * Responses are one per line: peek, then take up to the newline only, so
+ * nothing of the next response is consumed (and lost) with this one.
  */
 struct json_object *ctl_read(int fd, int timeout_ms, bool *eof)
 {
-	char line[1 << 16];
+	/* Big enough for "list" of a thousand devices (test_ctl_scale.c). */
+	const size_t cap = 4u << 20;
+	char *line = malloc(cap);
+	struct json_object *o = NULL;
 	size_t n = 0;
 
+	assert_non_null(line);
 	if (eof)
 		*eof = false;
-	while (n < sizeof(line) - 1) {
+	while (n < cap - 1) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
+		char *nl;
 		ssize_t r;
+		size_t take;
 
 		if (poll(&p, 1, timeout_ms) <= 0)
-			return NULL;
-		r = recv(fd, line + n, 1, 0);
+			goto out;
+		r = recv(fd, line + n, cap - 1 - n, MSG_PEEK);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0) {
 			if (eof)
 				*eof = true;
-			return NULL;
+			goto out;
 		}
-		if (line[n] == '\n')
+		nl = memchr(line + n, '\n', (size_t)r);
+		take = nl ? (size_t)(nl - (line + n)) + 1 : (size_t)r;
+		if (recv(fd, line + n, take, 0) != (ssize_t)take)
+			goto out;
+		n += take;
+		if (nl) {
+			n--;
 			break;
-		n++;
+		}
 	}
 	line[n] = 0;
-	return json_tokener_parse(line);
+	o = json_tokener_parse(line);
+out:
+	free(line);
+	return o;
 }
 
 struct json_object *ctl_request(int fd, const char *method, struct json_object *params)

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -311,9 +310,8 @@ umdev_vscsi *umdev_vscsi_new(const struct umdev_vscsi_opts *o, umdev_loop **loop
 	pthread_mutex_init(&v->ev_lock, NULL);
 	v->vdev.queues = v->queues_storage; /* so that free works from here on */
 	v->ev_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	v->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	v->t = umdev_scsi_target_new(o->id, err);
-	if (v->ev_fd < 0 || v->timer_fd < 0 || !v->t) {
+	if (v->ev_fd < 0 || !v->t) {
 		if (v->t)
 			*err = -EMFILE;
 		umdev_vscsi_free(v);
@@ -357,8 +355,6 @@ void umdev_vscsi_free(umdev_vscsi *v)
 	umdev_scsi_target_free(v->t);
 	if (v->ev_fd >= 0)
 		close(v->ev_fd);
-	if (v->timer_fd >= 0)
-		close(v->timer_fd);
 	pthread_mutex_destroy(&v->ev_lock);
 	free(v);
 }

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "umdev/log.h"
@@ -15,7 +14,6 @@
 #include "vscsi_internal.h"
 
 /* Idle eventq buffers go back (as NO_EVENT) after this long; see the eventq section. */
-#define EVENTQ_RECYCLE_MS 1000
 
 /* ---- task management ---- */
 
@@ -286,9 +284,10 @@ void vscsi_ctrl_handle(umdev_vscsi *v, struct umdev_vdev_queue *q, struct vscsi_
  * no parked buffer is kept (up to VSCSI_EVENTS_MAX) and is delivered with
  * VIRTIO_SCSI_T_EVENTS_MISSED set, which makes Linux rescan the host as
  * well, so nothing is lost. Because the queue runner waits for every popped
- * buffer before a queue can stop, parked buffers are also handed back as
- * NO_EVENT every EVENTQ_RECYCLE_MS, and at once when the queue stops
- * (queue_stopping), so a stop never waits for an event. Buffers handed back
+ * buffer before a queue can stop, parked buffers are handed back as
+ * NO_EVENT when the queue stops (queue_stopping), so a stop never waits for
+ * an event. There is no periodic hand-back: an idle eventq costs no
+ * wake-ups (a thousand idle devices stay asleep). Buffers handed back
  * that way are owed by the driver, which re-posts them: an event posted
  * meanwhile waits for them without the MISSED flag, since the driver did not
  * fail to provide a buffer (this keeps the flag independent of how fast the
@@ -419,21 +418,11 @@ static void return_parked(umdev_vscsi *v)
 	}
 }
 
-static void on_timer(void *opaque, uint32_t events)
-{
-	umdev_vscsi *v = opaque;
-	uint64_t n;
-
-	if (read(v->timer_fd, &n, sizeof(n)) < 0)
-		return;
-	return_parked(v);
-}
-
 /*
  * The eventq is stopping (GET_VRING_BASE, e.g. at a migration's
- * switchover): return the parked buffers now rather than at the next
- * recycle tick, which would add up to EVENTQ_RECYCLE_MS to the stop.
- * Events not yet delivered stay in v->evq for the queue's next start.
+ * switchover, or a disconnect): return the parked buffers now, or the stop
+ * would wait for the next event. Events not yet delivered stay in v->evq
+ * for the queue's next start.
  */
 void vscsi_eventq_stopping(umdev_vscsi *v)
 {
@@ -443,10 +432,6 @@ void vscsi_eventq_stopping(umdev_vscsi *v)
 int vscsi_eventq_init(umdev_vscsi *v, struct umdev_vdev_queue *q)
 {
 	umdev_loop *loop = umdev_vdev_queue_loop(q);
-	struct itimerspec its = {
-		.it_interval = { EVENTQ_RECYCLE_MS / 1000, (EVENTQ_RECYCLE_MS % 1000) * 1000000 },
-		.it_value = { EVENTQ_RECYCLE_MS / 1000, (EVENTQ_RECYCLE_MS % 1000) * 1000000 },
-	};
 	int ret;
 
 	v->park_head = v->park_tail = NULL;
@@ -454,13 +439,6 @@ int vscsi_eventq_init(umdev_vscsi *v, struct umdev_vdev_queue *q)
 	ret = umdev_loop_add_fd(loop, v->ev_fd, EPOLLIN, on_event_fd, v);
 	if (ret < 0)
 		return ret;
-	ret = umdev_loop_add_fd(loop, v->timer_fd, EPOLLIN, on_timer, v);
-	if (ret < 0 || timerfd_settime(v->timer_fd, 0, &its, NULL) < 0) {
-		umdev_loop_del_fd(loop, v->ev_fd);
-		if (ret == 0)
-			umdev_loop_del_fd(loop, v->timer_fd);
-		return ret < 0 ? ret : -errno;
-	}
 	v->eventq_running = true;
 	/*
 	 * A ring used before, that this device never ran (a migration's
@@ -486,13 +464,10 @@ int vscsi_eventq_init(umdev_vscsi *v, struct umdev_vdev_queue *q)
 void vscsi_eventq_fini(umdev_vscsi *v, struct umdev_vdev_queue *q)
 {
 	umdev_loop *loop = umdev_vdev_queue_loop(q);
-	struct itimerspec off = { 0 };
 
 	if (!v->eventq_running)
 		return;
-	timerfd_settime(v->timer_fd, 0, &off, NULL);
 	umdev_loop_del_fd(loop, v->ev_fd);
-	umdev_loop_del_fd(loop, v->timer_fd);
 	v->eventq_running = false;
 }
 

@@ -61,7 +61,6 @@ struct umdev_vscsi {
 	struct vscsi_event_q evq;
 	atomic_uint parked; /* eventq buffers available right now */
 	int ev_fd; /* eventfd: wakes the eventq's loop when an event is posted */
-	int timer_fd; /* returns idle buffers so a queue stop never waits long */
 	struct vscsi_req *park_head, *park_tail; /* eventq loop only */
 	bool eventq_running; /* eventq loop only */
 	bool eventq_started; /* since the device was created (eventq loop) */
