@@ -96,6 +96,7 @@ client mount timeout = 10
 rados osd op timeout = 30
 rados mon op timeout = 10
 log file = $dir/log/client.\$pid.log
+admin socket = $dir/run/client.\$pid.asok
 EOF
 
 ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
