@@ -375,6 +375,13 @@ static void test_create_errors(void **state)
 		 "backend=rbd:rbd/exists:conf=%s", srv.dir, conf());
 	assert_int_equal(ctl(cmd), 0);
 	assert_int_equal(ctl("remove good"), 0);
+	/* NVMe: a namespace on an RBD image; ns-add of a missing one fails cleanly. */
+	snprintf(cmd, sizeof(cmd), "create nvme id=nv0 socket=%s/nv.sock ns=rbd:rbd/exists:conf=%s",
+		 srv.dir, conf());
+	assert_int_equal(ctl(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "ns-add nv0 rbd:rbd/missing:conf=%s", conf());
+	assert_int_not_equal(ctl(cmd), 0);
+	assert_int_equal(ctl("remove nv0"), 0);
 	scsi_stop();
 }
 
