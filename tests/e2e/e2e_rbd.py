@@ -9,10 +9,9 @@ grows the image with `rbd resize` and the guest must see the new size
 guest wrote. Needs a cluster: $CEPH_CONF (tests/backend/rbd-tests.sh starts
 one) with a pool "rbd".
 
-Usage: e2e_rbd.py --umdevd PATH --workdir DIR --cache-dir DIR
+Usage: e2e_rbd.py e2e-rbd-fio --umdevd PATH --workdir DIR --cache-dir DIR
 """
 
-import argparse
 import os
 import subprocess
 import sys
@@ -53,7 +52,11 @@ class RbdFio(e2e.BlkFio):
     fio_mb = 16
 
     def __init__(self, args, spec):
-        super().__init__(args, spec)
+        if not os.environ.get("CEPH_CONF"):
+            raise E2EFailure("CEPH_CONF is not set (run under tests/backend/rbd-tests.sh)")
+        if spec.kind != "umdevd":
+            raise E2EFailure("e2e-rbd-fio runs against umdevd only")
+        super().__init__(args, RbdSpec("umdevd", umdevd=spec.umdevd))
         self.pattern_off = 100 * MiB
         self.params.update(PATTERN_OFFSET=self.pattern_off,
                            EXPECT_SECTORS_GROWN=self.grown_mb * MiB // SECTOR)
@@ -85,22 +88,6 @@ class RbdFio(e2e.BlkFio):
         rbd("rm", "rbd/" + IMAGE)
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--umdevd", required=True)
-    ap.add_argument("--workdir", required=True)
-    ap.add_argument("--cache-dir", required=True)
-    args = ap.parse_args()
-    try:
-        if not os.environ.get("CEPH_CONF"):
-            raise E2EFailure("CEPH_CONF is not set (run under tests/backend/rbd-tests.sh)")
-        RbdFio(args, RbdSpec("umdevd", umdevd=os.path.abspath(args.umdevd))).run()
-    except E2EFailure as e:
-        print("E2E FAIL %s: %s" % (RbdFio.name, e), flush=True)
-        return 1
-    print("E2E PASS %s" % RbdFio.name, flush=True)
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    e2e.TESTS[RbdFio.name] = RbdFio
+    sys.exit(e2e.main())

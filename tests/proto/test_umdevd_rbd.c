@@ -221,6 +221,22 @@ static int backend_msg(int fd, int timeout_ms)
 	return (int)h.request;
 }
 
+/*
+ * rbd resize to @mib MiB: the driver gets a config change notice, the config
+ * shows the new capacity, and a request of type @type at @sector answers @status.
+ */
+static void resize_seen(struct umdev_vuc *c, int backend_fd, unsigned mib, uint64_t sector,
+			uint32_t type, uint64_t buf, int status)
+{
+	struct virtio_blk_config cfg;
+
+	assert_int_equal(sh("rbd resize --no-progress --allow-shrink --size %uM rbd/grow", mib), 0);
+	assert_int_equal(backend_msg(backend_fd, 10000), VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
+	assert_int_equal(umdev_vuc_get_config(c, 0, &cfg, sizeof(cfg)), 0);
+	assert_int_equal(cfg.capacity, mib * MIB >> 9);
+	assert_int_equal(proto_rw(c, 0, type, sector, buf, 4096, 1), status);
+}
+
 static void test_blk_resize(void **state)
 {
 	char backend[512];
@@ -249,19 +265,9 @@ static void test_blk_resize(void **state)
 	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_IN, 40 * MIB >> 9, buf, 4096, 1),
 			 VIRTIO_BLK_S_IOERR);
 
-	assert_int_equal(sh("rbd resize --no-progress --size 48M rbd/grow"), 0);
-	assert_int_equal(backend_msg(sv[0], 10000), VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
-	assert_int_equal(umdev_vuc_get_config(&c, 0, &cfg, sizeof(cfg)), 0);
-	assert_int_equal(cfg.capacity, 48 * MIB >> 9);
-	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_OUT, 40 * MIB >> 9, buf, 4096, 1),
-			 VIRTIO_BLK_S_OK);
-	/* Shrinking is seen too; the range check follows it. */
-	assert_int_equal(sh("rbd resize --no-progress --allow-shrink --size 16M rbd/grow"), 0);
-	assert_int_equal(backend_msg(sv[0], 10000), VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
-	assert_int_equal(umdev_vuc_get_config(&c, 0, &cfg, sizeof(cfg)), 0);
-	assert_int_equal(cfg.capacity, 16 * MIB >> 9);
-	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_IN, 20 * MIB >> 9, buf, 4096, 1),
-			 VIRTIO_BLK_S_IOERR);
+	/* Growing: the new end is usable. Shrinking is seen too; the range check follows it. */
+	resize_seen(&c, sv[0], 48, 40 * MIB >> 9, VIRTIO_BLK_T_OUT, buf, VIRTIO_BLK_S_OK);
+	resize_seen(&c, sv[0], 16, 20 * MIB >> 9, VIRTIO_BLK_T_IN, buf, VIRTIO_BLK_S_IOERR);
 	close(sv[0]);
 	umdev_vuc_close(&c);
 	scsi_stop();
