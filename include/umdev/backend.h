@@ -107,7 +107,7 @@ typedef void (*umdev_bdev_size_cb)(void *opaque, uint64_t size);
 /**
  * umdev_bdev_watch_size() - call @cb(@opaque, size) on @loop's thread when
  * the backend's size changes behind our back (rbd: yes; file, ram, null:
- * never). Once per backend (-EBUSY after), before its queues run; stays until
+ * never). Once per backend (-EBUSY after); stays until
  * umdev_bdev_close(), which must run on @loop's thread or with @loop
  * stopped. Control thread.
  */

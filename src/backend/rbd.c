@@ -28,7 +28,14 @@
  *
  * Resize: an update watch on the image header notices a resize made by
  * anyone (rbd resize); the new size is read on the loop given to
- * umdev_bdev_watch_size() and reported through umdev_bdev_size_changed().
+ * umdev_bdev_watch_size() (a header refresh: may wait briefly on the
+ * cluster) and reported through umdev_bdev_size_changed().
+ *
+ * Guest memory taken away under a request (a hostile client shrinking its
+ * memfd) is caught by the SIGBUS guard (mem.h) on whichever thread copies:
+ * the loop thread for writes (librbd copies the data before
+ * rbd_aio_writev returns), librbd's for reads. Nothing crashes; the client
+ * only corrupts its own disk or reads.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -153,10 +160,12 @@ static void rbd_disconnect(struct rbd_bdev *r)
 
 static int rbd_connect(struct rbd_bdev *r, const char *spec, bool readonly)
 {
-	static const char *const timeouts[][2] = {
+	static const char *const settings[][2] = {
 		{ "client_mount_timeout", RBD_CONNECT_TIMEOUT },
 		{ "rados_mon_op_timeout", RBD_CONNECT_TIMEOUT },
 		{ "rados_osd_op_timeout", RBD_OP_TIMEOUT },
+		/* Write data is copied at submission: the guest cannot change it in flight. */
+		{ "rbd_disable_zero_copy_writes", "true" },
 	};
 	const char *step;
 	int ret;
@@ -172,8 +181,8 @@ static int rbd_connect(struct rbd_bdev *r, const char *spec, bool readonly)
 	ret = rados_conf_parse_env(r->cluster, NULL);
 	if (ret < 0)
 		goto fail;
-	for (size_t i = 0; i < sizeof(timeouts) / sizeof(timeouts[0]); i++) {
-		ret = rados_conf_set(r->cluster, timeouts[i][0], timeouts[i][1]);
+	for (size_t i = 0; i < sizeof(settings) / sizeof(settings[0]); i++) {
+		ret = rados_conf_set(r->cluster, settings[i][0], settings[i][1]);
 		if (ret < 0)
 			goto fail;
 	}
@@ -358,6 +367,11 @@ static void rbd_cb(rbd_completion_t c, void *arg)
 	bdev_pool_chan_post(&req->w);
 }
 
+/*
+ * Start one librbd call for @req. 0: rbd_req_done will run (on failure to
+ * start too, with the error); -errno: no completion could be made, nothing
+ * started.
+ */
 static int rbd_start(struct rbd_bdev *r, struct rbd_req *req, enum umdev_bdev_op op)
 {
 	struct umdev_bdev_io *io = req->io;
@@ -406,8 +420,9 @@ static void rbd_req_done(struct bdev_pool_work *w)
 
 	if (res == 0 && req->flush_next) {
 		req->flush_next = false;
-		rbd_start(req->rq->q->b->priv, req, UMDEV_BDEV_FLUSH);
-		return;
+		res = rbd_start(req->rq->q->b->priv, req, UMDEV_BDEV_FLUSH);
+		if (res == 0)
+			return;
 	}
 	req_put(req);
 	io->done(io, res);
@@ -417,6 +432,7 @@ static int rbd_submit(umdev_bdev_queue *q, struct umdev_bdev_io *io)
 {
 	struct rbd_queue *rq = q->priv;
 	struct rbd_req *req = rq->free_list;
+	int ret;
 
 	if (req)
 		rq->free_list = req->free_next;
@@ -427,7 +443,10 @@ static int rbd_submit(umdev_bdev_queue *q, struct umdev_bdev_io *io)
 	req->rq = rq;
 	req->res = 0;
 	req->flush_next = io->op == UMDEV_BDEV_WRITE && io->fua;
-	return rbd_start(q->b->priv, req, io->op);
+	ret = rbd_start(q->b->priv, req, io->op);
+	if (ret < 0)
+		req_put(req);
+	return ret;
 }
 
 static int rbd_flush_sync(umdev_bdev *b)
