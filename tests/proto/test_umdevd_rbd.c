@@ -331,6 +331,35 @@ static void test_scsi_resize(void **state)
 	scsi_stop();
 }
 
+/* A JSON config file (umdevd --config) naming an RBD image, and `umdevctl save`. */
+static void test_config_file(void **state)
+{
+	char cfgpath[300], rpc[300], cmd[700];
+	struct virtio_blk_config cfg;
+	struct umdev_vuc c;
+	FILE *f;
+
+	image_new("cfg", 8);
+	proto_srv_init(&srv, 0);
+	snprintf(rpc_path, sizeof(rpc_path), "%s/rpc.sock", srv.dir);
+	snprintf(rpc, sizeof(rpc), "%s", rpc_path);
+	snprintf(cfgpath, sizeof(cfgpath), "%s/umdevd.json", srv.dir);
+	f = fopen(cfgpath, "w");
+	assert_non_null(f);
+	fprintf(f, "{\"devices\":[{\"type\":\"virtio-blk\",\"id\":\"cfg0\",\"socket\":\"%s\","
+		   "\"backend\":\"rbd:rbd/cfg:conf=%s\"}]}\n",
+		srv.sock, conf());
+	fclose(f);
+	proto_start_umdevd(&srv, "--rpc", rpc, "--config", cfgpath, NULL);
+	proto_connect_blk(&c, srv.sock, 1, 64, 1, BLK_REGION);
+	assert_int_equal(umdev_vuc_get_config(&c, 0, &cfg, sizeof(cfg)), 0);
+	assert_int_equal(cfg.capacity, 8 * MIB >> 9);
+	umdev_vuc_close(&c);
+	snprintf(cmd, sizeof(cmd), "save | grep -q 'rbd:rbd/cfg:conf=%s'", conf());
+	assert_int_equal(ctl(cmd), 0);
+	scsi_stop();
+}
+
 static double now_s(void)
 {
 	struct timespec ts;
@@ -398,6 +427,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_readonly),
 		cmocka_unit_test(test_blk_resize),
 		cmocka_unit_test(test_scsi_resize),
+		cmocka_unit_test(test_config_file),
 		cmocka_unit_test(test_create_errors),
 	};
 
