@@ -9,9 +9,9 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 dir=$(mktemp -d "${TMPDIR:-/tmp}/umdev-ceph.XXXXXX")
 trap '"$here/ceph-cluster.sh" stop "$dir"' EXIT
-t0=$(date +%s.%N)
+t0=$(date +%s%N)
 "$here/ceph-cluster.sh" start "$dir" || exit 1
-echo "ceph cluster up in $(echo "$(date +%s.%N) - $t0" | bc) s ($dir)"
+echo "ceph cluster up in $((($(date +%s%N) - t0) / 1000000)) ms ($dir)"
 export CEPH_CONF=$dir/ceph.conf CEPH_KEYRING=$dir/keyring
 
 rc=0
