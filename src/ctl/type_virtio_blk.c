@@ -59,7 +59,7 @@ static int vblk_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 	    (ret = umdev_kv_uint(kv, "poll-us", 32, 0, 1000000, &poll_us, msg, msglen)) < 0)
 		return ret;
 	if (!o.backend) {
-		snprintf(msg, msglen, "virtio-blk needs backend=file:PATH, ram:SIZE, null:SIZE or rbd:POOL/IMAGE");
+		snprintf(msg, msglen, "virtio-blk needs backend=file:PATH, ram:SIZE or null:SIZE");
 		return -EINVAL;
 	}
 	if (qsize & (qsize - 1)) {
@@ -132,7 +132,7 @@ static int vblk_call(void *opaque, const char *method, struct json_object *param
 const struct umdev_dev_type umdev_type_virtio_blk = {
 	.name = "virtio-blk",
 	.transport = "vhost-user",
-	.params = "id=ID,socket=PATH,backend=file:PATH|ram:SIZE|null:SIZE|rbd:POOL/IMAGE[,num-queues=N]"
+	.params = "id=ID,socket=PATH,backend=file:PATH|ram:SIZE|null:SIZE[,num-queues=N]"
 		  "[,readonly=on][,queue-size=N][,serial=S][,poll=on][,poll-us=N]",
 	.create = vblk_create,
 	.destroy = vblk_destroy,
