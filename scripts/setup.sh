@@ -23,6 +23,8 @@ PKGS=(
   # the arm64 cross build (cross/aarch64-linux-gnu.ini), tested under qemu-user
   gcc-aarch64-linux-gnu qemu-user-static
   liburing-dev:arm64 libjson-c-dev:arm64 libcmocka-dev:arm64 libaio-dev:arm64
+  # the RBD backend, and the one-node Ceph cluster its tests start (tests/backend/ceph-cluster.sh)
+  librbd-dev librados-dev ceph-mon ceph-osd ceph-common uuid-runtime
 )
 
 # arm64 packages come from Debian's arm64 archive: enable it once.

@@ -4,7 +4,7 @@
  *
  * Concepts
  * - A umdev_bdev is one opened backend ("file:PATH", "ram:SIZE",
- *   "null:SIZE"), shared by all queues of a device. A umdev_bdev_queue is its
+ *   "null:SIZE", "rbd:POOL/IMAGE"), shared by all queues of a device. A umdev_bdev_queue is its
  *   per-loop channel: each device queue has one, used only on that loop's
  *   thread, so the data path takes no locks.
  * - I/O reads and writes straight between the backend and the iovecs given
@@ -71,6 +71,8 @@ struct umdev_bdev_info {
  *   nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH
  *               an NBD export (libnbd); "&nbd-timeout=SECONDS" (or NNNms)
  *               bounds every request, see docs/backends.md
+ *   rbd:POOL/IMAGE[@SNAP][:conf=PATH][:id=USER]  a Ceph RBD image (librbd),
+ *               when built with librbd; see docs/backends.md
  * @readonly opens read-only. Caller owns the result; control thread.
  */
 umdev_bdev *umdev_bdev_open(const char *spec, bool readonly, int *err) UMDEV_WUR;
@@ -96,6 +98,24 @@ void umdev_bdev_queue_free(umdev_bdev_queue *q);
  * (or was) called, -errno if not started (done not called).
  */
 int umdev_bdev_submit(umdev_bdev_queue *q, struct umdev_bdev_io *io) UMDEV_WUR;
+
+/**
+ * umdev_bdev_size_cb - the backend's size changed to @size bytes (an RBD
+ * image resized by its owner). umdev_bdev_get_info() and the range check of
+ * new requests already use the new size. Runs on the loop given to
+ * umdev_bdev_watch_size(); must not block.
+ */
+typedef void (*umdev_bdev_size_cb)(void *opaque, uint64_t size);
+
+/**
+ * umdev_bdev_watch_size() - call @cb(@opaque, size) on @loop's thread when
+ * the backend's size changes behind our back (rbd: yes; file, ram, null:
+ * never). Once per backend (-EBUSY after); stays until
+ * umdev_bdev_close(), which must run on @loop's thread or with @loop
+ * stopped. Control thread.
+ */
+int umdev_bdev_watch_size(umdev_bdev *b, umdev_loop *loop, umdev_bdev_size_cb cb,
+			  void *opaque) UMDEV_WUR;
 
 /** umdev_bdev_parse_size() - "4096", "512K", "1G"... in bytes. */
 int umdev_bdev_parse_size(const char *s, uint64_t *out) UMDEV_WUR;

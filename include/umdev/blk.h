@@ -23,6 +23,12 @@ struct umdev_blk_opts {
 	const char *serial; /* GET_ID answer (<= 20 bytes); NULL: the id */
 	bool poll; /* busy-poll the queues instead of sleeping on kicks */
 	uint32_t poll_us; /* adaptive polling after going idle (0: off) */
+	/*
+	 * The control loop: a backend resized behind our back (rbd) changes
+	 * the capacity there and the driver is told (config change). NULL:
+	 * the capacity stays as it was at creation.
+	 */
+	umdev_loop *ctl;
 };
 
 /*

@@ -56,6 +56,13 @@ struct umdev_scsi_lu_opts {
 	const char *backend; /* "file:PATH", "ram:SIZE", "null:SIZE" */
 	bool readonly;
 	const char *serial; /* VPD 0x80; NULL: derived from the target name and address */
+	/*
+	 * Where a resize of the backend (rbd) is handled: the LU's capacity
+	 * changes and a CAPACITY DATA HAS CHANGED unit attention is raised. The
+	 * LU must be freed on this loop's thread or with the loop stopped.
+	 * NULL: the capacity stays as it was at creation.
+	 */
+	umdev_loop *notify_loop;
 };
 
 struct umdev_scsi_cmd {

@@ -103,6 +103,15 @@ struct umdev_virtio_dev {
 	 * reads are still answered; the feature is just not offered.
 	 */
 	bool config_by_frontend;
+	/*
+	 * The device may change its config space at run time (virtio-blk: the
+	 * capacity of a resized image); the transport then offers a way to tell
+	 * the driver (vhost-user: the back-end request channel) and sets
+	 * config_notify while a driver can hear it. Control thread only.
+	 */
+	bool config_changes;
+	void (*config_notify)(void *opaque);
+	void *config_notify_opaque;
 	uint32_t poll_us; /* not polling: keep polling this long after going idle */
 	umdev_loop **loops; /* data-plane loops queues are spread over */
 	unsigned num_loops;
@@ -189,6 +198,17 @@ int umdev_vdev_queue_stats(struct umdev_virtio_dev *vdev, unsigned idx,
  * (so within a factor of two of the truth). 0 when nothing was counted.
  */
 uint64_t umdev_vdev_lat_percentile(const uint64_t lat[UMDEV_VDEV_LAT_BUCKETS], unsigned pct);
+
+/**
+ * umdev_vdev_config_changed() - tell the driver that config space changed
+ * (the virtio configuration change notification), if a transport can. The
+ * device updates its config first. Control thread.
+ */
+static inline void umdev_vdev_config_changed(struct umdev_virtio_dev *vdev)
+{
+	if (vdev->config_notify)
+		vdev->config_notify(vdev->config_notify_opaque);
+}
 
 /** umdev_vdev_free_queues() - free the runner state of stopped queues. */
 void umdev_vdev_free_queues(struct umdev_virtio_dev *vdev);

@@ -20,6 +20,9 @@ static const struct umdev_bdev_ops *const bdev_kinds[] = {
 	&umdev_bdev_null_ops,
 	&umdev_bdev_nbd_ops,
 	&umdev_bdev_nbd_unix_ops,
+#ifdef UMDEV_HAVE_RBD
+	&umdev_bdev_rbd_ops,
+#endif
 };
 
 int umdev_bdev_parse_size(const char *s, uint64_t *out)
@@ -77,7 +80,7 @@ umdev_bdev *umdev_bdev_open(const char *spec, bool readonly, int *err)
 
 	if (!spec || !(colon = strchr(spec, ':'))) {
 		if (spec)
-			umdev_err("backend '%s': expected KIND:ARG (file:, ram:, null:, nbd://, nbd+unix://)", spec);
+			umdev_err("backend '%s': expected KIND:ARG (file:, ram:, null:, nbd://, nbd+unix://, rbd:)", spec);
 		*err = -EINVAL;
 		return NULL;
 	}
@@ -89,7 +92,7 @@ umdev_bdev *umdev_bdev_open(const char *spec, bool readonly, int *err)
 			ops = bdev_kinds[i];
 	}
 	if (!ops) {
-		umdev_err("backend '%s': unknown kind (file:, ram:, null:, nbd://, nbd+unix://)", spec);
+		umdev_err("backend '%s': unknown kind (file:, ram:, null:, nbd://, nbd+unix://, rbd:)", spec);
 		*err = -EINVAL;
 		return NULL;
 	}
@@ -136,6 +139,35 @@ void umdev_bdev_close(umdev_bdev *b)
 void umdev_bdev_get_info(const umdev_bdev *b, struct umdev_bdev_info *info)
 {
 	*info = b->info;
+	info->size = __atomic_load_n(&b->info.size, __ATOMIC_RELAXED);
+}
+
+int umdev_bdev_watch_size(umdev_bdev *b, umdev_loop *loop, umdev_bdev_size_cb cb, void *opaque)
+{
+	if (!b || !loop || !cb)
+		return -EINVAL;
+	if (b->size_loop)
+		return -EBUSY;
+	b->size_cb = cb;
+	b->size_opaque = opaque;
+	__atomic_store_n(&b->size_loop, loop, __ATOMIC_RELEASE);
+	return 0;
+}
+
+umdev_loop *umdev_bdev_size_loop(const umdev_bdev *b)
+{
+	return __atomic_load_n(&b->size_loop, __ATOMIC_ACQUIRE);
+}
+
+void umdev_bdev_size_changed(umdev_bdev *b, uint64_t size)
+{
+	if (size == __atomic_load_n(&b->info.size, __ATOMIC_RELAXED))
+		return; /* the header changed for another reason */
+	umdev_info("backend '%s': size now %llu bytes (was %llu)", b->spec,
+		   (unsigned long long)size, (unsigned long long)b->info.size);
+	__atomic_store_n(&b->info.size, size, __ATOMIC_RELAXED);
+	if (b->size_cb)
+		b->size_cb(b->size_opaque, size);
 }
 
 const char *umdev_bdev_spec(const umdev_bdev *b)
@@ -191,7 +223,7 @@ void umdev_bdev_queue_get_stats(const umdev_bdev_queue *q, struct umdev_bdev_que
 /* 0 if the request is well-formed for @b, else the -errno to complete it with. */
 static int bdev_check(const umdev_bdev *b, const struct umdev_bdev_io *io)
 {
-	uint64_t total = 0;
+	uint64_t total = 0, size;
 
 	switch (io->op) {
 	case UMDEV_BDEV_READ:
@@ -227,8 +259,9 @@ static int bdev_check(const umdev_bdev *b, const struct umdev_bdev_io *io)
 	default:
 		return -EINVAL;
 	}
-	/* Written so that offset + len cannot overflow. */
-	if (io->offset > b->info.size || io->len > b->info.size - io->offset)
+	/* Written so that offset + len cannot overflow; the size may change (rbd resize). */
+	size = __atomic_load_n(&b->info.size, __ATOMIC_RELAXED);
+	if (io->offset > size || io->len > size - io->offset)
 		return -EINVAL;
 	return 0;
 }

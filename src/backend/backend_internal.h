@@ -38,6 +38,10 @@ struct umdev_bdev {
 	struct umdev_bdev_info info;
 	void *priv;
 	unsigned nqueues; /* atomic: queues not yet freed */
+	/* umdev_bdev_watch_size(): size_loop is set last (release), read by any thread. */
+	umdev_loop *size_loop;
+	umdev_bdev_size_cb size_cb;
+	void *size_opaque;
 };
 
 /* Counters for tests and statistics; only the queue's thread writes them. */
@@ -62,6 +66,17 @@ extern const struct umdev_bdev_ops umdev_bdev_ram_ops;
 extern const struct umdev_bdev_ops umdev_bdev_null_ops;
 extern const struct umdev_bdev_ops umdev_bdev_nbd_ops; /* nbd.c */
 extern const struct umdev_bdev_ops umdev_bdev_nbd_unix_ops;
+#ifdef UMDEV_HAVE_RBD
+extern const struct umdev_bdev_ops umdev_bdev_rbd_ops;
+#endif
+
+/** umdev_bdev_size_loop() - the loop size changes go to, or NULL; any thread. */
+umdev_loop *umdev_bdev_size_loop(const umdev_bdev *b);
+/**
+ * umdev_bdev_size_changed() - a backend found its size is now @size: publish
+ * it (info.size, range checks) and tell the watcher. The size loop's thread.
+ */
+void umdev_bdev_size_changed(umdev_bdev *b, uint64_t size);
 
 /** umdev_bdev_queue_get_stats() - copy of @q's counters; @q's thread. */
 void umdev_bdev_queue_get_stats(const umdev_bdev_queue *q, struct umdev_bdev_queue_stats *st);

@@ -40,15 +40,38 @@ struct bdev_pool_chan {
 	unsigned refs; /* atomic: submitted items whose worker has not finished signalling */
 };
 
+void bdev_pool_chan_hold(struct bdev_pool_chan *c, struct bdev_pool_work *w)
+{
+	w->chan = c;
+	w->next = NULL;
+	__atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
+}
+
+void bdev_pool_chan_post(struct bdev_pool_work *w)
+{
+	struct bdev_pool_chan *c = w->chan;
+	struct bdev_pool_work *old;
+	uint64_t one = 1;
+
+	old = __atomic_load_n(&c->done_stack, __ATOMIC_RELAXED);
+	do {
+		w->next = old;
+	} while (!__atomic_compare_exchange_n(&c->done_stack, &old, w, true, __ATOMIC_RELEASE,
+					      __ATOMIC_RELAXED));
+	/* EAGAIN (counter saturated) still leaves the eventfd readable. */
+	if (!old)
+		while (write(c->efd, &one, sizeof(one)) < 0 && errno == EINTR)
+			;
+	__atomic_fetch_sub(&c->refs, 1, __ATOMIC_RELEASE);
+}
+
 static void *pool_worker(void *arg)
 {
 	struct bdev_pool *p = arg;
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
-		struct bdev_pool_work *w, *old;
-		struct bdev_pool_chan *c;
-		uint64_t one = 1;
+		struct bdev_pool_work *w;
 
 		while (!p->head && !p->stop) {
 			p->nidle++;
@@ -65,17 +88,7 @@ static void *pool_worker(void *arg)
 		pthread_mutex_unlock(&p->lock);
 
 		w->fn(w);
-		c = w->chan;
-		old = __atomic_load_n(&c->done_stack, __ATOMIC_RELAXED);
-		do {
-			w->next = old;
-		} while (!__atomic_compare_exchange_n(&c->done_stack, &old, w, true,
-						      __ATOMIC_RELEASE, __ATOMIC_RELAXED));
-		/* EAGAIN (counter saturated) still leaves the eventfd readable. */
-		if (!old)
-			while (write(c->efd, &one, sizeof(one)) < 0 && errno == EINTR)
-				;
-		__atomic_fetch_sub(&c->refs, 1, __ATOMIC_RELEASE);
+		bdev_pool_chan_post(w);
 		pthread_mutex_lock(&p->lock);
 	}
 	pthread_mutex_unlock(&p->lock);
@@ -202,9 +215,7 @@ int bdev_pool_submit(struct bdev_pool_chan *c, struct bdev_pool_work *w)
 	bool spawn = false;
 	int ret = 0;
 
-	w->chan = c;
-	w->next = NULL;
-	__atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
+	bdev_pool_chan_hold(c, w);
 	pthread_mutex_lock(&p->lock);
 	if (p->tail)
 		p->tail->next = w;

@@ -61,4 +61,15 @@ void bdev_pool_chan_free(struct bdev_pool_chan *c);
  */
 int bdev_pool_submit(struct bdev_pool_chan *c, struct bdev_pool_work *w) UMDEV_WUR;
 
+/*
+ * A channel also carries completions of work that some other thread runs
+ * (a library's callback thread, the RBD backend): take the item with
+ * bdev_pool_chan_hold() on the channel's loop thread before starting it,
+ * then call bdev_pool_chan_post() from that thread once it is done (->fn is
+ * not used); ->done runs on the loop as for pool work. Such a channel may
+ * be made with a NULL pool (bdev_pool_submit() then must not be used).
+ */
+void bdev_pool_chan_hold(struct bdev_pool_chan *c, struct bdev_pool_work *w);
+void bdev_pool_chan_post(struct bdev_pool_work *w);
+
 #endif

@@ -41,7 +41,7 @@ static bool vblk_connected(void *opaque)
 static int vblk_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, void **inst,
 		       char *msg, size_t msglen)
 {
-	struct umdev_blk_opts o = { .id = ctx->id };
+	struct umdev_blk_opts o = { .id = ctx->id, .ctl = ctx->ctl };
 	unsigned long nq, qsize, poll_us;
 	struct vblk_inst *v;
 	struct umdev_ctl_vt vt = { 0 };

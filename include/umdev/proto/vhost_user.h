@@ -56,6 +56,11 @@ enum vhost_user_request {
 	VHOST_USER_MAX_REQUEST,
 };
 
+/* Requests a back-end sends on the SET_BACKEND_REQ_FD channel. */
+enum vhost_user_backend_request {
+	VHOST_USER_BACKEND_CONFIG_CHANGE_MSG = 2,
+};
+
 /* Virtio feature bit that announces vhost-user protocol features. */
 #define VHOST_USER_F_PROTOCOL_FEATURES 30
 /* Virtio feature bit for dirty logging (migration). */

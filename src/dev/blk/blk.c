@@ -58,9 +58,10 @@ static umdev_blk *to_blk(struct umdev_virtio_dev *vdev)
 	return (umdev_blk *)((char *)vdev - offsetof(umdev_blk, vdev));
 }
 
+/* Loop threads read it while the control thread may change it (resize). */
 static uint64_t capacity_sectors(const umdev_blk *blk)
 {
-	return blk->info.size / SECTOR;
+	return __atomic_load_n(&blk->info.size, __ATOMIC_RELAXED) / SECTOR;
 }
 
 static void finish(struct blk_req *r, uint8_t status)
@@ -339,6 +340,18 @@ static const struct umdev_virtio_dev_ops blk_ops = {
 	.flush = blk_flush,
 };
 
+/* Control thread: the backend's size changed (an RBD image was resized). */
+static void blk_resized(void *opaque, uint64_t size)
+{
+	umdev_blk *blk = opaque;
+
+	__atomic_store_n(&blk->info.size, size, __ATOMIC_RELAXED);
+	blk->cfg.capacity = capacity_sectors(blk);
+	umdev_info("%s: capacity now %llu sectors", blk->vdev.name,
+		   (unsigned long long)blk->cfg.capacity);
+	umdev_vdev_config_changed(&blk->vdev);
+}
+
 static unsigned ilog2_u32(uint32_t v)
 {
 	unsigned n = 0;
@@ -394,6 +407,17 @@ umdev_blk *umdev_blk_new(const struct umdev_blk_opts *o, umdev_loop **loops, uns
 		return NULL;
 	}
 	umdev_bdev_get_info(blk->bdev, &blk->info);
+	if (o->ctl) {
+		int ret = umdev_bdev_watch_size(blk->bdev, o->ctl, blk_resized, blk);
+
+		if (ret < 0) {
+			umdev_bdev_close(blk->bdev);
+			free(blk);
+			*err = ret;
+			return NULL;
+		}
+		blk->vdev.config_changes = true;
+	}
 	blk->readonly = o->readonly || blk->info.readonly;
 	serial_len = strlen(o->serial ? o->serial : o->id);
 	memcpy(blk->serial, o->serial ? o->serial : o->id,

@@ -76,11 +76,12 @@ void scsi_mode_sense(struct umdev_scsi_cmd *cmd)
 	memset(b, 0, sizeof(b));
 	n = hdr;
 	if (bdlen == 8) {
-		umdev_scsi_put32(b + n, lu->nblocks > 0xffffffffull ? 0xffffffff
-								 : (uint32_t)lu->nblocks);
+		uint64_t nblocks = scsi_lu_nblocks(lu);
+
+		umdev_scsi_put32(b + n, nblocks > 0xffffffffull ? 0xffffffff : (uint32_t)nblocks);
 		umdev_scsi_put32(b + n + 4, lu->bs & 0xffffff);
 	} else if (bdlen == 16) {
-		umdev_scsi_put64(b + n, lu->nblocks);
+		umdev_scsi_put64(b + n, scsi_lu_nblocks(lu));
 		umdev_scsi_put32(b + n + 12, lu->bs);
 	}
 	n += bdlen;

@@ -20,7 +20,9 @@ static struct umdev_scsi_cmd *cmd_of(struct umdev_bdev_io *io)
 
 static bool range_ok(const umdev_scsi_lu *lu, uint64_t lba, uint64_t n)
 {
-	return lba <= lu->nblocks && n <= lu->nblocks - lba;
+	uint64_t nblocks = scsi_lu_nblocks(lu);
+
+	return lba <= nblocks && n <= nblocks - lba;
 }
 
 static unsigned ilog2(uint32_t v)
@@ -35,7 +37,7 @@ static unsigned ilog2(uint32_t v)
 void scsi_read_capacity(struct umdev_scsi_cmd *cmd)
 {
 	const umdev_scsi_lu *lu = cmd->p.lu;
-	uint64_t last = lu->nblocks ? lu->nblocks - 1 : 0;
+	uint64_t nblocks = scsi_lu_nblocks(lu), last = nblocks ? nblocks - 1 : 0;
 	uint8_t b[32];
 
 	memset(b, 0, sizeof(b));

@@ -19,6 +19,7 @@
 #define UA_NEXUS_LOSS (1u << 1)
 #define UA_LUNS_CHANGED (1u << 2)
 #define UA_MODE_CHANGED (1u << 3)
+#define UA_CAPACITY_CHANGED (1u << 4)
 
 /* Limits we advertise in the Block Limits VPD page and enforce. */
 #define SCSI_MAX_XFER_BLOCKS (1u << 16) /* per READ/WRITE */
@@ -35,7 +36,7 @@ struct umdev_scsi_lu {
 	umdev_bdev *bdev;
 	struct umdev_bdev_info info;
 	uint32_t bs; /* logical block size */
-	uint64_t nblocks;
+	uint64_t nblocks; /* changes when the backend is resized: read with scsi_lu_nblocks() */
 	bool readonly;
 	char serial[33];
 	uint8_t naa[16]; /* NAA-6 designator for VPD 0x83 */
@@ -65,6 +66,11 @@ struct umdev_scsi_chan {
 	unsigned inflight;
 	struct chan_ent ent[UMDEV_SCSI_MAX_LUS];
 };
+
+static inline uint64_t scsi_lu_nblocks(const umdev_scsi_lu *lu)
+{
+	return __atomic_load_n(&lu->nblocks, __ATOMIC_RELAXED);
+}
 
 /* ---- target.c: answers ---- */
 void scsi_complete(struct umdev_scsi_cmd *cmd);

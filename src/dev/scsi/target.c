@@ -226,9 +226,20 @@ int umdev_scsi_lu_info(const umdev_scsi_target *t, unsigned i, struct umdev_scsi
 		return -ENOENT;
 	*out = (struct umdev_scsi_lu_info){
 		.target = lu->target, .lun = lu->lun, .backend = umdev_bdev_spec(lu->bdev),
-		.readonly = lu->readonly, .size = lu->nblocks * lu->bs, .block_size = lu->bs,
+		.readonly = lu->readonly, .size = scsi_lu_nblocks(lu) * lu->bs, .block_size = lu->bs,
 	};
 	return 0;
+}
+
+/* The backend was resized (rbd resize): new capacity, and a unit attention. */
+static void lu_resized(void *opaque, uint64_t size)
+{
+	umdev_scsi_lu *lu = opaque;
+
+	__atomic_store_n(&lu->nblocks, size / lu->bs, __ATOMIC_RELAXED);
+	atomic_fetch_or(&lu->ua, UA_CAPACITY_CHANGED);
+	umdev_info("%s: LUN %u:%u now %llu blocks", lu->t->name, lu->target, lu->lun,
+		   (unsigned long long)(size / lu->bs));
 }
 
 /* Tell the other LUs of @target that REPORT LUNS would now answer differently. */
@@ -306,6 +317,16 @@ int umdev_scsi_lu_add(umdev_scsi_target *t, unsigned target, unsigned lun,
 	lu->lun = lun;
 	lu->bs = lu->info.block_size;
 	lu->nblocks = lu->info.size / lu->bs;
+	if (o->notify_loop) {
+		err = umdev_bdev_watch_size(lu->bdev, o->notify_loop, lu_resized, lu);
+		if (err < 0) {
+			snprintf(msg, msglen, "backend '%s': cannot watch its size: %s", o->backend,
+				 strerror(-err));
+			umdev_bdev_close(lu->bdev);
+			free(lu);
+			return err;
+		}
+	}
 	lu->readonly = o->readonly || lu->info.readonly;
 	if (o->serial)
 		snprintf(lu->serial, sizeof(lu->serial), "%s", o->serial);
@@ -438,6 +459,8 @@ static uint16_t ua_asc(unsigned bit)
 		return SCSI_ASC_I_T_NEXUS_LOSS;
 	case UA_LUNS_CHANGED:
 		return SCSI_ASC_REPORTED_LUNS_CHANGED;
+	case UA_CAPACITY_CHANGED:
+		return SCSI_ASC_CAPACITY_CHANGED;
 	default:
 		return SCSI_ASC_MODE_PARAMS_CHANGED;
 	}

@@ -399,7 +399,8 @@ int umdev_vscsi_parse_addr(const char *s, unsigned *target, unsigned *lun, const
 int umdev_vscsi_lun_add(umdev_vscsi *v, unsigned target, unsigned lun, const char *spec,
 			bool readonly, char *msg, size_t msglen)
 {
-	struct umdev_scsi_lu_opts o = { .backend = spec, .readonly = readonly };
+	struct umdev_scsi_lu_opts o = { .backend = spec, .readonly = readonly,
+					.notify_loop = v->vdev.loops[0] };
 	int ret = umdev_scsi_lu_add(v->t, target, lun, &o, msg, msglen);
 
 	if (ret < 0)

@@ -23,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "umdev/log.h"
@@ -213,6 +215,7 @@ int vu_conn_init_state(struct vu_conn *c)
 
 	c->inflight_guard = -1;
 	c->log_guard = -1;
+	c->backend_fd = -1;
 	/* A test switch: shows that migration tests catch a back-end that does not log. */
 	c->no_dirty_log = nolog && *nolog && strcmp(nolog, "0") != 0;
 	c->as = umdev_as_new(&err);
@@ -273,6 +276,47 @@ void vu_conn_fini_state(struct vu_conn *c)
 	c->vrings = NULL;
 	umdev_as_free(c->as);
 	c->as = NULL;
+	if (c->backend_fd >= 0) {
+		vdev_of(c)->config_notify = NULL;
+		close_fd(&c->backend_fd);
+	}
+}
+
+/* The device's config changed: tell the front-end (it re-reads it with GET_CONFIG). */
+static void config_notify(void *opaque)
+{
+	struct vu_conn *c = opaque;
+	struct vhost_user_msg m = { .hdr = { .request = VHOST_USER_BACKEND_CONFIG_CHANGE_MSG,
+					     .flags = VHOST_USER_VERSION } };
+	ssize_t n;
+
+	/* Never waits: a front-end that does not read its channel misses the notice. */
+	do
+		n = send(c->backend_fd, &m, sizeof(m.hdr), MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(m.hdr))
+		umdev_warn_rl(&c->rl, "%s: cannot send a config change notice: %s", c->name,
+			      n < 0 ? strerror(errno) : "short send");
+}
+
+static int set_backend_req_fd(struct vu_conn *c, int *fds, unsigned nfds)
+{
+	int fd = nfds ? take_fd(fds, 0) : -1;
+	struct stat st;
+
+	if (fd < 0 || !has_proto(c, VHOST_USER_PROTOCOL_F_BACKEND_REQ) || fstat(fd, &st) < 0 ||
+	    !S_ISSOCK(st.st_mode)) {
+		umdev_err_rl(&c->rl, "%s: SET_BACKEND_REQ_FD refused (not negotiated, or not a socket)",
+			     c->name);
+		if (fd >= 0)
+			close(fd);
+		return VU_SOFT_FAIL;
+	}
+	close_fd(&c->backend_fd);
+	c->backend_fd = fd;
+	vdev_of(c)->config_notify = config_notify;
+	vdev_of(c)->config_notify_opaque = c;
+	return 0;
 }
 
 static uint64_t offered_features(struct vu_conn *c)
@@ -286,6 +330,8 @@ static uint64_t offered_protocol(struct vu_conn *c)
 
 	if (vdev_of(c)->config_by_frontend)
 		f &= ~(1ull << VHOST_USER_PROTOCOL_F_CONFIG);
+	else if (vdev_of(c)->config_changes)
+		f |= 1ull << VHOST_USER_PROTOCOL_F_BACKEND_REQ;
 	return f;
 }
 
@@ -917,6 +963,9 @@ static int handle(struct vu_conn *c, struct vhost_user_msg *m, int *fds, unsigne
 		break;
 	case VHOST_USER_SET_INFLIGHT_FD:
 		ret = set_inflight_fd(c, m, fds);
+		break;
+	case VHOST_USER_SET_BACKEND_REQ_FD:
+		ret = set_backend_req_fd(c, fds, nfds);
 		break;
 	case VHOST_USER_SET_STATUS:
 		if (m->p.u64 > 0xff) {

@@ -114,6 +114,8 @@ static const struct rule rules[VHOST_USER_MAX_REQUEST] = {
 				     sizeof(struct vhost_user_mem_reg), FDS_OPTIONAL },
 	[VHOST_USER_SET_STATUS] = { true, U64, U64, FDS_NONE },
 	[VHOST_USER_GET_STATUS] = { true, 0, 0, FDS_NONE },
+	/* Offered only to devices whose config changes (offered_protocol()). */
+	[VHOST_USER_SET_BACKEND_REQ_FD] = { true, 0, U64, FDS_ONE },
 };
 
 int umdev_vu_msg_check(unsigned request, unsigned size, unsigned nfds, uint64_t u64,

@@ -34,6 +34,7 @@ struct vu_conn {
 	char name[48]; /* "blk0" for logs */
 	struct umdev_ratelimit rl; /* every line this front-end can cause */
 	bool send_failed; /* a reply could not be sent: the reason it is dropped */
+	int backend_fd; /* SET_BACKEND_REQ_FD channel (config changes), -1: none */
 
 	/* Receive state: a message may arrive in pieces on the non-blocking socket. */
 	struct vhost_user_msg msg;
