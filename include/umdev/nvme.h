@@ -5,17 +5,17 @@
  *
  * Concepts
  * - BAR0 holds the controller registers (trapped: they run on the control
- *   thread) and the doorbell page (shared memory the client mmaps, so
- *   doorbell writes never trap). BAR4 holds the MSI-X table and PBA.
+ *   thread) and the doorbell page (trapped, or with always_poll shared
+ *   memory the client mmaps). BAR4 holds the MSI-X table and PBA.
  * - One I/O thread per controller: a data-plane loop (include/umdev/loop.h)
  *   owns every queue, runs admin and I/O commands, and does backend I/O on
  *   its io_uring straight into guest memory (a umdev_as_map from
- *   umdev_pci_dma_map(); no bounce buffers except for Compare). It finds new
- *   submissions by polling the doorbell page (and the shadow doorbells when
- *   the host configured them). When no queue had work for poll_us it stops
- *   busy polling and re-checks the doorbells on a timer every idle_us
- *   instead, then polls again as soon as it finds work: doorbells do not
- *   trap, so there is nothing else to wake it.
+ *   umdev_pci_dma_map(); no bounce buffers except for Compare). While busy
+ *   it polls the doorbells (and the shadow doorbells when the host
+ *   configured them). When no queue had work for poll_us and no I/O is in
+ *   flight it arms the shadow doorbells' EventIdx and sleeps with no timer;
+ *   a trapped doorbell write wakes it. With always_poll the doorbell page is
+ *   mmapped by the client instead and the thread never sleeps.
  * - Control thread: register writes (CC.EN, shutdown), function reset,
  *   DMA unmaps and namespace changes are handed to the I/O thread with
  *   umdev_loop_call_sync(); the control thread then waits (bounded) for
@@ -53,8 +53,12 @@ struct umdev_nvme_config {
 	umdev_loop *loop; /* the I/O thread (borrowed; must outlive the controller) */
 	unsigned max_queues; /* I/O queue pairs offered, 1..UMDEV_NVME_MAX_QUEUES */
 	unsigned poll_us; /* busy-poll this long after the last work (0: default 64) */
-	unsigned idle_us; /* then re-check every idle_us (0: default 200) */
-	bool always_poll; /* never stop busy polling */
+	/*
+	 * Never stop busy polling; the doorbell page is then shared memory the
+	 * client mmaps. Otherwise doorbell writes trap and wake the sleeping
+	 * I/O thread (with shadow doorbells only when EventIdx asks).
+	 */
+	bool always_poll;
 };
 
 /**

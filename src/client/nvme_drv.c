@@ -10,6 +10,7 @@
 
 #include "nvme_drv.h"
 #include "umdev/proto/pci_regs.h"
+#include "util/shm.h"
 
 static uint64_t now_ms(void)
 {
@@ -160,15 +161,32 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
 }
 
+int umdev_nvmed_db_write(struct umdev_nvmed *d, unsigned idx, uint32_t val)
+{
+	if (d->bus->doorbells) {
+		/* Release: the SQ entries are written before the tail. */
+		umdev_shm_st32_rel((void *)&d->bus->doorbells[idx], val);
+		return 0;
+	}
+	return d->bus->reg_write(d->opaque, NVME_REG_DBS + 4 * idx, &val, 4);
+}
+
 static void ring(struct umdev_nvmed *d, unsigned idx, uint16_t qid, uint32_t old, uint32_t val)
 {
 	if (d->shadow && qid) {
-		__atomic_store_n(&d->shadow[idx], val, __ATOMIC_SEQ_CST);
-		if (!need_event((uint16_t)__atomic_load_n(&d->eventidx[idx], __ATOMIC_SEQ_CST),
-				(uint16_t)val, (uint16_t)old))
+		/*
+		 * Shadow store before the EventIdx load (full fence): either the
+		 * controller sees our value, or we see the EventIdx it armed
+		 * before sleeping and ring the real doorbell.
+		 */
+		umdev_shm_st32_rel(&d->shadow[idx], val);
+		umdev_shm_fence_full();
+		if (!need_event((uint16_t)umdev_shm_ld32(&d->eventidx[idx]), (uint16_t)val,
+				(uint16_t)old))
 			return;
 	}
-	__atomic_store_n(&d->bus->doorbells[idx], val, __ATOMIC_RELEASE);
+	if (umdev_nvmed_db_write(d, idx, val) < 0)
+		d->db_errors++;
 	d->db_writes++;
 }
 
@@ -193,7 +211,6 @@ int umdev_nvmed_submit_batch(struct umdev_nvmed *d, uint16_t qid, struct nvme_sq
 		q->sq_tail = next;
 		cid = cmds[i].cid;
 	}
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	ring(d, 2u * qid, qid, old, q->sq_tail);
 	kick(d);
 	return cid;
@@ -207,7 +224,8 @@ int umdev_nvmed_submit(struct umdev_nvmed *d, uint16_t qid, struct nvme_sqe *cmd
 bool umdev_nvmed_cq_ready(struct umdev_nvmed *d, uint16_t qid)
 {
 	struct umdev_nvmed_queue *q = &d->q[qid];
-	uint16_t st = __atomic_load_n(&q->cq[q->cq_head].status, __ATOMIC_ACQUIRE);
+	/* Acquire: the entry is read after its phase tag says it is new. */
+	uint16_t st = umdev_shm_ld16_acq(&q->cq[q->cq_head].status);
 
 	return (st & 1) == q->phase;
 }
@@ -472,19 +490,19 @@ int umdev_nvmed_vfu_open_ex(struct umdev_nvmed_vfu *h, const char *sock, uint64_
 				      VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)) < 0 ||
 	    (ret = umdev_vfuc_region_info(&h->c, 0, buf, sizeof(buf), &fd)) < 0)
 		goto fail;
-	if (fd < 0) {
-		ret = -ENODEV;
-		goto fail;
-	}
-	h->db_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, NVME_REG_DBS);
-	close(fd);
-	if (h->db_page == MAP_FAILED) {
-		ret = -errno;
-		goto fail;
+	/* No fd: the server traps doorbell writes (REGION_WRITE messages). */
+	if (fd >= 0) {
+		h->db_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+				  NVME_REG_DBS);
+		close(fd);
+		if (h->db_page == MAP_FAILED) {
+			ret = -errno;
+			goto fail;
+		}
+		h->bus.doorbells = h->db_page;
 	}
 	h->bus.reg_read = vfu_reg_read;
 	h->bus.reg_write = vfu_reg_write;
-	h->bus.doorbells = h->db_page;
 	umdev_nvmed_init(&h->d, &h->bus, h, umdev_vfuc_mem_ptr(&h->c, iova, size), iova, size);
 	return 0;
 fail:

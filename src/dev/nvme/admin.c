@@ -13,6 +13,7 @@
 
 #include "nvme_internal.h"
 #include "umdev/log.h"
+#include "util/shm.h"
 
 /* Space-padded, unterminated identification strings. */
 static void pad(char *dst, size_t n, const char *src)
@@ -595,15 +596,17 @@ static uint16_t dbbuf_config(struct nvme_req *r)
 	n->ei_gpa = ei;
 	n->dbbuf = umdev_as_map_translate(n->map, db, NVME_PAGE, UMDEV_MEM_READ | UMDEV_MEM_WRITE);
 	n->ei = umdev_as_map_translate(n->map, ei, NVME_PAGE, UMDEV_MEM_READ | UMDEV_MEM_WRITE);
-	/* Queues that exist already: start from the real doorbells. */
+	/*
+	 * Queues that exist already: start from the real doorbells. EventIdx
+	 * equal to the value seen asks the host to ring on its next update;
+	 * the poller leaves it there until it sleeps (nvme_eventidx_arm()).
+	 */
 	for (unsigned q = 1; q <= n->max_queues; q++) {
-		if (n->sq[q]) {
-			n->dbbuf[2 * q] = n->db[2 * q];
-			n->ei[2 * q] = n->db[2 * q];
-		}
-		if (n->cq[q]) {
-			n->dbbuf[2 * q + 1] = n->db[2 * q + 1];
-			n->ei[2 * q + 1] = n->db[2 * q + 1];
+		for (unsigned i = 2 * q; i <= 2 * q + 1; i++) {
+			if ((i & 1) ? !n->cq[q] : !n->sq[q])
+				continue;
+			umdev_shm_st32(&n->dbbuf[i], nvme_db_load(n, i));
+			umdev_shm_st32(&n->ei[i], nvme_db_load(n, i));
 		}
 	}
 	return 0;

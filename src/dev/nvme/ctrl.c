@@ -18,12 +18,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/timerfd.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "nvme_internal.h"
 #include "umdev/log.h"
+#include "util/shm.h"
 
 uint64_t nvme_now_ns(void)
 {
@@ -53,35 +54,42 @@ struct nvme_ns *nvme_ns_get(struct umdev_nvme *n, uint32_t nsid)
 
 /* ---- I/O thread: poll or sleep ---- */
 
-static void arm_timer(struct umdev_nvme *n, bool on)
-{
-	struct itimerspec its = { 0 };
-
-	if (on) {
-		its.it_value.tv_nsec = (long)n->idle_us * 1000;
-		its.it_interval = its.it_value;
-	}
-	if (timerfd_settime(n->timer_fd, 0, &its, NULL) < 0)
-		umdev_warn("%s: timerfd: %s", n->name, strerror(errno));
-}
-
 static int poll_cb(void *opaque);
 
 static void wake(struct umdev_nvme *n)
 {
 	int err = 0;
 
-	if (!n->sleeping)
+	if (n->poller || !n->enabled)
 		return;
-	arm_timer(n, false);
 	n->poller = umdev_loop_add_poller(n->loop, poll_cb, n, &err);
 	if (!n->poller) {
-		/* Keep the timer: slower, but the queues still run. */
-		arm_timer(n, true);
+		umdev_warn_rl(&n->rl_io, "%s: cannot poll the queues: %s", n->name, strerror(-err));
 		return;
 	}
-	n->sleeping = false;
+	atomic_store(&n->sleeping, false);
 	n->last_work_ns = nvme_now_ns();
+}
+
+/*
+ * Go to sleep unless a doorbell moved meanwhile: tell the trap handler we
+ * sleep, arm EventIdx, fence, then look once more. Returns true if asleep.
+ */
+static bool try_sleep(struct umdev_nvme *n)
+{
+	atomic_store(&n->sleeping, true);
+	nvme_eventidx_arm(n);
+	/* Store (sleeping, EventIdx) before load (doorbells): see nvme_internal.h. */
+	umdev_shm_fence_full();
+	if (nvme_process(n) > 0 || n->io_inflight || nvme_irq_waiting(n)) {
+		atomic_store(&n->sleeping, false);
+		n->last_work_ns = nvme_now_ns();
+		return false;
+	}
+	umdev_loop_del_poller(n->loop, n->poller);
+	n->poller = NULL;
+	n->st.sleeps++;
+	return true;
 }
 
 static int poll_cb(void *opaque)
@@ -94,48 +102,39 @@ static int poll_cb(void *opaque)
 		n->last_work_ns = nvme_now_ns();
 		return work;
 	}
-	if (n->always_poll)
+	/*
+	 * Doorbells in the mmapped page: nothing tells us of a write, so poll
+	 * for ever. Backend I/O in flight, or an interrupt held back by
+	 * coalescing, keeps the poller too: its pass posts the interrupts.
+	 */
+	if (n->always_poll || n->io_inflight || nvme_irq_waiting(n))
 		return 0;
 	now = nvme_now_ns();
 	if (!n->last_work_ns)
 		n->last_work_ns = now;
-	if (nvme_irq_waiting(n))
-		return 0;
-	if (now - n->last_work_ns >= (uint64_t)n->poll_us * 1000) {
-		/* Idle: re-check the doorbells on a timer instead of spinning. */
-		umdev_loop_del_poller(n->loop, n->poller);
-		n->poller = NULL;
-		n->sleeping = true;
-		n->st.sleeps++;
-		arm_timer(n, true);
-	}
+	if (now - n->last_work_ns >= (uint64_t)n->poll_us * 1000)
+		try_sleep(n);
 	return 0;
 }
 
-static void timer_cb(void *opaque, uint32_t events)
+/* A trapped doorbell write (or a spurious wake-up) while asleep. */
+static void wake_cb(void *opaque, uint32_t events)
 {
 	struct umdev_nvme *n = opaque;
-	uint64_t ticks;
+	uint64_t v;
 
-	if (read(n->timer_fd, &ticks, sizeof(ticks)) < 0)
-		return;
-	if (n->sleeping && nvme_process(n) > 0)
-		wake(n);
+	(void)events;
+	if (read(n->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		umdev_warn_rl(&n->rl_io, "%s: wake eventfd: %s", n->name, strerror(errno));
+	wake(n);
 }
 
 static void io_start(void *opaque)
 {
 	struct umdev_nvme *n = opaque;
-	int err = 0;
 
 	n->enabled = true;
-	n->last_work_ns = nvme_now_ns();
-	n->sleeping = false;
-	n->poller = umdev_loop_add_poller(n->loop, poll_cb, n, &err);
-	if (!n->poller) {
-		n->sleeping = true;
-		arm_timer(n, true);
-	}
+	wake(n);
 }
 
 static void io_stop(void *opaque)
@@ -146,8 +145,7 @@ static void io_stop(void *opaque)
 	if (n->poller)
 		umdev_loop_del_poller(n->loop, n->poller);
 	n->poller = NULL;
-	n->sleeping = false;
-	arm_timer(n, false);
+	atomic_store(&n->sleeping, false);
 }
 
 struct enable_args {
@@ -189,7 +187,7 @@ static void io_reset_queues(void *opaque)
 	n->changed_overflow = false;
 	/* The doorbell page belongs to the controller: back to zero. */
 	for (unsigned i = 0; i < 2 * (n->max_queues + 1); i++)
-		__atomic_store_n(&n->db[i], 0, __ATOMIC_RELAXED);
+		nvme_db_store(n, i, 0);
 }
 
 struct count_args {
@@ -307,13 +305,13 @@ static void cc_write(struct umdev_nvme *n, uint32_t v)
 
 static void regs_image(struct umdev_nvme *n, uint8_t img[0x40])
 {
-	uint32_t csts = atomic_load(&n->csts);
+	uint32_t csts = atomic_load(&n->csts), intms = atomic_load(&n->intms);
 
 	memset(img, 0, 0x40);
 	memcpy(img + NVME_REG_CAP, &n->cap, 8);
 	memcpy(img + NVME_REG_VS, &n->vs, 4);
-	memcpy(img + NVME_REG_INTMS, &n->intms, 4);
-	memcpy(img + NVME_REG_INTMC, &n->intms, 4);
+	memcpy(img + NVME_REG_INTMS, &intms, 4);
+	memcpy(img + NVME_REG_INTMC, &intms, 4);
 	memcpy(img + NVME_REG_CC, &n->cc, 4);
 	memcpy(img + NVME_REG_CSTS, &csts, 4);
 	memcpy(img + NVME_REG_AQA, &n->aqa, 4);
@@ -351,10 +349,10 @@ static void reg_write32(struct umdev_nvme *n, uint64_t off, uint32_t v)
 
 	switch (off) {
 	case NVME_REG_INTMS:
-		__atomic_fetch_or(&n->intms, v, __ATOMIC_RELAXED);
+		atomic_fetch_or(&n->intms, v);
 		break;
 	case NVME_REG_INTMC:
-		__atomic_fetch_and(&n->intms, ~v, __ATOMIC_RELAXED);
+		atomic_fetch_and(&n->intms, ~v);
 		/* An unmasked vector may have completions waiting: signal it. */
 		for (unsigned i = 0; i < 32; i++)
 			if ((v & (1u << i)) && umdev_irq_mode(irq) != UMDEV_IRQ_MODE_MSIX &&
@@ -410,6 +408,52 @@ static int regs_write(void *opaque, uint64_t off, const void *buf, size_t len)
 	return 0;
 }
 
+/*
+ * A trapped doorbell write (the page is not mmapped unless poll=on). The
+ * value is stored where the I/O thread reads it, then a sleeping I/O
+ * thread is woken. Linux rings the real doorbell of a shadowed queue only
+ * when EventIdx asks, which is only while the I/O thread sleeps.
+ */
+static int db_write(void *opaque, uint64_t off, const void *buf, size_t len)
+{
+	struct umdev_nvme *n = opaque;
+	uint64_t idx = (off - NVME_DB_OFF) / 4;
+	uint32_t v;
+
+	if (atomic_load(&n->map_blocked))
+		map_unblock(n);
+	if (len != 4 || off % 4 || idx >= 2 * ((uint64_t)n->max_queues + 1)) {
+		umdev_warn_rl(&n->rl_ctl, "%s: %zu-byte doorbell write at 0x%" PRIx64 " ignored", n->name,
+			      len, off);
+		return 0;
+	}
+	memcpy(&v, buf, 4);
+	nvme_db_store(n, (unsigned)idx, v);
+	/* Store (doorbell) before load (sleeping): see nvme_internal.h. */
+	umdev_shm_fence_full();
+	if (atomic_load(&n->sleeping)) {
+		uint64_t one = 1;
+
+		if (write(n->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			umdev_warn_rl(&n->rl_ctl, "%s: wake eventfd: %s", n->name, strerror(errno));
+	}
+	return 0;
+}
+
+static int db_read_trap(void *opaque, uint64_t off, void *buf, size_t len)
+{
+	struct umdev_nvme *n = opaque;
+	uint64_t idx = (off - NVME_DB_OFF) / 4;
+	uint32_t v = 0;
+
+	/* Doorbells read back what was written last (the spec leaves it undefined). */
+	if (off % 4 == 0 && idx < 2 * ((uint64_t)n->max_queues + 1))
+		v = nvme_db_load(n, (unsigned)idx);
+	memset(buf, 0, len);
+	memcpy(buf, &v, len < 4 ? len : 4);
+	return 0;
+}
+
 /* ---- PCI callbacks (control thread) ---- */
 
 static void pci_reset(void *opaque)
@@ -420,7 +464,8 @@ static void pci_reset(void *opaque)
 		ctrl_disable(n);
 	else
 		sync_call(n, io_reset_queues, n);
-	n->cc = n->aqa = n->intms = 0;
+	n->cc = n->aqa = 0;
+	atomic_store(&n->intms, 0);
 	n->asq = n->acq = 0;
 	atomic_store(&n->csts, 0);
 	map_unblock(n);
@@ -476,7 +521,7 @@ static void io_attach(void *opaque)
 	struct enable_args *a = opaque;
 	struct umdev_nvme *n = a->n;
 
-	a->ret = umdev_loop_add_fd(n->loop, n->timer_fd, EPOLLIN, timer_cb, n);
+	a->ret = umdev_loop_add_fd(n->loop, n->wake_fd, EPOLLIN, wake_cb, n);
 }
 
 static void io_detach(void *opaque)
@@ -484,7 +529,7 @@ static void io_detach(void *opaque)
 	struct umdev_nvme *n = opaque;
 
 	io_stop(n);
-	umdev_loop_del_fd(n->loop, n->timer_fd);
+	umdev_loop_del_fd(n->loop, n->wake_fd);
 }
 
 umdev_nvme *umdev_nvme_new(const struct umdev_nvme_config *cfg, int *err)
@@ -520,20 +565,18 @@ umdev_nvme *umdev_nvme_new(const struct umdev_nvme_config *cfg, int *err)
 	n->loop = cfg->loop;
 	n->max_queues = cfg->max_queues;
 	n->poll_us = cfg->poll_us ? cfg->poll_us : 64;
-	n->idle_us = cfg->idle_us ? cfg->idle_us : 200;
-	if (n->idle_us >= 1000000)
-		n->idle_us = 999999;
 	n->always_poll = cfg->always_poll;
 	n->cap = NVME_MQES | NVME_CAP_CQR | (uint64_t)20 << NVME_CAP_TO_SHIFT |
 		 (uint64_t)NVME_CAP_CSS_NVM << NVME_CAP_CSS_SHIFT;
 	n->vs = NVME_VS(1, 4, 0);
 	n->power_on_ns = nvme_now_ns();
 	nvme_features_reset(n);
-	n->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (n->timer_fd < 0) {
-		*err = -errno;
-		free(n);
-		return NULL;
+	n->db_trapped = !n->always_poll;
+	n->db_store = calloc(2 * (n->max_queues + 1), sizeof(*n->db_store));
+	n->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (n->wake_fd < 0 || !n->db_store) {
+		*err = n->wake_fd < 0 ? -errno : -ENOMEM;
+		goto fail;
 	}
 	c.name = n->name;
 	c.opaque = n;
@@ -542,29 +585,32 @@ umdev_nvme *umdev_nvme_new(const struct umdev_nvme_config *cfg, int *err)
 	c.bars[0] = (struct umdev_pci_bar_desc){
 		.size = NVME_BAR0_SIZE,
 		.flags = UMDEV_PCI_BAR_MEM64,
-		.traps = { { 0, NVME_DB_OFF, regs_read, regs_write, n } },
-		.num_traps = 1,
+		.traps = { { 0, NVME_DB_OFF, regs_read, regs_write, n },
+			   { NVME_DB_OFF, 0x1000, db_read_trap, db_write, n } },
+		.num_traps = n->db_trapped ? 2 : 1,
 		.shared = { { NVME_DB_OFF, 0x1000 } },
-		.num_shared = 1,
+		.num_shared = n->db_trapped ? 0 : 1,
 	};
 	c.bars[NVME_MSIX_BAR].size = NVME_BAR4_SIZE;
 	n->pci = umdev_pci_dev_new(&c, err);
-	if (!n->pci) {
-		close(n->timer_fd);
-		free(n);
-		return NULL;
-	}
-	n->db = (volatile uint32_t *)((uint8_t *)umdev_pci_bar_mem(n->pci, 0) + NVME_DB_OFF);
+	if (!n->pci)
+		goto fail;
+	n->db = n->db_trapped ? n->db_store :
+		(uint32_t *)((uint8_t *)umdev_pci_bar_mem(n->pci, 0) + NVME_DB_OFF);
 	a.n = n;
 	a.ret = 0;
 	if (umdev_loop_call_sync(n->loop, io_attach, &a) < 0 || a.ret < 0) {
 		*err = a.ret < 0 ? a.ret : -EIO;
-		umdev_pci_dev_free(n->pci);
-		close(n->timer_fd);
-		free(n);
-		return NULL;
+		goto fail;
 	}
 	return n;
+fail:
+	umdev_pci_dev_free(n->pci);
+	if (n->wake_fd >= 0)
+		close(n->wake_fd);
+	free(n->db_store);
+	free(n);
+	return NULL;
 }
 
 static void io_ns_detach(void *opaque);
@@ -590,7 +636,8 @@ void umdev_nvme_free(umdev_nvme *n)
 		free(ns);
 	}
 	umdev_pci_dev_free(n->pci);
-	close(n->timer_fd);
+	close(n->wake_fd);
+	free(n->db_store);
 	free(n);
 }
 

@@ -17,6 +17,7 @@
 #include <sys/uio.h>
 
 #include "umdev/backend.h"
+#include "umdev/log.h"
 #include "umdev/loop.h"
 #include "umdev/mem.h"
 #include "umdev/nvme.h"
@@ -130,13 +131,31 @@ struct umdev_nvme {
 	char name[32];
 	char serial[21];
 	unsigned max_queues;
-	unsigned poll_us, idle_us;
+	unsigned poll_us;
 	bool always_poll;
-	volatile uint32_t *db; /* shared doorbell page */
+	/*
+	 * Doorbells: with always_poll the BAR's shared page the client mmaps
+	 * (writes never trap, the I/O thread polls); otherwise db_store, filled
+	 * by the trapped writes on the control thread, which also wake a
+	 * sleeping I/O thread. Accessed with src/util/shm.h either way.
+	 */
+	uint32_t *db;
+	uint32_t *db_store;
+	bool db_trapped;
+	int wake_fd; /* eventfd: a trapped doorbell write while the I/O thread sleeps */
+	/*
+	 * Set by the I/O thread before it re-checks the doorbells and goes to
+	 * sleep; read by the trap handler after it stored the doorbell. Both
+	 * sides put a full fence between their store and their load, so either
+	 * the I/O thread sees the new doorbell or the handler sees it asleep.
+	 */
+	atomic_bool sleeping;
+	struct umdev_ratelimit rl_ctl, rl_io; /* client-caused lines, per thread */
 
 	/* registers (control thread) */
 	uint64_t cap;
-	uint32_t vs, intms, cc, aqa;
+	uint32_t vs, cc, aqa;
+	_Atomic uint32_t intms; /* read by the I/O thread when it signals */
 	uint64_t asq, acq;
 	_Atomic uint32_t csts;
 	/*
@@ -159,7 +178,7 @@ struct umdev_nvme {
 	struct nvme_sq *sq[UMDEV_NVME_MAX_QUEUES + 1];
 	struct nvme_cq *cq[UMDEV_NVME_MAX_QUEUES + 1];
 	uint64_t dbbuf_gpa, ei_gpa;
-	volatile uint32_t *dbbuf, *ei; /* shadow doorbells, EventIdx (NULL: off) */
+	uint32_t *dbbuf, *ei; /* shadow doorbells, EventIdx in guest memory (NULL: off) */
 	struct nvme_features feat;
 	struct nvme_req *aer[NVME_AERL];
 	unsigned naer;
@@ -172,8 +191,6 @@ struct umdev_nvme {
 	struct nvme_ns *ns[UMDEV_NVME_MAX_NS + 1]; /* by NSID */
 	unsigned io_inflight; /* backend I/Os of every namespace */
 	umdev_loop_poller *poller;
-	int timer_fd;
-	bool sleeping;
 	uint64_t last_work_ns;
 	uint64_t power_on_ns;
 	struct umdev_nvme_stats st;
@@ -191,6 +208,9 @@ void nvme_drop_map(struct umdev_nvme *n);
 void nvme_req_complete(struct nvme_req *r);
 void nvme_irq_flush(struct umdev_nvme *n, bool force);
 bool nvme_irq_waiting(const struct umdev_nvme *n);
+uint32_t nvme_db_load(struct umdev_nvme *n, unsigned idx);
+void nvme_db_store(struct umdev_nvme *n, unsigned idx, uint32_t v);
+void nvme_eventidx_arm(struct umdev_nvme *n);
 struct nvme_sq *nvme_sq_new(struct umdev_nvme *n, uint16_t qid, uint16_t cqid, uint32_t size,
 			    uint64_t gpa, int *err);
 void nvme_sq_free(struct umdev_nvme *n, struct nvme_sq *sq);

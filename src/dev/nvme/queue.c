@@ -26,19 +26,67 @@
 #include "nvme_internal.h"
 #include "umdev/log.h"
 #include "umdev/proto/pci_regs.h"
+#include "util/shm.h"
+
+/*
+ * Doorbells (the page the client mmaps, or our store of trapped writes).
+ * NVMe: the host writes the SQ entries before the SQ tail doorbell, so the
+ * tail is loaded with acquire and the entries read after it are complete.
+ */
+uint32_t nvme_db_load(struct umdev_nvme *n, unsigned idx)
+{
+	return umdev_shm_ld32_acq(&n->db[idx]);
+}
+
+/* Release: whoever loads the doorbell with acquire also sees what came before. */
+void nvme_db_store(struct umdev_nvme *n, unsigned idx, uint32_t v)
+{
+	umdev_shm_st32_rel(&n->db[idx], v);
+}
 
 static uint32_t db_read(struct umdev_nvme *n, unsigned idx, uint16_t qid)
 {
-	/* Linux never shadows the admin queue, so neither do we. */
+	/*
+	 * Shadow doorbell (NVMe 1.3 Doorbell Buffer Config): the host writes
+	 * the SQ entries, then the shadow tail, so acquire as for the real
+	 * doorbell. Linux never shadows the admin queue, so neither do we.
+	 */
 	if (n->dbbuf && qid)
-		return __atomic_load_n(&n->dbbuf[idx], __ATOMIC_ACQUIRE);
-	return __atomic_load_n(&n->db[idx], __ATOMIC_ACQUIRE);
+		return umdev_shm_ld32_acq(&n->dbbuf[idx]);
+	return nvme_db_load(n, idx);
 }
 
-static void ei_write(struct umdev_nvme *n, unsigned idx, uint16_t qid, uint32_t v)
+/*
+ * Arm EventIdx before the I/O thread sleeps: the value seen, so the host's
+ * next shadow update crosses it and rings the real (trapped) doorbell.
+ * While the thread polls, EventIdx is left behind and the host does not
+ * ring. The caller puts a full fence between these stores and its last
+ * look at the shadow doorbells (the host fences between its shadow store
+ * and its EventIdx load), so one of the two sides sees the other's write.
+ */
+void nvme_eventidx_arm(struct umdev_nvme *n)
 {
-	if (n->ei && qid)
-		__atomic_store_n(&n->ei[idx], v, __ATOMIC_RELEASE);
+	if (!n->ei)
+		return;
+	for (unsigned q = 1; q <= n->max_queues; q++) {
+		struct nvme_cq *cq = n->cq[q];
+		bool blocked = false;
+
+		if (n->sq[q])
+			umdev_shm_st32(&n->ei[2 * q], umdev_shm_ld32(&n->dbbuf[2 * q]));
+		if (!cq)
+			continue;
+		/*
+		 * A CQ head update matters only to an SQ waiting for CQ space;
+		 * otherwise EventIdx sits just behind the head, so the host
+		 * rings at most once per wrap.
+		 */
+		for (unsigned s = 1; s <= n->max_queues && !blocked; s++)
+			blocked = n->sq[s] && n->sq[s]->cqid == q &&
+				  umdev_shm_ld32(&n->dbbuf[2 * s]) != n->sq[s]->head;
+		umdev_shm_st32(&n->ei[2 * q + 1],
+			       blocked ? cq->head : (cq->head + cq->size - 1) % cq->size);
+	}
 }
 
 static int translate_all(struct umdev_nvme *n)
@@ -132,7 +180,7 @@ static void fire(struct umdev_nvme *n, uint16_t iv)
 		/* INTMS masks MSI vectors and INTx (bit 0) only. */
 		if (mode == UMDEV_IRQ_MODE_INTX || v >= umdev_irq_vectors(irq))
 			v = 0;
-		if (__atomic_load_n(&n->intms, __ATOMIC_RELAXED) & (1u << (v & 31)))
+		if (atomic_load_explicit(&n->intms, memory_order_relaxed) & (1u << (v & 31)))
 			return;
 	}
 	if (umdev_irq_trigger(irq, v) > 0)
@@ -181,13 +229,17 @@ static void post(struct umdev_nvme *n, struct nvme_cq *cq, const struct nvme_req
 {
 	struct nvme_cqe *e = &cq->ring[cq->tail];
 
-	e->dw0 = r->dw0;
-	e->dw1 = 0;
-	e->sqhd = (uint16_t)r->sq->head;
-	e->sqid = r->sq->qid;
-	e->cid = r->cmd.cid;
-	/* The phase tag makes the entry valid: store it last. */
-	__atomic_store_n(&e->status, (uint16_t)(r->status << 1 | cq->phase), __ATOMIC_RELEASE);
+	umdev_shm_st32(&e->dw0, r->dw0);
+	umdev_shm_st32(&e->dw1, 0);
+	umdev_shm_st16(&e->sqhd, (uint16_t)r->sq->head);
+	umdev_shm_st16(&e->sqid, r->sq->qid);
+	umdev_shm_st16(&e->cid, r->cmd.cid);
+	/*
+	 * NVMe: the host owns an entry once its phase tag flips, so the status
+	 * word carrying the tag is stored last, with release: the host that
+	 * sees the new phase sees the whole entry.
+	 */
+	umdev_shm_st16_rel(&e->status, (uint16_t)(r->status << 1 | cq->phase));
 	if (++cq->tail == cq->size) {
 		cq->tail = 0;
 		cq->phase ^= 1;
@@ -241,8 +293,6 @@ static int sq_run(struct umdev_nvme *n, struct nvme_sq *sq)
 		return 0;
 	}
 	cq->head = head;
-	ei_write(n, 2u * qid, qid, tail);
-	ei_write(n, 2u * cq->qid + 1, cq->qid, head);
 	while (sq->head != tail && done < (int)NVME_BATCH) {
 		uint32_t used = (cq->tail + cq->size - cq->head) % cq->size;
 		struct nvme_req *r;
@@ -252,7 +302,8 @@ static int sq_run(struct umdev_nvme *n, struct nvme_sq *sq)
 		if (used + cq->reserved + 1 >= cq->size || !sq->nfree)
 			break;
 		r = &sq->reqs[sq->free[--sq->nfree]];
-		memcpy(&r->cmd, &sq->ring[sq->head], sizeof(r->cmd));
+		/* Read once, after the acquire load of the tail that published it. */
+		umdev_shm_copy_in(&r->cmd, &sq->ring[sq->head], sizeof(r->cmd));
 		sq->head = (sq->head + 1) % sq->size;
 		cq->reserved++;
 		sq->inflight++;
