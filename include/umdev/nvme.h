@@ -7,9 +7,10 @@
  * - BAR0 holds the controller registers (trapped: they run on the control
  *   thread) and the doorbell page (trapped, or with always_poll shared
  *   memory the client mmaps). BAR4 holds the MSI-X table and PBA.
- * - One I/O thread per controller: a data-plane loop (include/umdev/loop.h)
- *   owns every queue, runs admin and I/O commands, and does backend I/O on
- *   its io_uring straight into guest memory (a umdev_as_map from
+ * - The admin queue pair runs on the control thread; the I/O queue pairs are
+ *   spread over data-plane loops (include/umdev/loop.h), one pair on one
+ *   loop, which runs its commands and does backend I/O on its io_uring
+ *   straight into guest memory (a umdev_as_map from
  *   umdev_pci_dma_map(); no bounce buffers except for Compare). While busy
  *   it polls the doorbells (and the shadow doorbells when the host
  *   configured them). When no queue had work for poll_us and no I/O is in
@@ -50,7 +51,20 @@ typedef struct umdev_nvme umdev_nvme;
 struct umdev_nvme_config {
 	const char *name; /* for logs and the serial number default; copied */
 	const char *serial; /* NULL: derived from name; at most 20 bytes used */
-	umdev_loop *loop; /* the I/O thread (borrowed; must outlive the controller) */
+	umdev_loop *loop; /* the I/O thread when num_loops is 0 (borrowed; outlives us) */
+	/*
+	 * Data-plane loops to spread the I/O queue pairs over (borrowed; they
+	 * must outlive the controller): CQ q and the SQs posting to it run on
+	 * loops[(q - 1) % num_loops]. 0: just @loop.
+	 */
+	umdev_loop *const *loops;
+	unsigned num_loops;
+	/*
+	 * The control loop the caller runs the PCI traps on; with always_poll
+	 * admin doorbells (in the mmapped page) are handed there from loop 0.
+	 * NULL: admin commands run only on trapped admin doorbell writes.
+	 */
+	umdev_loop *ctl_loop;
 	unsigned max_queues; /* I/O queue pairs offered, 1..UMDEV_NVME_MAX_QUEUES */
 	unsigned poll_us; /* busy-poll this long after the last work (0: default 64) */
 	/*

@@ -105,7 +105,11 @@ static int nvme_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 		snprintf(msg, msglen, "no data-plane thread");
 		return -EINVAL;
 	}
+	/* I/O queue pairs spread over every data-plane loop; admin on this one. */
 	cfg.loop = ctx->loops[0];
+	cfg.loops = ctx->loops;
+	cfg.num_loops = ctx->num_loops;
+	cfg.ctl_loop = ctx->ctl;
 	cfg.max_queues = (unsigned)nq;
 	cfg.poll_us = (unsigned)poll_us;
 	cfg.always_poll = poll;

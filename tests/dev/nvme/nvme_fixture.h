@@ -3,7 +3,7 @@
  * Unit-test fixture: a real NVMe controller on a real PCI function, with
  * guest memory from a memfd address space (the transport's part faked) and
  * MSI-X eventfds. Unthreaded fixtures never start the I/O loop: the host
- * driver's kick runs one nvme_process() pass, so every step is synchronous.
+ * driver's kick runs one nvme_process_all() pass, so every step is synchronous.
  * Threaded ones run the loop, as umdevd does.
  */
 #ifndef UMDEV_TESTS_NVME_FIXTURE_H
@@ -66,6 +66,9 @@ static int fx_defer(void *opaque, void (*fn)(void *arg), void *arg)
 {
 	struct fx *f = opaque;
 
+	/* Threaded: nobody kicks, so the caller runs the work itself. */
+	if (f->threaded)
+		return -ENOTCONN;
 	f->deferred = fn;
 	f->deferred_arg = arg;
 	return 0;
@@ -81,7 +84,7 @@ static inline void fx_kick(void *opaque)
 		f->deferred = NULL;
 		fn(f->deferred_arg);
 	}
-	(void)nvme_process(f->n);
+	(void)nvme_process_all(f->n);
 }
 
 /* Bus mastering + memory space, MSI-X with every vector unmasked. */

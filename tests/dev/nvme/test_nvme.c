@@ -447,7 +447,7 @@ static void test_shadow_doorbells(void **state)
 	 */
 	assert_true(f->d.db_writes - start <= 8);
 	/* Going to sleep arms EventIdx at the tails seen: the next update rings. */
-	nvme_eventidx_arm(f->n);
+	nvme_eventidx_arm(f->n->lp[0]);
 	assert_int_equal(f->d.eventidx[2], f->d.q[1].sq_tail);
 	before = f->d.db_writes;
 	assert_true(umdev_nvmed_submit_batch(&f->d, 1, c, 1) >= 0);

@@ -148,11 +148,50 @@ static void check_file(uint64_t round)
 	close(fd);
 }
 
+/* CPU time (ns, from schedstat) of @pid's thread named @comm; 0 if none. */
+static uint64_t thread_ns(pid_t pid, const char *comm)
+{
+	char path[320], name[64];
+	unsigned long long ns = 0;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		FILE *f;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, de->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (!fgets(name, sizeof(name), f))
+			name[0] = 0;
+		fclose(f);
+		name[strcspn(name, "\n")] = 0;
+		if (strcmp(name, comm))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid, de->d_name);
+		f = fopen(path, "r");
+		if (f && fscanf(f, "%llu", &ns) != 1)
+			ns = 0;
+		if (f)
+			fclose(f);
+	}
+	closedir(d);
+	return ns;
+}
+
 static void test_every_queue(void **state)
 {
 	struct umdev_nvmed_vfu h;
-	uint64_t wb, rb;
+	uint64_t wb, rb, dp0, dp1;
 
+	dp0 = thread_ns(srv.proc.pid, "umdev-dp0");
+	dp1 = thread_ns(srv.proc.pid, "umdev-dp1");
 	for (int shadow = 0; shadow <= 1; shadow++) {
 		host_up(&h, shadow);
 		wb = umdev_nvmed_alloc(&h.d, 4096, 4096);
@@ -168,6 +207,15 @@ static void test_every_queue(void **state)
 		assert_int_equal(h.d.db_errors, 0);
 		umdev_nvmed_vfu_close(&h);
 	}
+	/*
+	 * Queue pairs 1 and 3 belong to one loop, 2 and 4 to the other: both
+	 * data-plane threads ran (the admin queue runs on the control thread).
+	 */
+	dp0 = thread_ns(srv.proc.pid, "umdev-dp0") - dp0;
+	dp1 = thread_ns(srv.proc.pid, "umdev-dp1") - dp1;
+	print_message("CPU of the two loops during the I/O: %llu us, %llu us\n",
+		      (unsigned long long)dp0 / 1000, (unsigned long long)dp1 / 1000);
+	assert_true(dp0 > 1000000 / 4 && dp1 > 1000000 / 4);
 }
 
 /* Context switches of every thread of @pid so far. */
