@@ -230,6 +230,28 @@ bool umdev_nvmed_cq_ready(struct umdev_nvmed *d, uint16_t qid)
 	return (st & 1) == q->phase;
 }
 
+int umdev_nvmed_reap_many(struct umdev_nvmed *d, uint16_t qid, struct nvme_cqe *out,
+			  unsigned max)
+{
+	struct umdev_nvmed_queue *q = &d->q[qid];
+	uint32_t old = q->cq_head;
+	unsigned k = 0;
+
+	if (qid >= UMDEV_NVMED_MAX_QUEUES || !q->live)
+		return -EINVAL;
+	while (k < max && umdev_nvmed_cq_ready(d, qid)) {
+		/* After the acquire load of the phase tag in cq_ready(). */
+		umdev_shm_copy_in(&out[k++], &q->cq[q->cq_head], sizeof(*out));
+		if (++q->cq_head == q->size) {
+			q->cq_head = 0;
+			q->phase ^= 1;
+		}
+	}
+	if (k)
+		ring(d, 2u * qid + 1, qid, old, q->cq_head);
+	return (int)k;
+}
+
 int umdev_nvmed_reap(struct umdev_nvmed *d, uint16_t qid, struct nvme_cqe *out)
 {
 	struct umdev_nvmed_queue *q = &d->q[qid];

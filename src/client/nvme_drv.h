@@ -104,6 +104,12 @@ int umdev_nvmed_submit_batch(struct umdev_nvmed *d, uint16_t qid, struct nvme_sq
  */
 int umdev_nvmed_reap(struct umdev_nvmed *d, uint16_t qid, struct nvme_cqe *out)
 	__attribute__((warn_unused_result));
+/**
+ * umdev_nvmed_reap_many() - take every entry waiting on CQ @qid (at most
+ * @max, no wait) and ring its head doorbell once. Returns the count.
+ */
+int umdev_nvmed_reap_many(struct umdev_nvmed *d, uint16_t qid, struct nvme_cqe *out,
+			  unsigned max) __attribute__((warn_unused_result));
 /** umdev_nvmed_cq_ready() - an entry is waiting on CQ @qid (no wait). */
 bool umdev_nvmed_cq_ready(struct umdev_nvmed *d, uint16_t qid);
 

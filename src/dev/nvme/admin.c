@@ -367,12 +367,17 @@ static void features_publish(struct umdev_nvme *n)
 		atomic_store_explicit(&n->rt_cd[i], n->feat.irq_cd[i] != 0, memory_order_relaxed);
 }
 
+static void features_defaults(const struct umdev_nvme *n, struct nvme_features *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->temp_over = 0x157;
+	f->wce = true;
+	f->nsq = f->ncq = (uint16_t)n->max_queues;
+}
+
 void nvme_features_reset(struct umdev_nvme *n)
 {
-	memset(&n->feat, 0, sizeof(n->feat));
-	n->feat.temp_over = 0x157;
-	n->feat.wce = true;
-	n->feat.nsq = n->feat.ncq = (uint16_t)n->max_queues;
+	features_defaults(n, &n->feat);
 	features_publish(n);
 }
 
@@ -387,12 +392,7 @@ static uint16_t get_features(struct nvme_req *r)
 		return NVME_GEN(NVME_SC_INVALID_FIELD);
 	if (sel == NVME_FEAT_SEL_DEFAULT || sel == NVME_FEAT_SEL_SAVED) {
 		/* Nothing is saveable: saved values are the defaults. */
-		struct nvme_features keep = n->feat;
-
-		nvme_features_reset(n);
-		def = n->feat;
-		n->feat = keep;
-		features_publish(n);
+		features_defaults(n, &def);
 		f = &def;
 	}
 	switch (fid) {
