@@ -207,7 +207,8 @@ int umdev_nvmed_submit_batch(struct umdev_nvmed *d, uint16_t qid, struct nvme_sq
 		cmds[i].cid = d->next_cid++;
 		if (d->next_cid == 0xffff)
 			d->next_cid = 0;
-		memcpy(&q->sq[q->sq_tail], &cmds[i], sizeof(cmds[i]));
+		/* Published by the release store of the tail in ring(). */
+		umdev_shm_copy_out(&q->sq[q->sq_tail], &cmds[i], sizeof(cmds[i]));
 		q->sq_tail = next;
 		cid = cmds[i].cid;
 	}
@@ -268,7 +269,8 @@ int umdev_nvmed_reap(struct umdev_nvmed *d, uint16_t qid, struct nvme_cqe *out)
 			usleep(50);
 		}
 	}
-	memcpy(out, &q->cq[q->cq_head], sizeof(*out));
+	/* After the acquire load of the phase tag in cq_ready(). */
+	umdev_shm_copy_in(out, &q->cq[q->cq_head], sizeof(*out));
 	old = q->cq_head;
 	if (++q->cq_head == q->size) {
 		q->cq_head = 0;
@@ -338,6 +340,11 @@ int umdev_nvmed_create_qpair(struct umdev_nvmed *d, uint16_t qid, uint32_t size,
 	if (ret < 0)
 		return ret;
 	q->live = false;
+	/* A new queue starts at 0: so does its shadow, before the controller looks. */
+	if (d->shadow) {
+		umdev_shm_st32(&d->shadow[2 * qid], 0);
+		umdev_shm_st32(&d->shadow[2 * qid + 1], 0);
+	}
 	c.dptr.prp.prp1 = q->cq_iova;
 	c.cdw10 = (size - 1) << 16 | qid;
 	c.cdw11 = (uint32_t)qid << NVME_CQ_IV_SHIFT | NVME_QUEUE_PC | (ien ? NVME_CQ_IEN : 0);
@@ -353,9 +360,6 @@ int umdev_nvmed_create_qpair(struct umdev_nvmed *d, uint16_t qid, uint32_t size,
 	if (ret)
 		return ret;
 	q->live = true;
-	if (d->shadow) {
-		d->shadow[2 * qid] = d->shadow[2 * qid + 1] = 0;
-	}
 	return 0;
 }
 
@@ -386,8 +390,9 @@ int umdev_nvmed_dbbuf(struct umdev_nvmed *d)
 		return -ENOMEM;
 	/* Start the shadows from what the real doorbells hold. */
 	for (unsigned i = 1; i < UMDEV_NVMED_MAX_QUEUES; i++) {
-		((uint32_t *)umdev_nvmed_ptr(d, db))[2 * i] = d->q[i].sq_tail;
-		((uint32_t *)umdev_nvmed_ptr(d, db))[2 * i + 1] = d->q[i].cq_head;
+		/* Before the command that hands the page over (its doorbell is a release). */
+		umdev_shm_st32((uint32_t *)umdev_nvmed_ptr(d, db) + 2 * i, d->q[i].sq_tail);
+		umdev_shm_st32((uint32_t *)umdev_nvmed_ptr(d, db) + 2 * i + 1, d->q[i].cq_head);
 	}
 	c.dptr.prp.prp1 = db;
 	c.dptr.prp.prp2 = ei;

@@ -215,11 +215,9 @@ static void io_sq_create(void *opaque)
 		return;
 	}
 	sq->prio = a->iv;
-	/* With shadow doorbells on, this queue's shadow starts where the real one is. */
-	if (lp->dbbuf) {
-		umdev_shm_st32(&lp->dbbuf[2 * a->qid], nvme_db_load(lp->n, 2 * a->qid));
-		umdev_shm_st32(&lp->ei[2 * a->qid], nvme_db_load(lp->n, 2 * a->qid));
-	}
+	/* The shadow tail is the host's (0 for a new queue); EventIdx is ours. */
+	if (lp->ei)
+		umdev_shm_st32(&lp->ei[2 * a->qid], 0);
 }
 
 static void io_sq_stop(void *opaque)
@@ -269,6 +267,8 @@ static uint16_t create_cq(struct nvme_req *r)
 		return NVME_GEN(NVME_SC_INVALID_FIELD);
 	a = (struct q_args){ .lp = nvme_cq_owner(n, qid), .qid = qid, .iv = iv, .size = size,
 			     .gpa = base, .ien = c->cdw11 & NVME_CQ_IEN, .err = -EIO };
+	/* A new queue's head is 0, whatever an earlier queue of this id left. */
+	nvme_db_store(n, 2u * qid + 1, 0);
 	nvme_sync(n, a.lp, io_cq_create, &a);
 	if (a.err)
 		return a.err == -ENOMEM ? NVME_GEN(NVME_SC_INTERNAL) :
@@ -301,6 +301,7 @@ static uint16_t create_sq(struct nvme_req *r)
 	a = (struct q_args){ .lp = nvme_cq_owner(n, cqid), .qid = qid, .cqid = cqid,
 			     .iv = (c->cdw11 >> NVME_SQ_QPRIO_SHIFT) & 3, .size = size,
 			     .gpa = base, .err = -EIO };
+	nvme_db_store(n, 2u * qid, 0); /* a new queue's tail is 0 */
 	nvme_sync(n, a.lp, io_sq_create, &a);
 	if (a.err)
 		return a.err == -ENOMEM ? NVME_GEN(NVME_SC_INTERNAL) :
