@@ -218,6 +218,8 @@ static void io_sq_create(void *opaque)
 	/* The shadow tail is the host's (0 for a new queue); EventIdx is ours. */
 	if (lp->ei)
 		umdev_shm_st32(&lp->ei[2 * a->qid], 0);
+	if (lp->loop)
+		nvme_wake(lp); /* poll=on: a loop without SQs slept */
 }
 
 static void io_sq_stop(void *opaque)

@@ -74,7 +74,8 @@ static void sync_each(struct umdev_nvme *n, umdev_loop_fn fn)
 
 static int poll_cb(void *opaque);
 
-static void wake(struct nvme_lp *lp)
+/* Poll @lp's queues (again); its own thread. */
+void nvme_wake(struct nvme_lp *lp)
 {
 	int err = 0;
 
@@ -145,11 +146,14 @@ static int poll_cb(void *opaque)
 		return work;
 	}
 	/*
-	 * Doorbells in the mmapped page: nothing tells us of a write, so poll
-	 * for ever. Backend I/O in flight, or an interrupt held back by
-	 * coalescing, keeps the poller too: its pass posts the interrupts.
+	 * Doorbells in the mmapped page: nothing tells us of a write, so a
+	 * loop that owns an SQ (and loop 0, which watches the admin doorbell)
+	 * polls for ever; another one sleeps until an SQ is created on it.
+	 * Backend I/O in flight, or an interrupt held back by coalescing,
+	 * keeps the poller too: its pass posts the interrupts.
 	 */
-	if (n->always_poll || lp->io_inflight || nvme_irq_waiting(lp))
+	if ((n->always_poll && (lp->nsq || !lp->idx)) || lp->io_inflight ||
+	    nvme_irq_waiting(lp))
 		return 0;
 	now = nvme_now_ns();
 	if (!lp->last_work_ns)
@@ -168,7 +172,7 @@ static void wake_cb(void *opaque, uint32_t events)
 	(void)events;
 	if (read(lp->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		umdev_warn_rl(&lp->rl, "%s: wake eventfd: %s", lp->n->name, strerror(errno));
-	wake(lp);
+	nvme_wake(lp);
 }
 
 static void io_start(void *opaque)
@@ -176,7 +180,7 @@ static void io_start(void *opaque)
 	struct nvme_lp *lp = opaque;
 
 	lp->enabled = true;
-	wake(lp);
+	nvme_wake(lp);
 }
 
 static void io_stop(void *opaque)

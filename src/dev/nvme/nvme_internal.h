@@ -153,6 +153,7 @@ struct nvme_lp {
 	struct nvme_cq *cq[UMDEV_NVME_MAX_QUEUES + 1];
 	struct nvme_ns *ns[UMDEV_NVME_MAX_NS + 1]; /* namespaces as this side sees them */
 	unsigned io_inflight; /* backend I/Os of every namespace */
+	unsigned nsq; /* SQs this side owns */
 	umdev_loop_poller *poller;
 	int wake_fd; /* eventfd: a trapped doorbell write while this loop sleeps */
 	/*
@@ -243,6 +244,7 @@ struct nvme_lp *nvme_cq_owner(struct umdev_nvme *n, uint16_t cqid);
 void nvme_sync(struct umdev_nvme *n, struct nvme_lp *lp, umdev_loop_fn fn, void *arg);
 void nvme_stats_sum(struct umdev_nvme *n, struct nvme_lp_stats *out);
 int nvme_process_all(struct umdev_nvme *n);
+void nvme_wake(struct nvme_lp *lp);
 
 /* queue.c */
 int nvme_process(struct nvme_lp *lp);

@@ -466,6 +466,7 @@ struct nvme_sq *nvme_sq_new(struct nvme_lp *lp, uint16_t qid, uint16_t cqid, uin
 	sq->nfree = size;
 	lp->cq[cqid]->nsq++;
 	lp->sq[qid] = sq;
+	lp->nsq++;
 	return sq;
 }
 
@@ -486,6 +487,7 @@ void nvme_sq_free(struct nvme_lp *lp, struct nvme_sq *sq)
 	if (lp->cq[sq->cqid])
 		lp->cq[sq->cqid]->nsq--;
 	lp->sq[sq->qid] = NULL;
+	lp->nsq--;
 	free(sq->reqs);
 	free(sq->free);
 	free(sq);
