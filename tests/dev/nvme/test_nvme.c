@@ -457,6 +457,29 @@ static void test_shadow_doorbells(void **state)
 	assert_int_equal(f->d.shadow[2], f->d.q[1].sq_tail);
 }
 
+/* Completions of one pass raise one MSI-X message per CQ, not one each. */
+static void test_irq_batching(void **state)
+{
+	struct fx *f = *state;
+	uint64_t buf = umdev_nvmed_alloc(&f->d, 4096, 4096);
+	struct nvme_sqe c[8];
+	struct nvme_cqe e;
+
+	up(f, 2);
+	fx_irqs(f, 1);
+	fx_irqs(f, 2);
+	for (uint16_t q = 1; q <= 2; q++) {
+		for (unsigned i = 0; i < 8; i++)
+			assert_int_equal(umdev_nvmed_build_rw(&f->d, &c[i], NVME_CMD_READ, 1, i, 1,
+							      buf, 512, false, false), 0);
+		/* One doorbell, one pass (the kick): 8 completions. */
+		assert_true(umdev_nvmed_submit_batch(&f->d, q, c, 8) >= 0);
+		assert_int_equal(fx_irqs(f, q), 1);
+		for (unsigned i = 0; i < 8; i++)
+			assert_int_equal(umdev_nvmed_reap(&f->d, q, &e), 0);
+	}
+}
+
 static void test_irq_coalescing(void **state)
 {
 	struct fx *f = *state;
@@ -806,6 +829,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io_commands, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_shadow_doorbells, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_irq_batching, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_irq_coalescing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_reenable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fatal, setup, teardown),
