@@ -123,13 +123,13 @@ static void admin_look(struct nvme_lp *lp)
 {
 	struct umdev_nvme *n = lp->n;
 
-	if (lp->idx || !n->ctl_loop || atomic_load(&n->admin_pending))
+	if (lp->idx || !n->ctl_loop || atomic_load(&n->kick_queued))
 		return;
 	if (nvme_db_load(n, 0) == atomic_load(&n->admin_head))
 		return;
-	if (!atomic_exchange(&n->admin_pending, true) &&
-	    umdev_loop_call(n->ctl_loop, admin_kick_msg, n) < 0)
-		atomic_store(&n->admin_pending, false);
+	if (!atomic_exchange(&n->kick_queued, true) &&
+	    umdev_loop_call(n->ctl_loop, admin_kick_msg, n->kick) < 0)
+		atomic_store(&n->kick_queued, false);
 }
 
 static int poll_cb(void *opaque)
@@ -221,7 +221,14 @@ static void admin_run(void *opaque)
 
 static void admin_kick_msg(void *opaque)
 {
-	admin_run(opaque);
+	struct nvme_kick *k = opaque;
+
+	if (!k->n) {
+		free(k); /* the controller went while this was queued */
+		return;
+	}
+	atomic_store(&k->n->kick_queued, false);
+	admin_run(k->n);
 }
 
 /* A trapped admin doorbell: run the admin queue once the write is answered. */
@@ -750,10 +757,12 @@ umdev_nvme *umdev_nvme_new(const struct umdev_nvme_config *cfg, int *err)
 	nvme_features_reset(n);
 	n->db_trapped = !n->always_poll;
 	n->db_store = calloc(2 * (n->max_queues + 1), sizeof(*n->db_store));
-	if (!n->db_store) {
+	n->kick = calloc(1, sizeof(*n->kick));
+	if (!n->db_store || !n->kick) {
 		*err = -ENOMEM;
 		goto fail;
 	}
+	n->kick->n = n;
 	c.name = n->name;
 	c.opaque = n;
 	c.irq.intx = true;
@@ -786,6 +795,7 @@ fail:
 	lps_free(n);
 	umdev_pci_dev_free(n->pci);
 	free(n->db_store);
+	free(n->kick);
 	pthread_mutex_destroy(&n->errlog_lock);
 	free(n);
 	return NULL;
@@ -813,6 +823,11 @@ void umdev_nvme_free(umdev_nvme *n)
 	lps_free(n);
 	umdev_pci_dev_free(n->pci);
 	free(n->db_store);
+	/* Loop 0 is detached: no new message. A queued one frees the token. */
+	if (atomic_load(&n->kick_queued))
+		n->kick->n = NULL;
+	else
+		free(n->kick);
 	pthread_mutex_destroy(&n->errlog_lock);
 	free(n);
 }

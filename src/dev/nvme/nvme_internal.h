@@ -49,6 +49,11 @@
 
 struct nvme_sq;
 struct nvme_lp;
+struct umdev_nvme;
+
+struct nvme_kick {
+	struct umdev_nvme *n; /* NULL once the controller is gone; control thread only */
+};
 
 #define NVME_MAX_LOOPS 16 /* data-plane loops a controller spreads its queues over */
 
@@ -188,7 +193,14 @@ struct umdev_nvme {
 	struct nvme_lp *lp[NVME_MAX_LOOPS];
 	unsigned nlp;
 	struct nvme_lp alp; /* the admin queue pair, on the control thread */
-	atomic_bool admin_pending; /* an admin pass is queued on the control thread */
+	atomic_bool admin_pending; /* an admin pass is deferred on the control thread */
+	/*
+	 * poll=on: loop 0 hands admin passes to the control loop as messages
+	 * carrying this token, never @n itself: a message still queued when
+	 * the controller is freed finds the token's n NULL and frees it.
+	 */
+	struct nvme_kick *kick;
+	atomic_bool kick_queued;
 	_Atomic uint32_t admin_head; /* admin SQ head, for loop 0's look in poll=on mode */
 	struct umdev_ratelimit rl_ctl; /* client-caused lines of the control thread */
 
