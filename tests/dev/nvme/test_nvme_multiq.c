@@ -40,10 +40,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	bool alive = umdev_proc_alive(&srv.proc);
-
-	proto_stop(&srv, !alive);
-	assert_true(alive);
+	assert_true(proto_stop_alive(&srv));
 	return 0;
 }
 
@@ -148,23 +145,38 @@ static void check_file(uint64_t round)
 	close(fd);
 }
 
-/* CPU time (ns, from schedstat) of @pid's thread named @comm; 0 if none. */
-static uint64_t thread_ns(pid_t pid, const char *comm)
+#define MAX_TASKS 256
+
+/* The thread ids of @pid now; returns how many (at most MAX_TASKS). */
+static unsigned tasks(pid_t pid, int *tid)
 {
-	char path[320], name[64];
-	unsigned long long ns = 0;
+	char path[64];
 	struct dirent *de;
+	unsigned n = 0;
 	DIR *d;
 
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	d = opendir(path);
 	assert_non_null(d);
-	while ((de = readdir(d))) {
+	while ((de = readdir(d)) && n < MAX_TASKS)
+		if (de->d_name[0] != '.')
+			tid[n++] = atoi(de->d_name);
+	closedir(d);
+	return n;
+}
+
+/* CPU time (ns, from schedstat) of @pid's thread named @comm; 0 if none. */
+static uint64_t thread_ns(pid_t pid, const char *comm)
+{
+	int tid[MAX_TASKS];
+	unsigned n = tasks(pid, tid);
+	unsigned long long ns = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		char path[96], name[64];
 		FILE *f;
 
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, de->d_name);
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)pid, tid[i]);
 		f = fopen(path, "r");
 		if (!f)
 			continue;
@@ -174,14 +186,13 @@ static uint64_t thread_ns(pid_t pid, const char *comm)
 		name[strcspn(name, "\n")] = 0;
 		if (strcmp(name, comm))
 			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/schedstat", (int)pid, de->d_name);
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)pid, tid[i]);
 		f = fopen(path, "r");
 		if (f && fscanf(f, "%llu", &ns) != 1)
 			ns = 0;
 		if (f)
 			fclose(f);
 	}
-	closedir(d);
 	return ns;
 }
 
@@ -218,8 +229,6 @@ static void test_every_queue(void **state)
 	assert_true(dp0 > 1000000 / 4 && dp1 > 1000000 / 4);
 }
 
-#define MAX_TASKS 256
-
 struct ctxsw {
 	unsigned n;
 	int tid[MAX_TASKS];
@@ -229,21 +238,13 @@ struct ctxsw {
 /* Context switches so far of every thread of @pid. */
 static void ctx_switches(pid_t pid, struct ctxsw *out)
 {
-	char path[320], line[256];
-	struct dirent *de;
-	DIR *d;
-
-	out->n = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-	d = opendir(path);
-	assert_non_null(d);
-	while ((de = readdir(d)) && out->n < MAX_TASKS) {
-		unsigned long total = 0;
+	out->n = tasks(pid, out->tid);
+	for (unsigned i = 0; i < out->n; i++) {
+		char path[96], line[256];
 		FILE *f;
 
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, de->d_name);
+		out->sw[i] = 0;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, out->tid[i]);
 		f = fopen(path, "r");
 		if (!f)
 			continue;
@@ -252,13 +253,10 @@ static void ctx_switches(pid_t pid, struct ctxsw *out)
 
 			if (sscanf(line, "voluntary_ctxt_switches: %lu", &v) == 1 ||
 			    sscanf(line, "nonvoluntary_ctxt_switches: %lu", &v) == 1)
-				total += v;
+				out->sw[i] += v;
 		}
 		fclose(f);
-		out->tid[out->n] = atoi(de->d_name);
-		out->sw[out->n++] = total;
 	}
-	closedir(d);
 }
 
 /* Switches between two samples, over the threads alive in both (workers may exit). */
