@@ -134,6 +134,7 @@ struct umdev_nvme_stats {
 		bool live;
 		uint64_t cmds; /* commands taken from this SQ since it was created */
 		unsigned inflight; /* taken, not yet completed */
+		int loop; /* index of the data-plane loop serving it; -1: control thread */
 	} sq[UMDEV_NVME_MAX_QUEUES + 1]; /* by SQ id; 0 is the admin queue */
 };
 

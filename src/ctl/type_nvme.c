@@ -264,6 +264,7 @@ static struct json_object *nvme_stats(void *opaque)
 			json_object_object_add(e, "requests",
 					       json_object_new_int64((int64_t)st.sq[q].cmds));
 			json_object_object_add(e, "inflight", json_object_new_int64(st.sq[q].inflight));
+			json_object_object_add(e, "loop", json_object_new_int(st.sq[q].loop));
 			json_object_array_add(qs, e);
 		}
 		json_object_object_add(o, "queues", qs ? qs : json_object_new_array());

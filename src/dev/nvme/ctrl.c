@@ -1026,6 +1026,7 @@ static void io_stats(void *opaque)
 		a->st->sq[q].live = true;
 		a->st->sq[q].cmds = lp->sq[q]->cmds;
 		a->st->sq[q].inflight = lp->sq[q]->inflight;
+		a->st->sq[q].loop = lp->loop ? (int)lp->idx : -1;
 		a->st->io_queues += q != 0;
 	}
 }

@@ -4,7 +4,8 @@
  * two data-plane loops (--threads 2), our vfio-user client as the VMM and
  * our NVMe host driver as the guest:
  * - verified I/O on every one of several I/O queue pairs (spread over both
- *   loops), with trapped doorbells and with shadow doorbells;
+ *   loops: both loop threads run, and `umdevctl stats` says which serves
+ *   each queue), with trapped doorbells and with shadow doorbells;
  * - an idle controller makes no wake-ups: with the controller enabled,
  *   queues created and I/O done, the daemon's threads together switch
  *   context only a handful of times in a second (the old 200 us idle timer
@@ -33,7 +34,7 @@ static struct proto_srv srv;
 static int setup(void **state)
 {
 	proto_srv_init(&srv, 1u << 20);
-	proto_start_umdevd(&srv, "--threads", "2", "--device",
+	proto_start_umdevd(&srv, "--threads", "2", "--rpc", "@SOCK2@", "--device",
 			   "nvme,id=nvme0,socket=@SOCK@,ns=file:@DISK@,queues=8,poll-us=50", NULL);
 	return 0;
 }
@@ -196,6 +197,30 @@ static uint64_t thread_ns(pid_t pid, const char *comm)
 	return ns;
 }
 
+/* `umdevctl stats`: which loop serves each SQ (-1: the control thread). */
+static void check_loops_in_stats(void)
+{
+	char cmd[512], out[8192];
+	bool seen[3] = { false, false, false }; /* -1, 0, 1 */
+	size_t len;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "%s --rpc %s --json stats nvme0", getenv("UMDEVCTL"),
+		 srv.sock2);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	len = fread(out, 1, sizeof(out) - 1, p);
+	out[len] = 0;
+	assert_int_equal(pclose(p), 0);
+	for (char *k = strstr(out, "\"loop\""); k; k = strstr(k + 1, "\"loop\"")) {
+		long v = strtol(k + 7 + strspn(k + 7, ": "), NULL, 10);
+
+		assert_true(v >= -1 && v <= 1);
+		seen[v + 1] = true;
+	}
+	assert_true(seen[0] && seen[1] && seen[2]);
+}
+
 static void test_every_queue(void **state)
 {
 	struct umdev_nvmed_vfu h;
@@ -213,6 +238,7 @@ static void test_every_queue(void **state)
 			all_queues_deep(&h, round + 10 * shadow);
 			check_file(round + 10 * shadow);
 		}
+		check_loops_in_stats();
 		if (shadow) /* The server polled while busy: few real doorbell writes. */
 			assert_true(h.d.db_writes < 3u * 2 * NQ * 16 * 2);
 		assert_int_equal(h.d.db_errors, 0);
