@@ -29,9 +29,14 @@
  *
  * Usage: umdev-bench-nvme [--duration SEC] [--qd N[,N...]] [--threads N[,N...]]
  *                         [--umdevd PATH] [--dev-extra ",poll=on"] [--label TEXT]
+ *                         [--pin]
+ *
+ * --pin runs umdevd on every CPU but the last and the client on the last,
+ * so the two never take turns on one core.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +185,25 @@ struct point {
 
 static struct point points[64];
 static unsigned npoints;
+static bool pin;
+
+/* --pin: @client: this thread on the last CPU; else every CPU but the last. */
+static void pin_self(bool client)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	if (!pin || ncpu < 2)
+		return;
+	CPU_ZERO(&set);
+	if (client)
+		CPU_SET((int)ncpu - 1, &set);
+	else
+		for (long i = 0; i < ncpu - 1; i++)
+			CPU_SET((int)i, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		perror("sched_setaffinity");
+}
 
 /* One umdevd with @threads loops; every (queues, qd) point against it. */
 static int bench_threads(const char *umdevd, const char *extra, unsigned threads,
@@ -199,7 +223,9 @@ static int bench_threads(const char *umdevd, const char *extra, unsigned threads
 	{
 		char *av[] = { (char *)umdevd, "--threads", tstr, "--device", dev, NULL };
 
+		pin_self(false); /* umdevd inherits it */
 		r = umdev_proc_spawn(&proc, av, log);
+		pin_self(true);
 	}
 	if (!r)
 		r = umdev_proc_wait_socket(&proc, sock, 10000);
@@ -288,6 +314,7 @@ int main(int argc, char **argv)
 		{ "umdevd", required_argument, NULL, 'u' },
 		{ "dev-extra", required_argument, NULL, 'x' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "pin", no_argument, NULL, 'p' },
 		{ 0 },
 	};
 	const char *umdevd = UMDEVD_DEFAULT_PATH, *extra = "", *label = "";
@@ -302,6 +329,7 @@ int main(int argc, char **argv)
 		case 'u': umdevd = optarg; break;
 		case 'x': extra = optarg; break;
 		case 'l': label = optarg; break;
+		case 'p': pin = true; break;
 		case 'q':
 			n = parse_list(optarg, qds, MAX_QDS, QSIZE / 2);
 			if (n < 0) {
@@ -321,7 +349,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr, "usage: umdev-bench-nvme [--duration SEC] [--qd N[,N..]] "
 					"[--threads N[,N..]] [--umdevd PATH] [--dev-extra ,k=v] "
-					"[--label T]\n");
+					"[--label T] [--pin]\n");
 			return 2;
 		}
 	}
@@ -330,8 +358,8 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	printf("# umdev-bench-nvme %s: 4 KiB random reads, null namespace, %.1f s per point, "
-	       "qd per queue%s\n",
-	       label, duration, extra);
+	       "qd per queue%s%s\n",
+	       label, duration, extra, pin ? ", pinned" : "");
 	printf("%-8s %-7s %-5s %10s %8s %10s %13s %10s %8s\n", "threads", "queues", "qd", "IOPS",
 	       "lat_us", "cli_us/io", "cli_work_us/io", "srv_us/io", "db/io");
 	for (unsigned t = 0; t < nthr && !r; t++)
