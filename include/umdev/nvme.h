@@ -17,10 +17,10 @@
  *   flight it arms the shadow doorbells' EventIdx and sleeps with no timer;
  *   a trapped doorbell write wakes it. With always_poll the doorbell page is
  *   mmapped by the client instead and the thread never sleeps.
- * - Control thread: register writes (CC.EN, shutdown), function reset,
- *   DMA unmaps and namespace changes are handed to the I/O thread with
- *   umdev_loop_call_sync(); the control thread then waits (bounded) for
- *   in-flight backend I/O to drain.
+ * - Control thread: register writes (CC.EN, shutdown), the admin queue,
+ *   function reset, DMA unmaps and namespace changes; what touches an I/O
+ *   queue is handed to its loop with umdev_loop_call_sync(), and the
+ *   control thread waits (bounded) for in-flight backend I/O to drain.
  * - Guest mistakes in commands get NVMe status codes. Guest mistakes that
  *   leave the controller unable to go on (queue memory that is not guest
  *   memory, a doorbell beyond the queue size) set CSTS.CFS and log a line;
@@ -51,7 +51,7 @@ typedef struct umdev_nvme umdev_nvme;
 struct umdev_nvme_config {
 	const char *name; /* for logs and the serial number default; copied */
 	const char *serial; /* NULL: derived from name; at most 20 bytes used */
-	umdev_loop *loop; /* the I/O thread when num_loops is 0 (borrowed; outlives us) */
+	umdev_loop *loop; /* the one loop when num_loops is 0 (borrowed; outlives us) */
 	/*
 	 * Data-plane loops to spread the I/O queue pairs over (borrowed; they
 	 * must outlive the controller): CQ q and the SQs posting to it run on
@@ -70,7 +70,7 @@ struct umdev_nvme_config {
 	/*
 	 * Never stop busy polling; the doorbell page is then shared memory the
 	 * client mmaps. Otherwise doorbell writes trap and wake the sleeping
-	 * I/O thread (with shadow doorbells only when EventIdx asks).
+	 * loop (with shadow doorbells only when EventIdx asks).
 	 */
 	bool always_poll;
 };

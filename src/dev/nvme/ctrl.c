@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NVMe controller: PCI function, registers and the controller state
- * machine, the I/O thread's poller, namespaces.
+ * machine, the admin side, each loop's poller and sleep, namespaces.
  *
  * State machine (CC.EN / CSTS.RDY):
  *   disabled --CC.EN 0->1, valid AQA/ASQ/ACQ/CC--> ready (admin queues live)
@@ -9,8 +9,8 @@
  *   ready --guest garbage in queues/doorbells--> ready + CSTS.CFS (queues stop)
  *   ready --CC.SHN--> drained and flushed, CSTS.SHST complete
  *   ready --CC.EN 1->0, FLR--> in-flight I/O drained, queues freed, disabled
- * Register traps run on the control thread and hand queue work to the I/O
- * thread with umdev_loop_call_sync().
+ * Register traps and the admin queue run on the control thread and hand
+ * queue work to the owning loop with umdev_loop_call_sync().
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -535,9 +535,10 @@ static int regs_write(void *opaque, uint64_t off, const void *buf, size_t len)
 
 /*
  * A trapped doorbell write (the page is not mmapped unless poll=on). The
- * value is stored where the I/O thread reads it, then a sleeping I/O
- * thread is woken. Linux rings the real doorbell of a shadowed queue only
- * when EventIdx asks, which is only while the I/O thread sleeps.
+ * value is stored where the loops read it, then the loop that owns the
+ * queue is woken if it sleeps (a write to an admin doorbell queues an
+ * admin pass instead). Linux rings the real doorbell of a shadowed queue only
+ * when EventIdx asks, which is only while its loop sleeps.
  */
 static int db_write(void *opaque, uint64_t off, const void *buf, size_t len)
 {

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NVM command set: Read, Write, Flush, Write Zeroes, Dataset Management
- * (deallocate) and Compare, turned into backend I/O on the I/O thread.
+ * (deallocate) and Compare, turned into backend I/O on the loop that owns
+ * the submission queue (its backend queue, its io_uring).
  * Reads and writes go straight between the backend and guest memory (the
  * iovecs point into the DMA map the request holds). Compare reads into a
  * bounce buffer; Write Zeroes on a backend without a zeroing primitive

@@ -59,7 +59,7 @@ static uint32_t db_read(struct nvme_lp *lp, unsigned idx, uint16_t qid)
 }
 
 /*
- * Arm EventIdx before the I/O thread sleeps: the value seen, so the host's
+ * Arm EventIdx before the loop sleeps: the value seen, so the host's
  * next shadow update crosses it and rings the real (trapped) doorbell.
  * While the thread polls, EventIdx is left behind and the host does not
  * ring. The caller puts a full fence between these stores and its last
