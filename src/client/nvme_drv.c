@@ -165,7 +165,7 @@ int umdev_nvmed_db_write(struct umdev_nvmed *d, unsigned idx, uint32_t val)
 {
 	if (d->bus->doorbells) {
 		/* Release: the SQ entries are written before the tail. */
-		umdev_shm_st32_rel((void *)&d->bus->doorbells[idx], val);
+		umdev_shm_st32_rel(&d->bus->doorbells[idx], val);
 		return 0;
 	}
 	return d->bus->reg_write(d->opaque, NVME_REG_DBS + 4 * idx, &val, 4);

@@ -29,7 +29,7 @@ struct umdev_nvmed_bus {
 	 * Host pointer to the doorbell page (BAR0 + 0x1000) when the bus maps
 	 * it; NULL: doorbells are written with reg_write (trapped).
 	 */
-	volatile uint32_t *doorbells;
+	uint32_t *doorbells; /* written with umdev_shm_st32_rel() */
 	/* Let the device run once (unit tests drive the controller by hand); may be NULL. */
 	void (*kick)(void *opaque);
 };

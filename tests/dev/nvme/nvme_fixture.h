@@ -200,7 +200,7 @@ static struct fx *fx_new(bool threaded)
 	f->bus.reg_write = fx_reg_write;
 	/* Trapped doorbells (no shared BAR memory) go through reg_write. */
 	if (umdev_pci_bar_mem(umdev_nvme_pci(f->n), 0))
-		f->bus.doorbells = (volatile uint32_t *)((uint8_t *)umdev_pci_bar_mem(
+		f->bus.doorbells = (uint32_t *)((uint8_t *)umdev_pci_bar_mem(
 			umdev_nvme_pci(f->n), 0) + NVME_REG_DBS);
 	f->bus.kick = threaded ? NULL : fx_kick;
 	umdev_nvmed_init(&f->d, &f->bus, f, f->mem, FX_IOVA, FX_MEM);
