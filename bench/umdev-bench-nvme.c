@@ -1,26 +1,45 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * umdev-bench-nvme: 4 KiB random-read IOPS of umdevd's NVMe controller over
- * vfio-user, at each queue depth asked (default 1 and 32), with the
- * server's CPU time per I/O.
+ * vfio-user, with the client's and the server's CPU time per I/O, for each
+ * umdevd --threads count asked (default 1 and 2), with one I/O queue pair
+ * and with one queue pair per loop, at each queue depth per queue (default
+ * 1 and 32). The last lines give the scaling ratio (one queue per loop on
+ * the most threads against one queue on one thread).
  *
  * The namespace is null:SIZE, so the numbers measure the vfio-user/NVMe data
- * path (doorbell polling, PRP translation, completion posting), not storage.
- * The host side is our vfio-user client plus our NVMe host driver: guest
- * memory is a memfd given with DMA_MAP, doorbells are written to the mmapped
- * doorbell page, and the client busy-polls its completion queue, created
- * without interrupts so the client's wake-ups stay out of the numbers. The
- * server's CPU time comes from /proc/PID/stat around each measurement.
+ * path (doorbells, PRP translation, completion posting), not storage.
  *
- * Usage: umdev-bench-nvme [--duration SEC] [--qd N[,N...]] [--umdevd PATH]
- *                         [--dev-extra ",poll=on"] [--shadow] [--label TEXT]
+ * The client is made cheap so that the server sets the figure: one thread
+ * busy-polls its completion queues (created without interrupts), takes
+ * every completion waiting and refills the queue with one SQ tail write per
+ * batch and one CQ head write per batch, and makes no system call per I/O:
+ * doorbells are stores to the doorbell page when the server lets it be
+ * mmapped (poll=on), else shadow doorbells (Doorbell Buffer Config), where
+ * the real, trapped doorbell is written only when the server's EventIdx
+ * asks (when it went to sleep). Client CPU is reported twice: all of it
+ * (cli_us/io: it spins, so it is about one core over the IOPS) and the part
+ * spent in loop passes that submitted or reaped something (cli_work_us/io,
+ * the driver's own cost per I/O). Server CPU is umdevd's from /proc/PID/stat.
+ * db/io counts real doorbell writes per I/O (each a vfio-user message when
+ * the doorbells trap; stores to the mapped page with poll=on).
+ *
+ * There is no peer to compare with: qemu-storage-daemon has no vfio-user
+ * export, and QEMU's own vfio-user server needs libvfio-user (not in Debian).
+ *
+ * Usage: umdev-bench-nvme [--duration SEC] [--qd N[,N...]] [--threads N[,N...]]
+ *                         [--umdevd PATH] [--dev-extra ",poll=on"] [--label TEXT]
+ *                         [--pin]
+ *
+ * --pin runs umdevd on every CPU but the last and the client on the last,
+ * so the two never take turns on one core.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,78 +60,90 @@
 #define GUEST_SIZE (8u << 20)
 #define NS_BYTES (1ull << 30)
 
+#define MAX_Q 8
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 struct host {
-	struct umdev_vfuc c;
-	struct umdev_nvmed d;
-	struct umdev_nvmed_bus bus;
+	struct umdev_nvmed_vfu v;
+	unsigned nq;
+	struct nvme_sqe *cmds[MAX_Q + 1]; /* per queue: QSIZE prepared reads */
 };
 
-static int reg_read(void *opaque, uint32_t off, void *buf, unsigned len)
+/* Connect, enable, @nq queue pairs without interrupts; shadow doorbells when unmapped. */
+static int host_up(struct host *h, const char *sock, unsigned nq)
 {
-	return umdev_vfuc_region_read(&((struct host *)opaque)->c, 0, off, buf, len);
-}
+	int r;
 
-static int reg_write(void *opaque, uint32_t off, const void *buf, unsigned len)
-{
-	return umdev_vfuc_region_write(&((struct host *)opaque)->c, 0, off, buf, len);
-}
-
-static int host_up(struct host *h, const char *sock, bool shadow)
-{
-	uint8_t info[512];
-	void *db;
-	int fd = -1, r;
-
-	r = umdev_vfuc_connect(&h->c, sock, 3000);
-	if (!r)
-		r = umdev_vfuc_version(&h->c, NULL);
-	if (!r)
-		r = umdev_vfuc_add_mem(&h->c, GUEST_IOVA, GUEST_SIZE, true,
-				       VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE);
-	if (!r)
-		r = umdev_vfuc_region_info(&h->c, 0, info, sizeof(info), &fd);
+	r = umdev_nvmed_vfu_open(&h->v, sock, GUEST_IOVA, GUEST_SIZE);
 	if (r)
 		return r;
-	if (fd < 0)
-		return -ENODEV;
-	db = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, NVME_REG_DBS);
-	close(fd);
-	if (db == MAP_FAILED)
-		return -errno;
-	r = umdev_vfuc_cfg_write(&h->c, 4, 0x6, 2); /* memory space + bus master */
-	if (r)
-		return r;
-	h->bus.reg_read = reg_read;
-	h->bus.reg_write = reg_write;
-	h->bus.doorbells = db;
-	umdev_nvmed_init(&h->d, &h->bus, h, umdev_vfuc_mem_ptr(&h->c, GUEST_IOVA, GUEST_SIZE),
-			 GUEST_IOVA, GUEST_SIZE);
-	r = umdev_nvmed_enable(&h->d, 32);
-	if (!r && shadow)
-		r = umdev_nvmed_dbbuf(&h->d);
+	r = umdev_nvmed_vfu_command(&h->v, 0x6, 0); /* memory space + bus master */
 	if (!r)
-		r = umdev_nvmed_create_qpair(&h->d, 1, QSIZE, false);
+		r = umdev_nvmed_enable(&h->v.d, 32);
+	if (!r && !h->v.bus.doorbells)
+		r = umdev_nvmed_dbbuf(&h->v.d);
+	for (unsigned q = 1; !r && q <= nq; q++)
+		r = umdev_nvmed_create_qpair(&h->v.d, (uint16_t)q, QSIZE, false);
+	for (unsigned q = 1; !r && q <= nq; q++) {
+		h->cmds[q] = calloc(QSIZE, sizeof(struct nvme_sqe));
+		if (!h->cmds[q])
+			return -ENOMEM;
+		for (unsigned i = 0; i < QSIZE; i++) {
+			uint64_t buf = umdev_nvmed_alloc(&h->v.d, IO_BYTES, 4096);
+
+			if (!buf || umdev_nvmed_build_rw(&h->v.d, &h->cmds[q][i], NVME_CMD_READ, 1, 0,
+							 IO_BYTES / 512, buf, IO_BYTES, false,
+							 false))
+				return -ENOMEM;
+		}
+	}
+	h->nq = nq;
 	return r < 0 ? r : r ? -EIO : 0;
 }
 
-/* Keep @qd reads in flight for @secs; returns completions or -errno. */
-static int64_t run_load(struct host *h, struct nvme_sqe *cmds, unsigned qd, double secs,
-			uint64_t *seed)
+static void host_down(struct host *h)
+{
+	umdev_nvmed_vfu_close(&h->v);
+	for (unsigned q = 1; q <= MAX_Q; q++)
+		free(h->cmds[q]);
+	memset(h, 0, sizeof(*h));
+}
+
+struct load {
+	int64_t done;
+	uint64_t work_ns; /* client time in passes that did something */
+};
+
+/* Keep @qd reads in flight on each of queues 1..@nq for @secs. */
+static int run_load(struct host *h, unsigned nq, unsigned qd, double secs, uint64_t *seed,
+		    struct load *out)
 {
 	uint64_t nblocks = NS_BYTES / IO_BYTES;
 	double end = bench_mono_s() + secs;
-	unsigned inflight = 0;
-	int64_t done = 0;
+	unsigned inflight[MAX_Q + 1] = { 0 }, total = 0;
+	struct nvme_cqe e[QSIZE];
 	bool stop = false;
+	unsigned pass = 0;
 
-	while (!stop || inflight) {
-		struct nvme_cqe e;
+	out->done = 0;
+	out->work_ns = 0;
+	while (!stop || total) {
+		bool worked = false;
+		uint64_t t0 = mono_ns();
 
-		if (!stop) {
+		for (unsigned q = 1; q <= nq; q++) {
 			unsigned k = 0;
+			int got;
 
-			while (inflight + k < qd) {
-				struct nvme_sqe *c = &cmds[k];
+			while (!stop && inflight[q] + k < qd) {
+				struct nvme_sqe *c = &h->cmds[q][k];
 				uint64_t slba = (bench_xorshift(seed) % nblocks) * (IO_BYTES / 512);
 
 				c->cdw10 = (uint32_t)slba;
@@ -120,25 +151,158 @@ static int64_t run_load(struct host *h, struct nvme_sqe *cmds, unsigned qd, doub
 				k++;
 			}
 			if (k) {
-				int r = umdev_nvmed_submit_batch(&h->d, 1, cmds, k);
-
-				if (r < 0)
-					return r;
-				inflight += k;
+				if (umdev_nvmed_submit_batch(&h->v.d, (uint16_t)q, h->cmds[q], k) < 0)
+					return -EIO;
+				inflight[q] += k;
+				total += k;
+				worked = true;
 			}
-			if (bench_mono_s() >= end)
-				stop = true;
+			got = inflight[q] ? umdev_nvmed_reap_many(&h->v.d, (uint16_t)q, e, QSIZE) : 0;
+			if (got < 0)
+				return got;
+			for (int i = 0; i < got; i++)
+				if ((e[i].status >> 1) & 0x7ff)
+					return -EIO;
+			inflight[q] -= (unsigned)got;
+			total -= (unsigned)got;
+			out->done += got;
+			worked |= got > 0;
 		}
-		while (inflight && umdev_nvmed_cq_ready(&h->d, 1)) {
-			if (umdev_nvmed_reap(&h->d, 1, &e) < 0)
-				return -ETIMEDOUT;
-			if ((e.status >> 1) & 0x7ff)
-				return -EIO;
-			inflight--;
-			done++;
-		}
+		if (worked)
+			out->work_ns += mono_ns() - t0;
+		if (!stop && !(++pass & 255) && bench_mono_s() >= end)
+			stop = true;
 	}
-	return done;
+	if (h->v.d.db_errors)
+		return -EIO;
+	return 0;
+}
+
+struct point {
+	unsigned threads, nq, qd;
+	double iops;
+};
+
+static struct point points[64];
+static unsigned npoints;
+static bool pin;
+
+/* --pin: @client: this thread on the last CPU; else every CPU but the last. */
+static void pin_self(bool client)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	if (!pin || ncpu < 2)
+		return;
+	CPU_ZERO(&set);
+	if (client)
+		CPU_SET((int)ncpu - 1, &set);
+	else
+		for (long i = 0; i < ncpu - 1; i++)
+			CPU_SET((int)i, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		perror("sched_setaffinity");
+}
+
+/* One umdevd with @threads loops; every (queues, qd) point against it. */
+static int bench_threads(const char *umdevd, const char *extra, unsigned threads,
+			 const unsigned *qds, unsigned nqds, double duration, uint64_t *seed)
+{
+	char dir[128], sock[192], log[192], dev[512], tstr[16];
+	unsigned layouts[2] = { 1, threads }, nlayouts = threads > 1 ? 2 : 1;
+	struct umdev_proc proc;
+	int r;
+
+	if (umdev_proc_tmpdir(dir, sizeof(dir)) < 0)
+		return -EIO;
+	snprintf(sock, sizeof(sock), "%s/nvme.sock", dir);
+	snprintf(log, sizeof(log), "%s/umdevd.log", dir);
+	snprintf(dev, sizeof(dev), "nvme,id=nvme0,socket=%s,ns=null:1G%s", sock, extra);
+	snprintf(tstr, sizeof(tstr), "%u", threads);
+	{
+		char *av[] = { (char *)umdevd, "--threads", tstr, "--device", dev, NULL };
+
+		pin_self(false); /* umdevd inherits it */
+		r = umdev_proc_spawn(&proc, av, log);
+		pin_self(true);
+	}
+	if (!r)
+		r = umdev_proc_wait_socket(&proc, sock, 10000);
+	if (r) {
+		fprintf(stderr, "umdevd did not start (%s)\n", strerror(-r));
+		bench_dump_log(log);
+		return r;
+	}
+	for (unsigned l = 0; l < nlayouts && !r; l++) {
+		struct host h;
+
+		memset(&h, 0, sizeof(h));
+		r = host_up(&h, sock, layouts[l]);
+		if (r) {
+			fprintf(stderr, "NVMe bring-up failed: %d\n", r);
+			bench_dump_log(log);
+			host_down(&h);
+			break;
+		}
+		for (unsigned i = 0; i < nqds && !r; i++) {
+			uint64_t s0, s1, c0, c1;
+			unsigned db0;
+			struct load ld;
+			double t0, t1;
+
+			r = run_load(&h, layouts[l], qds[i], 0.3, seed, &ld);
+			if (!r)
+				r = umdev_proc_cpu_ns(proc.pid, &s0);
+			c0 = bench_self_cpu_ns();
+			db0 = h.v.d.db_writes;
+			t0 = bench_mono_s();
+			if (!r)
+				r = run_load(&h, layouts[l], qds[i], duration, seed, &ld);
+			t1 = bench_mono_s();
+			c1 = bench_self_cpu_ns();
+			if (!r)
+				r = umdev_proc_cpu_ns(proc.pid, &s1);
+			if (r || ld.done <= 0) {
+				fprintf(stderr, "threads %u queues %u qd %u: load failed (%d)\n",
+					threads, layouts[l], qds[i], r);
+				r = r ? r : -EIO;
+				break;
+			}
+			printf("%-8u %-7u %-5u %10.0f %8.1f %10.2f %13.2f %10.2f %8.3f\n", threads,
+			       layouts[l], qds[i], (double)ld.done / (t1 - t0),
+			       (t1 - t0) * 1e6 * qds[i] * layouts[l] / (double)ld.done,
+			       (double)(c1 - c0) / 1e3 / (double)ld.done,
+			       (double)ld.work_ns / 1e3 / (double)ld.done,
+			       (double)(s1 - s0) / 1e3 / (double)ld.done,
+			       (double)(h.v.d.db_writes - db0) / (double)ld.done);
+			fflush(stdout);
+			if (npoints < sizeof(points) / sizeof(points[0]))
+				points[npoints++] = (struct point){ threads, layouts[l], qds[i],
+								    (double)ld.done / (t1 - t0) };
+		}
+		host_down(&h);
+	}
+	umdev_proc_stop(&proc, 5000);
+	umdev_proc_rmtree(dir);
+	return r;
+}
+
+static int parse_list(const char *arg, unsigned *out, unsigned max, unsigned lim)
+{
+	const char *s = arg;
+	char *end;
+	unsigned n = 0;
+
+	while (*s && n < max) {
+		unsigned long v = strtoul(s, &end, 10);
+
+		if (!v || v > lim || (*end && *end != ','))
+			return -1;
+		out[n++] = (unsigned)v;
+		s = *end ? end + 1 : end;
+	}
+	return n ? (int)n : -1;
 }
 
 int main(int argc, char **argv)
@@ -146,47 +310,46 @@ int main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "duration", required_argument, NULL, 'd' },
 		{ "qd", required_argument, NULL, 'q' },
+		{ "threads", required_argument, NULL, 't' },
 		{ "umdevd", required_argument, NULL, 'u' },
 		{ "dev-extra", required_argument, NULL, 'x' },
-		{ "shadow", no_argument, NULL, 's' },
 		{ "label", required_argument, NULL, 'l' },
+		{ "pin", no_argument, NULL, 'p' },
 		{ 0 },
 	};
 	const char *umdevd = UMDEVD_DEFAULT_PATH, *extra = "", *label = "";
-	unsigned qds[MAX_QDS] = { 1, 32 }, nqds = 2;
+	unsigned qds[MAX_QDS] = { 1, 32 }, nqds = 2, thr[MAX_QDS] = { 1, 2 }, nthr = 2;
 	double duration = 3;
-	bool shadow = false;
-	char dir[128], sock[192], log[192], dev[512];
-	struct umdev_proc proc;
-	struct host h;
-	struct nvme_sqe *cmds;
 	uint64_t seed = 0x9e3779b97f4a7c15ull;
-	int opt, r;
+	int opt, r = 0, n;
 
 	while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'd': duration = atof(optarg); break;
 		case 'u': umdevd = optarg; break;
 		case 'x': extra = optarg; break;
-		case 's': shadow = true; break;
 		case 'l': label = optarg; break;
-		case 'q': {
-			char *s = optarg, *end;
-
-			for (nqds = 0; *s && nqds < MAX_QDS; s = *end ? end + 1 : end) {
-				unsigned long v = strtoul(s, &end, 10);
-
-				if (!v || v >= QSIZE || (*end && *end != ',')) {
-					fprintf(stderr, "bad --qd\n");
-					return 2;
-				}
-				qds[nqds++] = (unsigned)v;
+		case 'p': pin = true; break;
+		case 'q':
+			n = parse_list(optarg, qds, MAX_QDS, QSIZE / 2);
+			if (n < 0) {
+				fprintf(stderr, "bad --qd\n");
+				return 2;
 			}
+			nqds = (unsigned)n;
 			break;
-		}
+		case 't':
+			n = parse_list(optarg, thr, MAX_QDS, MAX_Q);
+			if (n < 0) {
+				fprintf(stderr, "bad --threads\n");
+				return 2;
+			}
+			nthr = (unsigned)n;
+			break;
 		default:
 			fprintf(stderr, "usage: umdev-bench-nvme [--duration SEC] [--qd N[,N..]] "
-					"[--umdevd PATH] [--dev-extra ,k=v] [--shadow] [--label T]\n");
+					"[--threads N[,N..]] [--umdevd PATH] [--dev-extra ,k=v] "
+					"[--label T] [--pin]\n");
 			return 2;
 		}
 	}
@@ -194,66 +357,26 @@ int main(int argc, char **argv)
 		fprintf(stderr, "umdev-bench-nvme: --umdevd PATH is required\n");
 		return 2;
 	}
-	if (umdev_proc_tmpdir(dir, sizeof(dir)) < 0)
-		return 1;
-	snprintf(sock, sizeof(sock), "%s/nvme.sock", dir);
-	snprintf(log, sizeof(log), "%s/umdevd.log", dir);
-	snprintf(dev, sizeof(dev), "nvme,id=nvme0,socket=%s,ns=null:1G,queues=1%s", sock, extra);
-	{
-		char *av[] = { (char *)umdevd, "--device", dev, NULL };
+	printf("# umdev-bench-nvme %s: 4 KiB random reads, null namespace, %.1f s per point, "
+	       "qd per queue%s%s\n",
+	       label, duration, extra, pin ? ", pinned" : "");
+	printf("%-8s %-7s %-5s %10s %8s %10s %13s %10s %8s\n", "threads", "queues", "qd", "IOPS",
+	       "lat_us", "cli_us/io", "cli_work_us/io", "srv_us/io", "db/io");
+	for (unsigned t = 0; t < nthr && !r; t++)
+		r = bench_threads(umdevd, extra, thr[t], qds, nqds, duration, &seed);
+	/* Scaling: one queue per loop on N threads against one queue on one thread. */
+	for (unsigned i = 0; i < npoints; i++) {
+		const struct point *p = &points[i];
 
-		r = umdev_proc_spawn(&proc, av, log);
+		if (p->threads != 1 || p->nq != 1)
+			continue;
+		for (unsigned j = 0; j < npoints; j++)
+			if (points[j].threads > 1 && points[j].nq == points[j].threads &&
+			    points[j].qd == p->qd)
+				printf("# scaling qd %u: %u threads x %u queues / 1 thread x 1 queue = "
+				       "%.2f\n",
+				       p->qd, points[j].threads, points[j].nq,
+				       points[j].iops / p->iops);
 	}
-	if (!r)
-		r = umdev_proc_wait_socket(&proc, sock, 10000);
-	if (r) {
-		fprintf(stderr, "umdevd did not start (%s); see %s\n", strerror(-r), log);
-		return 1;
-	}
-	memset(&h, 0, sizeof(h));
-	r = host_up(&h, sock, shadow);
-	if (r) {
-		fprintf(stderr, "NVMe bring-up failed: %d; see %s\n", r, log);
-		umdev_proc_stop(&proc, 2000);
-		return 1;
-	}
-	cmds = calloc(QSIZE, sizeof(*cmds));
-	for (unsigned i = 0; cmds && i < QSIZE; i++) {
-		uint64_t buf = umdev_nvmed_alloc(&h.d, IO_BYTES, 4096);
-
-		if (!buf || umdev_nvmed_build_rw(&h.d, &cmds[i], NVME_CMD_READ, 1, 0,
-						 IO_BYTES / 512, buf, IO_BYTES, false, false)) {
-			fprintf(stderr, "out of guest memory\n");
-			return 1;
-		}
-	}
-	printf("# umdev-bench-nvme %s: 4 KiB random reads, null namespace, %.1f s per point%s\n",
-	       label, duration, shadow ? ", shadow doorbells" : "");
-	printf("%-6s %12s %10s %16s\n", "qd", "IOPS", "lat_us", "srv_cpu_us/io");
-	for (unsigned i = 0; i < nqds; i++) {
-		uint64_t s0, s1;
-		double t0, t1;
-		int64_t n;
-
-		if (run_load(&h, cmds, qds[i], 0.3, &seed) < 0)
-			break;
-		if (umdev_proc_cpu_ns(proc.pid, &s0))
-			break;
-		t0 = bench_mono_s();
-		n = run_load(&h, cmds, qds[i], duration, &seed);
-		t1 = bench_mono_s();
-		if (n <= 0 || umdev_proc_cpu_ns(proc.pid, &s1)) {
-			fprintf(stderr, "qd %u: load failed (%lld)\n", qds[i], (long long)n);
-			r = 1;
-			break;
-		}
-		printf("%-6u %12.0f %10.1f %16.2f\n", qds[i], (double)n / (t1 - t0),
-		       (t1 - t0) * 1e6 * qds[i] / (double)n, (double)(s1 - s0) / 1e3 / (double)n);
-		fflush(stdout);
-	}
-	free(cmds);
-	umdev_vfuc_close(&h.c);
-	umdev_proc_stop(&proc, 5000);
-	umdev_proc_rmtree(dir);
 	return r ? 1 : 0;
 }

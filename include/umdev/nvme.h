@@ -5,21 +5,22 @@
  *
  * Concepts
  * - BAR0 holds the controller registers (trapped: they run on the control
- *   thread) and the doorbell page (shared memory the client mmaps, so
- *   doorbell writes never trap). BAR4 holds the MSI-X table and PBA.
- * - One I/O thread per controller: a data-plane loop (include/umdev/loop.h)
- *   owns every queue, runs admin and I/O commands, and does backend I/O on
- *   its io_uring straight into guest memory (a umdev_as_map from
- *   umdev_pci_dma_map(); no bounce buffers except for Compare). It finds new
- *   submissions by polling the doorbell page (and the shadow doorbells when
- *   the host configured them). When no queue had work for poll_us it stops
- *   busy polling and re-checks the doorbells on a timer every idle_us
- *   instead, then polls again as soon as it finds work: doorbells do not
- *   trap, so there is nothing else to wake it.
- * - Control thread: register writes (CC.EN, shutdown), function reset,
- *   DMA unmaps and namespace changes are handed to the I/O thread with
- *   umdev_loop_call_sync(); the control thread then waits (bounded) for
- *   in-flight backend I/O to drain.
+ *   thread) and the doorbell page (trapped, or with always_poll shared
+ *   memory the client mmaps). BAR4 holds the MSI-X table and PBA.
+ * - The admin queue pair runs on the control thread; the I/O queue pairs are
+ *   spread over data-plane loops (include/umdev/loop.h), one pair on one
+ *   loop, which runs its commands and does backend I/O on its io_uring
+ *   straight into guest memory (a umdev_as_map from
+ *   umdev_pci_dma_map(); no bounce buffers except for Compare). While busy
+ *   it polls the doorbells (and the shadow doorbells when the host
+ *   configured them). When no queue had work for poll_us and no I/O is in
+ *   flight it arms the shadow doorbells' EventIdx and sleeps with no timer;
+ *   a trapped doorbell write wakes it. With always_poll the doorbell page is
+ *   mmapped by the client instead and the thread never sleeps.
+ * - Control thread: register writes (CC.EN, shutdown), the admin queue,
+ *   function reset, DMA unmaps and namespace changes; what touches an I/O
+ *   queue is handed to its loop with umdev_loop_call_sync(), and the
+ *   control thread waits (bounded) for in-flight backend I/O to drain.
  * - Guest mistakes in commands get NVMe status codes. Guest mistakes that
  *   leave the controller unable to go on (queue memory that is not guest
  *   memory, a doorbell beyond the queue size) set CSTS.CFS and log a line;
@@ -50,11 +51,28 @@ typedef struct umdev_nvme umdev_nvme;
 struct umdev_nvme_config {
 	const char *name; /* for logs and the serial number default; copied */
 	const char *serial; /* NULL: derived from name; at most 20 bytes used */
-	umdev_loop *loop; /* the I/O thread (borrowed; must outlive the controller) */
+	umdev_loop *loop; /* the one loop when num_loops is 0 (borrowed; outlives us) */
+	/*
+	 * Data-plane loops to spread the I/O queue pairs over (borrowed; they
+	 * must outlive the controller): CQ q and the SQs posting to it run on
+	 * loops[(q - 1) % num_loops]. 0: just @loop.
+	 */
+	umdev_loop *const *loops;
+	unsigned num_loops;
+	/*
+	 * The control loop the caller runs the PCI traps on; with always_poll
+	 * admin doorbells (in the mmapped page) are handed there from loop 0.
+	 * NULL: admin commands run only on trapped admin doorbell writes.
+	 */
+	umdev_loop *ctl_loop;
 	unsigned max_queues; /* I/O queue pairs offered, 1..UMDEV_NVME_MAX_QUEUES */
 	unsigned poll_us; /* busy-poll this long after the last work (0: default 64) */
-	unsigned idle_us; /* then re-check every idle_us (0: default 200) */
-	bool always_poll; /* never stop busy polling */
+	/*
+	 * Never stop busy polling; the doorbell page is then shared memory the
+	 * client mmaps. Otherwise doorbell writes trap and wake the sleeping
+	 * loop (with shadow doorbells only when EventIdx asks).
+	 */
+	bool always_poll;
 };
 
 /**
@@ -116,6 +134,7 @@ struct umdev_nvme_stats {
 		bool live;
 		uint64_t cmds; /* commands taken from this SQ since it was created */
 		unsigned inflight; /* taken, not yet completed */
+		int loop; /* index of the data-plane loop serving it; -1: control thread */
 	} sq[UMDEV_NVME_MAX_QUEUES + 1]; /* by SQ id; 0 is the admin queue */
 };
 

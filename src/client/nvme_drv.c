@@ -10,6 +10,7 @@
 
 #include "nvme_drv.h"
 #include "umdev/proto/pci_regs.h"
+#include "util/shm.h"
 
 static uint64_t now_ms(void)
 {
@@ -160,15 +161,32 @@ static bool need_event(uint16_t event, uint16_t new_idx, uint16_t old)
 	return (uint16_t)(new_idx - event - 1) < (uint16_t)(new_idx - old);
 }
 
+int umdev_nvmed_db_write(struct umdev_nvmed *d, unsigned idx, uint32_t val)
+{
+	if (d->bus->doorbells) {
+		/* Release: the SQ entries are written before the tail. */
+		umdev_shm_st32_rel(&d->bus->doorbells[idx], val);
+		return 0;
+	}
+	return d->bus->reg_write(d->opaque, NVME_REG_DBS + 4 * idx, &val, 4);
+}
+
 static void ring(struct umdev_nvmed *d, unsigned idx, uint16_t qid, uint32_t old, uint32_t val)
 {
 	if (d->shadow && qid) {
-		__atomic_store_n(&d->shadow[idx], val, __ATOMIC_SEQ_CST);
-		if (!need_event((uint16_t)__atomic_load_n(&d->eventidx[idx], __ATOMIC_SEQ_CST),
-				(uint16_t)val, (uint16_t)old))
+		/*
+		 * Shadow store before the EventIdx load (full fence): either the
+		 * controller sees our value, or we see the EventIdx it armed
+		 * before sleeping and ring the real doorbell.
+		 */
+		umdev_shm_st32_rel(&d->shadow[idx], val);
+		umdev_shm_fence_full();
+		if (!need_event((uint16_t)umdev_shm_ld32(&d->eventidx[idx]), (uint16_t)val,
+				(uint16_t)old))
 			return;
 	}
-	__atomic_store_n(&d->bus->doorbells[idx], val, __ATOMIC_RELEASE);
+	if (umdev_nvmed_db_write(d, idx, val) < 0)
+		d->db_errors++;
 	d->db_writes++;
 }
 
@@ -189,11 +207,11 @@ int umdev_nvmed_submit_batch(struct umdev_nvmed *d, uint16_t qid, struct nvme_sq
 		cmds[i].cid = d->next_cid++;
 		if (d->next_cid == 0xffff)
 			d->next_cid = 0;
-		memcpy(&q->sq[q->sq_tail], &cmds[i], sizeof(cmds[i]));
+		/* Published by the release store of the tail in ring(). */
+		umdev_shm_copy_out(&q->sq[q->sq_tail], &cmds[i], sizeof(cmds[i]));
 		q->sq_tail = next;
 		cid = cmds[i].cid;
 	}
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	ring(d, 2u * qid, qid, old, q->sq_tail);
 	kick(d);
 	return cid;
@@ -207,9 +225,32 @@ int umdev_nvmed_submit(struct umdev_nvmed *d, uint16_t qid, struct nvme_sqe *cmd
 bool umdev_nvmed_cq_ready(struct umdev_nvmed *d, uint16_t qid)
 {
 	struct umdev_nvmed_queue *q = &d->q[qid];
-	uint16_t st = __atomic_load_n(&q->cq[q->cq_head].status, __ATOMIC_ACQUIRE);
+	/* Acquire: the entry is read after its phase tag says it is new. */
+	uint16_t st = umdev_shm_ld16_acq(&q->cq[q->cq_head].status);
 
 	return (st & 1) == q->phase;
+}
+
+int umdev_nvmed_reap_many(struct umdev_nvmed *d, uint16_t qid, struct nvme_cqe *out,
+			  unsigned max)
+{
+	struct umdev_nvmed_queue *q = &d->q[qid];
+	uint32_t old = q->cq_head;
+	unsigned k = 0;
+
+	if (qid >= UMDEV_NVMED_MAX_QUEUES || !q->live)
+		return -EINVAL;
+	while (k < max && umdev_nvmed_cq_ready(d, qid)) {
+		/* After the acquire load of the phase tag in cq_ready(). */
+		umdev_shm_copy_in(&out[k++], &q->cq[q->cq_head], sizeof(*out));
+		if (++q->cq_head == q->size) {
+			q->cq_head = 0;
+			q->phase ^= 1;
+		}
+	}
+	if (k)
+		ring(d, 2u * qid + 1, qid, old, q->cq_head);
+	return (int)k;
 }
 
 int umdev_nvmed_reap(struct umdev_nvmed *d, uint16_t qid, struct nvme_cqe *out)
@@ -228,7 +269,8 @@ int umdev_nvmed_reap(struct umdev_nvmed *d, uint16_t qid, struct nvme_cqe *out)
 			usleep(50);
 		}
 	}
-	memcpy(out, &q->cq[q->cq_head], sizeof(*out));
+	/* After the acquire load of the phase tag in cq_ready(). */
+	umdev_shm_copy_in(out, &q->cq[q->cq_head], sizeof(*out));
 	old = q->cq_head;
 	if (++q->cq_head == q->size) {
 		q->cq_head = 0;
@@ -298,6 +340,11 @@ int umdev_nvmed_create_qpair(struct umdev_nvmed *d, uint16_t qid, uint32_t size,
 	if (ret < 0)
 		return ret;
 	q->live = false;
+	/* A new queue starts at 0: so does its shadow, before the controller looks. */
+	if (d->shadow) {
+		umdev_shm_st32(&d->shadow[2 * qid], 0);
+		umdev_shm_st32(&d->shadow[2 * qid + 1], 0);
+	}
 	c.dptr.prp.prp1 = q->cq_iova;
 	c.cdw10 = (size - 1) << 16 | qid;
 	c.cdw11 = (uint32_t)qid << NVME_CQ_IV_SHIFT | NVME_QUEUE_PC | (ien ? NVME_CQ_IEN : 0);
@@ -313,9 +360,6 @@ int umdev_nvmed_create_qpair(struct umdev_nvmed *d, uint16_t qid, uint32_t size,
 	if (ret)
 		return ret;
 	q->live = true;
-	if (d->shadow) {
-		d->shadow[2 * qid] = d->shadow[2 * qid + 1] = 0;
-	}
 	return 0;
 }
 
@@ -346,8 +390,9 @@ int umdev_nvmed_dbbuf(struct umdev_nvmed *d)
 		return -ENOMEM;
 	/* Start the shadows from what the real doorbells hold. */
 	for (unsigned i = 1; i < UMDEV_NVMED_MAX_QUEUES; i++) {
-		((uint32_t *)umdev_nvmed_ptr(d, db))[2 * i] = d->q[i].sq_tail;
-		((uint32_t *)umdev_nvmed_ptr(d, db))[2 * i + 1] = d->q[i].cq_head;
+		/* Before the command that hands the page over (its doorbell is a release). */
+		umdev_shm_st32((uint32_t *)umdev_nvmed_ptr(d, db) + 2 * i, d->q[i].sq_tail);
+		umdev_shm_st32((uint32_t *)umdev_nvmed_ptr(d, db) + 2 * i + 1, d->q[i].cq_head);
 	}
 	c.dptr.prp.prp1 = db;
 	c.dptr.prp.prp2 = ei;
@@ -472,19 +517,19 @@ int umdev_nvmed_vfu_open_ex(struct umdev_nvmed_vfu *h, const char *sock, uint64_
 				      VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)) < 0 ||
 	    (ret = umdev_vfuc_region_info(&h->c, 0, buf, sizeof(buf), &fd)) < 0)
 		goto fail;
-	if (fd < 0) {
-		ret = -ENODEV;
-		goto fail;
-	}
-	h->db_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, NVME_REG_DBS);
-	close(fd);
-	if (h->db_page == MAP_FAILED) {
-		ret = -errno;
-		goto fail;
+	/* No fd: the server traps doorbell writes (REGION_WRITE messages). */
+	if (fd >= 0) {
+		h->db_page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+				  NVME_REG_DBS);
+		close(fd);
+		if (h->db_page == MAP_FAILED) {
+			ret = -errno;
+			goto fail;
+		}
+		h->bus.doorbells = h->db_page;
 	}
 	h->bus.reg_read = vfu_reg_read;
 	h->bus.reg_write = vfu_reg_write;
-	h->bus.doorbells = h->db_page;
 	umdev_nvmed_init(&h->d, &h->bus, h, umdev_vfuc_mem_ptr(&h->c, iova, size), iova, size);
 	return 0;
 fail:

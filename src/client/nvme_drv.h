@@ -25,8 +25,11 @@ struct umdev_nvmed_bus {
 	/* BAR0 register access (4 or 8 bytes). */
 	int (*reg_read)(void *opaque, uint32_t off, void *buf, unsigned len);
 	int (*reg_write)(void *opaque, uint32_t off, const void *buf, unsigned len);
-	/* Host pointer to the doorbell page (BAR0 + 0x1000), mapped by the bus. */
-	volatile uint32_t *doorbells;
+	/*
+	 * Host pointer to the doorbell page (BAR0 + 0x1000) when the bus maps
+	 * it; NULL: doorbells are written with reg_write (trapped).
+	 */
+	uint32_t *doorbells; /* written with umdev_shm_st32_rel() */
 	/* Let the device run once (unit tests drive the controller by hand); may be NULL. */
 	void (*kick)(void *opaque);
 };
@@ -52,6 +55,7 @@ struct umdev_nvmed {
 	/* Shadow doorbells (after umdev_nvmed_dbbuf()). */
 	uint32_t *shadow, *eventidx;
 	unsigned db_writes; /* real doorbell writes done */
+	unsigned db_errors; /* trapped doorbell writes that failed */
 	int timeout_ms;
 };
 
@@ -85,6 +89,12 @@ int umdev_nvmed_disable(struct umdev_nvmed *d) __attribute__((warn_unused_result
  */
 int umdev_nvmed_submit(struct umdev_nvmed *d, uint16_t qid, struct nvme_sqe *cmd)
 	__attribute__((warn_unused_result));
+/**
+ * umdev_nvmed_db_write() - write real doorbell @idx (2*qid: SQ tail,
+ * 2*qid+1: CQ head) as is, mapped or trapped; tests use it for bad values.
+ */
+int umdev_nvmed_db_write(struct umdev_nvmed *d, unsigned idx, uint32_t val)
+	__attribute__((warn_unused_result));
 /** umdev_nvmed_submit_many() - like submit, ringing the doorbell once for @n commands. */
 int umdev_nvmed_submit_batch(struct umdev_nvmed *d, uint16_t qid, struct nvme_sqe *cmds,
 			     unsigned n) __attribute__((warn_unused_result));
@@ -94,6 +104,12 @@ int umdev_nvmed_submit_batch(struct umdev_nvmed *d, uint16_t qid, struct nvme_sq
  */
 int umdev_nvmed_reap(struct umdev_nvmed *d, uint16_t qid, struct nvme_cqe *out)
 	__attribute__((warn_unused_result));
+/**
+ * umdev_nvmed_reap_many() - take every entry waiting on CQ @qid (at most
+ * @max, no wait) and ring its head doorbell once. Returns the count.
+ */
+int umdev_nvmed_reap_many(struct umdev_nvmed *d, uint16_t qid, struct nvme_cqe *out,
+			  unsigned max) __attribute__((warn_unused_result));
 /** umdev_nvmed_cq_ready() - an entry is waiting on CQ @qid (no wait). */
 bool umdev_nvmed_cq_ready(struct umdev_nvmed *d, uint16_t qid);
 

@@ -75,16 +75,20 @@ static int nvme_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 		       char *msg, size_t msglen)
 {
 	struct umdev_nvme_config cfg = { .name = ctx->id };
-	unsigned long nq, poll_us, idle_us;
+	unsigned long nq, poll_us;
 	struct nvme_inst *v;
 	int ret, err = 0, lfd = -1;
 	bool poll;
 
 	cfg.serial = umdev_kv_get(kv, "serial");
-	if ((ret = umdev_kv_uint(kv, "queues", 4, 1, UMDEV_NVME_MAX_QUEUES, &nq, msg, msglen)) < 0 ||
+	/*
+	 * QEMU guests ask for one queue pair per vCPU; a queue pair costs
+	 * nothing until the guest creates it, so offer the most by default.
+	 */
+	if ((ret = umdev_kv_uint(kv, "queues", UMDEV_NVME_MAX_QUEUES, 1, UMDEV_NVME_MAX_QUEUES,
+				 &nq, msg, msglen)) < 0 ||
 	    (ret = umdev_kv_bool(kv, "poll", false, &poll, msg, msglen)) < 0 ||
-	    (ret = umdev_kv_uint(kv, "poll-us", 64, 1, 1000000, &poll_us, msg, msglen)) < 0 ||
-	    (ret = umdev_kv_uint(kv, "idle-us", 200, 10, 999999, &idle_us, msg, msglen)) < 0)
+	    (ret = umdev_kv_uint(kv, "poll-us", 64, 1, 1000000, &poll_us, msg, msglen)) < 0)
 		return ret;
 	if (cfg.serial && strlen(cfg.serial) > 20) {
 		snprintf(msg, msglen, "serial is at most 20 characters");
@@ -101,10 +105,13 @@ static int nvme_create(const struct umdev_dev_ctx *ctx, struct umdev_kv *kv, voi
 		snprintf(msg, msglen, "no data-plane thread");
 		return -EINVAL;
 	}
+	/* I/O queue pairs spread over every data-plane loop; admin on this one. */
 	cfg.loop = ctx->loops[0];
+	cfg.loops = ctx->loops;
+	cfg.num_loops = ctx->num_loops;
+	cfg.ctl_loop = ctx->ctl;
 	cfg.max_queues = (unsigned)nq;
 	cfg.poll_us = (unsigned)poll_us;
-	cfg.idle_us = (unsigned)idle_us;
 	cfg.always_poll = poll;
 	v = calloc(1, sizeof(*v));
 	if (!v)
@@ -257,6 +264,7 @@ static struct json_object *nvme_stats(void *opaque)
 			json_object_object_add(e, "requests",
 					       json_object_new_int64((int64_t)st.sq[q].cmds));
 			json_object_object_add(e, "inflight", json_object_new_int64(st.sq[q].inflight));
+			json_object_object_add(e, "loop", json_object_new_int(st.sq[q].loop));
 			json_object_array_add(qs, e);
 		}
 		json_object_object_add(o, "queues", qs ? qs : json_object_new_array());
@@ -305,7 +313,7 @@ const struct umdev_dev_type umdev_type_nvme = {
 	.name = "nvme",
 	.transport = "vfio-user",
 	.params = "id=ID,socket=PATH,ns=BACKEND[@OFFSET[+SIZE]] (repeat)[,queues=N]"
-		  "[,serial=S][,poll=on][,poll-us=N][,idle-us=N]",
+		  "[,serial=S][,poll=on][,poll-us=N]",
 	.inherit_fd = true,
 	.methods = nvme_methods,
 	.create = nvme_create,

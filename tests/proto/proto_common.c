@@ -132,6 +132,14 @@ void proto_stop(struct proto_srv *s, bool dump)
 	s->dir[0] = 0;
 }
 
+bool proto_stop_alive(struct proto_srv *s)
+{
+	bool alive = umdev_proc_alive(&s->proc);
+
+	proto_stop(s, !alive);
+	return alive;
+}
+
 void proto_connect_blk(struct umdev_vuc *c, const char *sock, unsigned nq, uint16_t qsize,
 		       unsigned nregions, uint64_t region_size)
 {

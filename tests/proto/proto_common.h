@@ -57,6 +57,12 @@ void proto_drain_calls(struct umdev_vuc *c, unsigned nq);
 
 /** proto_stop() - stop the server, print its log if @dump, remove the dir. */
 void proto_stop(struct proto_srv *s, bool dump);
+/**
+ * proto_stop_alive() - was the server still alive? Stop it either way, with
+ * its log printed if it had died (a daemon that died under a test is a
+ * failure worth seeing). For teardown: assert_true(proto_stop_alive(&srv)).
+ */
+bool proto_stop_alive(struct proto_srv *s);
 
 /** proto_connect_blk() - connect and umdev_vuc_start_blk(); asserts. */
 void proto_connect_blk(struct umdev_vuc *c, const char *sock, unsigned nq, uint16_t qsize,

@@ -56,7 +56,8 @@ static int setup(void **state)
 	passed = false;
 	proto_srv_init(&srv, 0);
 	proto_start_umdevd(&srv, "--threads", "1", "--device",
-			   "nvme,id=nvme0,socket=@SOCK@,ns=ram:8M,queues=2", "--device",
+			   /* poll=on: nvme0's doorbell page is a BAR memfd to check. */
+			   "nvme,id=nvme0,socket=@SOCK@,ns=ram:8M,queues=2,poll=on", "--device",
 			   "nvme,id=nvme1,socket=@SOCK2@,ns=ram:8M,queues=2", NULL);
 	return 0;
 }

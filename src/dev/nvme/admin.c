@@ -1,18 +1,20 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Admin command set, run on the I/O thread as the admin SQ is polled.
- * Everything completes at once except Asynchronous Event Requests (parked
- * until an event) and Delete I/O SQ with commands still in flight (parked
- * until they complete, so their completions are posted first).
+ * Admin command set, run on the control thread (a trapped admin doorbell,
+ * or in poll=on mode loop 0 seeing one, queues a pass). Everything
+ * completes at once except Asynchronous Event Requests (parked until an
+ * event). Queue changes run on the owning loop with umdev_loop_call_sync().
  */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "nvme_internal.h"
 #include "umdev/log.h"
+#include "util/shm.h"
 
 /* Space-padded, unterminated identification strings. */
 static void pad(char *dst, size_t n, const char *src)
@@ -94,7 +96,7 @@ static void ns_list(struct umdev_nvme *n, uint32_t after, uint32_t *list)
 	unsigned k = 0;
 
 	for (uint32_t id = after + 1; id <= UMDEV_NVME_MAX_NS && k < 1024; id++)
-		if (nvme_ns_get(n, id))
+		if (nvme_ns_get(&n->alp, id))
 			list[k++] = id;
 }
 
@@ -131,7 +133,7 @@ static uint16_t identify(struct nvme_req *r)
 			st = NVME_GEN(NVME_SC_INVALID_FIELD);
 			break;
 		}
-		ns = nvme_ns_get(n, nsid);
+		ns = nvme_ns_get(&n->alp, nsid);
 		if (!ns) {
 			/* An inactive NSID reads as zeroes, but has no descriptors. */
 			if (cns == NVME_CNS_NS_DESC_LIST)
@@ -166,23 +168,94 @@ static uint16_t identify(struct nvme_req *r)
 		break;
 	}
 	if (!st)
-		st = nvme_copy_to_guest(n, c, buf, NVME_IDENTIFY_SIZE);
+		st = nvme_copy_to_guest(&n->alp, c, buf, NVME_IDENTIFY_SIZE);
 	free(buf);
 	return st;
 }
 
-/* ---- queues ---- */
+/* ---- queues ----
+ *
+ * The admin side keeps which I/O queues exist (n->sq_cqid, n->cq_live,
+ * n->cq_nsq) and runs each change on the loop that owns the queue with
+ * umdev_loop_call_sync(): CQ q belongs to loop (q - 1) mod nlp, and an SQ
+ * to the loop of the CQ it posts to. The command completes once the queue
+ * is installed or gone there.
+ */
+
+struct q_args {
+	struct nvme_lp *lp;
+	uint16_t qid, cqid, iv;
+	uint32_t size;
+	uint64_t gpa;
+	bool ien;
+	int err;
+	unsigned inflight;
+};
+
+static void io_cq_create(void *opaque)
+{
+	struct q_args *a = opaque;
+
+	a->err = 0;
+	if (!nvme_cq_new(a->lp, a->qid, a->size, a->gpa, a->ien, a->iv, &a->err) && !a->err)
+		a->err = -EIO;
+}
+
+static void io_sq_create(void *opaque)
+{
+	struct q_args *a = opaque;
+	struct nvme_lp *lp = a->lp;
+	struct nvme_sq *sq;
+
+	a->err = 0;
+	sq = nvme_sq_new(lp, a->qid, a->cqid, a->size, a->gpa, &a->err);
+	if (!sq) {
+		if (!a->err)
+			a->err = -EIO;
+		return;
+	}
+	sq->prio = a->iv;
+	/* The shadow tail is the host's (0 for a new queue); EventIdx is ours. */
+	if (lp->ei)
+		umdev_shm_st32(&lp->ei[2 * a->qid], 0);
+	if (lp->loop)
+		nvme_wake(lp); /* poll=on: a loop without SQs slept */
+}
+
+static void io_sq_stop(void *opaque)
+{
+	struct q_args *a = opaque;
+	struct nvme_sq *sq = a->lp->sq[a->qid];
+
+	if (sq)
+		sq->deleting = true;
+	a->inflight = sq ? sq->inflight : 0;
+}
+
+static void io_sq_delete(void *opaque)
+{
+	struct q_args *a = opaque;
+
+	nvme_sq_free(a->lp, a->lp->sq[a->qid]);
+}
+
+static void io_cq_delete(void *opaque)
+{
+	struct q_args *a = opaque;
+
+	nvme_cq_free(a->lp, a->lp->cq[a->qid]);
+}
 
 static uint16_t create_cq(struct nvme_req *r)
 {
 	struct umdev_nvme *n = r->n;
 	const struct nvme_sqe *c = &r->cmd;
+	struct q_args a = { 0 };
 	uint16_t qid = c->cdw10 & 0xffff, iv = c->cdw11 >> NVME_CQ_IV_SHIFT;
 	uint32_t size = (c->cdw10 >> 16) + 1;
 	uint64_t base = c->dptr.prp.prp1;
-	int err;
 
-	if (!qid || qid > n->feat.ncq || n->cq[qid])
+	if (!qid || qid > n->feat.ncq || n->cq_live[qid])
 		return NVME_CS(NVME_SC_QID_INVALID);
 	if (size < 2 || size > NVME_MQES + 1)
 		return NVME_CS(NVME_SC_QUEUE_SIZE);
@@ -194,9 +267,15 @@ static uint16_t create_cq(struct nvme_req *r)
 		return NVME_CS(NVME_SC_INVALID_VECTOR);
 	if (((n->cc_io & NVME_CC_IOCQES_MASK) >> NVME_CC_IOCQES_SHIFT) != NVME_CQES_LOG2)
 		return NVME_GEN(NVME_SC_INVALID_FIELD);
-	if (!nvme_cq_new(n, qid, size, base, c->cdw11 & NVME_CQ_IEN, iv, &err))
-		return err == -ENOMEM ? NVME_GEN(NVME_SC_INTERNAL) :
-					NVME_GEN(NVME_SC_DATA_XFER_ERROR);
+	a = (struct q_args){ .lp = nvme_cq_owner(n, qid), .qid = qid, .iv = iv, .size = size,
+			     .gpa = base, .ien = c->cdw11 & NVME_CQ_IEN, .err = -EIO };
+	/* A new queue's head is 0, whatever an earlier queue of this id left. */
+	nvme_db_store(n, 2u * qid + 1, 0);
+	nvme_sync(n, a.lp, io_cq_create, &a);
+	if (a.err)
+		return a.err == -ENOMEM ? NVME_GEN(NVME_SC_INTERNAL) :
+					  NVME_GEN(NVME_SC_DATA_XFER_ERROR);
+	n->cq_live[qid] = true;
 	return 0;
 }
 
@@ -204,15 +283,14 @@ static uint16_t create_sq(struct nvme_req *r)
 {
 	struct umdev_nvme *n = r->n;
 	const struct nvme_sqe *c = &r->cmd;
+	struct q_args a;
 	uint16_t qid = c->cdw10 & 0xffff, cqid = c->cdw11 >> NVME_SQ_CQID_SHIFT;
 	uint32_t size = (c->cdw10 >> 16) + 1;
 	uint64_t base = c->dptr.prp.prp1;
-	struct nvme_sq *sq;
-	int err;
 
-	if (!qid || qid > n->feat.nsq || n->sq[qid])
+	if (!qid || qid > n->feat.nsq || n->sq_cqid[qid])
 		return NVME_CS(NVME_SC_QID_INVALID);
-	if (!cqid || cqid > n->max_queues || !n->cq[cqid])
+	if (!cqid || cqid > n->max_queues || !n->cq_live[cqid])
 		return NVME_CS(NVME_SC_CQ_INVALID);
 	if (size < 2 || size > NVME_MQES + 1)
 		return NVME_CS(NVME_SC_QUEUE_SIZE);
@@ -222,56 +300,88 @@ static uint16_t create_sq(struct nvme_req *r)
 		return NVME_GEN(NVME_SC_INVALID_PRP_OFFSET);
 	if (((n->cc_io & NVME_CC_IOSQES_MASK) >> NVME_CC_IOSQES_SHIFT) != NVME_SQES_LOG2)
 		return NVME_GEN(NVME_SC_INVALID_FIELD);
-	sq = nvme_sq_new(n, qid, cqid, size, base, &err);
-	if (!sq)
-		return err == -ENOMEM ? NVME_GEN(NVME_SC_INTERNAL) :
-					NVME_GEN(NVME_SC_DATA_XFER_ERROR);
-	sq->prio = (c->cdw11 >> NVME_SQ_QPRIO_SHIFT) & 3;
+	a = (struct q_args){ .lp = nvme_cq_owner(n, cqid), .qid = qid, .cqid = cqid,
+			     .iv = (c->cdw11 >> NVME_SQ_QPRIO_SHIFT) & 3, .size = size,
+			     .gpa = base, .err = -EIO };
+	nvme_db_store(n, 2u * qid, 0); /* a new queue's tail is 0 */
+	nvme_sync(n, a.lp, io_sq_create, &a);
+	if (a.err)
+		return a.err == -ENOMEM ? NVME_GEN(NVME_SC_INTERNAL) :
+					  NVME_GEN(NVME_SC_DATA_XFER_ERROR);
+	n->sq_cqid[qid] = cqid;
+	n->cq_nsq[cqid]++;
 	return 0;
 }
 
-/* True when done now; false when parked until the SQ drains. */
-static bool delete_sq(struct nvme_req *r)
+/*
+ * The SQ's loop stops taking commands from it; its in-flight commands post
+ * their completions first (the spec wants them before this command's),
+ * then the queue goes. The control thread waits, bounded as drain() is.
+ */
+static uint16_t delete_sq(struct nvme_req *r)
 {
 	struct umdev_nvme *n = r->n;
-	uint16_t qid = r->cmd.cdw10 & 0xffff;
-	struct nvme_sq *sq;
+	uint16_t qid = r->cmd.cdw10 & 0xffff, cqid;
+	struct q_args a = { 0 };
 
-	if (!qid || qid > n->max_queues || !(sq = n->sq[qid]) || sq->deleting) {
-		r->status = NVME_CS(NVME_SC_QID_INVALID);
-		return true;
+	if (!qid || qid > n->max_queues || !(cqid = n->sq_cqid[qid]))
+		return NVME_CS(NVME_SC_QID_INVALID);
+	a.lp = nvme_cq_owner(n, cqid);
+	a.qid = qid;
+	for (unsigned i = 0; i < 100000; i++) {
+		nvme_sync(n, a.lp, io_sq_stop, &a);
+		if (!a.inflight)
+			break;
+		usleep(100);
 	}
-	sq->deleting = true;
-	if (sq->inflight) {
-		sq->del_req = r;
-		return false;
-	}
-	nvme_sq_free(n, sq);
-	return true;
+	if (a.inflight)
+		umdev_warn("%s: SQ %u: in-flight commands did not drain in 10 s", n->name, qid);
+	nvme_sync(n, a.lp, io_sq_delete, &a);
+	n->sq_cqid[qid] = 0;
+	n->cq_nsq[cqid]--;
+	return 0;
 }
 
 static uint16_t delete_cq(struct nvme_req *r)
 {
 	struct umdev_nvme *n = r->n;
 	uint16_t qid = r->cmd.cdw10 & 0xffff;
-	struct nvme_cq *cq;
+	struct q_args a = { 0 };
 
-	if (!qid || qid > n->max_queues || !(cq = n->cq[qid]))
+	if (!qid || qid > n->max_queues || !n->cq_live[qid])
 		return NVME_CS(NVME_SC_QID_INVALID);
-	if (cq->nsq)
+	if (n->cq_nsq[qid])
 		return NVME_CS(NVME_SC_INVALID_QUEUE_DELETION);
-	nvme_cq_free(n, cq);
+	a.lp = nvme_cq_owner(n, qid);
+	a.qid = qid;
+	nvme_sync(n, a.lp, io_cq_delete, &a);
+	n->cq_live[qid] = false;
 	return 0;
 }
 
 /* ---- features ---- */
 
+/* The features the loops read, as relaxed atomics: a value, not an order. */
+static void features_publish(struct umdev_nvme *n)
+{
+	atomic_store_explicit(&n->rt_wce, n->feat.wce, memory_order_relaxed);
+	atomic_store_explicit(&n->rt_coalesce, n->feat.coalesce, memory_order_relaxed);
+	for (unsigned i = 0; i <= UMDEV_NVME_MAX_QUEUES; i++)
+		atomic_store_explicit(&n->rt_cd[i], n->feat.irq_cd[i] != 0, memory_order_relaxed);
+}
+
+static void features_defaults(const struct umdev_nvme *n, struct nvme_features *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->temp_over = 0x157;
+	f->wce = true;
+	f->nsq = f->ncq = (uint16_t)n->max_queues;
+}
+
 void nvme_features_reset(struct umdev_nvme *n)
 {
-	memset(&n->feat, 0, sizeof(n->feat));
-	n->feat.temp_over = 0x157;
-	n->feat.wce = true;
-	n->feat.nsq = n->feat.ncq = (uint16_t)n->max_queues;
+	features_defaults(n, &n->feat);
+	features_publish(n);
 }
 
 static uint16_t get_features(struct nvme_req *r)
@@ -285,11 +395,7 @@ static uint16_t get_features(struct nvme_req *r)
 		return NVME_GEN(NVME_SC_INVALID_FIELD);
 	if (sel == NVME_FEAT_SEL_DEFAULT || sel == NVME_FEAT_SEL_SAVED) {
 		/* Nothing is saveable: saved values are the defaults. */
-		struct nvme_features keep = n->feat;
-
-		nvme_features_reset(n);
-		def = n->feat;
-		n->feat = keep;
+		features_defaults(n, &def);
 		f = &def;
 	}
 	switch (fid) {
@@ -368,7 +474,7 @@ static uint16_t set_features(struct nvme_req *r)
 		if ((v & 0xffff) == 0xffff || (v >> 16) == 0xffff)
 			return NVME_GEN(NVME_SC_INVALID_FIELD);
 		for (unsigned q = 1; q <= n->max_queues; q++)
-			if (n->sq[q] || n->cq[q])
+			if (n->sq_cqid[q] || n->cq_live[q])
 				return NVME_GEN(NVME_SC_CMD_SEQ_ERROR);
 		n->feat.nsq = (uint16_t)(nsq < n->max_queues ? nsq : n->max_queues);
 		n->feat.ncq = (uint16_t)(ncq < n->max_queues ? ncq : n->max_queues);
@@ -396,6 +502,7 @@ static uint16_t set_features(struct nvme_req *r)
 	default:
 		return NVME_GEN(NVME_SC_INVALID_FIELD);
 	}
+	features_publish(n);
 	return 0;
 }
 
@@ -405,6 +512,8 @@ void nvme_errlog_add(struct umdev_nvme *n, const struct nvme_req *r)
 {
 	struct nvme_error_log *e;
 
+	/* Errors are rare and come from every loop: a lock off the fast path. */
+	pthread_mutex_lock(&n->errlog_lock);
 	memmove(&n->errlog[1], &n->errlog[0], sizeof(n->errlog[0]) * (NVME_ERRLOG - 1));
 	e = &n->errlog[0];
 	memset(e, 0, sizeof(*e));
@@ -414,11 +523,18 @@ void nvme_errlog_add(struct umdev_nvme *n, const struct nvme_req *r)
 	e->status = (uint16_t)(r->status << 1);
 	e->param_loc = 0xffff;
 	e->nsid = r->cmd.nsid;
+	pthread_mutex_unlock(&n->errlog_lock);
 }
 
 static void smart_log(struct umdev_nvme *n, struct nvme_smart_log *s)
 {
-	uint64_t hours = (nvme_now_ns() - n->power_on_ns) / 3600000000000ull;
+	uint64_t hours = (nvme_now_ns() - n->power_on_ns) / 3600000000000ull, errs;
+	struct nvme_lp_stats st;
+
+	nvme_stats_sum(n, &st);
+	pthread_mutex_lock(&n->errlog_lock);
+	errs = n->err_count;
+	pthread_mutex_unlock(&n->errlog_lock);
 
 	s->temperature = NVME_TEMP_K;
 	if (NVME_TEMP_K > n->feat.temp_over || NVME_TEMP_K < n->feat.temp_under)
@@ -426,13 +542,13 @@ static void smart_log(struct umdev_nvme *n, struct nvme_smart_log *s)
 	s->avail_spare = 100;
 	s->spare_thresh = 10;
 	/* Data units are thousands of 512-byte units, rounded up. */
-	put128(s->data_units_read, (n->st.read_bytes / 512 + 999) / 1000);
-	put128(s->data_units_written, (n->st.write_bytes / 512 + 999) / 1000);
-	put128(s->host_reads, n->st.io_cmds);
-	put128(s->host_writes, n->st.io_cmds);
+	put128(s->data_units_read, (st.read_bytes / 512 + 999) / 1000);
+	put128(s->data_units_written, (st.write_bytes / 512 + 999) / 1000);
+	put128(s->host_reads, st.io_cmds);
+	put128(s->host_writes, st.io_cmds);
 	put128(s->power_cycles, 1);
 	put128(s->power_on_hours, hours);
-	put128(s->num_err_log_entries, n->err_count);
+	put128(s->num_err_log_entries, errs);
 }
 
 static uint16_t get_log_page(struct nvme_req *r)
@@ -488,7 +604,9 @@ static uint16_t get_log_page(struct nvme_req *r)
 			return NVME_GEN(NVME_SC_INTERNAL);
 		}
 		if (lid == NVME_LOG_ERROR) {
+			pthread_mutex_lock(&n->errlog_lock);
 			memcpy(page, n->errlog, size);
+			pthread_mutex_unlock(&n->errlog_lock);
 		} else if (lid == NVME_LOG_SMART) {
 			smart_log(n, (struct nvme_smart_log *)page);
 		} else if (lid == NVME_LOG_FW_SLOT) {
@@ -532,7 +650,7 @@ static uint16_t get_log_page(struct nvme_req *r)
 		memcpy(buf, page + off, size - off < len ? size - off : len);
 		free(page);
 	}
-	st = nvme_copy_to_guest(n, c, buf, len);
+	st = nvme_copy_to_guest(&n->alp, c, buf, len);
 	free(buf);
 	if (!st && lid == NVME_LOG_CHANGED_NS && !rae)
 		nvme_aer_kick(n);
@@ -555,7 +673,7 @@ void nvme_aer_kick(struct umdev_nvme *n)
 	r->dw0 = (uint32_t)NVME_LOG_CHANGED_NS << 16 | NVME_AER_NOTICE_NS_CHANGED << 8 |
 		 NVME_AER_TYPE_NOTICE;
 	nvme_req_complete(r);
-	nvme_irq_flush(n, false);
+	nvme_irq_flush(&n->alp, false);
 }
 
 void nvme_aer_post_ns_changed(struct umdev_nvme *n, uint32_t nsid)
@@ -576,36 +694,49 @@ void nvme_aer_post_ns_changed(struct umdev_nvme *n, uint32_t nsid)
 
 /* ---- dispatch ---- */
 
+/* A loop takes the new buffers: translate them, seed its queues' shadows. */
+static void io_dbbuf(void *opaque)
+{
+	struct nvme_lp *lp = opaque;
+	struct umdev_nvme *n = lp->n;
+
+	if (nvme_ensure_map(lp) < 0 || nvme_translate_dbbuf(lp) < 0)
+		return; /* retried with the next map */
+	/*
+	 * Queues that exist already: start from the real doorbells. EventIdx
+	 * equal to the value seen asks the host to ring on its next update;
+	 * the poller leaves it there until it sleeps (nvme_eventidx_arm()).
+	 */
+	for (unsigned q = 1; q <= n->max_queues; q++) {
+		for (unsigned i = 2 * q; i <= 2 * q + 1; i++) {
+			if ((i & 1) ? !lp->cq[q] : !lp->sq[q])
+				continue;
+			umdev_shm_st32(&lp->dbbuf[i], nvme_db_load(n, i));
+			umdev_shm_st32(&lp->ei[i], nvme_db_load(n, i));
+		}
+	}
+}
+
 static uint16_t dbbuf_config(struct nvme_req *r)
 {
 	struct umdev_nvme *n = r->n;
+	struct nvme_lp *alp = &n->alp;
 	uint64_t db = r->cmd.dptr.prp.prp1, ei = r->cmd.dptr.prp.prp2;
 
 	if (!db || !ei || (db | ei) & (NVME_PAGE - 1))
 		return NVME_GEN(NVME_SC_INVALID_FIELD);
-	if (nvme_ensure_map(n) < 0)
+	if (nvme_ensure_map(alp) < 0)
 		return NVME_GEN(NVME_SC_DATA_XFER_ERROR);
-	if (!umdev_as_map_translate(n->map, db, NVME_PAGE, UMDEV_MEM_READ | UMDEV_MEM_WRITE) ||
-	    !umdev_as_map_translate(n->map, ei, NVME_PAGE, UMDEV_MEM_READ | UMDEV_MEM_WRITE))
+	if (!umdev_as_map_translate(alp->map, db, NVME_PAGE, UMDEV_MEM_READ | UMDEV_MEM_WRITE) ||
+	    !umdev_as_map_translate(alp->map, ei, NVME_PAGE, UMDEV_MEM_READ | UMDEV_MEM_WRITE))
 		return NVME_GEN(NVME_SC_DATA_XFER_ERROR);
 	if (!n->dbbuf_gpa)
 		umdev_info("%s: shadow doorbells on (buffer 0x%" PRIx64 ", EventIdx 0x%" PRIx64 ")",
 			   n->name, db, ei);
 	n->dbbuf_gpa = db;
 	n->ei_gpa = ei;
-	n->dbbuf = umdev_as_map_translate(n->map, db, NVME_PAGE, UMDEV_MEM_READ | UMDEV_MEM_WRITE);
-	n->ei = umdev_as_map_translate(n->map, ei, NVME_PAGE, UMDEV_MEM_READ | UMDEV_MEM_WRITE);
-	/* Queues that exist already: start from the real doorbells. */
-	for (unsigned q = 1; q <= n->max_queues; q++) {
-		if (n->sq[q]) {
-			n->dbbuf[2 * q] = n->db[2 * q];
-			n->ei[2 * q] = n->db[2 * q];
-		}
-		if (n->cq[q]) {
-			n->dbbuf[2 * q + 1] = n->db[2 * q + 1];
-			n->ei[2 * q + 1] = n->db[2 * q + 1];
-		}
-	}
+	for (unsigned i = 0; i < n->nlp; i++)
+		nvme_sync(n, n->lp[i], io_dbbuf, n->lp[i]);
 	return 0;
 }
 
@@ -634,7 +765,8 @@ bool nvme_admin(struct nvme_req *r)
 		r->status = create_sq(r);
 		return true;
 	case NVME_ADM_DELETE_SQ:
-		return delete_sq(r);
+		r->status = delete_sq(r);
+		return true;
 	case NVME_ADM_DELETE_CQ:
 		r->status = delete_cq(r);
 		return true;

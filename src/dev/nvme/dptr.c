@@ -170,15 +170,13 @@ static uint16_t walk_sgl(struct walk *w, const struct nvme_sqe *cmd, uint64_t le
 	}
 }
 
-uint16_t nvme_map_data(struct umdev_nvme *n, const umdev_as_map *m, const struct nvme_sqe *cmd,
-		       uint64_t len, unsigned prot, struct iovec *iov, unsigned max_iov,
-		       int *iovcnt)
+uint16_t nvme_map_data(const umdev_as_map *m, const struct nvme_sqe *cmd, uint64_t len,
+		       unsigned prot, struct iovec *iov, unsigned max_iov, int *iovcnt)
 {
 	struct walk w = { .m = m, .prot = prot, .iov = iov, .max = max_iov };
 	unsigned psdt = (cmd->flags & NVME_CMD_PSDT_MASK) >> NVME_CMD_PSDT_SHIFT;
 	uint16_t st;
 
-	(void)n;
 	*iovcnt = 0;
 	if (len > NVME_MAX_XFER)
 		return NVME_GEN(NVME_SC_INVALID_FIELD);
@@ -195,7 +193,7 @@ uint16_t nvme_map_data(struct umdev_nvme *n, const umdev_as_map *m, const struct
 	return st;
 }
 
-static uint16_t copy_guest(struct umdev_nvme *n, const struct nvme_sqe *cmd, void *buf,
+static uint16_t copy_guest(struct nvme_lp *lp, const struct nvme_sqe *cmd, void *buf,
 			   uint64_t len, bool to_guest)
 {
 	struct iovec *iov;
@@ -203,12 +201,12 @@ static uint16_t copy_guest(struct umdev_nvme *n, const struct nvme_sqe *cmd, voi
 	uint16_t st;
 	int cnt;
 
-	if (nvme_ensure_map(n) < 0)
+	if (nvme_ensure_map(lp) < 0)
 		return NVME_GEN(NVME_SC_DATA_XFER_ERROR);
 	iov = calloc(NVME_MAX_IOV, sizeof(*iov));
 	if (!iov)
 		return NVME_GEN(NVME_SC_INTERNAL);
-	st = nvme_map_data(n, n->map, cmd, len, to_guest ? UMDEV_MEM_WRITE : UMDEV_MEM_READ, iov,
+	st = nvme_map_data(lp->map, cmd, len, to_guest ? UMDEV_MEM_WRITE : UMDEV_MEM_READ, iov,
 			   NVME_MAX_IOV, &cnt);
 	for (int i = 0; !st && i < cnt; i++) {
 		if (to_guest)
@@ -221,14 +219,14 @@ static uint16_t copy_guest(struct umdev_nvme *n, const struct nvme_sqe *cmd, voi
 	return st;
 }
 
-uint16_t nvme_copy_to_guest(struct umdev_nvme *n, const struct nvme_sqe *cmd, const void *buf,
+uint16_t nvme_copy_to_guest(struct nvme_lp *lp, const struct nvme_sqe *cmd, const void *buf,
 			    uint64_t len)
 {
-	return copy_guest(n, cmd, (void *)buf, len, true);
+	return copy_guest(lp, cmd, (void *)buf, len, true);
 }
 
-uint16_t nvme_copy_from_guest(struct umdev_nvme *n, const struct nvme_sqe *cmd, void *buf,
+uint16_t nvme_copy_from_guest(struct nvme_lp *lp, const struct nvme_sqe *cmd, void *buf,
 			      uint64_t len)
 {
-	return copy_guest(n, cmd, buf, len, false);
+	return copy_guest(lp, cmd, buf, len, false);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NVM command set: Read, Write, Flush, Write Zeroes, Dataset Management
- * (deallocate) and Compare, turned into backend I/O on the I/O thread.
+ * (deallocate) and Compare, turned into backend I/O on the loop that owns
+ * the submission queue (its backend queue, its io_uring).
  * Reads and writes go straight between the backend and guest memory (the
  * iovecs point into the DMA map the request holds). Compare reads into a
  * bounce buffer; Write Zeroes on a backend without a zeroing primitive
@@ -50,18 +51,18 @@ static bool step(struct nvme_req *r);
 static void io_done(struct umdev_bdev_io *bio, int res)
 {
 	struct nvme_req *r = (struct nvme_req *)((uint8_t *)bio - offsetof(struct nvme_req, bio));
-	struct umdev_nvme *n = r->n;
+	struct nvme_lp *lp = r->sq->lp;
 	bool finished = true;
 
-	r->ns->inflight--;
-	n->io_inflight--;
+	r->ns->inflight[lp->idx]--;
+	lp->io_inflight--;
 	if (res < 0) {
 		r->status = errno_status(res, bio->op != UMDEV_BDEV_READ);
 	} else if (r->stage == NVME_STAGE_NONE) {
 		if (bio->op == UMDEV_BDEV_READ)
-			n->st.read_bytes += bio->len;
+			lp->st.read_bytes += bio->len;
 		else if (bio->op == UMDEV_BDEV_WRITE)
-			n->st.write_bytes += bio->len;
+			lp->st.write_bytes += bio->len;
 	} else if (r->stage == NVME_STAGE_COMPARE) {
 		uint64_t off = 0;
 
@@ -73,25 +74,28 @@ static void io_done(struct umdev_bdev_io *bio, int res)
 	} else {
 		finished = step(r);
 	}
-	if (finished) {
+	/*
+	 * No interrupt here: the poller stays while backend I/O is in flight,
+	 * and its pass after this batch of completions sends one MSI-X
+	 * message per CQ (nvme_process() -> nvme_irq_flush()).
+	 */
+	if (finished)
 		nvme_req_complete(r);
-		nvme_irq_flush(n, false);
-	}
 }
 
 /* Submit r->bio; true when the request completed (status set). */
 static bool submit(struct nvme_req *r)
 {
-	struct umdev_nvme *n = r->n;
+	struct nvme_lp *lp = r->sq->lp;
 	int ret;
 
 	r->bio.done = io_done;
-	r->ns->inflight++;
-	n->io_inflight++;
-	ret = umdev_bdev_submit(r->ns->q, &r->bio);
+	r->ns->inflight[lp->idx]++;
+	lp->io_inflight++;
+	ret = umdev_bdev_submit(r->ns->q[lp->idx], &r->bio);
 	if (ret < 0) {
-		r->ns->inflight--;
-		n->io_inflight--;
+		r->ns->inflight[lp->idx]--;
+		lp->io_inflight--;
 		r->status = errno_status(ret, r->bio.op != UMDEV_BDEV_READ);
 		return true;
 	}
@@ -169,22 +173,22 @@ static uint16_t lba_range(struct nvme_req *r, uint64_t *off, uint64_t *len)
 /* Map the data pointer, refreshing a stale DMA map once. */
 static uint16_t map_data(struct nvme_req *r, uint64_t len, unsigned prot)
 {
-	struct umdev_nvme *n = r->n;
+	struct nvme_lp *lp = r->sq->lp;
 	uint16_t st;
 
-	if (nvme_ensure_map(n) < 0)
+	if (nvme_ensure_map(lp) < 0)
 		return NVME_GEN(NVME_SC_DATA_XFER_ERROR);
-	st = nvme_map_data(n, n->map, &r->cmd, len, prot, r->iov, NVME_MAX_IOV, &r->iovcnt);
+	st = nvme_map_data(lp->map, &r->cmd, len, prot, r->iov, NVME_MAX_IOV, &r->iovcnt);
 	if (st == NVME_GEN(NVME_SC_DATA_XFER_ERROR)) {
 		/* The client may have added memory since this map was taken. */
-		nvme_drop_map(n);
-		if (nvme_ensure_map(n) < 0)
+		nvme_drop_map(lp);
+		if (nvme_ensure_map(lp) < 0)
 			return st;
-		st = nvme_map_data(n, n->map, &r->cmd, len, prot, r->iov, NVME_MAX_IOV,
+		st = nvme_map_data(lp->map, &r->cmd, len, prot, r->iov, NVME_MAX_IOV,
 				   &r->iovcnt);
 	}
 	if (!st)
-		r->map = umdev_as_map_ref(n->map);
+		r->map = umdev_as_map_ref(lp->map);
 	return st;
 }
 
@@ -208,7 +212,8 @@ static bool io_rw(struct nvme_req *r, bool write)
 	r->bio.iov = r->iov;
 	r->bio.iovcnt = r->iovcnt;
 	/* Without a volatile write cache every write is durable on completion. */
-	r->bio.fua = write && ((r->cmd.cdw12 & NVME_RW_FUA) || !r->n->feat.wce);
+	r->bio.fua = write && ((r->cmd.cdw12 & NVME_RW_FUA) ||
+			       !atomic_load_explicit(&r->n->rt_wce, memory_order_relaxed));
 	return submit(r);
 }
 
@@ -281,7 +286,7 @@ static bool io_dsm(struct nvme_req *r)
 		r->status = NVME_GEN(NVME_SC_INTERNAL);
 		return true;
 	}
-	r->status = nvme_copy_from_guest(r->n, &r->cmd, r->ranges, nr * sizeof(*r->ranges));
+	r->status = nvme_copy_from_guest(r->sq->lp, &r->cmd, r->ranges, nr * sizeof(*r->ranges));
 	if (r->status)
 		return true;
 	for (unsigned i = 0; i < nr; i++) {
@@ -302,7 +307,6 @@ static bool io_dsm(struct nvme_req *r)
 
 bool nvme_io(struct nvme_req *r)
 {
-	struct umdev_nvme *n = r->n;
 	const struct nvme_sqe *c = &r->cmd;
 
 	if (c->flags & NVME_CMD_FUSE_MASK) {
@@ -313,7 +317,7 @@ bool nvme_io(struct nvme_req *r)
 		r->status = NVME_GEN(NVME_SC_INVALID_NS); /* VWC says: no broadcast flush */
 		return true;
 	}
-	r->ns = nvme_ns_get(n, c->nsid);
+	r->ns = nvme_ns_get(r->sq->lp, c->nsid);
 	if (!r->ns) {
 		r->status = NVME_GEN(NVME_SC_INVALID_NS);
 		return true;

@@ -2,21 +2,27 @@
 /*
  * NVMe controller internals, shared by the files of src/dev/nvme/.
  *
- * Thread ownership: fields under "registers" belong to the control thread
- * (csts is atomic: the I/O thread sets CFS). Everything under "I/O thread"
- * is touched only on the controller's loop thread, or by the control thread
- * through umdev_loop_call_sync() (which runs there). Tests that never start
- * the loop run both roles on one thread and drive nvme_process() by hand.
+ * Threads: the control thread owns the registers, the admin queue pair
+ * (its struct nvme_lp, n->alp, has no loop) and the bookkeeping of which
+ * I/O queues exist. Each data-plane loop has a struct nvme_lp that owns the
+ * I/O CQs mapped to it (CQ q on loop (q - 1) mod nlp) and the SQs that post
+ * to them, its own DMA map, shadow doorbell pointers, namespace table and
+ * statistics; nothing of it is touched by another thread except through
+ * umdev_loop_call_sync() (the control thread waits for a loop, never the
+ * reverse; loops never wait for each other). Tests that never start the
+ * loops run every role on one thread (nvme_process_all()).
  */
 #ifndef UMDEV_DEV_NVME_INTERNAL_H
 #define UMDEV_DEV_NVME_INTERNAL_H
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
 
 #include "umdev/backend.h"
+#include "umdev/log.h"
 #include "umdev/loop.h"
 #include "umdev/mem.h"
 #include "umdev/nvme.h"
@@ -42,17 +48,24 @@
 
 
 struct nvme_sq;
+struct nvme_lp;
+struct umdev_nvme;
+
+struct nvme_kick {
+	struct umdev_nvme *n; /* NULL once the controller is gone; control thread only */
+};
+
+#define NVME_MAX_LOOPS 16 /* data-plane loops a controller spreads its queues over */
 
 struct nvme_ns {
 	uint32_t nsid;
 	umdev_bdev *bdev;
-	umdev_bdev_queue *q; /* on the I/O loop */
+	umdev_bdev_queue *q[NVME_MAX_LOOPS]; /* one per loop, used on that loop */
 	uint64_t offset, size; /* bytes of the backend */
 	uint32_t lba_shift;
 	uint64_t nlb;
 	bool can_discard, can_wz;
-	bool removed; /* no new commands; freed once inflight is 0 */
-	unsigned inflight; /* backend I/Os */
+	unsigned inflight[NVME_MAX_LOOPS]; /* backend I/Os, per loop */
 	uint8_t nguid[16];
 };
 
@@ -85,14 +98,14 @@ struct nvme_req {
 };
 
 struct nvme_sq {
+	struct nvme_lp *lp; /* the loop (or admin side) that owns it */
 	uint16_t qid, cqid;
 	uint32_t size;
 	uint64_t gpa;
-	const struct nvme_sqe *ring; /* host pointer, valid while n->map is held */
+	const struct nvme_sqe *ring; /* host pointer, valid while lp->map is held */
 	uint32_t head;
 	uint16_t prio;
 	bool deleting;
-	struct nvme_req *del_req; /* the Delete I/O SQ waiting for inflight to drain */
 	unsigned inflight; /* requests taken and not yet completed */
 	uint64_t cmds; /* statistics: commands taken */
 	struct nvme_req *reqs; /* @size entries */
@@ -124,23 +137,81 @@ struct nvme_features {
 	uint32_t write_atomic, async_cfg;
 };
 
+/* Statistics a loop keeps for itself; summed on demand. */
+struct nvme_lp_stats {
+	uint64_t io_cmds, read_bytes, write_bytes, errors, irqs, polls, sleeps;
+};
+
+/*
+ * One loop's share of the controller (or, with loop NULL, the admin side on
+ * the control thread). Only its own thread touches it.
+ */
+struct nvme_lp {
+	struct umdev_nvme *n;
+	umdev_loop *loop; /* NULL: the admin side */
+	unsigned idx; /* index in n->lp (the admin side: 0, unused) */
+	bool enabled; /* queues run */
+	umdev_as_map *map;
+	bool map_missing_logged;
+	uint32_t *dbbuf, *ei; /* shadow doorbells, EventIdx in guest memory (NULL: off) */
+	struct nvme_sq *sq[UMDEV_NVME_MAX_QUEUES + 1]; /* the SQs this side owns, by id */
+	struct nvme_cq *cq[UMDEV_NVME_MAX_QUEUES + 1];
+	struct nvme_ns *ns[UMDEV_NVME_MAX_NS + 1]; /* namespaces as this side sees them */
+	unsigned io_inflight; /* backend I/Os of every namespace */
+	unsigned nsq; /* SQs this side owns */
+	umdev_loop_poller *poller;
+	int wake_fd; /* eventfd: a trapped doorbell write while this loop sleeps */
+	/*
+	 * Set by the loop before it re-checks its doorbells and goes to sleep;
+	 * read by the trap handler after it stored the doorbell. Both sides
+	 * put a full fence between their store and their load, so either the
+	 * loop sees the new doorbell or the handler sees it asleep.
+	 */
+	atomic_bool sleeping;
+	uint64_t last_work_ns;
+	struct umdev_ratelimit rl;
+	struct nvme_lp_stats st;
+};
+
 struct umdev_nvme {
 	umdev_pci_dev *pci;
-	umdev_loop *loop;
+	umdev_loop *ctl_loop; /* poll=on: where admin doorbells seen by loop 0 are sent */
 	char name[32];
 	char serial[21];
 	unsigned max_queues;
-	unsigned poll_us, idle_us;
+	unsigned poll_us;
 	bool always_poll;
-	volatile uint32_t *db; /* shared doorbell page */
+	/*
+	 * Doorbells: with always_poll the BAR's shared page the client mmaps
+	 * (writes never trap, the loops poll); otherwise db_store, filled by
+	 * the trapped writes on the control thread, which also wake the
+	 * sleeping loop that owns the queue. Accessed with src/util/shm.h.
+	 */
+	uint32_t *db;
+	uint32_t *db_store;
+	bool db_trapped;
+	struct nvme_lp *lp[NVME_MAX_LOOPS];
+	unsigned nlp;
+	struct nvme_lp alp; /* the admin queue pair, on the control thread */
+	atomic_bool admin_pending; /* an admin pass is deferred on the control thread */
+	/*
+	 * poll=on: loop 0 hands admin passes to the control loop as messages
+	 * carrying this token, never @n itself: a message still queued when
+	 * the controller is freed finds the token's n NULL and frees it.
+	 */
+	struct nvme_kick *kick;
+	atomic_bool kick_queued;
+	_Atomic uint32_t admin_head; /* admin SQ head, for loop 0's look in poll=on mode */
+	struct umdev_ratelimit rl_ctl; /* client-caused lines of the control thread */
 
 	/* registers (control thread) */
 	uint64_t cap;
-	uint32_t vs, intms, cc, aqa;
+	uint32_t vs, cc, aqa;
+	_Atomic uint32_t intms; /* read by the loops when they signal */
 	uint64_t asq, acq;
 	_Atomic uint32_t csts;
 	/*
-	 * The I/O thread must not ask the PCI layer for a DMA map while the
+	 * The loops must not ask the PCI layer for a DMA map while the
 	 * transport may be detaching (pci.h: data-plane DMA calls are valid
 	 * only between DMA_MAP and the dma_unmap that revokes it). Set when a
 	 * window is revoked, bus mastering goes off or a fetch found no client;
@@ -149,73 +220,79 @@ struct umdev_nvme {
 	 * register write, a function reset.
 	 */
 	atomic_bool map_blocked;
+	atomic_bool fatal;
 
-	/* I/O thread */
-	bool enabled; /* queues run */
+	/* admin side (control thread) */
+	bool enabled;
 	uint32_t cc_io; /* CC as of the last enable (queue entry sizes) */
-	bool fatal;
-	bool map_missing_logged;
-	umdev_as_map *map;
-	struct nvme_sq *sq[UMDEV_NVME_MAX_QUEUES + 1];
-	struct nvme_cq *cq[UMDEV_NVME_MAX_QUEUES + 1];
+	uint16_t sq_cqid[UMDEV_NVME_MAX_QUEUES + 1]; /* I/O SQ q posts to CQ sq_cqid[q]; 0: none */
+	bool cq_live[UMDEV_NVME_MAX_QUEUES + 1];
+	unsigned cq_nsq[UMDEV_NVME_MAX_QUEUES + 1];
 	uint64_t dbbuf_gpa, ei_gpa;
-	volatile uint32_t *dbbuf, *ei; /* shadow doorbells, EventIdx (NULL: off) */
 	struct nvme_features feat;
+	/* What the loops read of the features (Set Features writes both). */
+	atomic_bool rt_wce;
+	_Atomic uint32_t rt_coalesce;
+	atomic_bool rt_cd[UMDEV_NVME_MAX_QUEUES + 1];
 	struct nvme_req *aer[NVME_AERL];
 	unsigned naer;
 	bool ns_event_pending, ns_event_masked;
 	uint32_t changed[NVME_CHANGED_NS_MAX];
 	unsigned nchanged;
 	bool changed_overflow;
+	pthread_mutex_t errlog_lock; /* errors are logged from every loop */
 	struct nvme_error_log errlog[NVME_ERRLOG];
 	uint64_t err_count;
-	struct nvme_ns *ns[UMDEV_NVME_MAX_NS + 1]; /* by NSID */
-	unsigned io_inflight; /* backend I/Os of every namespace */
-	umdev_loop_poller *poller;
-	int timer_fd;
-	bool sleeping;
-	uint64_t last_work_ns;
+	uint64_t admin_cmds;
 	uint64_t power_on_ns;
-	struct umdev_nvme_stats st;
+	struct nvme_lp_stats *st_tmp; /* nvme_stats_sum()'s sum while it runs */
 };
 
 /* ctrl.c */
 uint64_t nvme_now_ns(void);
 void nvme_fatal(struct umdev_nvme *n, const char *why);
-struct nvme_ns *nvme_ns_get(struct umdev_nvme *n, uint32_t nsid);
+struct nvme_ns *nvme_ns_get(struct nvme_lp *lp, uint32_t nsid);
+struct nvme_lp *nvme_cq_owner(struct umdev_nvme *n, uint16_t cqid);
+void nvme_sync(struct umdev_nvme *n, struct nvme_lp *lp, umdev_loop_fn fn, void *arg);
+void nvme_stats_sum(struct umdev_nvme *n, struct nvme_lp_stats *out);
+int nvme_process_all(struct umdev_nvme *n);
+void nvme_wake(struct nvme_lp *lp);
 
 /* queue.c */
-int nvme_process(struct umdev_nvme *n);
-int nvme_ensure_map(struct umdev_nvme *n) __attribute__((warn_unused_result));
-void nvme_drop_map(struct umdev_nvme *n);
+int nvme_process(struct nvme_lp *lp);
+int nvme_ensure_map(struct nvme_lp *lp) __attribute__((warn_unused_result));
+void nvme_drop_map(struct nvme_lp *lp);
+int nvme_translate_dbbuf(struct nvme_lp *lp);
 void nvme_req_complete(struct nvme_req *r);
-void nvme_irq_flush(struct umdev_nvme *n, bool force);
-bool nvme_irq_waiting(const struct umdev_nvme *n);
-struct nvme_sq *nvme_sq_new(struct umdev_nvme *n, uint16_t qid, uint16_t cqid, uint32_t size,
+void nvme_irq_flush(struct nvme_lp *lp, bool force);
+bool nvme_irq_waiting(const struct nvme_lp *lp);
+uint32_t nvme_db_load(struct umdev_nvme *n, unsigned idx);
+void nvme_db_store(struct umdev_nvme *n, unsigned idx, uint32_t v);
+void nvme_eventidx_arm(struct nvme_lp *lp);
+struct nvme_sq *nvme_sq_new(struct nvme_lp *lp, uint16_t qid, uint16_t cqid, uint32_t size,
 			    uint64_t gpa, int *err);
-void nvme_sq_free(struct umdev_nvme *n, struct nvme_sq *sq);
-struct nvme_cq *nvme_cq_new(struct umdev_nvme *n, uint16_t qid, uint32_t size, uint64_t gpa,
+void nvme_sq_free(struct nvme_lp *lp, struct nvme_sq *sq);
+struct nvme_cq *nvme_cq_new(struct nvme_lp *lp, uint16_t qid, uint32_t size, uint64_t gpa,
 			    bool ien, uint16_t iv, int *err);
-void nvme_cq_free(struct umdev_nvme *n, struct nvme_cq *cq);
-void nvme_queues_free(struct umdev_nvme *n);
+void nvme_cq_free(struct nvme_lp *lp, struct nvme_cq *cq);
+void nvme_queues_free(struct nvme_lp *lp);
 
 /* dptr.c: data pointers. Return an NVMe status field (0: success). */
-uint16_t nvme_map_data(struct umdev_nvme *n, const umdev_as_map *m, const struct nvme_sqe *cmd,
-		       uint64_t len, unsigned prot, struct iovec *iov, unsigned max_iov,
-		       int *iovcnt);
-uint16_t nvme_copy_to_guest(struct umdev_nvme *n, const struct nvme_sqe *cmd, const void *buf,
+uint16_t nvme_map_data(const umdev_as_map *m, const struct nvme_sqe *cmd, uint64_t len,
+		       unsigned prot, struct iovec *iov, unsigned max_iov, int *iovcnt);
+uint16_t nvme_copy_to_guest(struct nvme_lp *lp, const struct nvme_sqe *cmd, const void *buf,
 			    uint64_t len);
-uint16_t nvme_copy_from_guest(struct umdev_nvme *n, const struct nvme_sqe *cmd, void *buf,
+uint16_t nvme_copy_from_guest(struct nvme_lp *lp, const struct nvme_sqe *cmd, void *buf,
 			      uint64_t len);
 
-/* admin.c: returns true when @r completes now (status set), false if parked. */
+/* admin.c (control thread): true when @r completes now (status set), false if parked. */
 bool nvme_admin(struct nvme_req *r);
 void nvme_aer_post_ns_changed(struct umdev_nvme *n, uint32_t nsid);
 void nvme_aer_kick(struct umdev_nvme *n);
 void nvme_errlog_add(struct umdev_nvme *n, const struct nvme_req *r);
 void nvme_features_reset(struct umdev_nvme *n);
 
-/* io.c: returns true when @r completes now (status set), false if the backend has it. */
+/* io.c (a data-plane loop): true when @r completes now (status set), false if the backend has it. */
 bool nvme_io(struct nvme_req *r);
 void nvme_req_release(struct nvme_req *r);
 

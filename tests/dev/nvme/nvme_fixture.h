@@ -3,7 +3,7 @@
  * Unit-test fixture: a real NVMe controller on a real PCI function, with
  * guest memory from a memfd address space (the transport's part faked) and
  * MSI-X eventfds. Unthreaded fixtures never start the I/O loop: the host
- * driver's kick runs one nvme_process() pass, so every step is synchronous.
+ * driver's kick runs one nvme_process_all() pass, so every step is synchronous.
  * Threaded ones run the loop, as umdevd does.
  */
 #ifndef UMDEV_TESTS_NVME_FIXTURE_H
@@ -66,6 +66,9 @@ static int fx_defer(void *opaque, void (*fn)(void *arg), void *arg)
 {
 	struct fx *f = opaque;
 
+	/* Threaded: nobody kicks, so the caller runs the work itself. */
+	if (f->threaded)
+		return -ENOTCONN;
 	f->deferred = fn;
 	f->deferred_arg = arg;
 	return 0;
@@ -81,7 +84,7 @@ static inline void fx_kick(void *opaque)
 		f->deferred = NULL;
 		fn(f->deferred_arg);
 	}
-	(void)nvme_process(f->n);
+	(void)nvme_process_all(f->n);
 }
 
 /* Bus mastering + memory space, MSI-X with every vector unmasked. */
@@ -195,8 +198,10 @@ static struct fx *fx_new(bool threaded)
 		return NULL;
 	f->bus.reg_read = fx_reg_read;
 	f->bus.reg_write = fx_reg_write;
-	f->bus.doorbells = (volatile uint32_t *)((uint8_t *)umdev_pci_bar_mem(
-		umdev_nvme_pci(f->n), 0) + NVME_REG_DBS);
+	/* Trapped doorbells (no shared BAR memory) go through reg_write. */
+	if (umdev_pci_bar_mem(umdev_nvme_pci(f->n), 0))
+		f->bus.doorbells = (uint32_t *)((uint8_t *)umdev_pci_bar_mem(
+			umdev_nvme_pci(f->n), 0) + NVME_REG_DBS);
 	f->bus.kick = threaded ? NULL : fx_kick;
 	umdev_nvmed_init(&f->d, &f->bus, f, f->mem, FX_IOVA, FX_MEM);
 	f->d.timeout_ms = threaded ? 5000 : 200;
