@@ -523,7 +523,8 @@ static void packed_inflight_init(umdev_vq *vq)
 	umdev_shm_st16(&r->desc_num, size);
 	for (unsigned i = 0; i < size; i++) {
 		memset(&r->desc[i], 0, sizeof(r->desc[i]));
-		umdev_shm_st16(&r->desc[i].next, (uint16_t)(i + 1 < size ? i + 1 : 0));
+		/* The last link (size) is out of range: the list's end. */
+		umdev_shm_st16(&r->desc[i].next, (uint16_t)(i + 1));
 	}
 	umdev_shm_st16(&r->free_head, 0);
 	umdev_shm_st16(&r->old_free_head, 0);
