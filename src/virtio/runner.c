@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "umdev/log.h"
+#include "umdev/proto/virtio_ring_packed.h"
 #include "umdev/virtio.h"
 
 enum q_state { Q_STOPPED, Q_RUNNING, Q_STOPPING };
@@ -59,6 +60,9 @@ struct umdev_virtio_dev *umdev_vdev_queue_dev(const struct umdev_vdev_queue *q) 
 unsigned umdev_vdev_queue_index(const struct umdev_vdev_queue *q) { return q->idx; }
 uint16_t umdev_vdev_queue_start_idx(const struct umdev_vdev_queue *q)
 {
+	/* A fresh packed ring starts at slot 0 with wrap counter 1: report 0. */
+	if (umdev_vq_is_packed(q->vq))
+		return umdev_vq_last_avail_idx(q->vq) ^ VIRTQ_PACKED_WRAP_BIT;
 	return umdev_vq_last_avail_idx(q->vq);
 }
 umdev_loop *umdev_vdev_queue_loop(const struct umdev_vdev_queue *q) { return q->loop; }
