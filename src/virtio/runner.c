@@ -4,6 +4,7 @@
  * device (see include/umdev/virtio.h for the model and the state machine).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,9 @@ struct umdev_vdev_queue {
 	bool in_process; /* process() is on the stack: completions must not recurse */
 	bool again; /* a completion freed a slot while in_process */
 	bool broken_logged;
+	/* One interrupt per batch: completions push at once and defer the
+	 * notify decision to the end of the loop iteration. */
+	struct umdev_loop_deferred notify_d;
 	void *priv;
 
 	/*
@@ -109,8 +113,21 @@ static void reset_free_list(struct umdev_vdev_queue *q)
 	}
 }
 
+static void notify_now(struct umdev_loop_deferred *d)
+{
+	struct umdev_vdev_queue *q = (struct umdev_vdev_queue *)((char *)d -
+		offsetof(struct umdev_vdev_queue, notify_d));
+
+	umdev_vq_notify(q->vq);
+}
+
 static void finish_stop(struct umdev_vdev_queue *q)
 {
+	/* The last batch's interrupt goes out before the queue stops. */
+	if (q->notify_d.queued) {
+		umdev_loop_cancel(q->loop, &q->notify_d);
+		umdev_vq_notify(q->vq);
+	}
 	if (q->vdev->ops->queue_fini)
 		q->vdev->ops->queue_fini(q);
 	q->state = Q_STOPPED;
@@ -278,7 +295,7 @@ void umdev_vdev_complete(struct umdev_vdev_req *r, uint32_t written)
 	/* Migration: what the device wrote is logged before the driver can see it used. */
 	umdev_vq_log_write(q->vq, r->elem.iov + r->elem.n_out, r->elem.n_in);
 	umdev_vq_push(q->vq, r->elem.head, written);
-	umdev_vq_notify(q->vq);
+	umdev_loop_defer(q->loop, &q->notify_d);
 	r->next_free = q->free_list;
 	q->free_list = r;
 	q->inflight--;
@@ -376,6 +393,7 @@ int umdev_vdev_queue_start(struct umdev_virtio_dev *vdev, unsigned idx, umdev_vq
 		q->vdev = vdev;
 		q->idx = idx;
 		q->stopped = true;
+		q->notify_d.fn = notify_now;
 		vdev->queues[idx] = q;
 	}
 	if (q->state != Q_STOPPED)
