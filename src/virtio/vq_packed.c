@@ -86,7 +86,8 @@ static void sync_last_avail(umdev_vq *vq)
 	vq->last_avail_idx = p->avail_idx | (p->avail_wrap ? VIRTQ_PACKED_WRAP_BIT : 0);
 }
 
-/* A write of @len bytes at @off into the descriptor ring: log it. */
+/* A write of @len bytes at @off into the descriptor ring: log it (at its
+ * guest address: vhost-user's log address names the device area only). */
 static void log_desc(umdev_vq *vq, uint64_t off, uint64_t len)
 {
 	if (vq->log.used)
@@ -429,8 +430,9 @@ static void set_device_event(umdev_vq *vq, uint16_t flags, bool with_off)
 		return;
 	umdev_shm_st16_rel(&p->device->flags, flags);
 	p->dev_flags = flags;
+	/* The device area is the packed ring's "used" part: its log address. */
 	if (vq->log.used)
-		umdev_dirty_log_mark(vq->log.log, vq->cfg.used_addr, sizeof(*p->device));
+		umdev_dirty_log_mark(vq->log.log, vq->log.used_gpa, sizeof(*p->device));
 }
 
 static bool packed_has_avail(umdev_vq *vq)
