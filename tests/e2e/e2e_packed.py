@@ -12,9 +12,13 @@ the virtio device's features):
   SIGTERMed mid-fio with reconnect=1, restarted; fio verifies, the image is
   right). QEMU 7.2 hands a restarted back-end the ring's start as its packed
   base: the inflight region is what puts the rings back where they were.
-- e2e-scsi-fio-packed: vhost-user-scsi-pci packed=on against umdevd's
-  virtio-scsi (QEMU 7.2's vhost-user-scsi cannot reconnect): verified fio
-  on a file LUN, a pattern checked in the image.
+
+No vhost-user-scsi-pci variant: QEMU (7.2 up to 10.2) does not forward
+VIRTIO_F_RING_PACKED to a vhost-user-scsi back-end (it is missing from that
+device's user_feature_bits), so with packed=on the guest drives a packed
+ring while the back-end is told to expect a split one, whatever the
+back-end. tests/proto/test_umdevd_scsi_packed.c covers umdevd's packed
+virtio-scsi with our own driver instead.
 """
 import argparse
 import os
@@ -24,9 +28,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import e2e  # noqa: E402
-from e2e import MiB, E2EFailure, log  # noqa: E402
-
-GUEST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "guest")
+from e2e import E2EFailure  # noqa: E402
 
 # Inserted after the guest script finds its disk: the driver must have
 # negotiated the packed ring, or the test would prove nothing.
@@ -75,55 +77,7 @@ class BlkReconnectPacked(PackedBlk, e2e.BlkReconnect):
     name = "e2e-blk-reconnect-packed"
 
 
-class ScsiServer(e2e.Server):
-    """umdevd with one virtio-scsi device, LUN 0:0 on the test's image."""
-
-    def __init__(self, umdevd, dev, logpath):
-        self.argv = [umdevd, "--device",
-                     "virtio-scsi,id=%s,socket=%s,lun=0:0:file:%s,num-queues=%d"
-                     % (dev.id, dev.sock, dev.image, dev.queues)]
-        self.socks = [dev.sock]
-        self.logpath = logpath
-        self.proc = None
-        self.starts = 0
-
-
-class ScsiFioPacked(e2e.Test):
-    name = "e2e-scsi-fio-packed"
-    script = "scsi-packed.sh"
-    fio_mb = 32
-    image_mb = 128
-
-    def __init__(self, args, spec):
-        if spec.kind != "umdevd":
-            raise E2EFailure("%s runs against umdevd only" % self.name)
-        super().__init__(args, spec)
-        self.pattern = e2e.make_pattern("scsi-packed", MiB)
-        self.pattern_off = 100 * MiB
-        self.files["/e2e/pattern.bin"] = self.pattern
-        self.params.update(FIO_SIZE_MB=self.fio_mb, PATTERN_OFFSET=self.pattern_off,
-                           LUN0_SECTORS=self.image_mb * MiB // e2e.SECTOR)
-
-    def guest_script(self):
-        return PACKED_CHECK.join(super().guest_script().split("# PACKED-CHECK\n", 1))
-
-    def make_server(self):
-        return ScsiServer(self.spec.umdevd, self.devices[0],
-                          os.path.join(self.work, "server.log"))
-
-    def make_qemu(self, kernel, initrd):
-        q = super().make_qemu(kernel, initrd)
-        q.argv = [a.replace("vhost-user-blk-pci,", "vhost-user-scsi-pci,")
-                  .replace(",num-queues=%d" % self.queues, ",num_queues=%d" % self.queues)
-                  for a in q.argv]
-        return packed_qemu(q, "vhost-user-scsi-pci")
-
-    def check_host(self):
-        self.expect_image(self.pattern_off, self.pattern, "guest pattern")
-        e2e.check_fio_blocks(self.image, 0, 2 * self.fio_mb * MiB)
-
-
-TESTS = {cls.name: cls for cls in (BlkFioPacked, BlkReconnectPacked, ScsiFioPacked)}
+TESTS = {cls.name: cls for cls in (BlkFioPacked, BlkReconnectPacked)}
 
 
 def main():
