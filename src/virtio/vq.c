@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "umdev/log.h"
+#include "util/shm.h"
 #include "virtio/vq_internal.h"
 
 umdev_vq *umdev_vq_new(const char *name, int *err)
@@ -311,6 +312,40 @@ void umdev_vq_set_inflight(umdev_vq *vq, struct vhost_user_inflight_queue *regio
 {
 	vq->inflight = region;
 	vq->inflight_active = false;
+}
+
+static int cmp_recovered(const void *a, const void *b)
+{
+	const struct umdev_vq_recovered *x = a, *y = b;
+
+	if (x->counter != y->counter)
+		return x->counter < y->counter ? -1 : 1;
+	return (int)x->idx - (int)y->idx;
+}
+
+void umdev_vq_inflight_adopt(umdev_vq *vq, uint16_t version, uint16_t num,
+			     const uint8_t *counter0, size_t stride)
+{
+	if (version == 0) {
+		vq->ops->inflight_init(vq);
+	} else if (version == VHOST_USER_INFLIGHT_VERSION && num == vq->cfg.size) {
+		for (unsigned i = 0; i < vq->cfg.size; i++) {
+			uint64_t c = umdev_shm_ld64(counter0 + (size_t)i * stride);
+
+			if (c > vq->inflight_counter)
+				vq->inflight_counter = c;
+		}
+		vq->inflight_active = true;
+	} else {
+		umdev_warn("%s: inflight region version %u desc_num %u does not fit ring size %u; not tracking",
+			   vq->name, version, num, vq->cfg.size);
+	}
+}
+
+/* Resubmission keeps the driver's submission order (the counter). */
+void umdev_vq_sort_recovered(struct umdev_vq_recovered *r, unsigned n)
+{
+	qsort(r, n, sizeof(*r), cmp_recovered);
 }
 
 int umdev_vq_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)

@@ -124,6 +124,23 @@ static inline void umdev_vq_head_set_busy(umdev_vq *vq, uint16_t head, bool busy
 		vq->busy[head / 64] &= ~(1ull << (head % 64));
 }
 
+/* A buffer recovery found in flight; sorted by submission counter. */
+struct umdev_vq_recovered {
+	uint64_t counter;
+	uint16_t idx; /* head (split) or inflight entry (packed) */
+};
+
+void umdev_vq_sort_recovered(struct umdev_vq_recovered *r, unsigned n);
+
+/*
+ * Start with an inflight region whose header says @version and @num: set up
+ * a fresh one (ops->inflight_init), trust one that fits (its largest
+ * submission counter, read at @counter0 + i * @stride, is where ours
+ * resumes), or warn and leave tracking off.
+ */
+void umdev_vq_inflight_adopt(umdev_vq *vq, uint16_t version, uint16_t num,
+			     const uint8_t *counter0, size_t stride);
+
 extern const struct umdev_vq_ops umdev_vq_split_ops;
 extern const struct umdev_vq_ops umdev_vq_packed_ops;
 

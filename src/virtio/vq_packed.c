@@ -545,37 +545,10 @@ static void packed_inflight_attach(umdev_vq *vq)
 	pinflight *r = (pinflight *)vq->inflight;
 	uint16_t version = umdev_shm_ld16(&r->version), num = umdev_shm_ld16(&r->desc_num);
 
-	if (version == 0) {
-		packed_inflight_init(vq);
-	} else if (version == VHOST_USER_INFLIGHT_VERSION && num == vq->cfg.size) {
-		/* Trusted once umdev_vq_recover_inflight() has checked it; a queue
-		 * started without recovery (a plain restart of the ring, all
-		 * requests completed) has every entry on the free list. */
-		for (unsigned i = 0; i < vq->cfg.size; i++) {
-			uint64_t c = umdev_shm_ld64(&r->desc[i].counter);
-
-			if (c > vq->inflight_counter)
-				vq->inflight_counter = c;
-		}
-		vq->inflight_active = true;
-	} else {
-		umdev_warn("%s: inflight region version %u desc_num %u does not fit ring size %u; not tracking",
-			   vq->name, version, num, vq->cfg.size);
-	}
-}
-
-struct precovered {
-	uint64_t counter;
-	uint16_t ent;
-};
-
-static int cmp_precovered(const void *a, const void *b)
-{
-	const struct precovered *x = a, *y = b;
-
-	if (x->counter != y->counter)
-		return x->counter < y->counter ? -1 : 1;
-	return (int)x->ent - (int)y->ent;
+	/* A queue started without recovery (a plain restart of the ring, all
+	 * requests completed) has every entry on the free list. */
+	umdev_vq_inflight_adopt(vq, version, num, (const uint8_t *)&r->desc[0].counter,
+				sizeof(r->desc[0]));
 }
 
 #define CORRUPT(...)                                                   \
@@ -591,7 +564,7 @@ static int packed_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
 	uint16_t size = vq->cfg.size, used, fh;
 	bool used_wrap, avail_wrap;
 	uint8_t *on_free = NULL;
-	struct precovered *rec = NULL;
+	struct umdev_vq_recovered *rec = NULL;
 	unsigned count = 0, slots = 0;
 	uint64_t max_counter = 0;
 
@@ -655,7 +628,7 @@ static int packed_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
 		if (f != 1)
 			CORRUPT("flag %u at entry %u", vq->name, f, i);
 		rec[count].counter = c;
-		rec[count].ent = (uint16_t)i;
+		rec[count].idx = (uint16_t)i;
 		count++;
 	}
 	if (count > max) {
@@ -664,23 +637,23 @@ static int packed_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
 		vq->inflight_active = true;
 		return -ENOBUFS;
 	}
-	qsort(rec, count, sizeof(*rec), cmp_precovered);
+	umdev_vq_sort_recovered(rec, count);
 	for (unsigned i = 0; i < count; i++) {
-		pientry *h = &r->desc[rec[i].ent];
+		pientry *h = &r->desc[rec[i].idx];
 		uint16_t num = umdev_shm_ld16(&h->num), last = umdev_shm_ld16(&h->last), id;
 
 		if (num == 0 || num > size || last >= size)
-			CORRUPT("entry %u: chain of %u ending at %u", vq->name, rec[i].ent, num, last);
+			CORRUPT("entry %u: chain of %u ending at %u", vq->name, rec[i].idx, num, last);
 		id = umdev_shm_ld16(&r->desc[last].id);
 		if (id >= size || umdev_vq_head_busy(vq, id))
 			CORRUPT("entry %u: buffer id %u out of range or twice", vq->name,
-				rec[i].ent, id);
+				rec[i].idx, id);
 		slots += num;
 		if (slots > size)
 			CORRUPT("%u slots in flight in a ring of %u", vq->name, slots, size);
 		umdev_vq_head_set_busy(vq, id, true);
 		p->id_num[id] = num;
-		p->id_ent[id] = rec[i].ent;
+		p->id_ent[id] = rec[i].idx;
 		heads[i] = id;
 	}
 	free(on_free);

@@ -378,39 +378,13 @@ static void split_inflight_attach(umdev_vq *vq)
 	uint16_t version = umdev_shm_ld16(r + IF_OFF(version));
 	uint16_t num = umdev_shm_ld16(r + IF_OFF(desc_num));
 
-	if (version == 0) {
-		split_inflight_init(vq);
-	} else if (version == VHOST_USER_INFLIGHT_VERSION && num == vq->cfg.size) {
-		for (unsigned i = 0; i < vq->cfg.size; i++) {
-			uint64_t c = umdev_shm_ld64(r + IF_DESC(i, counter));
-
-			if (c > vq->inflight_counter)
-				vq->inflight_counter = c;
-		}
-		vq->inflight_active = true;
-	} else {
-		umdev_warn("%s: inflight region version %u desc_num %u does not fit ring size %u; not tracking",
-			   vq->name, version, num, vq->cfg.size);
-	}
+	umdev_vq_inflight_adopt(vq, version, num, r + IF_DESC(0, counter),
+				sizeof(struct vhost_user_inflight_desc));
 }
 
 static void split_stop(umdev_vq *vq)
 {
 	(void)vq;
-}
-
-struct recovered {
-	uint64_t counter;
-	uint16_t head;
-};
-
-static int cmp_recovered(const void *a, const void *b)
-{
-	const struct recovered *x = a, *y = b;
-
-	if (x->counter != y->counter)
-		return x->counter < y->counter ? -1 : 1;
-	return (int)x->head - (int)y->head;
 }
 
 static int split_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
@@ -421,7 +395,7 @@ static int split_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
 	uint16_t num = umdev_shm_ld16(r + IF_OFF(desc_num));
 	uint16_t r_used = umdev_shm_ld16(r + IF_OFF(used_idx));
 	uint16_t size = vq->cfg.size, used = s->used_idx;
-	struct recovered *rec;
+	struct umdev_vq_recovered *rec;
 	uint64_t max_counter = 0;
 	unsigned count = 0;
 
@@ -475,7 +449,7 @@ static int split_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
 			return -EIO;
 		}
 		rec[count].counter = c;
-		rec[count].head = (uint16_t)i;
+		rec[count].idx = (uint16_t)i;
 		count++;
 	}
 	vq->inflight_active = true;
@@ -483,9 +457,9 @@ static int split_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
 		free(rec);
 		return -ENOBUFS;
 	}
-	qsort(rec, count, sizeof(*rec), cmp_recovered);
+	umdev_vq_sort_recovered(rec, count);
 	for (unsigned i = 0; i < count; i++)
-		heads[i] = rec[i].head;
+		heads[i] = rec[i].idx;
 	free(rec);
 
 	vq->inflight_counter = max_counter;
