@@ -27,6 +27,7 @@
 
 #include "umdev/log.h"
 #include "umdev/proto/virtio_ring.h"
+#include "umdev/proto/virtio_ring_packed.h"
 #include "util/fd.h"
 #include "vu_internal.h"
 
@@ -712,6 +713,7 @@ static int vring_config(struct vu_conn *c, struct vhost_user_msg *m)
 		}
 		if ((m->p.addr.flags & (1u << VHOST_VRING_F_LOG)) &&
 		    (!c->log || !umdev_dirty_log_covers(c->log, m->p.addr.log_guest_addr,
+							is_packed(c) ? sizeof(struct virtq_packed_event) :
 							virtq_used_bytes(vr->num ? vr->num : 1)))) {
 			/* The spec: the used ring's last byte must fall inside the log. */
 			umdev_err_rl(&c->rl, "%s.q%d: used-ring log address 0x%llx %s: refused",
