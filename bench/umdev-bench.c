@@ -14,7 +14,9 @@
  * qsd driver=file with cache.direct=on), and --engines picks the servers:
  * umdevd on each I/O engine (io_uring, epoll: the worker pool) and qsd with
  * aio=threads and aio=native, all in the same run. --rw write measures
- * 4 KiB random writes instead of reads.
+ * 4 KiB random writes instead of reads. --rings split,packed runs umdevd
+ * with each ring layout (VIRTIO_F_RING_PACKED for packed; qsd's vhost-user
+ * export has split rings only).
  *
  * With --nbd the bench starts nbdkit (memory plugin, --size bytes) on a UNIX
  * socket and both servers use that export: umdevd with
@@ -26,6 +28,7 @@
  *                    [--umdevd-dev-extra ",key=val..."] [--umdevd-arg ARG]...
  *                    [--label TEXT] [--rw read|write]
  *                    [--file PATH [--engines io_uring,epoll,threads,native]]
+ *                    [--rings split,packed]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -50,6 +53,11 @@
 #define MAX_EXTRA_ARGS 16
 #define RING_SIZE 128
 #define IO_BYTES 4096u
+/* What the bench negotiates (the client's defaults, plus the ring layout). */
+#define BENCH_FEATURES                                                              \
+	((1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_BLK_F_SEG_MAX) |             \
+	 (1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |            \
+	 (1ull << VIRTIO_RING_F_INDIRECT_DESC))
 
 struct opts {
 	double duration;
@@ -67,6 +75,8 @@ struct opts {
 	const char *file; /* NULL: null backends */
 	const char *engines;
 	bool nbd; /* both servers on an nbdkit memory export */
+	bool split, packed; /* --rings */
+	bool cur_packed; /* the ring layout of the server being measured */
 };
 
 struct result {
@@ -161,6 +171,7 @@ static int bench_server(const struct opts *o, const char *name, char *const argv
 	if (r)
 		goto out_proc;
 	c.vqs[0].no_interrupt = true;
+	c.want_features = BENCH_FEATURES | (o->cur_packed ? 1ull << VIRTIO_F_RING_PACKED : 0);
 	r = umdev_vuc_start_blk(&c, 1, RING_SIZE, 1, 16ull << 20, 0);
 	if (r)
 		goto out;
@@ -250,7 +261,8 @@ static void usage(void)
 		"                   [--umdevd PATH] [--qsd PATH] [--size BYTES]\n"
 		"                   [--umdevd-dev-extra ',k=v'] [--umdevd-arg ARG]... [--label T]\n"
 		"                   [--rw read|write] [--file PATH [--engines "
-		"io_uring,epoll,threads,native]] [--nbd]\n");
+		"io_uring,epoll,threads,native]] [--nbd]\n"
+		"                   [--rings split,packed]\n");
 }
 
 static void print_row(const char *name, unsigned qd, const struct result *r)
@@ -451,6 +463,7 @@ int main(int argc, char **argv)
 		{ "file", required_argument, NULL, 'F' },
 		{ "engines", required_argument, NULL, 'E' },
 		{ "nbd", no_argument, NULL, 'N' },
+		{ "rings", required_argument, NULL, 'R' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -466,8 +479,10 @@ int main(int argc, char **argv)
 		.dev_extra = "",
 		.label = "",
 		.engines = "io_uring,epoll,threads,native",
+		.split = true,
 	};
-	struct result ru[MAX_QDS] = { 0 }, rq[MAX_QDS] = { 0 };
+	struct result ru[2][MAX_QDS] = { { { 0 } } }, rq[MAX_QDS] = { 0 };
+	static const char *const ring_name[2] = { "umdevd split", "umdevd packed" };
 	char dir[128], sock[192], log[192], dev[512], blockdev[256], export[512];
 	double load_before = -1;
 	int opt, failed = 0;
@@ -523,6 +538,14 @@ int main(int argc, char **argv)
 		case 'N':
 			o.nbd = true;
 			break;
+		case 'R':
+			o.split = strstr(optarg, "split") != NULL;
+			o.packed = strstr(optarg, "packed") != NULL;
+			if (!o.split && !o.packed) {
+				usage();
+				return 2;
+			}
+			break;
 		default:
 			usage();
 			return opt == 'h' ? 0 : 2;
@@ -557,10 +580,13 @@ int main(int argc, char **argv)
 		return bench_nbd(&o, load_before, dir);
 	snprintf(log, sizeof(log), "%s/server.log", dir);
 
-	if (o.run_umdevd) {
+	for (unsigned pk = 0; pk < 2 && o.run_umdevd; pk++) {
 		char *args[4 + MAX_EXTRA_ARGS];
 		unsigned n = 0;
 
+		if (!(pk ? o.packed : o.split))
+			continue;
+		o.cur_packed = pk;
 		snprintf(sock, sizeof(sock), "%s/umdevd.sock", dir);
 		snprintf(dev, sizeof(dev), "virtio-blk,id=blk0,socket=%s,backend=null:%" PRIu64
 			 ",num-queues=1%s", sock, o.size, o.dev_extra);
@@ -570,7 +596,7 @@ int main(int argc, char **argv)
 		args[n++] = "--device";
 		args[n++] = dev;
 		args[n] = NULL;
-		failed |= bench_server(&o, "umdevd", args, sock, log, ru) != 0;
+		failed |= bench_server(&o, ring_name[pk], args, sock, log, ru[pk]) != 0;
 		unlink(sock);
 	}
 	if (o.run_qsd) {
@@ -583,6 +609,7 @@ int main(int argc, char **argv)
 			 "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=%s,"
 			 "writable=on,num-queues=1",
 			 sock);
+		o.cur_packed = false;
 		failed |= bench_server(&o, "qsd", args, sock, log, rq) != 0;
 		unlink(sock);
 	}
@@ -606,20 +633,31 @@ int main(int argc, char **argv)
 	printf("%-18s %4s %12s %10s %14s %11s %14s\n", "server", "qd", "IOPS", "lat(us)",
 	       "srv cpu us/IO", "srv cpu", "cli cpu us/IO");
 	for (unsigned i = 0; i < o.nqds; i++) {
-		if (o.run_umdevd)
-			print_row("umdevd", o.qds[i], &ru[i]);
+		for (unsigned pk = 0; pk < 2 && o.run_umdevd; pk++)
+			if (pk ? o.packed : o.split)
+				print_row(ring_name[pk], o.qds[i], &ru[pk][i]);
 		if (o.run_qsd)
-			print_row("qsd", o.qds[i], &rq[i]);
+			print_row("qsd split", o.qds[i], &rq[i]);
 	}
 	if (o.run_umdevd && o.run_qsd) {
 		printf("ratios umdevd/qsd (IOPS higher is better, CPU/IO lower is better):\n");
-		for (unsigned i = 0; i < o.nqds; i++) {
-			if (!ru[i].ok || !rq[i].ok)
-				continue;
-			printf("  qd %-3u IOPS x%.2f   server CPU/IO x%.2f\n", o.qds[i],
-			       ru[i].iops / rq[i].iops,
-			       ru[i].srv_cpu_us_per_io / rq[i].srv_cpu_us_per_io);
-		}
+		for (unsigned i = 0; i < o.nqds; i++)
+			for (unsigned pk = 0; pk < 2; pk++) {
+				if (!ru[pk][i].ok || !rq[i].ok)
+					continue;
+				printf("  qd %-3u %-6s IOPS x%.2f   server CPU/IO x%.2f\n", o.qds[i],
+				       pk ? "packed" : "split", ru[pk][i].iops / rq[i].iops,
+				       ru[pk][i].srv_cpu_us_per_io / rq[i].srv_cpu_us_per_io);
+			}
+	}
+	if (o.split && o.packed && o.run_umdevd) {
+		printf("packed/split (umdevd):\n");
+		for (unsigned i = 0; i < o.nqds; i++)
+			if (ru[0][i].ok && ru[1][i].ok)
+				printf("  qd %-3u IOPS x%.2f   server CPU/IO x%.2f   client CPU/IO x%.2f\n",
+				       o.qds[i], ru[1][i].iops / ru[0][i].iops,
+				       ru[1][i].srv_cpu_us_per_io / ru[0][i].srv_cpu_us_per_io,
+				       ru[1][i].cli_cpu_us_per_io / ru[0][i].cli_cpu_us_per_io);
 	}
 	return failed ? 1 : 0;
 }

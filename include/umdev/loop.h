@@ -136,6 +136,27 @@ void umdev_loop_del_poller(umdev_loop *loop, umdev_loop_poller *p);
 int umdev_loop_call(umdev_loop *loop, umdev_loop_fn fn, void *opaque) UMDEV_WUR;
 
 /**
+ * struct umdev_loop_deferred - work run once at the end of a loop iteration,
+ * after its fd events, completions and pollers: the end of a batch (e.g. one
+ * interrupt for every request a batch completed). Embed it; set @fn; the
+ * other fields are the loop's.
+ */
+struct umdev_loop_deferred {
+	void (*fn)(struct umdev_loop_deferred *d);
+	struct umdev_loop_deferred *next;
+	bool queued;
+};
+
+/**
+ * umdev_loop_defer() - queue @d to run once at the end of this iteration (a
+ * no-op if already queued). Loop thread only; no allocation, no syscall. @d
+ * must stay valid until it ran or umdev_loop_cancel() took it back.
+ */
+void umdev_loop_defer(umdev_loop *loop, struct umdev_loop_deferred *d);
+/** umdev_loop_cancel() - take @d back if queued. Loop thread only. */
+void umdev_loop_cancel(umdev_loop *loop, struct umdev_loop_deferred *d);
+
+/**
  * umdev_loop_call_sync() - run @fn on @loop's thread and wait for it to
  * return. Runs inline when already on that thread, and in the caller when
  * @loop is not running (after the messages queued before it). Must not be

@@ -5,9 +5,10 @@
  * Concepts
  * - A umdev_vq is one virtqueue as a device sees it: pop a request (a
  *   descriptor chain translated to host iovecs), push it back as used, and
- *   decide whether the driver needs an interrupt. The ring format is hidden
- *   behind an internal ops table; split rings are implemented, a packed ring
- *   can be added without changing this interface.
+ *   decide whether the driver needs an interrupt. The ring format (split, or packed with
+ *   VIRTIO_F_RING_PACKED) is hidden behind an internal ops table; devices
+ *   see the same interface for both. With a packed ring elem->head is the
+ *   driver's buffer id, and completions may come in any order.
  * - The guest is hostile. Every chain is validated while it is walked: loops,
  *   chains longer than the ring, total lengths that overflow, nested or
  *   chained indirect tables, zero-sized or misaligned indirect tables,
@@ -54,6 +55,14 @@ struct umdev_vq_config {
 	uint16_t last_avail_idx; /* where popping resumes */
 	bool event_idx; /* VIRTIO_RING_F_EVENT_IDX negotiated */
 	bool indirect; /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+	/*
+	 * VIRTIO_F_RING_PACKED negotiated: desc_addr is the descriptor ring,
+	 * avail_addr the driver event suppression area, used_addr the device
+	 * area. last_avail_idx and last_used_idx are then idx | wrap << 15
+	 * (vhost-user's encoding); last_used_idx is ignored for split rings.
+	 */
+	bool packed;
+	uint16_t last_used_idx;
 };
 
 /* One request: readable (driver-to-device) iovecs first, then writable ones. */
@@ -96,6 +105,14 @@ uint16_t umdev_vq_size(const umdev_vq *vq);
  */
 bool umdev_vq_memory_gone(const umdev_vq *vq);
 uint16_t umdev_vq_last_avail_idx(const umdev_vq *vq);
+/**
+ * umdev_vq_last_used_idx() - where the next used entry goes: a split ring's
+ * own used idx; a packed ring's idx | wrap << 15 (umdev_vq_last_avail_idx()
+ * is encoded the same way for packed rings).
+ */
+uint16_t umdev_vq_last_used_idx(const umdev_vq *vq);
+/** umdev_vq_is_packed() - the queue runs (or last ran) a packed ring. */
+bool umdev_vq_is_packed(const umdev_vq *vq);
 /** umdev_vq_inuse() - popped elements not yet pushed. */
 unsigned umdev_vq_inuse(const umdev_vq *vq);
 
@@ -159,13 +176,16 @@ bool umdev_vq_has_avail(umdev_vq *vq);
 
 /** Bytes of inflight region one queue of @size entries needs (64-aligned). */
 uint64_t umdev_vq_inflight_size(uint16_t size);
+/** Same for a packed ring (the spec's packed layout, 32 bytes a slot). */
+uint64_t umdev_vq_inflight_size_packed(uint16_t size);
 
 /**
  * umdev_vq_set_inflight() - attach this queue's part of a shared inflight
  * region (NULL to detach). The memory must stay mapped until detached or the
  * queue is freed; the queue does not own it. Set while stopped. The caller
- * guarantees the region has umdev_vq_inflight_size(ring size) bytes: the
- * queue indexes it by head.
+ * guarantees the region has umdev_vq_inflight_size(ring size) bytes (the
+ * _packed size for a packed ring, whose layout it then has): the queue
+ * indexes it by head.
  */
 void umdev_vq_set_inflight(umdev_vq *vq, struct vhost_user_inflight_queue *region);
 

@@ -628,8 +628,12 @@ int umdev_vuc_vq_init(struct umdev_vuc *c, unsigned idx, uint16_t size, bool wit
 	vq->ring_gpa = umdev_vuc_alloc(c, 0, umdev_vqd_ring_bytes(size), PAGE_SIZE_4K);
 	if (!vq->ring_gpa)
 		return -ENOMEM;
-	r = umdev_vqd_init(&vq->drv, c->mem.base, c->mem.gpa_base, c->mem.span, vq->ring_gpa,
-			   size, event_idx);
+	if (c->acked_features & (1ull << VIRTIO_F_RING_PACKED))
+		r = umdev_vqd_init_packed(&vq->drv, c->mem.base, c->mem.gpa_base, c->mem.span,
+					  vq->ring_gpa, size, event_idx);
+	else
+		r = umdev_vqd_init(&vq->drv, c->mem.base, c->mem.gpa_base, c->mem.span,
+				   vq->ring_gpa, size, event_idx);
 	if (r)
 		return r;
 	vq->size = size;
@@ -710,16 +714,24 @@ int umdev_vuc_vq_start(struct umdev_vuc *c, unsigned idx, uint16_t base)
 	if (idx >= UMDEV_VUC_MAX_QUEUES || !c->vqs[idx].ready)
 		return -EINVAL;
 	vq = &c->vqs[idx];
-	if (vq->no_interrupt)
+	if (vq->drv.packed) {
+		if (vq->no_interrupt)
+			umdev_vqd_set_interrupts(&vq->drv, VIRTQ_PACKED_EVENT_DISABLE, 0);
+	} else if (vq->no_interrupt) {
 		vq->drv.avail->flags |= VIRTQ_AVAIL_F_NO_INTERRUPT;
-	else
+	} else {
 		vq->drv.avail->flags &= (uint16_t)~VIRTQ_AVAIL_F_NO_INTERRUPT;
+	}
 
 	st = (struct vhost_user_vring_state){ .index = idx, .num = vq->size };
 	r = umdev_vuc_request(c, VHOST_USER_SET_VRING_NUM, &st, sizeof(st), NULL, 0);
 	if (r)
 		return r;
 	st.num = base;
+	/* Packed rings: base 0 means the driver's own positions, as QEMU sends them. */
+	if (vq->drv.packed && !base)
+		st.num = (vq->drv.next_avail | (vq->drv.avail_wrap ? 0x8000u : 0)) |
+			 (uint32_t)(vq->drv.next_used | (vq->drv.used_wrap ? 0x8000u : 0)) << 16;
 	r = umdev_vuc_request(c, VHOST_USER_SET_VRING_BASE, &st, sizeof(st), NULL, 0);
 	if (r)
 		return r;
@@ -770,7 +782,8 @@ int umdev_vuc_vq_stop(struct umdev_vuc *c, unsigned idx, uint16_t *base)
 				 NULL);
 	if (r)
 		return r;
-	if (rsize != sizeof(st) || reply.p.state.index != idx || reply.p.state.num > 0xffff)
+	if (rsize != sizeof(st) || reply.p.state.index != idx ||
+	    (reply.p.state.num > 0xffff && !(c->acked_features & (1ull << VIRTIO_F_RING_PACKED))))
 		return -EPROTO;
 	*base = (uint16_t)reply.p.state.num;
 	if (idx < UMDEV_VUC_MAX_QUEUES)
@@ -885,8 +898,13 @@ int umdev_vuc_start_blk(struct umdev_vuc *c, unsigned nqueues, uint16_t qsize,
 	r = umdev_vuc_negotiate(c, VUC_DEFAULT_PROTOCOL & ~proto_mask_off);
 	if (r)
 		return r;
+	/* QEMU's vhost-user-blk order: features (the inflight layout depends on
+	 * the ring format), get the buffer, hand it back, then start. */
+	r = umdev_vuc_set_features(c, c->want_features ? c->want_features
+						       : VUC_DEFAULT_BLK_FEATURES);
+	if (r)
+		return r;
 	if (c->acked_protocol_features & (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD)) {
-		/* QEMU's vhost-user-blk order: get the buffer, hand it back, then start. */
 		r = umdev_vuc_get_inflight_fd(c, (uint16_t)nqueues, qsize);
 		if (r)
 			return r;
@@ -894,10 +912,6 @@ int umdev_vuc_start_blk(struct umdev_vuc *c, unsigned nqueues, uint16_t qsize,
 		if (r)
 			return r;
 	}
-	r = umdev_vuc_set_features(c, c->want_features ? c->want_features
-						       : VUC_DEFAULT_BLK_FEATURES);
-	if (r)
-		return r;
 	for (unsigned i = 0; i < nregions; i++)
 		sizes[i] = region_size;
 	r = umdev_vuc_mem_create(c, sizes, nregions, 0);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "client/virtq_drv.h"
+#include "util/shm.h"
 
 #define RING_ALIGN 4096ull
 
@@ -110,6 +111,8 @@ int umdev_vqd_add(struct umdev_vqd *d, const struct umdev_vqd_buf *bufs, unsigne
 
 	if (n == 0 || !d->size)
 		return -EINVAL;
+	if (d->packed)
+		return umdev_vqd_packed_add(d, bufs, n, indirect_gpa);
 	if (indirect_gpa) {
 		struct virtq_desc *table;
 
@@ -145,10 +148,10 @@ int umdev_vqd_add(struct umdev_vqd *d, const struct umdev_vqd_buf *bufs, unsigne
 		d->chain_len[head] = (uint16_t)n;
 		d->indirect_gpa[head] = 0;
 	}
-	__atomic_store_n(&d->avail->ring[d->avail_idx & (d->size - 1)], head, __ATOMIC_RELAXED);
+	umdev_shm_st16(&d->avail->ring[d->avail_idx & (d->size - 1)], head);
 	d->avail_idx++;
 	/* Release: descriptors and the ring entry before the index. */
-	__atomic_store_n(&d->avail->idx, d->avail_idx, __ATOMIC_RELEASE);
+	umdev_shm_st16_rel(&d->avail->idx, d->avail_idx);
 	return head;
 }
 
@@ -156,23 +159,27 @@ bool umdev_vqd_kick_needed(struct umdev_vqd *d)
 {
 	uint16_t old = d->kicked_idx, cur = d->avail_idx;
 
+	if (d->packed)
+		return umdev_vqd_packed_kick_needed(d);
 	/* avail->idx must be visible before we read the device's wish, or we
 	 * might skip a kick the device is about to sleep waiting for. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	umdev_shm_fence_full();
 	d->kicked_idx = cur;
 	if (d->event_idx) {
-		uint16_t ev = __atomic_load_n((uint16_t *)&d->used->ring[d->size], __ATOMIC_RELAXED);
+		uint16_t ev = umdev_shm_ld16(&d->used->ring[d->size]);
 
 		return virtq_need_event(ev, cur, old);
 	}
 	if (old == cur)
 		return false;
-	return !(__atomic_load_n(&d->used->flags, __ATOMIC_RELAXED) & VIRTQ_USED_F_NO_NOTIFY);
+	return !(umdev_shm_ld16(&d->used->flags) & VIRTQ_USED_F_NO_NOTIFY);
 }
 
 bool umdev_vqd_has_used(struct umdev_vqd *d)
 {
-	return __atomic_load_n(&d->used->idx, __ATOMIC_ACQUIRE) != d->last_used_idx;
+	if (d->packed)
+		return umdev_vqd_packed_has_used(d);
+	return umdev_shm_ld16_acq(&d->used->idx) != d->last_used_idx;
 }
 
 int umdev_vqd_get_used(struct umdev_vqd *d, uint16_t *head, uint32_t *len)
@@ -181,12 +188,14 @@ int umdev_vqd_get_used(struct umdev_vqd *d, uint16_t *head, uint32_t *len)
 	uint32_t id, n;
 	uint16_t last;
 
+	if (d->packed)
+		return umdev_vqd_packed_get_used(d, head, len);
 	/* Acquire: the entry (and the data the device wrote) after the index. */
-	if (__atomic_load_n(&d->used->idx, __ATOMIC_ACQUIRE) == d->last_used_idx)
+	if (umdev_shm_ld16_acq(&d->used->idx) == d->last_used_idx)
 		return 0;
 	e = &d->used->ring[d->last_used_idx & (d->size - 1)];
-	id = __atomic_load_n(&e->id, __ATOMIC_RELAXED);
-	*len = __atomic_load_n(&e->len, __ATOMIC_RELAXED);
+	id = umdev_shm_ld32(&e->id);
+	*len = umdev_shm_ld32(&e->len);
 	if (id >= d->size || d->chain_len[id] == 0)
 		return -EPROTO;
 	n = d->chain_len[id];
@@ -200,19 +209,37 @@ int umdev_vqd_get_used(struct umdev_vqd *d, uint16_t *head, uint32_t *len)
 	d->indirect_gpa[id] = 0;
 	d->last_used_idx++;
 	*head = (uint16_t)id;
-	if (d->event_idx &&
-	    !(__atomic_load_n(&d->avail->flags, __ATOMIC_RELAXED) & VIRTQ_AVAIL_F_NO_INTERRUPT))
+	if (d->event_idx && !(umdev_shm_ld16(&d->avail->flags) & VIRTQ_AVAIL_F_NO_INTERRUPT))
 		umdev_vqd_set_used_event(d, d->last_used_idx);
 	return 1;
 }
 
 void umdev_vqd_set_used_event(struct umdev_vqd *d, uint16_t idx)
 {
-	__atomic_store_n(&d->avail->ring[d->size], idx, __ATOMIC_RELAXED);
+	if (d->packed)
+		umdev_shm_st16(&d->drv_event->off_wrap, idx);
+	else
+		umdev_shm_st16(&d->avail->ring[d->size], idx);
 	/* Pairs with the device's fence between used->idx and used_event:
 	 * after this, a re-check of used->idx cannot miss an entry the device
 	 * decided not to interrupt for. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	umdev_shm_fence_full();
+}
+
+void umdev_vqd_set_interrupts(struct umdev_vqd *d, uint16_t mode, uint16_t pos)
+{
+	if (!d->packed) {
+		uint16_t f = umdev_shm_ld16(&d->avail->flags) & ~VIRTQ_AVAIL_F_NO_INTERRUPT;
+
+		umdev_shm_st16(&d->avail->flags,
+			       f | (mode == VIRTQ_PACKED_EVENT_DISABLE ? VIRTQ_AVAIL_F_NO_INTERRUPT : 0));
+		umdev_shm_fence_full();
+		return;
+	}
+	umdev_shm_st16(&d->drv_event->off_wrap, pos);
+	/* off_wrap before flags: a device seeing DESC reads a current offset. */
+	umdev_shm_st16_rel(&d->drv_event->flags, mode);
+	umdev_shm_fence_full();
 }
 
 unsigned umdev_vqd_num_free(const struct umdev_vqd *d)

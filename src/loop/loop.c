@@ -11,7 +11,7 @@
  *      eventfd fires;
  *   3. dispatch fd events (skipping registrations deleted meanwhile);
  *   4. reap completions and call their umdev_loop_io callbacks;
- *   5. run the pollers;
+ *   5. run the pollers, then the deferred work (umdev_loop_defer);
  *   6. free registrations deleted during this iteration.
  * A loop on the epoll engine has no ring: steps 1 and 4 do nothing.
  */
@@ -708,6 +708,42 @@ static unsigned loop_reap(umdev_loop *loop)
 	return total;
 }
 
+/* ---- deferred work ---- */
+
+void umdev_loop_defer(umdev_loop *loop, struct umdev_loop_deferred *d)
+{
+	if (d->queued)
+		return;
+	d->queued = true;
+	d->next = loop->deferred;
+	loop->deferred = d;
+}
+
+void umdev_loop_cancel(umdev_loop *loop, struct umdev_loop_deferred *d)
+{
+	for (struct umdev_loop_deferred **pp = &loop->deferred; *pp; pp = &(*pp)->next)
+		if (*pp == d) {
+			*pp = d->next;
+			d->queued = false;
+			return;
+		}
+}
+
+static void loop_run_deferred(umdev_loop *loop)
+{
+	/* Work deferred by deferred work runs in the next iteration. */
+	struct umdev_loop_deferred *d = loop->deferred;
+
+	loop->deferred = NULL;
+	while (d) {
+		struct umdev_loop_deferred *next = d->next;
+
+		d->queued = false;
+		d->fn(d);
+		d = next;
+	}
+}
+
 /* ---- running ---- */
 
 static int loop_iterate(umdev_loop *loop)
@@ -717,7 +753,8 @@ static int loop_iterate(umdev_loop *loop)
 	int n;
 
 	loop_submit(loop);
-	if (loop->npollers || (loop->has_ring && io_uring_cq_ready(&loop->ring)) ||
+	if (loop->npollers || loop->deferred ||
+	    (loop->has_ring && io_uring_cq_ready(&loop->ring)) ||
 	    __atomic_load_n(&loop->stop, __ATOMIC_ACQUIRE))
 		timeout = 0;
 	else if (loop->sq_queued)
@@ -737,6 +774,7 @@ static int loop_iterate(umdev_loop *loop)
 	}
 	loop_reap(loop);
 	loop_run_pollers(loop);
+	loop_run_deferred(loop);
 	loop_free_dead(loop);
 	return 0;
 }
@@ -755,6 +793,7 @@ static int loop_run_active(umdev_loop *loop)
 			break;
 		}
 	}
+	loop_run_deferred(loop);
 	/* Hand queued entries to the kernel so none is left behind unsubmitted. */
 	loop_submit(loop);
 

@@ -74,6 +74,7 @@ struct umdev_loop {
 	bool pollers_dirty; /* some poller is dead and must be unlinked */
 	unsigned sq_queued; /* ready entries not yet handed to the kernel */
 	unsigned io_pending; /* entries made ready and not yet completed */
+	struct umdev_loop_deferred *deferred; /* run at the end of the iteration */
 
 	/* Shared with other threads. */
 	pthread_mutex_t lock; /* message queue, active, sync waiters */

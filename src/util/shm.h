@@ -63,6 +63,22 @@ UMDEV_SHM_DEF(64)
 
 #undef UMDEV_SHM_DEF
 
+/* Byte fields (inflight region flags) need no byte-order conversion. */
+static inline uint8_t umdev_shm_ld8(const void *p)
+{
+	return __atomic_load_n((const uint8_t *)p, __ATOMIC_RELAXED);
+}
+
+static inline void umdev_shm_st8(void *p, uint8_t v)
+{
+	__atomic_store_n((uint8_t *)p, v, __ATOMIC_RELAXED);
+}
+
+static inline void umdev_shm_st8_rel(void *p, uint8_t v)
+{
+	__atomic_store_n((uint8_t *)p, v, __ATOMIC_RELEASE);
+}
+
 static inline void umdev_shm_fence_acq(void)
 {
 	__atomic_thread_fence(__ATOMIC_ACQUIRE);

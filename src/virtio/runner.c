@@ -4,6 +4,7 @@
  * device (see include/umdev/virtio.h for the model and the state machine).
  */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "umdev/log.h"
+#include "umdev/proto/virtio_ring_packed.h"
 #include "umdev/virtio.h"
 
 enum q_state { Q_STOPPED, Q_RUNNING, Q_STOPPING };
@@ -32,6 +34,9 @@ struct umdev_vdev_queue {
 	bool in_process; /* process() is on the stack: completions must not recurse */
 	bool again; /* a completion freed a slot while in_process */
 	bool broken_logged;
+	/* One interrupt per batch: completions push at once and defer the
+	 * notify decision to the end of the loop iteration. */
+	struct umdev_loop_deferred notify_d;
 	void *priv;
 
 	/*
@@ -61,6 +66,9 @@ struct umdev_virtio_dev *umdev_vdev_queue_dev(const struct umdev_vdev_queue *q) 
 unsigned umdev_vdev_queue_index(const struct umdev_vdev_queue *q) { return q->idx; }
 uint16_t umdev_vdev_queue_start_idx(const struct umdev_vdev_queue *q)
 {
+	/* A fresh packed ring starts at slot 0 with wrap counter 1: report 0. */
+	if (umdev_vq_is_packed(q->vq))
+		return umdev_vq_last_avail_idx(q->vq) ^ VIRTQ_PACKED_WRAP_BIT;
 	return umdev_vq_last_avail_idx(q->vq);
 }
 umdev_loop *umdev_vdev_queue_loop(const struct umdev_vdev_queue *q) { return q->loop; }
@@ -137,8 +145,21 @@ static struct umdev_vdev_req *free_slot(struct umdev_vdev_queue *q)
 	return q->free_list;
 }
 
+static void notify_now(struct umdev_loop_deferred *d)
+{
+	struct umdev_vdev_queue *q = (struct umdev_vdev_queue *)((char *)d -
+		offsetof(struct umdev_vdev_queue, notify_d));
+
+	umdev_vq_notify(q->vq);
+}
+
 static void finish_stop(struct umdev_vdev_queue *q)
 {
+	/* The last batch's interrupt goes out before the queue stops. */
+	if (q->notify_d.queued) {
+		umdev_loop_cancel(q->loop, &q->notify_d);
+		umdev_vq_notify(q->vq);
+	}
 	if (q->vdev->ops->queue_fini)
 		q->vdev->ops->queue_fini(q);
 	q->state = Q_STOPPED;
@@ -306,7 +327,7 @@ void umdev_vdev_complete(struct umdev_vdev_req *r, uint32_t written)
 	/* Migration: what the device wrote is logged before the driver can see it used. */
 	umdev_vq_log_write(q->vq, r->elem.iov + r->elem.n_out, r->elem.n_in);
 	umdev_vq_push(q->vq, r->elem.head, written);
-	umdev_vq_notify(q->vq);
+	umdev_loop_defer(q->loop, &q->notify_d);
 	r->next_free = q->free_list;
 	q->free_list = r;
 	q->inflight--;
@@ -404,6 +425,7 @@ int umdev_vdev_queue_start(struct umdev_virtio_dev *vdev, unsigned idx, umdev_vq
 		q->vdev = vdev;
 		q->idx = idx;
 		q->stopped = true;
+		q->notify_d.fn = notify_now;
 		vdev->queues[idx] = q;
 	}
 	if (q->state != Q_STOPPED)

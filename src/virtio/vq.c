@@ -3,7 +3,7 @@
  * Format-independent part of the device-side virtqueue: the state machine
  * (STOPPED -> RUNNING -> BROKEN -> STOPPED), the map reference, the call
  * eventfd and the inflight region. Ring walking lives behind the ops table
- * in vq_split.c, so a packed ring only adds a second ops table.
+ * in vq_split.c and vq_packed.c, chosen at start from the config.
  *
  * Choices where vq.h leaves room:
  * - pop/get_head on a STOPPED queue return -EINVAL (a caller bug); -EIO
@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "umdev/log.h"
+#include "util/shm.h"
 #include "virtio/vq_internal.h"
 
 umdev_vq *umdev_vq_new(const char *name, int *err)
@@ -51,6 +52,7 @@ void umdev_vq_free(umdev_vq *vq)
 	if (!vq)
 		return;
 	umdev_as_map_put(vq->map);
+	vq->ops->stop(vq);
 	free(vq->busy);
 	free(vq);
 }
@@ -96,12 +98,14 @@ int umdev_vq_start(umdev_vq *vq, umdev_as_map *map, const struct umdev_vq_config
 	if (!vq->busy)
 		return -ENOMEM;
 	vq->cfg = *cfg;
+	vq->ops = cfg->packed ? &umdev_vq_packed_ops : &umdev_vq_split_ops;
 	vq->map = umdev_as_map_ref(map);
 	vq->last_avail_idx = cfg->last_avail_idx;
 	vq->inuse = 0;
 	memset(&vq->split, 0, sizeof(vq->split));
 	ret = vq->ops->start(vq);
 	if (ret < 0) {
+		vq->ops->stop(vq);
 		umdev_as_map_put(vq->map);
 		vq->map = NULL;
 		return ret;
@@ -115,22 +119,8 @@ int umdev_vq_start(umdev_vq *vq, umdev_as_map *map, const struct umdev_vq_config
 	 */
 	vq->inflight_active = false;
 	vq->inflight_counter = 0;
-	if (vq->inflight) {
-		struct vhost_user_inflight_queue *r = vq->inflight;
-
-		if (r->version == 0) {
-			vq->ops->inflight_init(vq);
-			vq->inflight_active = true;
-		} else if (r->version == VHOST_USER_INFLIGHT_VERSION && r->desc_num == cfg->size) {
-			for (unsigned i = 0; i < cfg->size; i++)
-				if (r->desc[i].counter > vq->inflight_counter)
-					vq->inflight_counter = r->desc[i].counter;
-			vq->inflight_active = true;
-		} else {
-			umdev_warn("%s: inflight region version %u desc_num %u does not fit ring size %u; not tracking",
-				   vq->name, r->version, r->desc_num, cfg->size);
-		}
-	}
+	if (vq->inflight)
+		vq->ops->inflight_attach(vq);
 	return 0;
 }
 
@@ -143,6 +133,7 @@ uint16_t umdev_vq_stop(umdev_vq *vq)
 	vq->inflight_active = false;
 	free(vq->busy);
 	vq->busy = NULL;
+	vq->ops->stop(vq);
 	memset(&vq->split, 0, sizeof(vq->split));
 	return vq->last_avail_idx;
 }
@@ -165,6 +156,18 @@ bool umdev_vq_memory_gone(const umdev_vq *vq)
 uint16_t umdev_vq_last_avail_idx(const umdev_vq *vq)
 {
 	return vq->last_avail_idx;
+}
+
+uint16_t umdev_vq_last_used_idx(const umdev_vq *vq)
+{
+	if (vq->cfg.packed)
+		return vq->packed.used_idx | (vq->packed.used_wrap ? VIRTQ_PACKED_WRAP_BIT : 0);
+	return vq->split.used_idx;
+}
+
+bool umdev_vq_is_packed(const umdev_vq *vq)
+{
+	return vq->cfg.packed;
 }
 
 unsigned umdev_vq_inuse(const umdev_vq *vq)
@@ -305,10 +308,52 @@ uint64_t umdev_vq_inflight_size(uint16_t size)
 	return (n + 63) & ~63ull;
 }
 
+uint64_t umdev_vq_inflight_size_packed(uint16_t size)
+{
+	uint64_t n = sizeof(struct vhost_user_inflight_queue_packed) +
+		     (uint64_t)size * sizeof(struct vhost_user_inflight_desc_packed);
+
+	return (n + 63) & ~63ull;
+}
+
 void umdev_vq_set_inflight(umdev_vq *vq, struct vhost_user_inflight_queue *region)
 {
 	vq->inflight = region;
 	vq->inflight_active = false;
+}
+
+static int cmp_recovered(const void *a, const void *b)
+{
+	const struct umdev_vq_recovered *x = a, *y = b;
+
+	if (x->counter != y->counter)
+		return x->counter < y->counter ? -1 : 1;
+	return (int)x->idx - (int)y->idx;
+}
+
+void umdev_vq_inflight_adopt(umdev_vq *vq, uint16_t version, uint16_t num,
+			     const uint8_t *counter0, size_t stride)
+{
+	if (version == 0) {
+		vq->ops->inflight_init(vq);
+	} else if (version == VHOST_USER_INFLIGHT_VERSION && num == vq->cfg.size) {
+		for (unsigned i = 0; i < vq->cfg.size; i++) {
+			uint64_t c = umdev_shm_ld64(counter0 + (size_t)i * stride);
+
+			if (c > vq->inflight_counter)
+				vq->inflight_counter = c;
+		}
+		vq->inflight_active = true;
+	} else {
+		umdev_warn("%s: inflight region version %u desc_num %u does not fit ring size %u; not tracking",
+			   vq->name, version, num, vq->cfg.size);
+	}
+}
+
+/* Resubmission keeps the driver's submission order (the counter). */
+void umdev_vq_sort_recovered(struct umdev_vq_recovered *r, unsigned n)
+{
+	qsort(r, n, sizeof(*r), cmp_recovered);
 }
 
 int umdev_vq_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)

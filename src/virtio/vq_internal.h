@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Private virtqueue state shared by the format-independent front (vq.c) and
- * the ring formats (vq_split.c today, a packed ring later).
+ * the ring formats (vq_split.c, vq_packed.c).
  *
  * The front owns the state machine, the map reference, the call fd and the
  * inflight region pointer; a format implements the ring walking behind
@@ -16,6 +16,7 @@
 
 #include "umdev/proto/vhost_user.h"
 #include "umdev/proto/virtio_ring.h"
+#include "umdev/proto/virtio_ring_packed.h"
 #include "umdev/vq.h"
 
 #define UMDEV_VQ_NAME_MAX 32
@@ -39,7 +40,10 @@
  *               decision point. Includes the required full fence.
  * @enable_kicks/@disable_kicks/@has_avail: RUNNING only.
  * @inflight_init: initialise a fresh (version 0) inflight region.
+ * @inflight_attach: at start, a region is attached: initialise it if fresh,
+ *                   else check it fits; sets vq->inflight_active.
  * @recover_inflight: RUNNING only; see umdev_vq_recover_inflight().
+ * @stop: release what @start allocated (may be called after a failed start).
  */
 struct umdev_vq_ops {
 	int (*start)(umdev_vq *vq);
@@ -52,7 +56,9 @@ struct umdev_vq_ops {
 	void (*disable_kicks)(umdev_vq *vq);
 	bool (*has_avail)(umdev_vq *vq);
 	void (*inflight_init)(umdev_vq *vq);
+	void (*inflight_attach)(umdev_vq *vq);
 	int (*recover_inflight)(umdev_vq *vq, uint16_t *heads, unsigned max);
+	void (*stop)(umdev_vq *vq);
 };
 
 /* Split ring state: host pointers into the held map, and device shadows. */
@@ -67,6 +73,23 @@ struct umdev_vq_split {
 	uint16_t used_flags; /* device's own copy of used->flags */
 	uint16_t signalled_used; /* used_idx at the last notify decision */
 	bool signalled_used_valid; /* false until the first decision */
+};
+
+/* Packed ring state: host pointers into the held map, and device positions. */
+struct umdev_vq_packed {
+	struct virtq_packed_desc *desc;
+	struct virtq_packed_event *driver; /* driver area: read only */
+	struct virtq_packed_event *device; /* device area: written only */
+	uint16_t avail_idx; /* next slot to pop, 0..size-1 */
+	bool avail_wrap;
+	uint16_t used_idx; /* next slot to write a used descriptor at */
+	bool used_wrap;
+	uint16_t signalled_used; /* used_idx at the last notify decision */
+	bool signalled_valid;
+	unsigned pushed; /* ring slots made used since the last notify decision */
+	uint16_t dev_flags; /* last flags written to the device area; 0xffff: none */
+	uint16_t *id_num; /* per buffer id: ring slots its chain took */
+	uint16_t *id_ent; /* per buffer id: inflight head entry */
 };
 
 struct umdev_vq {
@@ -87,6 +110,7 @@ struct umdev_vq {
 	uint64_t *busy; /* bit per head: popped, not yet pushed */
 	struct umdev_vq_log log; /* log.log NULL: not logging */
 	struct umdev_vq_split split;
+	struct umdev_vq_packed packed;
 };
 
 static inline bool umdev_vq_head_busy(const umdev_vq *vq, uint16_t head)
@@ -102,7 +126,25 @@ static inline void umdev_vq_head_set_busy(umdev_vq *vq, uint16_t head, bool busy
 		vq->busy[head / 64] &= ~(1ull << (head % 64));
 }
 
+/* A buffer recovery found in flight; sorted by submission counter. */
+struct umdev_vq_recovered {
+	uint64_t counter;
+	uint16_t idx; /* head (split) or inflight entry (packed) */
+};
+
+void umdev_vq_sort_recovered(struct umdev_vq_recovered *r, unsigned n);
+
+/*
+ * Start with an inflight region whose header says @version and @num: set up
+ * a fresh one (ops->inflight_init), trust one that fits (its largest
+ * submission counter, read at @counter0 + i * @stride, is where ours
+ * resumes), or warn and leave tracking off.
+ */
+void umdev_vq_inflight_adopt(umdev_vq *vq, uint16_t version, uint16_t num,
+			     const uint8_t *counter0, size_t stride);
+
 extern const struct umdev_vq_ops umdev_vq_split_ops;
+extern const struct umdev_vq_ops umdev_vq_packed_ops;
 
 /* A write of @len bytes at @off into the used ring happened: log it. */
 static inline void umdev_vq_log_used(umdev_vq *vq, uint64_t off, uint64_t len)

@@ -7,9 +7,7 @@
  * - Ring parts are translated once at start (contiguous, aligned, with the
  *   needed permission); buffers are translated per descriptor and may
  *   produce several iovecs when they cross regions.
- * - avail->idx is read with acquire before any ring entry or descriptor it
- *   publishes; used entries are written before used->idx is stored with
- *   release.
+ * - Memory order: see the [R*] rules below.
  * - Every guest field is read exactly once into a local (descriptors as a
  *   whole), so a value checked is the value used.
  * - used->idx, used->flags and avail_event are only written, never trusted:
@@ -22,44 +20,48 @@
 #include <string.h>
 
 #include "umdev/log.h"
+#include "util/shm.h"
 #include "virtio/vq_internal.h"
 
-/* Guest ring fields are aligned (checked at start): relaxed atomics give
- * single, untorn accesses that the compiler cannot repeat or merge. */
-static inline uint16_t rd16(const uint16_t *p)
-{
-	return __atomic_load_n(p, __ATOMIC_RELAXED);
-}
-
-static inline void wr16(uint16_t *p, uint16_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
-static inline void wr32(uint32_t *p, uint32_t v)
-{
-	__atomic_store_n(p, v, __ATOMIC_RELAXED);
-}
-
-/* Copy one descriptor out of guest memory. Indirect tables need not be
- * aligned, hence memcpy; the compiler barrier stops it from re-reading the
- * guest copy later instead of using the local one. */
-static inline void read_desc(struct virtq_desc *d, const struct virtq_desc *src)
-{
-	memcpy(d, src, sizeof(*d));
-	__asm__ __volatile__("" ::: "memory");
-}
-
 /*
- * The inflight region is packed and shared with the front-end; volatile
- * keeps the compiler from reordering or eliding the stores, which is all a
- * crash of this process needs (stores already issued reach memory).
+ * Ordering rules of the spec ("Split Virtqueues"; 2.7.13 and 2.7.7 in
+ * virtio 1.2) and where each is kept:
+ * [R1] avail->idx is read (acquire) before the ring entries and descriptors
+ *      it publishes: split_pop, split_has_avail, split_enable_kicks.
+ * [R2] used entries are written before used->idx (release): split_push.
+ * [R3] used->idx is visible before the driver's used_event / flags are read
+ *      (full fence), or the driver may sleep without an interrupt:
+ *      split_need_notify.
+ * [R4] avail_event / NO_NOTIFY is visible before avail->idx is read again
+ *      (full fence), or a buffer added meanwhile is neither kicked nor seen:
+ *      split_enable_kicks.
+ * Other ring fields are single untorn relaxed accesses (umdev_shm_ld16/st16).
+ *
+ * The inflight region is shared with the front-end, which reads it only
+ * after this process died; what must hold there is program order of the
+ * stores (a killed process leaves every store it made). Relaxed atomics
+ * may be reordered by the compiler, so the stores whose order the
+ * vhost-user spec prescribes are release stores: each keeps every earlier
+ * store before it.
  */
-typedef volatile struct vhost_user_inflight_queue vinflight;
+#define IF_OFF(field) offsetof(struct vhost_user_inflight_queue, field)
+#define IF_DESC(i, field) (sizeof(struct vhost_user_inflight_queue) + \
+			   (size_t)(i) * sizeof(struct vhost_user_inflight_desc) + \
+			   offsetof(struct vhost_user_inflight_desc, field))
 
-static vinflight *inflight_of(umdev_vq *vq)
+static uint8_t *inflight_of(umdev_vq *vq)
 {
-	return vq->inflight_active ? vq->inflight : NULL;
+	return vq->inflight_active ? (uint8_t *)vq->inflight : NULL;
+}
+
+static uint8_t if_flag(const uint8_t *r, unsigned i)
+{
+	return umdev_shm_ld8(r + IF_DESC(i, inflight));
+}
+
+static void if_set_flag(uint8_t *r, unsigned i, uint8_t v)
+{
+	umdev_shm_st8_rel(r + IF_DESC(i, inflight), v);
 }
 
 /* Walk the chain at @head into @iov. @pos is the avail index it came from,
@@ -88,7 +90,7 @@ static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq
 		/* A chain longer than its table must revisit a descriptor. */
 		if (++walked > table_len)
 			CHAIN_ERR("loop (more than %" PRIu32 " descriptors)", table_len);
-		read_desc(&d, &table[idx]);
+		umdev_shm_copy_in(&d, &table[idx], sizeof(d));
 
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			if (!vq->cfg.indirect)
@@ -158,12 +160,12 @@ static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq
  * first, then the inflight flag. */
 static void inflight_mark(umdev_vq *vq, uint16_t head)
 {
-	vinflight *r = inflight_of(vq);
+	uint8_t *r = inflight_of(vq);
 
 	if (!r)
 		return;
-	r->desc[head].counter = ++vq->inflight_counter;
-	r->desc[head].inflight = 1;
+	umdev_shm_st64(r + IF_DESC(head, counter), ++vq->inflight_counter);
+	if_set_flag(r, head, 1);
 }
 
 static int split_pop(umdev_vq *vq, struct umdev_vq_elem *elem, struct iovec *iov, unsigned max_iov)
@@ -174,9 +176,8 @@ static int split_pop(umdev_vq *vq, struct umdev_vq_elem *elem, struct iovec *iov
 	int ret;
 
 	if (s->shadow_avail_idx == pos) {
-		/* Acquire: ring entries and descriptors published before this
-		 * index must be read after it. */
-		uint16_t idx = __atomic_load_n(&s->avail->idx, __ATOMIC_ACQUIRE);
+		/* [R1] */
+		uint16_t idx = umdev_shm_ld16_acq(&s->avail->idx);
 
 		if (idx == pos)
 			return 0;
@@ -187,7 +188,7 @@ static int split_pop(umdev_vq *vq, struct umdev_vq_elem *elem, struct iovec *iov
 		}
 		s->shadow_avail_idx = idx;
 	}
-	head = rd16(&s->avail->ring[pos & (size - 1)]);
+	head = umdev_shm_ld16(&s->avail->ring[pos & (size - 1)]);
 	if (head >= size) {
 		umdev_vq_set_broken(vq, "avail idx %u names head %u, ring size %u", pos, head, size);
 		return -EIO;
@@ -211,7 +212,7 @@ static int split_pop(umdev_vq *vq, struct umdev_vq_elem *elem, struct iovec *iov
 static int split_get_head(umdev_vq *vq, uint16_t head, struct umdev_vq_elem *elem,
 			  struct iovec *iov, unsigned max_iov)
 {
-	vinflight *r = inflight_of(vq);
+	uint8_t *r = inflight_of(vq);
 	int ret;
 
 	if (head >= vq->cfg.size)
@@ -221,7 +222,7 @@ static int split_get_head(umdev_vq *vq, uint16_t head, struct umdev_vq_elem *ele
 		return ret;
 	/* Heads found by recovery are already counted in inuse and keep their
 	 * old counter so that resubmission order survives another crash. */
-	if (!r || r->desc[head].inflight != 1) {
+	if (!r || if_flag(r, head) != 1) {
 		vq->inuse++;
 		inflight_mark(vq, head);
 	}
@@ -232,24 +233,25 @@ static int split_get_head(umdev_vq *vq, uint16_t head, struct umdev_vq_elem *ele
 static void split_push(umdev_vq *vq, uint16_t head, uint32_t written)
 {
 	struct umdev_vq_split *s = &vq->split;
-	vinflight *r = inflight_of(vq);
+	uint8_t *r = inflight_of(vq);
 	struct virtq_used_elem *ue = &s->used->ring[s->used_idx & (vq->cfg.size - 1)];
 
 	/* Inflight order per the vhost-user spec: batch list, used ring and
 	 * index, then clear inflight, then record the used index. */
 	if (r) {
-		r->desc[head].next = r->last_batch_head;
-		r->last_batch_head = head;
+		umdev_shm_st16(r + IF_DESC(head, next), umdev_shm_ld16(r + IF_OFF(last_batch_head)));
+		umdev_shm_st16_rel(r + IF_OFF(last_batch_head), head);
 	}
-	wr32(&ue->id, head);
-	wr32(&ue->len, written);
+	umdev_shm_st32(&ue->id, head);
+	umdev_shm_st32(&ue->len, written);
 	umdev_vq_log_used(vq, (uint8_t *)ue - (uint8_t *)s->used, sizeof(*ue));
 	s->used_idx++;
-	__atomic_store_n(&s->used->idx, s->used_idx, __ATOMIC_RELEASE);
+	/* [R2] */
+	umdev_shm_st16_rel(&s->used->idx, s->used_idx);
 	umdev_vq_log_used(vq, offsetof(struct virtq_used, idx), sizeof(s->used->idx));
 	if (r) {
-		r->desc[head].inflight = 0;
-		r->used_idx = s->used_idx;
+		if_set_flag(r, head, 0);
+		umdev_shm_st16_rel(r + IF_OFF(used_idx), s->used_idx);
 	}
 }
 
@@ -259,16 +261,15 @@ static bool split_need_notify(umdev_vq *vq)
 	uint16_t old = s->signalled_used, cur = s->used_idx;
 	bool valid = s->signalled_used_valid;
 
-	/* Our used->idx store must be visible before we read what the driver
-	 * asked for, or both sides may decide the other will act. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	/* [R3] */
+	umdev_shm_fence_full();
 	if (valid && old == cur)
 		return false;
 	s->signalled_used = cur;
 	s->signalled_used_valid = true;
 	if (vq->cfg.event_idx)
-		return !valid || virtq_need_event(rd16(s->used_event), cur, old);
-	return !(rd16(&s->avail->flags) & VIRTQ_AVAIL_F_NO_INTERRUPT);
+		return !valid || virtq_need_event(umdev_shm_ld16(s->used_event), cur, old);
+	return !(umdev_shm_ld16(&s->avail->flags) & VIRTQ_AVAIL_F_NO_INTERRUPT);
 }
 
 static bool split_enable_kicks(umdev_vq *vq)
@@ -276,17 +277,16 @@ static bool split_enable_kicks(umdev_vq *vq)
 	struct umdev_vq_split *s = &vq->split;
 
 	if (vq->cfg.event_idx) {
-		wr16(s->avail_event, rd16(&s->avail->idx));
+		umdev_shm_st16(s->avail_event, umdev_shm_ld16(&s->avail->idx));
 		umdev_vq_log_used(vq, (uint8_t *)s->avail_event - (uint8_t *)s->used, 2);
 	} else {
 		s->used_flags &= (uint16_t)~VIRTQ_USED_F_NO_NOTIFY;
-		wr16(&s->used->flags, s->used_flags);
+		umdev_shm_st16(&s->used->flags, s->used_flags);
 		umdev_vq_log_used(vq, offsetof(struct virtq_used, flags), 2);
 	}
-	/* The request must be visible before we look again, or a buffer added
-	 * in between would neither kick nor be seen. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return __atomic_load_n(&s->avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail_idx;
+	/* [R4], then [R1] */
+	umdev_shm_fence_full();
+	return umdev_shm_ld16_acq(&s->avail->idx) != vq->last_avail_idx;
 }
 
 static void split_disable_kicks(umdev_vq *vq)
@@ -298,7 +298,7 @@ static void split_disable_kicks(umdev_vq *vq)
 	if (vq->cfg.event_idx)
 		return;
 	s->used_flags |= VIRTQ_USED_F_NO_NOTIFY;
-	wr16(&s->used->flags, s->used_flags);
+	umdev_shm_st16(&s->used->flags, s->used_flags);
 	umdev_vq_log_used(vq, offsetof(struct virtq_used, flags), 2);
 }
 
@@ -308,7 +308,7 @@ static bool split_has_avail(umdev_vq *vq)
 
 	if (s->shadow_avail_idx != vq->last_avail_idx)
 		return true;
-	return __atomic_load_n(&s->avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail_idx;
+	return umdev_shm_ld16_acq(&s->avail->idx) != vq->last_avail_idx; /* [R1] */
 }
 
 static int split_start(umdev_vq *vq)
@@ -346,8 +346,8 @@ static int split_start(umdev_vq *vq)
 	}
 	s->used_event = &s->avail->ring[c->size];
 	s->avail_event = (uint16_t *)&s->used->ring[c->size];
-	s->used_idx = rd16(&s->used->idx);
-	s->used_flags = rd16(&s->used->flags) & VIRTQ_USED_F_NO_NOTIFY;
+	s->used_idx = umdev_shm_ld16(&s->used->idx);
+	s->used_flags = umdev_shm_ld16(&s->used->flags) & VIRTQ_USED_F_NO_NOTIFY;
 	s->shadow_avail_idx = vq->last_avail_idx;
 	s->signalled_used_valid = false;
 	return 0;
@@ -355,62 +355,69 @@ static int split_start(umdev_vq *vq)
 
 static void split_inflight_init(umdev_vq *vq)
 {
-	vinflight *r = vq->inflight;
+	uint8_t *r = (uint8_t *)vq->inflight;
 
-	r->features = 0;
-	r->desc_num = vq->cfg.size;
-	r->last_batch_head = 0;
-	r->used_idx = vq->split.used_idx;
-	memset((void *)r->desc, 0, (size_t)vq->cfg.size * sizeof(r->desc[0]));
-	/* version last: a crash before here leaves the region "fresh". */
-	__asm__ __volatile__("" ::: "memory");
-	r->version = VHOST_USER_INFLIGHT_VERSION;
+	umdev_shm_st64(r + IF_OFF(features), 0);
+	umdev_shm_st16(r + IF_OFF(desc_num), vq->cfg.size);
+	umdev_shm_st16(r + IF_OFF(last_batch_head), 0);
+	umdev_shm_st16(r + IF_OFF(used_idx), vq->split.used_idx);
+	for (unsigned i = 0; i < vq->cfg.size; i++) {
+		umdev_shm_st64(r + IF_DESC(i, counter), 0);
+		umdev_shm_st64(r + IF_DESC(i, inflight), 0); /* flag, padding, next */
+	}
+	/* version last (release): a crash before here leaves the region "fresh". */
+	umdev_shm_st16_rel(r + IF_OFF(version), VHOST_USER_INFLIGHT_VERSION);
 	vq->inflight_counter = 0;
 	vq->inflight_active = true;
 }
 
-struct recovered {
-	uint64_t counter;
-	uint16_t head;
-};
-
-static int cmp_recovered(const void *a, const void *b)
+/* Start with a region attached: set up a fresh one, trust an old one that fits. */
+static void split_inflight_attach(umdev_vq *vq)
 {
-	const struct recovered *x = a, *y = b;
+	uint8_t *r = (uint8_t *)vq->inflight;
+	uint16_t version = umdev_shm_ld16(r + IF_OFF(version));
+	uint16_t num = umdev_shm_ld16(r + IF_OFF(desc_num));
 
-	if (x->counter != y->counter)
-		return x->counter < y->counter ? -1 : 1;
-	return (int)x->head - (int)y->head;
+	umdev_vq_inflight_adopt(vq, version, num, r + IF_DESC(0, counter),
+				sizeof(struct vhost_user_inflight_desc));
+}
+
+static void split_stop(umdev_vq *vq)
+{
+	(void)vq;
 }
 
 static int split_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
 {
 	struct umdev_vq_split *s = &vq->split;
-	vinflight *r = vq->inflight;
+	uint8_t *r = (uint8_t *)vq->inflight;
+	uint16_t version = umdev_shm_ld16(r + IF_OFF(version));
+	uint16_t num = umdev_shm_ld16(r + IF_OFF(desc_num));
+	uint16_t r_used = umdev_shm_ld16(r + IF_OFF(used_idx));
 	uint16_t size = vq->cfg.size, used = s->used_idx;
-	struct recovered *rec;
+	struct umdev_vq_recovered *rec;
 	uint64_t max_counter = 0;
 	unsigned count = 0;
 
-	if (r->version == 0) {
+	if (version == 0) {
 		split_inflight_init(vq);
 		return 0;
 	}
 	/* Until this region checks out, pop and push leave it alone. */
 	vq->inflight_active = false;
-	if (r->version != VHOST_USER_INFLIGHT_VERSION || r->desc_num != size) {
+	if (version != VHOST_USER_INFLIGHT_VERSION || num != size) {
 		umdev_err("%s: inflight region version %u desc_num %u, ring size %u: corrupt",
-			  vq->name, r->version, r->desc_num, size);
+			  vq->name, version, num, size);
 		return -EIO;
 	}
 	/* A batch was published in the used ring but its inflight flags were
 	 * not cleared before the crash: finish that step now. */
-	if (r->used_idx != used) {
-		uint16_t batch = used - r->used_idx, h = r->last_batch_head;
+	if (r_used != used) {
+		uint16_t batch = used - r_used, h = umdev_shm_ld16(r + IF_OFF(last_batch_head));
 
 		if (batch > size) {
 			umdev_err("%s: inflight used_idx %u vs used idx %u: corrupt", vq->name,
-				  r->used_idx, used);
+				  r_used, used);
 			return -EIO;
 		}
 		for (unsigned i = 0; i < batch; i++) {
@@ -419,18 +426,18 @@ static int split_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
 					  vq->name, h);
 				return -EIO;
 			}
-			r->desc[h].inflight = 0;
-			h = r->desc[h].next;
+			if_set_flag(r, h, 0);
+			h = umdev_shm_ld16(r + IF_DESC(h, next));
 		}
-		r->used_idx = used;
+		umdev_shm_st16_rel(r + IF_OFF(used_idx), used);
 	}
 
 	rec = malloc((size_t)size * sizeof(*rec));
 	if (!rec)
 		return -ENOMEM;
 	for (unsigned i = 0; i < size; i++) {
-		uint8_t f = r->desc[i].inflight;
-		uint64_t c = r->desc[i].counter;
+		uint8_t f = if_flag(r, i);
+		uint64_t c = umdev_shm_ld64(r + IF_DESC(i, counter));
 
 		if (c > max_counter)
 			max_counter = c;
@@ -442,7 +449,7 @@ static int split_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
 			return -EIO;
 		}
 		rec[count].counter = c;
-		rec[count].head = (uint16_t)i;
+		rec[count].idx = (uint16_t)i;
 		count++;
 	}
 	vq->inflight_active = true;
@@ -450,9 +457,9 @@ static int split_recover_inflight(umdev_vq *vq, uint16_t *heads, unsigned max)
 		free(rec);
 		return -ENOBUFS;
 	}
-	qsort(rec, count, sizeof(*rec), cmp_recovered);
+	umdev_vq_sort_recovered(rec, count);
 	for (unsigned i = 0; i < count; i++)
-		heads[i] = rec[i].head;
+		heads[i] = rec[i].idx;
 	free(rec);
 
 	vq->inflight_counter = max_counter;
@@ -472,5 +479,7 @@ const struct umdev_vq_ops umdev_vq_split_ops = {
 	.disable_kicks = split_disable_kicks,
 	.has_avail = split_has_avail,
 	.inflight_init = split_inflight_init,
+	.inflight_attach = split_inflight_attach,
 	.recover_inflight = split_recover_inflight,
+	.stop = split_stop,
 };

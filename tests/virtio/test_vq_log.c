@@ -135,6 +135,38 @@ static void test_used_flags_logged(void **state)
 	log_close(&l);
 }
 
+/* Packed rings: used descriptors are logged where they are written (the
+ * descriptor ring), the device area at the log address. */
+static void test_packed_used_logged(void **state)
+{
+	struct fx *f = *state;
+	struct umdev_vqd_buf b = { .addr = BUF_GPA, .len = 64, .write = true };
+	struct umdev_vq_log lg;
+	struct iovec iov[MAX_IOV];
+	struct umdev_vq_elem e;
+	struct logfx l;
+
+	log_open(&l, LOG_BYTES);
+	lg = (struct umdev_vq_log){ .log = l.log, .used = true, .used_gpa = LOG_USED };
+	umdev_vq_set_log(f->vq, &lg);
+	fx_start_packed(f, 16, true, false);
+	one_request(f, &b, 1, &e, iov);
+	assert_int_equal(count_dirty(&l), 0);
+	umdev_vq_push(f->vq, e.head, 64);
+	assert_true(dirty(&l, RING_GPA));
+	assert_int_equal(count_dirty(&l), 1);
+	assert_false(dirty(&l, BUF_GPA));
+	memset(l.bits, 0, LOG_BYTES);
+	/* off_wrap and flags: 4 bytes across the log page boundary. */
+	(void)umdev_vq_enable_kicks(f->vq);
+	assert_true(dirty(&l, 0x6ff000));
+	assert_true(dirty(&l, 0x700000));
+	assert_int_equal(count_dirty(&l), 2);
+	(void)umdev_vq_stop(f->vq);
+	umdev_vq_set_log(f->vq, NULL);
+	log_close(&l);
+}
+
 /* Data logging marks exactly the written buffers' pages, across regions. */
 static void test_data_logged(void **state)
 {
@@ -229,6 +261,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_used_logged_at_log_addr, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_used_flags_logged, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_data_logged, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_packed_used_logged, fx_setup, fx_teardown),
 		cmocka_unit_test(test_log_bounds),
 	};
 

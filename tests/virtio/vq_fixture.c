@@ -100,6 +100,23 @@ void fx_start(struct fx *f, uint16_t size, bool event_idx, bool indirect)
 	assert_int_equal(umdev_vq_get_state(f->vq), UMDEV_VQ_RUNNING);
 }
 
+/* The same with a packed ring (driver and device start at slot 0, wrap 1). */
+void fx_start_packed(struct fx *f, uint16_t size, bool event_idx, bool indirect)
+{
+	umdev_vqd_fini(&f->d);
+	assert_int_equal(umdev_vqd_init_packed(&f->d, f->drv_mem, GPA_A, DRV_SIZE, RING_GPA, size,
+						event_idx), 0);
+	f->cfg = (struct umdev_vq_config){
+		.size = size, .desc_addr = f->d.desc_gpa, .avail_addr = f->d.avail_gpa,
+		.used_addr = f->d.used_gpa, .event_idx = event_idx, .indirect = indirect,
+		.packed = true, .last_avail_idx = VIRTQ_PACKED_WRAP_BIT,
+		.last_used_idx = VIRTQ_PACKED_WRAP_BIT,
+	};
+	umdev_vq_set_call_fd(f->vq, f->call_fd);
+	assert_int_equal(umdev_vq_start(f->vq, f->map, &f->cfg), 0);
+	assert_int_equal(umdev_vq_get_state(f->vq), UMDEV_VQ_RUNNING);
+}
+
 void *drv_ptr(struct fx *f, uint64_t gpa)
 {
 	assert_true(gpa >= GPA_A && gpa < GPA_A + DRV_SIZE);

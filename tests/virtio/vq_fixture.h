@@ -47,6 +47,7 @@ int fx_setup(void **state);
 int fx_teardown(void **state);
 /* Lay out the driver ring and start the device on it. */
 void fx_start(struct fx *f, uint16_t size, bool event_idx, bool indirect);
+void fx_start_packed(struct fx *f, uint16_t size, bool event_idx, bool indirect);
 void *drv_ptr(struct fx *f, uint64_t gpa);
 void fill(struct fx *f, uint64_t gpa, size_t len, uint8_t seed);
 void check_iov_data(struct fx *f, const struct iovec *iov, unsigned n, uint64_t gpa, size_t len);
@@ -62,5 +63,7 @@ void add_n(struct fx *f, unsigned n);
 
 /* test_vq_hostile.c */
 int vq_hostile_tests(void);
+/* test_vq_packed_hostile.c */
+int vq_packed_hostile_tests(void);
 
 #endif

@@ -29,6 +29,7 @@
 
 #include "umdev/log.h"
 #include "umdev/proto/virtio_ring.h"
+#include "umdev/proto/virtio_ring_packed.h"
 #include "util/fd.h"
 #include "vu_internal.h"
 
@@ -64,6 +65,7 @@ static void vring_stop(struct vu_conn *c, unsigned i)
 	if (!vr->running)
 		return;
 	umdev_vdev_queue_stop(vdev_of(c), i);
+	vr->used_base = umdev_vq_last_used_idx(vr->vq);
 	vr->base = umdev_vq_stop(vr->vq);
 	vr->running = false;
 }
@@ -106,6 +108,17 @@ static void vring_set_log(struct vu_conn *c, unsigned i)
 	umdev_vq_set_log(vr->vq, &lg);
 }
 
+static bool is_packed(const struct vu_conn *c)
+{
+	return c->features & (1ull << VIRTIO_F_RING_PACKED);
+}
+
+/* Inflight bytes per queue: the layout depends on the ring format. */
+static uint64_t inflight_per_queue(const struct vu_conn *c, uint16_t qsize)
+{
+	return is_packed(c) ? umdev_vq_inflight_size_packed(qsize) : umdev_vq_inflight_size(qsize);
+}
+
 static int vring_start(struct vu_conn *c, unsigned i)
 {
 	struct vu_vring *vr = &c->vrings[i];
@@ -114,6 +127,8 @@ static int vring_start(struct vu_conn *c, unsigned i)
 		.last_avail_idx = vr->base,
 		.event_idx = c->features & (1ull << VIRTIO_RING_F_EVENT_IDX),
 		.indirect = c->features & (1ull << VIRTIO_RING_F_INDIRECT_DESC),
+		.packed = is_packed(c),
+		.last_used_idx = vr->used_base,
 	};
 	umdev_as_map *map;
 	int ret;
@@ -131,11 +146,13 @@ static int vring_start(struct vu_conn *c, unsigned i)
 		umdev_as_map_put(map);
 		return -EFAULT;
 	}
-	/* The inflight region must have room for every head of this ring. */
-	if (c->inflight && i < c->inflight_queues && vr->num <= c->inflight_qsize)
+	/* The inflight region must have room for every head of this ring (in
+	 * this ring format's layout: features may have changed since SET). */
+	if (c->inflight && i < c->inflight_queues && vr->num <= c->inflight_qsize &&
+	    (i + 1) * inflight_per_queue(c, c->inflight_qsize) <= c->inflight_size)
 		umdev_vq_set_inflight(vr->vq, (struct vhost_user_inflight_queue *)
 				      ((uint8_t *)c->inflight +
-				       i * umdev_vq_inflight_size(c->inflight_qsize)));
+				       i * inflight_per_queue(c, c->inflight_qsize)));
 	else
 		umdev_vq_set_inflight(vr->vq, NULL);
 	umdev_vq_set_call_fd(vr->vq, vr->call_fd);
@@ -537,7 +554,7 @@ static int get_inflight_fd(struct vu_conn *c, struct vhost_user_msg *m)
 			  in->num_queues, in->queue_size);
 		return -EINVAL;
 	}
-	per = umdev_vq_inflight_size(in->queue_size);
+	per = inflight_per_queue(c, in->queue_size);
 	size = per * in->num_queues;
 	fd = memfd_create("umdev-inflight", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (fd < 0)
@@ -579,7 +596,7 @@ static int set_inflight_fd(struct vu_conn *c, struct vhost_user_msg *m, int *fds
 			  in->num_queues, in->queue_size);
 		return -EINVAL;
 	}
-	need = umdev_vq_inflight_size(in->queue_size) * in->num_queues;
+	need = inflight_per_queue(c, in->queue_size) * in->num_queues;
 	if (in->mmap_size < need || in->mmap_size > (1ull << 32)) {
 		umdev_err_rl(&c->rl, "%s: inflight region of %llu bytes, need %llu", c->name,
 			  (unsigned long long)in->mmap_size, (unsigned long long)need);
@@ -712,6 +729,19 @@ static int vring_config(struct vu_conn *c, struct vhost_user_msg *m)
 		vr->num = m->p.state.num;
 		break;
 	case VHOST_USER_SET_VRING_BASE:
+		/*
+		 * Packed rings: bits 0-15 are the avail slot and its wrap counter
+		 * (bit 15); newer QEMUs add the used slot and wrap in bits 16-31,
+		 * older ones leave them 0, meaning "where avail is" (a stopped
+		 * ring has nothing in flight).
+		 */
+		if (is_packed(c)) {
+			vr->base = (uint16_t)m->p.state.num;
+			vr->used_base = (uint16_t)(m->p.state.num >> 16);
+			if (!vr->used_base)
+				vr->used_base = vr->base;
+			break;
+		}
 		if (m->p.state.num > 0xffff) {
 			umdev_err_rl(&c->rl, "%s.q%d: ring base %u out of range", c->name, i,
 				     m->p.state.num);
@@ -729,6 +759,7 @@ static int vring_config(struct vu_conn *c, struct vhost_user_msg *m)
 		}
 		if ((m->p.addr.flags & (1u << VHOST_VRING_F_LOG)) &&
 		    (!c->log || !umdev_dirty_log_covers(c->log, m->p.addr.log_guest_addr,
+							is_packed(c) ? sizeof(struct virtq_packed_event) :
 							virtq_used_bytes(vr->num ? vr->num : 1)))) {
 			/* The spec: the used ring's last byte must fall inside the log. */
 			umdev_err_rl(&c->rl, "%s.q%d: used-ring log address 0x%llx %s: refused",
@@ -821,6 +852,8 @@ static int get_vring_base(struct vu_conn *c, struct vhost_user_msg *m)
 				     c->name, i, strerror(-ret));
 	}
 	m->p.state.num = vr->base;
+	if (is_packed(c))
+		m->p.state.num |= (uint32_t)vr->used_base << 16;
 	m->hdr.size = sizeof(m->p.state);
 	return vu_send(c, m, NULL, 0);
 }
@@ -835,6 +868,7 @@ static int reset_device(struct vu_conn *c)
 
 		vr->started = vr->enabled = vr->addr_set = false;
 		vr->base = 0;
+		vr->used_base = 0;
 		vr->num = 0;
 		close_fd(&vr->kick_fd);
 	}

@@ -19,6 +19,7 @@ struct vu_vring {
 	struct vhost_user_vring_addr addr;
 	bool addr_set;
 	uint16_t base; /* where popping resumes (SET_VRING_BASE, or our last stop) */
+	uint16_t used_base; /* packed rings: where the next used entry goes (idx | wrap << 15) */
 	int kick_fd; /* -1: none; the ring is polled if started with no fd */
 	int call_fd;
 	int err_fd;
@@ -84,8 +85,9 @@ void vu_stop_all(struct vu_conn *c);
 int vu_send(struct vu_conn *c, const struct vhost_user_msg *m, const int *fds, unsigned nfds);
 
 #define VU_FRONTEND_FEATURES (1ull << VHOST_USER_F_PROTOCOL_FEATURES)
-/* Transport feature bits the device never sees. */
-#define VU_TRANSPORT_FEATURES (VU_FRONTEND_FEATURES | (1ull << VHOST_F_LOG_ALL))
+/* Transport feature bits the device never sees (the ring layout is the vq layer's). */
+#define VU_TRANSPORT_FEATURES                                                     \
+	(VU_FRONTEND_FEATURES | (1ull << VHOST_F_LOG_ALL) | (1ull << VIRTIO_F_RING_PACKED))
 #define VU_PROTOCOL_FEATURES                                                                    \
 	((1ull << VHOST_USER_PROTOCOL_F_MQ) | (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK) |       \
 	 (1ull << VHOST_USER_PROTOCOL_F_CONFIG) | (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD) | \

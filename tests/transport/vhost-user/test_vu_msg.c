@@ -255,9 +255,9 @@ static void test_features_and_acks(void **state)
 	uint64_t f, pf;
 
 	f = get_u64(fd, VHOST_USER_GET_FEATURES);
-	/* The device's bits, plus the transport's: protocol features and dirty logging. */
+	/* The device's bits, plus the transport's: protocol features, dirty logging, packed rings. */
 	assert_int_equal(f, 1ull << 32 | 1ull << 5 | 1ull << VHOST_USER_F_PROTOCOL_FEATURES |
-			    1ull << VHOST_F_LOG_ALL);
+			    1ull << VHOST_F_LOG_ALL | 1ull << 34 /* VIRTIO_F_RING_PACKED */);
 	pf = get_u64(fd, VHOST_USER_GET_PROTOCOL_FEATURES);
 	assert_true(pf & (1ull << VHOST_USER_PROTOCOL_F_LOG_SHMFD));
 	assert_true(pf & (1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK));
