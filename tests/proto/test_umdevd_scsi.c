@@ -4,7 +4,8 @@
  * userspace virtio-scsi driver: features and config space (writable
  * sense_size/cdb_size, restored on reset), request queues, LUN addressing
  * and BAD_TARGET, residuals, OVERRUN, INOUT, eventq with and without
- * buffers, and LUN hot-plug through umdevctl.
+ * buffers, and LUN hot-plug through umdevctl. The bodies that need no
+ * vhost-user message run over virtio-pci on vfio-user too (scsi_common.h).
  */
 #include "scsi_common.h"
 
@@ -110,7 +111,7 @@ static void test_features_config(void **state)
 static void test_io_all_queues(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_cmd cmd = { 0 };
 	struct umdev_vscsi_cmd_res res;
 	uint8_t inq[6] = { SCSI_INQUIRY, 0, 0, 0, 96 };
@@ -118,7 +119,7 @@ static void test_io_all_queues(void **state)
 	uint8_t rc[16] = { SCSI_SERVICE_ACTION_IN_16, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32 };
 	uint8_t w[8192], cdb[16];
 
-	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, 0, REGION), 0);
+	scsi_open(&d, &b, 2, 0);
 	drain_ua(&d, 0, 0);
 	drain_ua(&d, 0, 1);
 	for (unsigned q = Q0; q < Q0 + 2; q++) {
@@ -154,18 +155,18 @@ static void test_io_all_queues(void **state)
 		assert_int_equal(cmd.chain.used_len, 12 + 96 + sizeof(w));
 	}
 	umdev_vscsi_cmd_fini(&cmd);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 static void test_addressing_and_residuals(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_cmd cmd = { 0 };
 	struct umdev_vscsi_cmd_res res;
 	uint8_t tur[6] = { SCSI_TEST_UNIT_READY }, rd[10] = { SCSI_READ_10, 0, 0, 0, 0, 0, 0, 0, 1 };
 
-	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, 0, REGION), 0);
+	scsi_open(&d, &b, 2, 0);
 	/* No target 7: BAD_TARGET, without a SCSI status. */
 	assert_int_equal(scsi_cmd(&d, Q0, 7, 0, tur, 6, NULL, 0, 0, &cmd, &res),
 			 VIRTIO_SCSI_S_BAD_TARGET);
@@ -217,20 +218,20 @@ static void test_addressing_and_residuals(void **state)
 	assert_int_equal(umdev_vscsi_exec(&d, Q0, &cmd, &res, PROTO_IO_TIMEOUT_MS),
 			 VIRTIO_SCSI_S_FAILURE);
 	umdev_vscsi_cmd_fini(&cmd);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 static void test_no_inout(void **state)
 {
 	const uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX);
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_cmd cmd = { 0 };
 	struct umdev_vscsi_cmd_res res;
 	uint8_t rd[10] = { SCSI_READ_10, 0, 0, 0, 0, 0, 0, 0, 1 };
 
-	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, f, REGION), 0);
-	assert_false(c.acked_features & (1ull << VIRTIO_SCSI_F_INOUT));
+	scsi_open(&d, &b, 2, f);
+	assert_false(umdev_vba_features(&b) & (1ull << VIRTIO_SCSI_F_INOUT));
 	assert_int_equal(scsi_cmd(&d, Q0, 0, 0, rd, 10, "xxxx", 4, 512, &cmd, &res),
 			 VIRTIO_SCSI_S_FAILURE);
 	/* One direction at a time still works. */
@@ -239,7 +240,7 @@ static void test_no_inout(void **state)
 			 VIRTIO_SCSI_S_OK);
 	assert_int_equal(res.resp.status, SCSI_STATUS_GOOD);
 	umdev_vscsi_cmd_fini(&cmd);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 /* Post @n event buffers on the eventq. */
@@ -277,7 +278,7 @@ static void next_event(struct umdev_vscsi_drv *d, struct umdev_vscsi_chain *ev, 
 static void test_hotplug_events(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_chain ev[4];
 	struct virtio_scsi_event e;
 	struct umdev_vscsi_cmd cmd = { 0 };
@@ -285,7 +286,7 @@ static void test_hotplug_events(void **state)
 	uint8_t rl[12] = { SCSI_REPORT_LUNS, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
 	uint8_t tur[6] = { SCSI_TEST_UNIT_READY };
 
-	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, 0, REGION), 0);
+	scsi_open(&d, &b, 2, 0);
 	drain_ua(&d, 0, 0);
 	post_events(&d, ev, 4);
 	/* Hot-add 0:300 through the control socket: RESCAN for it. */
@@ -328,17 +329,17 @@ static void test_hotplug_events(void **state)
 	assert_int_equal(res.data_in[3], 8);
 	assert_int_equal(res.data_in[9], 2);
 	umdev_vscsi_cmd_fini(&cmd);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 static void test_events_missed(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_chain ev[2];
 	struct virtio_scsi_event e;
 
-	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 1, 64, 0, REGION), 0);
+	scsi_open(&d, &b, 1, 0);
 	/* No buffer on the eventq: the event waits and comes flagged EVENTS_MISSED. */
 	assert_int_equal(ctl("lun-add scsi0 0:7 ram:1M"), 0);
 	post_events(&d, ev, 2);
@@ -359,7 +360,7 @@ static void test_events_missed(void **state)
 		assert_int_equal(umdev_vscsi_wait(&d, VIRTIO_SCSI_EVENTQ, &small, 3000), 0);
 		assert_int_equal(small.used_len, 0);
 	}
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 static uint64_t now_ms(void)
@@ -539,6 +540,18 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eventq_resumed_elsewhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lun_list_rpc, setup, teardown),
 	};
+	/* The bodies that need no vhost-user message (config writes, ring stop/resume). */
+	const struct CMUnitTest any_transport[] = {
+		cmocka_unit_test_setup_teardown(test_io_all_queues, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_addressing_and_residuals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_inout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hotplug_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_events_missed, setup, teardown),
+	};
 
+	scsi_transport_from_env();
+	if (use_vfu)
+		return cmocka_run_group_tests_name("virtio-scsi over vfio-user", any_transport, NULL,
+						   NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
