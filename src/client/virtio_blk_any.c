@@ -128,6 +128,23 @@ int umdev_vba_config(struct umdev_vba *b, uint32_t off, void *buf, uint32_t len)
 				      len);
 }
 
+int umdev_vba_config_write(struct umdev_vba *b, uint32_t off, const void *buf, uint32_t len)
+{
+	struct vhost_user_config cfg = { .offset = off, .size = len };
+
+	if (b->vfu) {
+		if (off > b->vpd.device.length || len > b->vpd.device.length - off)
+			return -EINVAL;
+		return umdev_vfuc_region_write(&b->vc, b->vpd.device.bar, b->vpd.device.offset + off,
+					       buf, len);
+	}
+	if (len > sizeof(cfg.payload))
+		return -EINVAL;
+	memcpy(cfg.payload, buf, len);
+	return umdev_vuc_request(&b->vu, VHOST_USER_SET_CONFIG, &cfg,
+				 VHOST_USER_CONFIG_HDR_SIZE + len, NULL, 0);
+}
+
 uint64_t umdev_vba_features(struct umdev_vba *b)
 {
 	return b->vfu ? b->vpd.features : b->vu.acked_features;

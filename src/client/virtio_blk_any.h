@@ -62,6 +62,14 @@ void *umdev_vba_ptr(struct umdev_vba *b, uint64_t gpa, uint64_t len);
 int umdev_vba_config(struct umdev_vba *b, uint32_t off, void *buf, uint32_t len)
 	__attribute__((warn_unused_result));
 
+/**
+ * umdev_vba_config_write() - write the device's config space: a vhost-user
+ * SET_CONFIG (a refusal is an error), or a BAR write over vfio-user (which
+ * a device ignores silently when it refuses, as PCI hardware does).
+ */
+int umdev_vba_config_write(struct umdev_vba *b, uint32_t off, const void *buf, uint32_t len)
+	__attribute__((warn_unused_result));
+
 /** umdev_vba_features() - the negotiated feature bits. */
 uint64_t umdev_vba_features(struct umdev_vba *b);
 

@@ -108,6 +108,75 @@ static void test_features_config(void **state)
 	umdev_vuc_close(&c);
 }
 
+/*
+ * Config space and negotiated features through either transport: the
+ * defaults, sense_size/cdb_size writable and followed by the request
+ * layout, the rest read-only, and a device reset restoring the defaults.
+ * (test_features_config checks the vhost-user answers to refused writes.)
+ */
+static void test_config_any(void **state)
+{
+	const uint32_t sense_off = offsetof(struct virtio_scsi_config, sense_size);
+	const uint32_t cdb_off = offsetof(struct virtio_scsi_config, cdb_size);
+	struct umdev_vscsi_drv d;
+	struct umdev_vba b;
+	struct virtio_scsi_config cfg;
+	struct umdev_vscsi_cmd cmd = { 0 };
+	struct umdev_vscsi_cmd_res res;
+	uint8_t cdb[6] = { 0x01 }; /* unsupported opcode: CHECK CONDITION */
+	uint32_t v32 = 48;
+	uint64_t f;
+
+	scsi_open(&d, &b, 2, 0);
+	f = umdev_vba_features(&b);
+	assert_true(f & (1ull << VIRTIO_F_VERSION_1));
+	assert_true(f & (1ull << VIRTIO_SCSI_F_INOUT));
+	assert_true(f & (1ull << VIRTIO_SCSI_F_HOTPLUG));
+	assert_true(f & (1ull << VIRTIO_SCSI_F_CHANGE));
+	assert_false(f & (1ull << VIRTIO_SCSI_F_T10_PI));
+	memset(&cfg, 0xa5, sizeof(cfg));
+	assert_int_equal(umdev_vba_config(&b, 0, &cfg, sizeof(cfg)), 0);
+	assert_int_equal(cfg.num_queues, 2);
+	assert_true(cfg.seg_max >= 1);
+	assert_int_equal(cfg.event_info_size, 16);
+	assert_int_equal(cfg.sense_size, 96);
+	assert_int_equal(cfg.cdb_size, 32);
+	assert_int_equal(cfg.max_channel, 0);
+	assert_int_equal(cfg.max_target, 255);
+	assert_int_equal(cfg.max_lun, 16383);
+	assert_int_equal(umdev_vba_config_write(&b, sense_off, &v32, 4), 0);
+	v32 = 64;
+	assert_int_equal(umdev_vba_config_write(&b, cdb_off, &v32, 4), 0);
+	/* Read-only num_queues, an absurd sense_size: refused (an error or ignored). */
+	(void)!umdev_vba_config_write(&b, 0, &v32, 4);
+	v32 = 1u << 20;
+	(void)!umdev_vba_config_write(&b, sense_off, &v32, 4);
+	assert_int_equal(umdev_vba_config(&b, 0, &cfg, sizeof(cfg)), 0);
+	assert_int_equal(cfg.num_queues, 2);
+	assert_int_equal(cfg.sense_size, 48);
+	assert_int_equal(cfg.cdb_size, 64);
+	for (int i = 0; i < 4; i++) { /* the first answers carry unit attentions */
+		assert_int_equal(umdev_vscsi_cmd_init(&cmd, 0, 0, 1, cdb, 6, NULL, 0, 0, 64, 48), 0);
+		assert_int_equal(umdev_vscsi_exec(&d, Q0, &cmd, &res, PROTO_IO_TIMEOUT_MS),
+				 VIRTIO_SCSI_S_OK);
+		assert_int_equal(res.resp.status, SCSI_STATUS_CHECK_CONDITION);
+		if (sense_key(&res) == SCSI_SK_ILLEGAL_REQUEST)
+			break;
+	}
+	assert_int_equal(sense_asc(&res), SCSI_ASC_INVALID_OPCODE);
+	assert_int_equal(cmd.chain.used_len, 12 + 48);
+	umdev_vscsi_cmd_fini(&cmd);
+	if (use_vfu)
+		assert_int_equal(umdev_vpd_common_write(&b.vpd, VPCI_COMMON_STATUS, 1, 0), 0);
+	else
+		assert_int_equal(umdev_vuc_request(&b.vu, VHOST_USER_RESET_DEVICE, NULL, 0, NULL, 0),
+				 0);
+	assert_int_equal(umdev_vba_config(&b, 0, &cfg, sizeof(cfg)), 0);
+	assert_int_equal(cfg.sense_size, 96);
+	assert_int_equal(cfg.cdb_size, 32);
+	umdev_vba_close(&b);
+}
+
 static void test_io_all_queues(void **state)
 {
 	struct umdev_vscsi_drv d;
@@ -530,6 +599,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_features_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config_any, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io_all_queues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_addressing_and_residuals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_inout, setup, teardown),
@@ -542,6 +612,7 @@ int main(void)
 	};
 	/* The bodies that need no vhost-user message (config writes, ring stop/resume). */
 	const struct CMUnitTest any_transport[] = {
+		cmocka_unit_test_setup_teardown(test_config_any, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_io_all_queues, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_addressing_and_residuals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_inout, setup, teardown),
