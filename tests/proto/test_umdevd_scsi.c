@@ -133,6 +133,7 @@ static void test_config_any(void **state)
 			break;
 	}
 	assert_int_equal(sense_asc(&res), SCSI_ASC_INVALID_OPCODE);
+	assert_int_equal(res.resp.sense_len, 18);
 	assert_int_equal(cmd.chain.used_len, 12 + 48);
 	umdev_vscsi_cmd_fini(&cmd);
 	if (use_vfu)
