@@ -14,8 +14,11 @@ static int vfu_open(struct umdev_vba *b, const char *sock, uint64_t mem_size)
 {
 	uint64_t ring = umdev_vqd_ring_bytes(b->qsize);
 	uint64_t at = VBA_IOVA;
+	uint64_t want = b->want_features ? b->want_features : ~0ull;
 	int r;
 
+	if (b->no_interrupts)
+		want &= ~(1ull << VIRTIO_RING_F_EVENT_IDX);
 	if (b->nq > UMDEV_VPD_MAX_QUEUES)
 		return -EINVAL;
 	if ((r = umdev_vfuc_connect(&b->vc, sock, 3000)) < 0 ||
@@ -23,9 +26,7 @@ static int vfu_open(struct umdev_vba *b, const char *sock, uint64_t mem_size)
 	    (r = umdev_vfuc_add_mem(&b->vc, VBA_IOVA, mem_size, true,
 				    VFIO_USER_F_DMA_REGION_READ | VFIO_USER_F_DMA_REGION_WRITE)) < 0 ||
 	    (r = umdev_vpd_probe(&b->vpd, &b->vc)) < 0 ||
-	    (r = umdev_vpd_negotiate(&b->vpd, b->no_interrupts ?
-							  ~(1ull << VIRTIO_RING_F_EVENT_IDX) :
-							  ~0ull)) < 0 ||
+	    (r = umdev_vpd_negotiate(&b->vpd, want)) < 0 ||
 	    (!b->no_interrupts && (r = umdev_vpd_enable_msix(&b->vpd, b->nq + 1)) < 0))
 		return r;
 	for (unsigned q = 0; q < b->nq; q++) {
@@ -58,6 +59,7 @@ int umdev_vba_open(struct umdev_vba *b, bool vfu, const char *sock, unsigned nq,
 		   uint64_t mem_size)
 {
 	bool no_irq = b->no_interrupts;
+	uint64_t want = b->want_features;
 	int r;
 
 	memset(b, 0, sizeof(*b));
@@ -67,12 +69,14 @@ int umdev_vba_open(struct umdev_vba *b, bool vfu, const char *sock, unsigned nq,
 	for (unsigned i = 0; i < UMDEV_VPD_MAX_VECTORS; i++)
 		b->vpd.irq_fd[i] = -1;
 	b->no_interrupts = no_irq;
+	b->want_features = want;
 	b->vfu = vfu;
 	b->nq = nq;
 	b->qsize = qsize;
 	if (vfu)
 		return vfu_open(b, sock, mem_size);
 	r = umdev_vuc_connect(&b->vu, sock, 3000);
+	b->vu.want_features = want; /* connect cleared it */
 	for (unsigned q = 0; r == 0 && q < nq && q < UMDEV_VUC_MAX_QUEUES; q++)
 		b->vu.vqs[q].no_interrupt = no_irq;
 	if (r == 0)
@@ -124,9 +128,44 @@ int umdev_vba_config(struct umdev_vba *b, uint32_t off, void *buf, uint32_t len)
 				      len);
 }
 
+int umdev_vba_config_write(struct umdev_vba *b, uint32_t off, const void *buf, uint32_t len)
+{
+	struct vhost_user_config cfg = { .offset = off, .size = len };
+
+	if (b->vfu) {
+		if (off > b->vpd.device.length || len > b->vpd.device.length - off)
+			return -EINVAL;
+		return umdev_vfuc_region_write(&b->vc, b->vpd.device.bar, b->vpd.device.offset + off,
+					       buf, len);
+	}
+	if (len > sizeof(cfg.payload))
+		return -EINVAL;
+	memcpy(cfg.payload, buf, len);
+	return umdev_vuc_request(&b->vu, VHOST_USER_SET_CONFIG, &cfg,
+				 VHOST_USER_CONFIG_HDR_SIZE + len, NULL, 0);
+}
+
 uint64_t umdev_vba_features(struct umdev_vba *b)
 {
 	return b->vfu ? b->vpd.features : b->vu.acked_features;
+}
+
+struct umdev_vqd *umdev_vba_vq(struct umdev_vba *b, unsigned q)
+{
+	return b->vfu ? &b->vpd.q[q] : &b->vu.vqs[q].drv;
+}
+
+int umdev_vba_kick(struct umdev_vba *b, unsigned q)
+{
+	return b->vfu ? umdev_vpd_kick(&b->vpd, q) : umdev_vuc_kick(&b->vu, q);
+}
+
+void umdev_vba_wait_irq(struct umdev_vba *b, unsigned q, int timeout_ms)
+{
+	if (b->vfu)
+		(void)umdev_vpd_wait_irq(&b->vpd, q + 1, timeout_ms);
+	else
+		(void)umdev_vuc_wait_call(&b->vu, q, timeout_ms);
 }
 
 int umdev_vba_submit(struct umdev_vba *b, unsigned q, uint32_t type, uint64_t sector,
@@ -201,6 +240,6 @@ int umdev_vba_wait(struct umdev_vba *b, unsigned q, struct umdev_vblk_cpl *cpl, 
 		n = umdev_vba_poll(b, q, cpl, max);
 		if (n != 0 || waited >= timeout_ms)
 			return n;
-		(void)umdev_vpd_wait_irq(&b->vpd, q + 1, 10);
+		umdev_vba_wait_irq(b, q, 10);
 	}
 }

@@ -30,11 +30,55 @@ int umdev_vscsi_drv_start(struct umdev_vscsi_drv *d, struct umdev_vuc *c, const 
 	return umdev_vuc_start_blk(c, 2 + nreq, qsize, 1, region_size, 0);
 }
 
-static int ensure(struct umdev_vuc *c, uint64_t *gpa, uint32_t *cap, uint32_t len)
+int umdev_vscsi_drv_open(struct umdev_vscsi_drv *d, struct umdev_vba *b, bool vfu, const char *sock,
+			 unsigned nreq, uint16_t qsize, uint64_t features, uint64_t region_size)
 {
+	int r;
+
+	if (nreq == 0 || 2 + nreq > UMDEV_VUC_MAX_QUEUES || 2 + nreq > UMDEV_VPD_MAX_QUEUES ||
+	    qsize > UMDEV_VSCSI_DRV_MAX_QSIZE)
+		return -EINVAL;
+	memset(d, 0, sizeof(*d));
+	d->nreq = nreq;
+	b->no_interrupts = false;
+	b->want_features = features ? features : DEFAULT_FEATURES;
+	r = umdev_vba_open(b, vfu, sock, 2 + nreq, qsize, region_size);
+	d->b = b;
+	d->c = vfu ? NULL : &b->vu;
+	return r;
+}
+
+/* The transport: umdev_vba's when opened through it, else the vhost-user client's. */
+static unsigned nqueues(struct umdev_vscsi_drv *d)
+{
+	return d->b ? d->b->nq : d->c->nqueues;
+}
+
+static struct umdev_vqd *vq(struct umdev_vscsi_drv *d, unsigned q)
+{
+	return d->b ? umdev_vba_vq(d->b, q) : &d->c->vqs[q].drv;
+}
+
+static void *gpa_ptr(struct umdev_vscsi_drv *d, uint64_t gpa, uint64_t len)
+{
+	return d->b ? umdev_vba_ptr(d->b, gpa, len) : umdev_vuc_gpa_ptr(d->c, gpa, len);
+}
+
+static void wait_irq(struct umdev_vscsi_drv *d, unsigned q, int timeout_ms)
+{
+	if (d->b)
+		umdev_vba_wait_irq(d->b, q, timeout_ms);
+	else
+		(void)umdev_vuc_wait_call(d->c, q, timeout_ms);
+}
+
+static int ensure(struct umdev_vscsi_drv *d, uint64_t *gpa, uint32_t *cap, uint32_t len)
+{
+	uint64_t size = len ? len : 1;
+
 	if (*gpa && *cap >= len)
 		return 0;
-	*gpa = umdev_vuc_alloc(c, 0, len ? len : 1, 64);
+	*gpa = d->b ? umdev_vba_alloc(d->b, size, 64) : umdev_vuc_alloc(d->c, 0, size, 64);
 	*cap = len;
 	return *gpa ? 0 : -ENOMEM;
 }
@@ -42,19 +86,18 @@ static int ensure(struct umdev_vuc *c, uint64_t *gpa, uint32_t *cap, uint32_t le
 int umdev_vscsi_post(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_chain *ch,
 		     bool no_kick)
 {
-	struct umdev_vuc *c = d->c;
 	struct umdev_vqd_buf bufs[4];
 	unsigned n = 0;
 	int head, r;
 
-	if (q >= c->nqueues || q >= UMDEV_VUC_MAX_QUEUES)
+	if (q >= nqueues(d) || q >= UMDEV_VUC_MAX_QUEUES)
 		return -EINVAL;
-	if ((r = ensure(c, &ch->out_gpa, &ch->out_cap, ch->out_len)) ||
-	    (r = ensure(c, &ch->in_gpa, &ch->in_cap, ch->in_len)))
+	if ((r = ensure(d, &ch->out_gpa, &ch->out_cap, ch->out_len)) ||
+	    (r = ensure(d, &ch->in_gpa, &ch->in_cap, ch->in_len)))
 		return r;
 	if (ch->out_len)
-		memcpy(umdev_vuc_gpa_ptr(c, ch->out_gpa, ch->out_len), ch->out, ch->out_len);
-	ch->in = umdev_vuc_gpa_ptr(c, ch->in_gpa, ch->in_len ? ch->in_len : 1);
+		memcpy(gpa_ptr(d, ch->out_gpa, ch->out_len), ch->out, ch->out_len);
+	ch->in = gpa_ptr(d, ch->in_gpa, ch->in_len ? ch->in_len : 1);
 	if (ch->in_len && !d->no_poison)
 		memset(ch->in, 0xcc, ch->in_len); /* so unwritten bytes are recognisable */
 	if (ch->out_split && ch->out_split < ch->out_len) {
@@ -73,12 +116,12 @@ int umdev_vscsi_post(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_c
 	}
 	ch->done = false;
 	ch->used_len = 0;
-	head = umdev_vqd_add(&c->vqs[q].drv, bufs, n, 0);
+	head = umdev_vqd_add(vq(d, q), bufs, n, 0);
 	if (head < 0)
 		return head;
 	d->by_head[q][head] = ch;
-	if (!no_kick && umdev_vqd_kick_needed(&c->vqs[q].drv))
-		return umdev_vuc_kick(c, q);
+	if (!no_kick && umdev_vqd_kick_needed(vq(d, q)))
+		return d->b ? umdev_vba_kick(d->b, q) : umdev_vuc_kick(d->c, q);
 	return 0;
 }
 
@@ -86,7 +129,7 @@ int umdev_vscsi_post(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_c
 static int reap_some(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_chain **out,
 		     unsigned max)
 {
-	struct umdev_vqd *drv = &d->c->vqs[q].drv;
+	struct umdev_vqd *drv = vq(d, q);
 	unsigned n = 0;
 	int r = 0;
 	uint16_t head;
@@ -115,7 +158,7 @@ static int reap_now(struct umdev_vscsi_drv *d, unsigned q)
 int umdev_vscsi_poll(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_chain **out,
 		     unsigned max)
 {
-	if (q >= d->c->nqueues || q >= UMDEV_VUC_MAX_QUEUES)
+	if (q >= nqueues(d) || q >= UMDEV_VUC_MAX_QUEUES)
 		return -EINVAL;
 	return reap_some(d, q, out, max);
 }
@@ -125,7 +168,7 @@ int umdev_vscsi_reap(struct umdev_vscsi_drv *d, unsigned q, int timeout_ms)
 	struct timespec t0, now;
 	int n;
 
-	if (q >= d->c->nqueues)
+	if (q >= nqueues(d))
 		return -EINVAL;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
@@ -139,7 +182,7 @@ int umdev_vscsi_reap(struct umdev_vscsi_drv *d, unsigned q, int timeout_ms)
 		if (spent >= timeout_ms)
 			return 0;
 		/* The call fd may have fired for an entry reaped already: poll every 10 ms. */
-		(void)umdev_vuc_wait_call(d->c, q, timeout_ms - spent < 10 ? timeout_ms - spent : 10);
+		wait_irq(d, q, timeout_ms - spent < 10 ? timeout_ms - spent : 10);
 	}
 }
 

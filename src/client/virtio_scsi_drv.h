@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * A userspace virtio-scsi driver on top of the vhost-user client, for the
- * protocol tests and the benchmark: brings a back-end up with its controlq,
+ * A userspace virtio-scsi driver for the protocol tests and the benchmarks,
+ * over either transport: vhost-user (umdev_vscsi_drv_start() on a caller's
+ * vhost-user client) or, through the transport half of virtio_blk_any.h,
+ * vhost-user or virtio-pci on vfio-user (umdev_vscsi_drv_open()), so that
+ * one test body runs over both. It brings a device up with its controlq,
  * eventq and request queues, and posts chains the way a guest driver does
  * (header and data in separate descriptors), reaping them asynchronously so
  * that task management can act on commands really in flight.
@@ -18,6 +21,7 @@
 #include <stdint.h>
 
 #include "client/vhost_user_client.h"
+#include "client/virtio_blk_any.h"
 #include "umdev/proto/virtio_scsi.h"
 
 #define UMDEV_VSCSI_DRV_MAX_QSIZE 1024
@@ -40,7 +44,8 @@ struct umdev_vscsi_chain {
 };
 
 struct umdev_vscsi_drv {
-	struct umdev_vuc *c;
+	struct umdev_vba *b; /* umdev_vscsi_drv_open(): the transport, else NULL */
+	struct umdev_vuc *c; /* vhost-user client (&b->vu, or umdev_vscsi_drv_start()'s), else NULL */
 	unsigned nreq; /* request queues */
 	/*
 	 * Benchmarks: leave a writable area as it is when posting. By default
@@ -59,6 +64,16 @@ struct umdev_vscsi_drv {
 int umdev_vscsi_drv_start(struct umdev_vscsi_drv *d, struct umdev_vuc *c, const char *sock,
 			  unsigned nreq, uint16_t qsize, uint64_t features,
 			  uint64_t region_size) __attribute__((warn_unused_result));
+
+/**
+ * umdev_vscsi_drv_open() - as umdev_vscsi_drv_start() over @vfu's transport
+ * (virtio-pci on vfio-user, else vhost-user), the device and guest memory
+ * held in @b (close with umdev_vba_close()). Over vfio-user, queue q
+ * interrupts on MSI-X vector q + 1.
+ */
+int umdev_vscsi_drv_open(struct umdev_vscsi_drv *d, struct umdev_vba *b, bool vfu, const char *sock,
+			 unsigned nreq, uint16_t qsize, uint64_t features,
+			 uint64_t region_size) __attribute__((warn_unused_result));
 
 /** umdev_vscsi_post() - post @ch on queue @q; kick unless @no_kick. Returns 0 or -errno. */
 int umdev_vscsi_post(struct umdev_vscsi_drv *d, unsigned q, struct umdev_vscsi_chain *ch,

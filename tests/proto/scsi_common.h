@@ -22,6 +22,19 @@
 
 static struct proto_srv srv;
 static char rpc_path[256];
+/*
+ * The transport the device is served on and driven over: vhost-user, or
+ * virtio-pci on vfio-user when UMDEV_TEST_TRANSPORT=vfio-user (meson runs
+ * the test bodies that do not need vhost-user messages once per transport).
+ */
+static bool use_vfu;
+
+static inline void scsi_transport_from_env(void)
+{
+	const char *t = getenv("UMDEV_TEST_TRANSPORT");
+
+	use_vfu = t && !strcmp(t, "vfio-user");
+}
 
 /* umdevd with a virtio-scsi device; @luns like "lun=0:0:ram:4M,lun=0:1:..." */
 static inline void scsi_start_disk(const char *luns, unsigned nq, uint64_t disk_bytes)
@@ -31,8 +44,8 @@ static inline void scsi_start_disk(const char *luns, unsigned nq, uint64_t disk_
 	proto_srv_init(&srv, disk_bytes);
 	snprintf(rpc_path, sizeof(rpc_path), "%s/rpc.sock", srv.dir);
 	snprintf(rpc, sizeof(rpc), "%s", rpc_path);
-	snprintf(dev, sizeof(dev), "virtio-scsi,id=scsi0,socket=@SOCK@,num-queues=%u%s%s", nq,
-		 luns[0] ? "," : "", luns);
+	snprintf(dev, sizeof(dev), "virtio-scsi,id=scsi0,socket=@SOCK@,num-queues=%u%s%s%s", nq,
+		 use_vfu ? ",transport=vfio-user" : "", luns[0] ? "," : "", luns);
 	proto_start_umdevd(&srv, "--rpc", rpc, "--device", dev, NULL);
 }
 
@@ -47,6 +60,14 @@ static inline void scsi_stop(void)
 
 	proto_stop(&srv, !alive);
 	assert_true(alive);
+}
+
+/* Our driver on the device over the chosen transport; close with umdev_vba_close(@b). */
+static inline void scsi_open(struct umdev_vscsi_drv *d, struct umdev_vba *b, unsigned nreq,
+			     uint64_t features)
+{
+	assert_int_equal(umdev_vscsi_drv_open(d, b, use_vfu, srv.sock, nreq, 64, features, REGION),
+			 0);
 }
 
 /* Run umdevctl against our daemon; returns its exit status. */

@@ -4,7 +4,8 @@
  * userspace virtio-scsi driver: features and config space (writable
  * sense_size/cdb_size, restored on reset), request queues, LUN addressing
  * and BAD_TARGET, residuals, OVERRUN, INOUT, eventq with and without
- * buffers, and LUN hot-plug through umdevctl.
+ * buffers, and LUN hot-plug through umdevctl. The bodies that need no
+ * vhost-user message run over virtio-pci on vfio-user too (scsi_common.h).
  */
 #include "scsi_common.h"
 
@@ -41,6 +42,11 @@ static int set_cfg(struct umdev_vuc *c, uint32_t off, const void *val, uint32_t 
 				 NULL, 0);
 }
 
+/*
+ * What only vhost-user tells: the device's offered features, GET_QUEUE_NUM,
+ * and SET_CONFIG refusals answered as errors. test_config_any checks the
+ * config space, its writable fields and the reset over both transports.
+ */
 static void test_features_config(void **state)
 {
 	struct umdev_vscsi_drv d;
@@ -56,7 +62,49 @@ static void test_features_config(void **state)
 	assert_false(c.features & (1ull << VIRTIO_SCSI_F_T10_PI));
 	assert_int_equal(umdev_vuc_get_u64(&c, VHOST_USER_GET_QUEUE_NUM, &nq), 0);
 	assert_int_equal(nq, 4);
+	/* sense_size and cdb_size are writable; the rest is not. */
+	assert_int_equal(set_cfg(&c, offsetof(struct virtio_scsi_config, sense_size), &v32, 4), 0);
+	assert_int_not_equal(set_cfg(&c, 0, &v32, 4), 0);
+	v32 = 1u << 20; /* absurd: refused */
+	assert_int_not_equal(set_cfg(&c, offsetof(struct virtio_scsi_config, sense_size), &v32, 4),
+			     0);
 	get_cfg(&c, &cfg);
+	assert_int_equal(cfg.num_queues, 2);
+	assert_int_equal(cfg.sense_size, 48);
+	assert_int_equal(umdev_vuc_request(&c, VHOST_USER_RESET_DEVICE, NULL, 0, NULL, 0), 0);
+	get_cfg(&c, &cfg);
+	assert_int_equal(cfg.sense_size, 96);
+	umdev_vuc_close(&c);
+}
+
+/*
+ * Config space and negotiated features through either transport: the
+ * defaults, sense_size/cdb_size writable and followed by the request
+ * layout, the rest read-only, and a device reset restoring the defaults.
+ * (test_features_config checks the vhost-user answers to refused writes.)
+ */
+static void test_config_any(void **state)
+{
+	const uint32_t sense_off = offsetof(struct virtio_scsi_config, sense_size);
+	const uint32_t cdb_off = offsetof(struct virtio_scsi_config, cdb_size);
+	struct umdev_vscsi_drv d;
+	struct umdev_vba b;
+	struct virtio_scsi_config cfg;
+	struct umdev_vscsi_cmd cmd = { 0 };
+	struct umdev_vscsi_cmd_res res;
+	uint8_t cdb[6] = { 0x01 }; /* unsupported opcode: CHECK CONDITION */
+	uint32_t v32 = 48;
+	uint64_t f;
+
+	scsi_open(&d, &b, 2, 0);
+	f = umdev_vba_features(&b);
+	assert_true(f & (1ull << VIRTIO_F_VERSION_1));
+	assert_true(f & (1ull << VIRTIO_SCSI_F_INOUT));
+	assert_true(f & (1ull << VIRTIO_SCSI_F_HOTPLUG));
+	assert_true(f & (1ull << VIRTIO_SCSI_F_CHANGE));
+	assert_false(f & (1ull << VIRTIO_SCSI_F_T10_PI));
+	memset(&cfg, 0xa5, sizeof(cfg));
+	assert_int_equal(umdev_vba_config(&b, 0, &cfg, sizeof(cfg)), 0);
 	assert_int_equal(cfg.num_queues, 2);
 	assert_true(cfg.seg_max >= 1);
 	assert_int_equal(cfg.event_info_size, 16);
@@ -65,52 +113,44 @@ static void test_features_config(void **state)
 	assert_int_equal(cfg.max_channel, 0);
 	assert_int_equal(cfg.max_target, 255);
 	assert_int_equal(cfg.max_lun, 16383);
-	/* sense_size and cdb_size are writable; the rest is not. */
-	assert_int_equal(set_cfg(&c, offsetof(struct virtio_scsi_config, sense_size), &v32, 4), 0);
+	assert_int_equal(umdev_vba_config_write(&b, sense_off, &v32, 4), 0);
 	v32 = 64;
-	assert_int_equal(set_cfg(&c, offsetof(struct virtio_scsi_config, cdb_size), &v32, 4), 0);
-	get_cfg(&c, &cfg);
-	assert_int_equal(cfg.sense_size, 48);
-	assert_int_equal(cfg.cdb_size, 64);
-	assert_int_not_equal(set_cfg(&c, 0, &v32, 4), 0);
-	v32 = 1u << 20; /* absurd: refused */
-	assert_int_not_equal(set_cfg(&c, offsetof(struct virtio_scsi_config, sense_size), &v32, 4),
-			     0);
-	get_cfg(&c, &cfg);
+	assert_int_equal(umdev_vba_config_write(&b, cdb_off, &v32, 4), 0);
+	/* Read-only num_queues, an absurd sense_size: refused (an error or ignored). */
+	(void)!umdev_vba_config_write(&b, 0, &v32, 4);
+	v32 = 1u << 20;
+	(void)!umdev_vba_config_write(&b, sense_off, &v32, 4);
+	assert_int_equal(umdev_vba_config(&b, 0, &cfg, sizeof(cfg)), 0);
 	assert_int_equal(cfg.num_queues, 2);
 	assert_int_equal(cfg.sense_size, 48);
-
-	/* The request layout follows the new sizes: 64-byte CDB field, 48-byte sense. */
-	{
-		uint8_t cdb[6] = { 0x01 }; /* unsupported opcode: CHECK CONDITION */
-		struct umdev_vscsi_cmd cmd = { 0 };
-		struct umdev_vscsi_cmd_res res;
-
-		for (int i = 0; i < 4; i++) { /* the first answers carry unit attentions */
-			assert_int_equal(umdev_vscsi_cmd_init(&cmd, 0, 0, 1, cdb, 6, NULL, 0, 0, 64,
-							      48), 0);
-			assert_int_equal(umdev_vscsi_exec(&d, Q0, &cmd, &res, PROTO_IO_TIMEOUT_MS),
-					 VIRTIO_SCSI_S_OK);
-			assert_int_equal(res.resp.status, SCSI_STATUS_CHECK_CONDITION);
-			if (sense_key(&res) == SCSI_SK_ILLEGAL_REQUEST)
-				break;
-		}
-		assert_int_equal(sense_asc(&res), SCSI_ASC_INVALID_OPCODE);
-		assert_int_equal(res.resp.sense_len, 18);
-		assert_int_equal(cmd.chain.used_len, 12 + 48);
-		umdev_vscsi_cmd_fini(&cmd);
+	assert_int_equal(cfg.cdb_size, 64);
+	for (int i = 0; i < 4; i++) { /* the first answers carry unit attentions */
+		assert_int_equal(umdev_vscsi_cmd_init(&cmd, 0, 0, 1, cdb, 6, NULL, 0, 0, 64, 48), 0);
+		assert_int_equal(umdev_vscsi_exec(&d, Q0, &cmd, &res, PROTO_IO_TIMEOUT_MS),
+				 VIRTIO_SCSI_S_OK);
+		assert_int_equal(res.resp.status, SCSI_STATUS_CHECK_CONDITION);
+		if (sense_key(&res) == SCSI_SK_ILLEGAL_REQUEST)
+			break;
 	}
-	assert_int_equal(umdev_vuc_request(&c, VHOST_USER_RESET_DEVICE, NULL, 0, NULL, 0), 0);
-	get_cfg(&c, &cfg);
+	assert_int_equal(sense_asc(&res), SCSI_ASC_INVALID_OPCODE);
+	assert_int_equal(res.resp.sense_len, 18);
+	assert_int_equal(cmd.chain.used_len, 12 + 48);
+	umdev_vscsi_cmd_fini(&cmd);
+	if (use_vfu)
+		assert_int_equal(umdev_vpd_common_write(&b.vpd, VPCI_COMMON_STATUS, 1, 0), 0);
+	else
+		assert_int_equal(umdev_vuc_request(&b.vu, VHOST_USER_RESET_DEVICE, NULL, 0, NULL, 0),
+				 0);
+	assert_int_equal(umdev_vba_config(&b, 0, &cfg, sizeof(cfg)), 0);
 	assert_int_equal(cfg.sense_size, 96);
 	assert_int_equal(cfg.cdb_size, 32);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 static void test_io_all_queues(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_cmd cmd = { 0 };
 	struct umdev_vscsi_cmd_res res;
 	uint8_t inq[6] = { SCSI_INQUIRY, 0, 0, 0, 96 };
@@ -118,7 +158,7 @@ static void test_io_all_queues(void **state)
 	uint8_t rc[16] = { SCSI_SERVICE_ACTION_IN_16, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 32 };
 	uint8_t w[8192], cdb[16];
 
-	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, 0, REGION), 0);
+	scsi_open(&d, &b, 2, 0);
 	drain_ua(&d, 0, 0);
 	drain_ua(&d, 0, 1);
 	for (unsigned q = Q0; q < Q0 + 2; q++) {
@@ -154,18 +194,18 @@ static void test_io_all_queues(void **state)
 		assert_int_equal(cmd.chain.used_len, 12 + 96 + sizeof(w));
 	}
 	umdev_vscsi_cmd_fini(&cmd);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 static void test_addressing_and_residuals(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_cmd cmd = { 0 };
 	struct umdev_vscsi_cmd_res res;
 	uint8_t tur[6] = { SCSI_TEST_UNIT_READY }, rd[10] = { SCSI_READ_10, 0, 0, 0, 0, 0, 0, 0, 1 };
 
-	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, 0, REGION), 0);
+	scsi_open(&d, &b, 2, 0);
 	/* No target 7: BAD_TARGET, without a SCSI status. */
 	assert_int_equal(scsi_cmd(&d, Q0, 7, 0, tur, 6, NULL, 0, 0, &cmd, &res),
 			 VIRTIO_SCSI_S_BAD_TARGET);
@@ -217,20 +257,20 @@ static void test_addressing_and_residuals(void **state)
 	assert_int_equal(umdev_vscsi_exec(&d, Q0, &cmd, &res, PROTO_IO_TIMEOUT_MS),
 			 VIRTIO_SCSI_S_FAILURE);
 	umdev_vscsi_cmd_fini(&cmd);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 static void test_no_inout(void **state)
 {
 	const uint64_t f = (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_RING_F_EVENT_IDX);
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_cmd cmd = { 0 };
 	struct umdev_vscsi_cmd_res res;
 	uint8_t rd[10] = { SCSI_READ_10, 0, 0, 0, 0, 0, 0, 0, 1 };
 
-	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, f, REGION), 0);
-	assert_false(c.acked_features & (1ull << VIRTIO_SCSI_F_INOUT));
+	scsi_open(&d, &b, 2, f);
+	assert_false(umdev_vba_features(&b) & (1ull << VIRTIO_SCSI_F_INOUT));
 	assert_int_equal(scsi_cmd(&d, Q0, 0, 0, rd, 10, "xxxx", 4, 512, &cmd, &res),
 			 VIRTIO_SCSI_S_FAILURE);
 	/* One direction at a time still works. */
@@ -239,7 +279,7 @@ static void test_no_inout(void **state)
 			 VIRTIO_SCSI_S_OK);
 	assert_int_equal(res.resp.status, SCSI_STATUS_GOOD);
 	umdev_vscsi_cmd_fini(&cmd);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 /* Post @n event buffers on the eventq. */
@@ -277,7 +317,7 @@ static void next_event(struct umdev_vscsi_drv *d, struct umdev_vscsi_chain *ev, 
 static void test_hotplug_events(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_chain ev[4];
 	struct virtio_scsi_event e;
 	struct umdev_vscsi_cmd cmd = { 0 };
@@ -285,7 +325,7 @@ static void test_hotplug_events(void **state)
 	uint8_t rl[12] = { SCSI_REPORT_LUNS, 0, 0, 0, 0, 0, 0, 0, 1, 0 };
 	uint8_t tur[6] = { SCSI_TEST_UNIT_READY };
 
-	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 2, 64, 0, REGION), 0);
+	scsi_open(&d, &b, 2, 0);
 	drain_ua(&d, 0, 0);
 	post_events(&d, ev, 4);
 	/* Hot-add 0:300 through the control socket: RESCAN for it. */
@@ -328,17 +368,17 @@ static void test_hotplug_events(void **state)
 	assert_int_equal(res.data_in[3], 8);
 	assert_int_equal(res.data_in[9], 2);
 	umdev_vscsi_cmd_fini(&cmd);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 static void test_events_missed(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_chain ev[2];
 	struct virtio_scsi_event e;
 
-	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 1, 64, 0, REGION), 0);
+	scsi_open(&d, &b, 1, 0);
 	/* No buffer on the eventq: the event waits and comes flagged EVENTS_MISSED. */
 	assert_int_equal(ctl("lun-add scsi0 0:7 ram:1M"), 0);
 	post_events(&d, ev, 2);
@@ -359,7 +399,7 @@ static void test_events_missed(void **state)
 		assert_int_equal(umdev_vscsi_wait(&d, VIRTIO_SCSI_EVENTQ, &small, 3000), 0);
 		assert_int_equal(small.used_len, 0);
 	}
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 static uint64_t now_ms(void)
@@ -525,20 +565,30 @@ static void test_lun_list_rpc(void **state)
 	assert_int_equal(ctl("lun-remove scsi0 0:5"), 0);
 }
 
+/* The bodies that need no vhost-user message (config writes, ring stop/resume). */
+#define ANY_TRANSPORT_TESTS                                                              \
+	cmocka_unit_test_setup_teardown(test_config_any, setup, teardown),                \
+	cmocka_unit_test_setup_teardown(test_io_all_queues, setup, teardown),             \
+	cmocka_unit_test_setup_teardown(test_addressing_and_residuals, setup, teardown),  \
+	cmocka_unit_test_setup_teardown(test_no_inout, setup, teardown),                  \
+	cmocka_unit_test_setup_teardown(test_hotplug_events, setup, teardown),            \
+	cmocka_unit_test_setup_teardown(test_events_missed, setup, teardown)
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_features_config, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_io_all_queues, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_addressing_and_residuals, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_no_inout, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hotplug_events, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_events_missed, setup, teardown),
+		ANY_TRANSPORT_TESTS,
 		cmocka_unit_test_setup_teardown(test_eventq_stop_resume, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_event_while_buffer_lent, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_eventq_resumed_elsewhere, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lun_list_rpc, setup, teardown),
 	};
+	const struct CMUnitTest any_transport[] = { ANY_TRANSPORT_TESTS };
 
+	scsi_transport_from_env();
+	if (use_vfu)
+		return cmocka_run_group_tests_name("virtio-scsi over vfio-user", any_transport, NULL,
+						   NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,8 @@
  * commands really in flight (a WRITE SAME over 2 GiB of a file LUN runs as
  * a long series of backend writes), answered FUNCTION_COMPLETE, SUCCEEDED
  * or REJECTED as SAM says, with aborted commands returned before the TMF;
- * the LUN reset's event and unit attention; AN query and subscribe.
+ * the LUN reset's event and unit attention; AN query and subscribe. Over
+ * vhost-user, or virtio-pci on vfio-user (scsi_common.h).
  */
 #include "scsi_common.h"
 
@@ -89,9 +90,9 @@ static void assert_aborted_first(struct umdev_vscsi_drv *d, unsigned q, struct u
 	assert_int_equal(res.resp.response, VIRTIO_SCSI_S_ABORTED);
 }
 
-static void connect(struct umdev_vscsi_drv *d, struct umdev_vuc *c)
+static void connect(struct umdev_vscsi_drv *d, struct umdev_vba *b)
 {
-	assert_int_equal(umdev_vscsi_drv_start(d, c, srv.sock, 2, 64, 0, REGION), 0);
+	scsi_open(d, b, 2, 0);
 	drain_ua(d, 0, 0);
 	drain_ua(d, 0, 1);
 	drain_ua(d, 1, 0);
@@ -100,10 +101,10 @@ static void connect(struct umdev_vscsi_drv *d, struct umdev_vuc *c)
 static void test_abort_task(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_cmd ws = { 0 };
 
-	connect(&d, &c);
+	connect(&d, &b);
 	start_long(&d, Q0, 0, 0, 77, &ws, WS_BLOCKS);
 	/* Querying it: it exists; another tag does not. */
 	assert_int_equal(tmf(&d, VIRTIO_SCSI_T_TMF_QUERY_TASK, 0, 0, 77),
@@ -124,16 +125,16 @@ static void test_abort_task(void **state)
 	assert_int_equal(tmf(&d, VIRTIO_SCSI_T_TMF_QUERY_TASK, 0, 0, 77),
 			 VIRTIO_SCSI_S_FUNCTION_COMPLETE);
 	umdev_vscsi_cmd_fini(&ws);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 static void test_task_sets_across_queues(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba vb;
 	struct umdev_vscsi_cmd a = { 0 }, b = { 0 };
 
-	connect(&d, &c);
+	connect(&d, &vb);
 	/* One command on each request queue; ABORT TASK SET catches both. */
 	start_long(&d, Q0, 0, 0, 1, &a, WS_BLOCKS / 2);
 	start_long(&d, Q0 + 1, 0, 0, 2, &b, WS_BLOCKS / 2);
@@ -150,13 +151,13 @@ static void test_task_sets_across_queues(void **state)
 	assert_aborted_first(&d, Q0 + 1, &a);
 	umdev_vscsi_cmd_fini(&a);
 	umdev_vscsi_cmd_fini(&b);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&vb);
 }
 
 static void test_resets(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_cmd ws = { 0 }, cmd = { 0 };
 	struct umdev_vscsi_cmd_res res;
 	struct umdev_vscsi_chain ev[4];
@@ -164,7 +165,7 @@ static void test_resets(void **state)
 	struct virtio_scsi_event e;
 	bool got = false;
 
-	connect(&d, &c);
+	connect(&d, &b);
 	for (unsigned i = 0; i < 4; i++) {
 		ev[i] = (struct umdev_vscsi_chain){ .in_len = sizeof(e) };
 		assert_int_equal(umdev_vscsi_post(&d, VIRTIO_SCSI_EVENTQ, &ev[i], false), 0);
@@ -209,15 +210,15 @@ static void test_resets(void **state)
 	assert_int_equal(res.resp.status, SCSI_STATUS_GOOD);
 	umdev_vscsi_cmd_fini(&ws);
 	umdev_vscsi_cmd_fini(&cmd);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 static void test_tmf_answers(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 
-	connect(&d, &c);
+	connect(&d, &b);
 	assert_int_equal(tmf(&d, VIRTIO_SCSI_T_TMF_CLEAR_ACA, 0, 0, 0),
 			 VIRTIO_SCSI_S_FUNCTION_REJECTED);
 	assert_int_equal(tmf(&d, 99, 0, 0, 0), VIRTIO_SCSI_S_FUNCTION_REJECTED);
@@ -241,15 +242,15 @@ static void test_tmf_answers(void **state)
 		assert_int_equal(umdev_vscsi_wait(&d, VIRTIO_SCSI_CTRLQ, &ch, 3000), 0);
 		assert_int_equal(ch.used_len, 0);
 	}
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 static void test_async_notification(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 
-	connect(&d, &c);
+	connect(&d, &b);
 	for (uint32_t type = VIRTIO_SCSI_T_AN_QUERY; type <= VIRTIO_SCSI_T_AN_SUBSCRIBE; type++) {
 		struct virtio_scsi_ctrl_an_req req = { .type = type, .event_requested = 0x7e };
 		struct virtio_scsi_ctrl_an_resp resp;
@@ -273,19 +274,19 @@ static void test_async_notification(void **state)
 		assert_int_equal(umdev_vscsi_wait(&d, VIRTIO_SCSI_CTRLQ, &ch, 3000), 0);
 		assert_int_equal(ch.in[4], VIRTIO_SCSI_S_INCORRECT_LUN);
 	}
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 /* Hot-removing a LUN stops its commands in flight; they come back ABORTED. */
 static void test_remove_in_flight(void **state)
 {
 	struct umdev_vscsi_drv d;
-	struct umdev_vuc c;
+	struct umdev_vba b;
 	struct umdev_vscsi_cmd ws = { 0 }, cmd = { 0 };
 	struct umdev_vscsi_cmd_res res;
 	uint8_t tur[6] = { SCSI_TEST_UNIT_READY };
 
-	connect(&d, &c);
+	connect(&d, &b);
 	start_long(&d, Q0, 0, 0, 9, &ws, WS_BLOCKS);
 	assert_int_equal(ctl("lun-remove scsi0 0:0"), 0);
 	assert_int_equal(umdev_vscsi_wait(&d, Q0, &ws.chain, 5000), 0);
@@ -295,11 +296,12 @@ static void test_remove_in_flight(void **state)
 	assert_int_equal(sense_asc(&res), SCSI_ASC_LUN_NOT_SUPPORTED);
 	umdev_vscsi_cmd_fini(&ws);
 	umdev_vscsi_cmd_fini(&cmd);
-	umdev_vuc_close(&c);
+	umdev_vba_close(&b);
 }
 
 int main(void)
 {
+	scsi_transport_from_env();
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_abort_task, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_task_sets_across_queues, setup, teardown),
