@@ -13,7 +13,8 @@
  * device, maps a buffer with VFIO_IOMMU_MAP_DMA, gives MSI-X vectors 0 and 1
  * eventfds, maps BAR0 and submits through the mapped ring: a COPY and a FILL
  * with a completion record and an interrupt on vector 1, then a COPY from
- * an unmapped IOVA (BAD_ADDR record). Each waits for its interrupt on the
+ * an unmapped IOVA (BAD_ADDR record), then unmaps the buffer and checks
+ * that a COPY within it is refused. Each waits for its interrupt on the
  * eventfd before it reads the record. Prints ACCEL-VFIO: PASS or FAIL.
  */
 #include <errno.h>
@@ -34,6 +35,7 @@
 #include "umdev/proto/accel.h"
 
 #define IOVA_BASE 0x40000000ull /* any address: the vIOMMU translates it */
+#define IOVA2_BASE 0x50000000ull
 #define BUF_PAGES 8
 #define PG 4096u
 #define NVEC 2
@@ -43,6 +45,7 @@ struct dev {
 	uint64_t bar0_off, cfg_off;
 	uint8_t *bar;
 	uint8_t *buf;
+	uint8_t *rec2; /* one page at IOVA2_BASE, mapped on its own */
 	int efd[NVEC];
 	uint32_t pasid, wq_size, tail;
 };
@@ -155,22 +158,29 @@ static void open_dev(struct dev *d, const char *bdf)
 		die("mmap BAR0");
 }
 
-static void map_dma(struct dev *d)
+static uint8_t *map_one(struct dev *d, uint64_t iova, size_t size)
 {
 	struct vfio_iommu_type1_dma_map m = {
 		.argsz = sizeof(m),
 		.flags = VFIO_DMA_MAP_FLAG_READ | VFIO_DMA_MAP_FLAG_WRITE,
-		.iova = IOVA_BASE,
-		.size = BUF_PAGES * PG,
+		.iova = iova,
+		.size = size,
 	};
+	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 
-	d->buf = mmap(NULL, BUF_PAGES * PG, PROT_READ | PROT_WRITE,
-		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	if (d->buf == MAP_FAILED)
+	if (p == MAP_FAILED)
 		die("mmap buffer");
-	m.vaddr = (uintptr_t)d->buf;
+	m.vaddr = (uintptr_t)p;
 	if (ioctl(d->container, VFIO_IOMMU_MAP_DMA, &m) < 0)
 		die("VFIO_IOMMU_MAP_DMA");
+	return p;
+}
+
+static void map_dma(struct dev *d)
+{
+	d->buf = map_one(d, IOVA_BASE, BUF_PAGES * PG);
+	d->rec2 = map_one(d, IOVA2_BASE, PG);
 }
 
 static void setup_msix(struct dev *d)
@@ -326,6 +336,35 @@ static void run(struct dev *d)
 	      "HEAD 3");
 }
 
+/*
+ * After VFIO_IOMMU_UNMAP_DMA the device must no longer reach the pages:
+ * a COPY between two of them (record in the other mapping) gets BAD_ADDR.
+ */
+static void run_after_unmap(struct dev *d)
+{
+	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u), .iova = IOVA_BASE,
+						.size = BUF_PAGES * PG };
+	struct accel_comp *c = (struct accel_comp *)d->rec2;
+	struct accel_desc desc;
+	uint64_t irqs;
+
+	if (ioctl(d->container, VFIO_IOMMU_UNMAP_DMA, &u) < 0)
+		die("VFIO_IOMMU_UNMAP_DMA");
+	memset(d->buf + P_DST * PG, 0x5a, PG);
+	memset(c, 0, sizeof(*c));
+	desc = (struct accel_desc){ .pasid = d->pasid, .opcode = ACCEL_OP_COPY,
+				    .flags = ACCEL_F_COMP | ACCEL_F_IRQ, .vector = 1,
+				    .comp_addr = IOVA2_BASE, .src = iova(P_SRC),
+				    .dst = iova(P_DST), .size = PG, .cookie = 0x94 };
+	submit(d, &desc);
+	irqs = wait_irq(d, 1, 10000);
+	check(irqs == 1, "after UNMAP_DMA: interrupt on vector 1 (%" PRIu64 ")", irqs);
+	check(c->status == ACCEL_ST_BAD_ADDR,
+	      "after UNMAP_DMA: record status 0x%x (0x12 expected) fault 0x%" PRIx64, c->status,
+	      c->fault_addr);
+	check(d->buf[P_DST * PG] == 0x5a, "after UNMAP_DMA: the unmapped page untouched");
+}
+
 /* The guest kernel's side of the interrupts: vfio-pci's MSI-X handlers. */
 static void show_interrupts(void)
 {
@@ -354,6 +393,7 @@ int main(int argc, char **argv)
 	setup_msix(&d);
 	enable(&d);
 	run(&d);
+	run_after_unmap(&d);
 	show_interrupts();
 	reg_wr(&d, ACCEL_REG_CMD, ACCEL_CMD_DISABLE);
 	printf("ACCEL-VFIO: %s (%d failures)\n", failures ? "FAIL" : "PASS", failures);
