@@ -238,36 +238,22 @@ static void test_unmap_quiesces(void **state)
 	put(VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u));
 	assert_int_equal(umdev_vfu_server_feed(s, stream, slen), 4);
 	assert_int_equal(unmaps, 2);
-	umdev_vfu_server_free(s);
-	umdev_pci_dev_free(p);
-}
-
-/* An unmap covering whole windows (QEMU with a vIOMMU) removes them; one that cuts a window does nothing. */
-static void test_unmap_covering(void **state)
-{
-	struct umdev_pci_config cfg = { .name = "rec", .ops = &rec_ops };
-	struct vfio_user_dma_unmap cut = { .argsz = sizeof(cut), .addr = 0x40000, .size = 0x1000 };
-	struct vfio_user_dma_unmap all = { .argsz = sizeof(all), .addr = 0, .size = 0x20000 };
-	struct vfio_user_dma_unmap none = { .argsz = sizeof(none), .addr = 1ull << 40,
-					    .size = 1ull << 40 };
-	umdev_vfu_server *s;
-	umdev_pci_dev *p;
-	int err = 0;
-
-	cfg.bars[0].size = 0x1000;
-	p = umdev_pci_dev_new(&cfg, &err);
-	assert_non_null(p);
-	s = umdev_vfu_server_new(p, NULL, NULL, -1, &err);
-	assert_non_null(s);
+	/*
+	 * Beyond the spec, as the kernel's type1 (QEMU with a vIOMMU): an unmap
+	 * covering whole windows removes them, one cutting a window does nothing.
+	 */
 	unmaps = 0;
 	slen = 0;
 	put_version();
 	put_map(0x10000, 0x1000);
 	put_map(0x11000, 0x1000);
 	put_map(0x40000, 0x2000);
-	put(VFIO_USER_DMA_UNMAP, 0, &cut, sizeof(cut));
-	put(VFIO_USER_DMA_UNMAP, 0, &all, sizeof(all));
-	put(VFIO_USER_DMA_UNMAP, 0, &none, sizeof(none));
+	u = (struct vfio_user_dma_unmap){ .argsz = sizeof(u), .addr = 0x40000, .size = 0x1000 };
+	put(VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u));
+	u = (struct vfio_user_dma_unmap){ .argsz = sizeof(u), .addr = 0, .size = 0x20000 };
+	put(VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u));
+	u = (struct vfio_user_dma_unmap){ .argsz = sizeof(u), .addr = 1ull << 40, .size = 1ull << 40 };
+	put(VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u));
 	assert_int_equal(umdev_vfu_server_feed(s, stream, slen), 7);
 	/* the two covered windows went, the cut one stayed until the end of the connection */
 	assert_int_equal(unmaps, 3);
@@ -286,7 +272,6 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_commands_leave_device_alone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_version_json, setup, teardown),
 		cmocka_unit_test(test_unmap_quiesces),
-		cmocka_unit_test(test_unmap_covering),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
