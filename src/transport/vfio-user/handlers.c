@@ -272,14 +272,29 @@ static int h_dma_unmap(struct vfu_conn *c, struct vfu_msg *m)
 	} else if (r.flags) {
 		return -EINVAL; /* dirty bitmaps are not offered */
 	} else {
+		uint64_t end = r.addr + r.size;
 		unsigned i;
 
-		for (i = 0; i < c->ndma; i++)
-			if (c->dma[i].addr == r.addr && c->dma[i].size == r.size)
-				break;
-		if (i == c->ndma)
-			return -ENOENT;
-		remove_dma(c, i);
+		if (!r.size || end < r.addr)
+			return -EINVAL;
+		/*
+		 * Beyond the spec's exact match, an unmap may cover whole windows, as
+		 * the kernel's type1 allows: QEMU with a vIOMMU unmaps a detached
+		 * domain as power-of-two chunks of the whole IOVA width, over
+		 * page-sized windows. All or nothing; a window it cuts is refused.
+		 */
+		for (i = 0; i < c->ndma; i++) {
+			uint64_t a = c->dma[i].addr, e = a + c->dma[i].size;
+
+			if (a < end && e > r.addr && (a < r.addr || e > end))
+				return -ENOENT;
+		}
+		for (i = 0; i < c->ndma;) {
+			if (c->dma[i].addr >= r.addr && c->dma[i].addr < end)
+				remove_dma(c, i); /* moves the last window to i */
+			else
+				i++;
+		}
 	}
 	r.argsz = sizeof(r);
 	return vfu_reply(c, m, &r, sizeof(r), NULL, 0);

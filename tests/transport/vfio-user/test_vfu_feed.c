@@ -238,6 +238,27 @@ static void test_unmap_quiesces(void **state)
 	put(VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u));
 	assert_int_equal(umdev_vfu_server_feed(s, stream, slen), 4);
 	assert_int_equal(unmaps, 2);
+	/*
+	 * Beyond the spec, as the kernel's type1 (QEMU with a vIOMMU): an unmap
+	 * covering whole windows removes them, one cutting a window does nothing.
+	 */
+	unmaps = 0;
+	slen = 0;
+	put_version();
+	put_map(0x10000, 0x1000);
+	put_map(0x11000, 0x1000);
+	put_map(0x40000, 0x2000);
+	u = (struct vfio_user_dma_unmap){ .argsz = sizeof(u), .addr = 0x40000, .size = 0x1000 };
+	put(VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u));
+	u = (struct vfio_user_dma_unmap){ .argsz = sizeof(u), .addr = 0, .size = 0x20000 };
+	put(VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u));
+	u = (struct vfio_user_dma_unmap){ .argsz = sizeof(u), .addr = 1ull << 40, .size = 1ull << 40 };
+	put(VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u));
+	assert_int_equal(umdev_vfu_server_feed(s, stream, slen), 7);
+	/* the two covered windows went, the cut one stayed until the end of the connection */
+	assert_int_equal(unmaps, 3);
+	assert_int_equal(unmap_iova, 0x40000);
+	assert_int_equal(unmap_len, 0x2000);
 	umdev_vfu_server_free(s);
 	umdev_pci_dev_free(p);
 }
