@@ -185,8 +185,9 @@ def find_kernel():
     return best[1], best[2]
 
 
-def module_closure(moddir):
-    """Return module paths (relative to moddir) in load order."""
+def module_closure(moddir, wanted=None):
+    """Return module paths (relative to moddir) in load order: @wanted
+    (default WANTED_MODULES) and their dependencies."""
     deps = {}
     by_name = {}
     with open(os.path.join(moddir, "modules.dep")) as f:
@@ -216,7 +217,7 @@ def module_closure(moddir):
             visit(d, stack | {mod})
         order.append(mod)
 
-    for name in WANTED_MODULES:
+    for name in wanted or WANTED_MODULES:
         name = name.replace("-", "_")
         if name in by_name:
             visit(by_name[name], frozenset())
