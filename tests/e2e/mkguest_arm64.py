@@ -70,19 +70,22 @@ def package_list():
     return pkgs
 
 
-def fetch(cache_dir, log=print):
+def fetch(cache_dir, log=print, refresh=True):
     """Download and unpack the arm64 packages; return the unpacked root.
 
-    Redone only when the package list (with the candidate versions apt
-    would download) changes.
+    With @refresh, redone when the package list (with the candidate versions
+    apt would download) changed; without, a root fetched before is used as
+    it is (tests: no apt queries, no network).
     """
     os.makedirs(cache_dir, exist_ok=True)
-    pkgs = package_list()
-    versions = run(["apt-cache", "show", "--no-all-versions"] + pkgs)
-    stamp_text = "\n".join(pkgs) + "\n" + hashlib.sha256(versions.encode()).hexdigest()
     top = os.path.join(cache_dir, "arm64")
     root = os.path.join(top, "root")
     stamp = os.path.join(top, "stamp")
+    if not refresh and os.path.exists(stamp) and os.path.isdir(root):
+        return root
+    pkgs = package_list()
+    versions = run(["apt-cache", "show", "--no-all-versions"] + pkgs)
+    stamp_text = "\n".join(pkgs) + "\n" + hashlib.sha256(versions.encode()).hexdigest()
     with open(os.path.join(cache_dir, ".lock-arm64"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -169,7 +172,7 @@ def collect_inputs(root):
 
 def build_base(cache_dir, log=print):
     """Return (kernel path, base initramfs path) of the arm64 guest."""
-    root = fetch(cache_dir, log)
+    root = fetch(cache_dir, log, refresh=False)
     kernel, ver, mods, files = collect_inputs(root)
     h = hashlib.sha256()
     for p in (os.path.abspath(__file__), mkguest.__file__):
