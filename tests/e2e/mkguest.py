@@ -292,6 +292,28 @@ def inputs_key(kernel, files):
     return h.hexdigest()[:16]
 
 
+def write_base(out, files, ver, mods):
+    """Write base archive @out: the directory skeleton, @files ((guest
+    path, host path) pairs), /init and the module list for kernel @ver."""
+    c = Cpio()
+    for d in ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/proc", "/sys",
+              "/dev", "/tmp", "/run", "/etc", "/e2e", "/root"):
+        c.mkdir(d)
+    c.chardev("/dev/console", 5, 1)
+    c.chardev("/dev/null", 1, 3, 0o666)
+    c.symlink("/bin/sh", "busybox")
+    for gpath, src in files:
+        c.add_file(gpath, src)
+    c.add_bytes("/init", INIT_SCRIPT.encode(), 0o755)
+    c.add_bytes("/etc/e2e-modules",
+                "".join("%s/%s\n" % (ver, m) for m in mods).encode())
+    data = c.finish()
+    tmp = out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, out)
+
+
 def build_base(cache_dir, log=print):
     """Return (kernel path, base initramfs path), building it if stale.
 
@@ -306,23 +328,7 @@ def build_base(cache_dir, log=print):
         if os.path.exists(out):
             return kernel, out
         log("building guest initramfs %s (kernel %s)" % (out, ver))
-        c = Cpio()
-        for d in ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/proc", "/sys",
-                  "/dev", "/tmp", "/run", "/etc", "/e2e", "/root"):
-            c.mkdir(d)
-        c.chardev("/dev/console", 5, 1)
-        c.chardev("/dev/null", 1, 3, 0o666)
-        c.symlink("/bin/sh", "busybox")
-        for gpath, src in files:
-            c.add_file(gpath, src)
-        c.add_bytes("/init", INIT_SCRIPT.encode(), 0o755)
-        c.add_bytes("/etc/e2e-modules",
-                    "".join("%s/%s\n" % (ver, m) for m in mods).encode())
-        data = c.finish()
-        tmp = out + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.rename(tmp, out)
+        write_base(out, files, ver, mods)
         # Older images are dead weight (each is ~100 MB).
         for old in glob.glob(os.path.join(cache_dir, "guest-base-*.cpio")):
             if old != out:

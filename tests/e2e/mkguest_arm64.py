@@ -187,22 +187,7 @@ def build_base(cache_dir, log=print):
         if os.path.exists(out):
             return kernel, out
         log("building arm64 guest initramfs %s (kernel %s)" % (out, ver))
-        c = mkguest.Cpio()
-        for d in ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/proc", "/sys",
-                  "/dev", "/tmp", "/run", "/etc", "/e2e", "/root"):
-            c.mkdir(d)
-        c.chardev("/dev/console", 5, 1)
-        c.chardev("/dev/null", 1, 3, 0o666)
-        c.symlink("/bin/sh", "busybox")
-        for gpath, src in files:
-            c.add_file(gpath, src)
-        c.add_bytes("/init", mkguest.INIT_SCRIPT.encode(), 0o755)
-        c.add_bytes("/etc/e2e-modules",
-                    "".join("%s/%s\n" % (ver, m) for m in mods).encode())
-        tmp = out + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(c.finish())
-        os.rename(tmp, out)
+        mkguest.write_base(out, files, ver, mods)
         for old in glob.glob(os.path.join(cache_dir, "guest-arm64-base-*.cpio")):
             if old != out:
                 os.unlink(old)

@@ -58,6 +58,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -84,7 +85,6 @@
  * when data ordering bugs show, while sleeping at once exercises the
  * notifications. Both sides alternate: phases of 4096 requests each. */
 #define SPIN 4000
-#define SPIN_LIMIT(count) (((count) >> 12) & 1 ? SPIN : 0)
 #define DEFAULT_REQUESTS 2000000ull
 
 struct stress {
@@ -93,14 +93,14 @@ struct stress {
 	int kick_fd;
 	bool event_idx;
 	/* device thread's results, read after join */
-	uint64_t dev_done;
+	_Atomic uint64_t dev_done; /* requests the device has completed */
 	uint64_t calls;
 	char dev_err[160];
 	/* driver side */
 	uint64_t kicks;
 	uint64_t cb_waits;
 	unsigned head_slot[RING_SIZE]; /* the driver's own head -> buffer slot */
-	bool stop; /* set by the driver on failure; the device thread exits */
+	atomic_bool stop; /* set by the driver on failure; the device thread exits */
 };
 
 static uint8_t pat(uint64_t seq, unsigned i, uint8_t salt)
@@ -113,6 +113,19 @@ static uint8_t pat(uint64_t seq, unsigned i, uint8_t salt)
 static uint32_t resp_len(uint64_t seq)
 {
 	return RESP_LEN - (uint32_t)(seq % 8) * 4;
+}
+
+/* True while an idle side should poll again rather than sleep: in odd
+ * phases (by its request @count) up to SPIN times, yielding now and then. */
+static bool keep_polling(unsigned *idle, uint64_t count)
+{
+	if (++*idle < ((count >> 12) & 1 ? SPIN : 0)) {
+		if (*idle % 64 == 0)
+			sched_yield();
+		return true;
+	}
+	*idle = 0;
+	return false;
 }
 
 static uint64_t slot_gpa(unsigned slot)
@@ -130,14 +143,14 @@ static void wait_fd(int fd, const char *who, struct stress *s)
 		struct umdev_vqd *d = &s->f->d;
 
 		fprintf(stderr,
-			"stress: %s waiting %d ms: avail idx %u used idx %u last_used %u "
+			"stress: %s waiting %d ms: avail idx %u used idx %u "
 			"used_event %u avail_event %u avail flags %#x used flags %#x "
 			"device done %" PRIu64 "\n",
 			who, STALL_MS, umdev_shm_ld16(&d->avail->idx), umdev_shm_ld16(&d->used->idx),
-			d->last_used_idx, umdev_shm_ld16(&d->avail->ring[d->size]),
+			umdev_shm_ld16(&d->avail->ring[d->size]),
 			umdev_shm_ld16(&d->used->ring[d->size]), umdev_shm_ld16(&d->avail->flags),
 			umdev_shm_ld16(&d->used->flags),
-			__atomic_load_n(&s->dev_done, __ATOMIC_RELAXED));
+			atomic_load_explicit(&s->dev_done, memory_order_relaxed));
 	}
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		fprintf(stderr, "stress: %s: read eventfd: %s\n", who, strerror(errno));
@@ -198,7 +211,7 @@ static void *dev_thread(void *arg)
 	unsigned idle = 0;
 
 	umdev_vq_disable_kicks(vq);
-	while (seq < s->total && !__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) {
+	while (seq < s->total && !atomic_load_explicit(&s->stop, memory_order_relaxed)) {
 		unsigned n = 0;
 		int r = 0;
 
@@ -216,21 +229,17 @@ static void *dev_thread(void *arg)
 		/* Reverse order: completions need not follow submissions. */
 		for (unsigned i = n; i-- > 0;)
 			umdev_vq_push(vq, e[i].head, resp_len(seq - n + i));
-		__atomic_store_n(&s->dev_done, seq, __ATOMIC_RELAXED);
+		atomic_store_explicit(&s->dev_done, seq, memory_order_relaxed);
 		if (n && umdev_vq_notify(vq) == 1)
 			s->calls++;
 		if (n) {
 			idle = 0;
 			continue;
 		}
-		if (seq == s->total || __atomic_load_n(&s->stop, __ATOMIC_RELAXED))
+		if (seq == s->total || atomic_load_explicit(&s->stop, memory_order_relaxed))
 			continue;
-		if (++idle < SPIN_LIMIT(seq)) {
-			if (idle % 64 == 0)
-				sched_yield();
+		if (keep_polling(&idle, seq))
 			continue;
-		}
-		idle = 0;
 		/* Ring empty: ask for kicks, look once more, then sleep. */
 		if (umdev_vq_enable_kicks(vq)) {
 			umdev_vq_disable_kicks(vq);
@@ -252,7 +261,7 @@ out:
  * free the ring under it. */
 #define STRESS_FAIL(s, t, ...)                                                 \
 	do {                                                                   \
-		__atomic_store_n(&(s)->stop, true, __ATOMIC_RELAXED);          \
+		atomic_store_explicit(&(s)->stop, true, memory_order_relaxed); \
 		(void)eventfd_write((s)->kick_fd, 1);                          \
 		pthread_join((t), NULL);                                       \
 		fail_msg(__VA_ARGS__);                                         \
@@ -375,12 +384,8 @@ static void run_stress(struct fx *f, uint64_t total, bool event_idx)
 			idle = 0;
 			continue;
 		}
-		if (++idle < SPIN_LIMIT(completed)) {
-			if (idle % 64 == 0)
-				sched_yield();
+		if (keep_polling(&idle, completed))
 			continue;
-		}
-		idle = 0;
 		/* Nothing to do until the device completes something. */
 		if (!drv_enable_cb(&s)) {
 			s.cb_waits++;
