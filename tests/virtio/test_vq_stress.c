@@ -31,15 +31,16 @@
  * What it can catch where, and what it did catch (2-core x86-64 host shared
  * with other jobs, 2M + 1M requests a run):
  * - Natively on x86-64: compiler reordering around the accessors, and the
- *   store-to-load reordering x86 does in hardware. With split_push changed
- *   to store used idx (relaxed) before the used entry, 1 run in 3 failed
- *   ("completion for request N: response names ..."). With the fence in
- *   split_need_notify removed, 0 runs in 8 hung: the store-to-load window
- *   is nanoseconds wide and the threads rarely run at the same instant
- *   here, so that fence is argued (docs/architecture.md), not proven, by
- *   this test. Load-load and store-store reordering does not happen on
- *   x86, so a missing acquire/release is caught here only when the
- *   compiler exploits it.
+ *   store-to-load reordering x86 does in hardware. Tried by hand: with
+ *   split_push storing used idx (relaxed) before the used element, 1 run
+ *   in 9 failed ("completion for request N: response names ..."); with
+ *   the fence in split_need_notify removed, 0 runs in 9 hung. Both
+ *   windows are nanoseconds wide on x86 and the two threads rarely run at
+ *   the same instant on a shared 2-core machine, so a pass here is
+ *   evidence, not proof: the orders themselves are argued rule by rule in
+ *   docs/architecture.md ("Ordering of shared memory"). Load-load and
+ *   store-store reordering does not happen on x86 at all, so there a
+ *   missing acquire/release shows only when the compiler exploits it.
  * - Under qemu-aarch64 (the arm64 cross build): the aarch64 code the
  *   compiler emits for the accessors, including its reordering freedom.
  *   But qemu-user's TCG runs the guest's loads and stores as host loads
