@@ -33,7 +33,7 @@
  * - Natively on x86-64: compiler reordering around the accessors, and the
  *   store-to-load reordering x86 does in hardware. Tried by hand: with
  *   split_push storing used idx (relaxed) before the used element, 1 run
- *   in 9 failed ("completion for request N: response names ..."); with
+ *   in 12 failed ("completion for request N: response names ..."); with
  *   the fence in split_need_notify removed, 0 runs in 9 hung. Both
  *   windows are nanoseconds wide on x86 and the two threads rarely run at
  *   the same instant on a shared 2-core machine, so a pass here is
