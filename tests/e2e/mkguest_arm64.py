@@ -85,7 +85,8 @@ def fetch(cache_dir, log=print, refresh=True):
         return root
     pkgs = package_list()
     versions = run(["apt-cache", "show", "--no-all-versions"] + pkgs)
-    stamp_text = "\n".join(pkgs) + "\n" + hashlib.sha256(versions.encode()).hexdigest()
+    stamp_text = "\n".join(pkgs + WANTED_MODULES) + "\n" + \
+        hashlib.sha256(versions.encode()).hexdigest()
     with open(os.path.join(cache_dir, ".lock-arm64"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
@@ -106,11 +107,24 @@ def fetch(cache_dir, log=print, refresh=True):
             subprocess.run(["dpkg-deb", "-x", deb, tmp], check=True)
         for ver in os.listdir(os.path.join(tmp, "lib/modules")):
             subprocess.run(["depmod", "-b", tmp, ver], check=True)
+            prune_modules(os.path.join(tmp, "lib/modules", ver))
+        shutil.rmtree(os.path.join(tmp, "usr/share"), ignore_errors=True)
         os.rename(tmp, root)
         shutil.rmtree(debs)
         with open(stamp, "w") as f:
             f.write(stamp_text)
         return root
+
+
+def prune_modules(moddir):
+    """Delete the modules the guest does not load (most of the 400 MB);
+    modules.dep still names them, which nothing here reads for them."""
+    keep = set(mkguest.module_closure(moddir, WANTED_MODULES))
+    for top, _, names in os.walk(os.path.join(moddir, "kernel")):
+        for name in names:
+            rel = os.path.relpath(os.path.join(top, name), moddir)
+            if rel not in keep:
+                os.unlink(os.path.join(moddir, rel))
 
 
 def in_root(root, path):
