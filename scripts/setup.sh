@@ -25,6 +25,9 @@ PKGS=(
   liburing-dev:arm64 libjson-c-dev:arm64 libcmocka-dev:arm64 libaio-dev:arm64
   # the RBD backend, and the one-node Ceph cluster its tests start (tests/backend/ceph-cluster.sh)
   librbd-dev librados-dev ceph-mon ceph-osd ceph-common uuid-runtime
+  # the arm64 guest (tests/e2e/e2e_arm64.py): qemu-system-aarch64; depmod and
+  # readelf for the guest image from arm64 packages (mkguest_arm64.py)
+  qemu-system-arm kmod binutils
 )
 
 # arm64 packages come from Debian's arm64 archive: enable it once.
@@ -52,3 +55,7 @@ else
   meson setup build >/dev/null
 fi
 ninja -C build
+
+# The arm64 guest's kernel, busybox and fio come from Debian's arm64 archive:
+# fetch them now into the e2e guest cache so the tests need no network.
+python3 tests/e2e/mkguest_arm64.py --fetch-only --cache-dir build/tests/e2e/guest-cache

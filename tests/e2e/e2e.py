@@ -406,6 +406,7 @@ class Test:
     reconnect = False
     image_mb = 256
     guest_timeout = 240
+    boot_timeout = 90
     # Seconds the server may take to exit after SIGTERM at the end.
     shutdown_limit = 10.0
 
@@ -480,6 +481,10 @@ class Test:
     def check_host(self):
         """Host-side checks of the image after the guest powered off."""
 
+    def build_guest(self):
+        """(kernel, base initramfs) of the guest; e2e_arm64.py overrides."""
+        return mkguest.build_base(self.args.cache_dir, log=log)
+
     def run(self):
         t_all = time.monotonic()
         if os.path.isdir(self.work):
@@ -487,7 +492,7 @@ class Test:
         os.makedirs(self.work)
         t = time.monotonic()
         try:
-            kernel, base = mkguest.build_base(self.args.cache_dir, log=log)
+            kernel, base = self.build_guest()
         except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
             raise E2EFailure("cannot build the guest: %s" % e)
         if not os.access(kernel, os.R_OK):
@@ -509,7 +514,7 @@ class Test:
             self.server.start()
             t = time.monotonic()
             self.qemu.start()
-            booted = self.qemu.wait_for(r"UMDEV-E2E-BOOTED", 90)
+            booted = self.qemu.wait_for(r"UMDEV-E2E-BOOTED", self.boot_timeout)
             if booted is None:
                 if self.qemu.find(r"UMDEV-E2E-INIT"):
                     # Module loading probes the device; a server that never

@@ -185,8 +185,9 @@ def find_kernel():
     return best[1], best[2]
 
 
-def module_closure(moddir):
-    """Return module paths (relative to moddir) in load order."""
+def module_closure(moddir, wanted=None):
+    """Return module paths (relative to moddir) in load order: @wanted
+    (default WANTED_MODULES) and their dependencies."""
     deps = {}
     by_name = {}
     with open(os.path.join(moddir, "modules.dep")) as f:
@@ -216,7 +217,7 @@ def module_closure(moddir):
             visit(d, stack | {mod})
         order.append(mod)
 
-    for name in WANTED_MODULES:
+    for name in wanted or WANTED_MODULES:
         name = name.replace("-", "_")
         if name in by_name:
             visit(by_name[name], frozenset())
@@ -291,6 +292,28 @@ def inputs_key(kernel, files):
     return h.hexdigest()[:16]
 
 
+def write_base(out, files, ver, mods):
+    """Write base archive @out: the directory skeleton, @files ((guest
+    path, host path) pairs), /init and the module list for kernel @ver."""
+    c = Cpio()
+    for d in ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/proc", "/sys",
+              "/dev", "/tmp", "/run", "/etc", "/e2e", "/root"):
+        c.mkdir(d)
+    c.chardev("/dev/console", 5, 1)
+    c.chardev("/dev/null", 1, 3, 0o666)
+    c.symlink("/bin/sh", "busybox")
+    for gpath, src in files:
+        c.add_file(gpath, src)
+    c.add_bytes("/init", INIT_SCRIPT.encode(), 0o755)
+    c.add_bytes("/etc/e2e-modules",
+                "".join("%s/%s\n" % (ver, m) for m in mods).encode())
+    data = c.finish()
+    tmp = out + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.rename(tmp, out)
+
+
 def build_base(cache_dir, log=print):
     """Return (kernel path, base initramfs path), building it if stale.
 
@@ -305,23 +328,7 @@ def build_base(cache_dir, log=print):
         if os.path.exists(out):
             return kernel, out
         log("building guest initramfs %s (kernel %s)" % (out, ver))
-        c = Cpio()
-        for d in ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/proc", "/sys",
-                  "/dev", "/tmp", "/run", "/etc", "/e2e", "/root"):
-            c.mkdir(d)
-        c.chardev("/dev/console", 5, 1)
-        c.chardev("/dev/null", 1, 3, 0o666)
-        c.symlink("/bin/sh", "busybox")
-        for gpath, src in files:
-            c.add_file(gpath, src)
-        c.add_bytes("/init", INIT_SCRIPT.encode(), 0o755)
-        c.add_bytes("/etc/e2e-modules",
-                    "".join("%s/%s\n" % (ver, m) for m in mods).encode())
-        data = c.finish()
-        tmp = out + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.rename(tmp, out)
+        write_base(out, files, ver, mods)
         # Older images are dead weight (each is ~100 MB).
         for old in glob.glob(os.path.join(cache_dir, "guest-base-*.cpio")):
             if old != out:
