@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +118,7 @@ umdev_bdev *umdev_bdev_open(const char *spec, bool readonly, int *err)
 		*err = ret;
 		return NULL;
 	}
+	atomic_init(&b->size, b->info.size);
 	if (readonly) {
 		b->info.readonly = true;
 		b->info.can_discard = false;
@@ -129,7 +131,7 @@ void umdev_bdev_close(umdev_bdev *b)
 {
 	if (!b)
 		return;
-	if (__atomic_load_n(&b->nqueues, __ATOMIC_ACQUIRE))
+	if (atomic_load_explicit(&b->nqueues, memory_order_acquire))
 		umdev_warn("backend '%s': closed with queues still open", b->spec);
 	b->ops->close(b);
 	free(b->spec);
@@ -139,33 +141,35 @@ void umdev_bdev_close(umdev_bdev *b)
 void umdev_bdev_get_info(const umdev_bdev *b, struct umdev_bdev_info *info)
 {
 	*info = b->info;
-	info->size = __atomic_load_n(&b->info.size, __ATOMIC_RELAXED);
+	info->size = atomic_load_explicit(&b->size, memory_order_relaxed);
 }
 
 int umdev_bdev_watch_size(umdev_bdev *b, umdev_loop *loop, umdev_bdev_size_cb cb, void *opaque)
 {
 	if (!b || !loop || !cb)
 		return -EINVAL;
-	if (b->size_loop)
+	if (atomic_load_explicit(&b->size_loop, memory_order_relaxed))
 		return -EBUSY;
 	b->size_cb = cb;
 	b->size_opaque = opaque;
-	__atomic_store_n(&b->size_loop, loop, __ATOMIC_RELEASE);
+	atomic_store_explicit(&b->size_loop, loop, memory_order_release);
 	return 0;
 }
 
 umdev_loop *umdev_bdev_size_loop(const umdev_bdev *b)
 {
-	return __atomic_load_n(&b->size_loop, __ATOMIC_ACQUIRE);
+	return atomic_load_explicit(&b->size_loop, memory_order_acquire);
 }
 
 void umdev_bdev_size_changed(umdev_bdev *b, uint64_t size)
 {
-	if (size == __atomic_load_n(&b->info.size, __ATOMIC_RELAXED))
+	uint64_t old = atomic_load_explicit(&b->size, memory_order_relaxed);
+
+	if (size == old)
 		return; /* the header changed for another reason */
 	umdev_info("backend '%s': size now %llu bytes (was %llu)", b->spec,
-		   (unsigned long long)size, (unsigned long long)b->info.size);
-	__atomic_store_n(&b->info.size, size, __ATOMIC_RELAXED);
+		   (unsigned long long)size, (unsigned long long)old);
+	atomic_store_explicit(&b->size, size, memory_order_relaxed);
 	if (b->size_cb)
 		b->size_cb(b->size_opaque, size);
 }
@@ -202,7 +206,7 @@ umdev_bdev_queue *umdev_bdev_queue_new(umdev_bdev *b, umdev_loop *loop, int *err
 		*err = ret;
 		return NULL;
 	}
-	__atomic_add_fetch(&b->nqueues, 1, __ATOMIC_RELEASE);
+	atomic_fetch_add_explicit(&b->nqueues, 1, memory_order_release);
 	return q;
 }
 
@@ -211,7 +215,7 @@ void umdev_bdev_queue_free(umdev_bdev_queue *q)
 	if (!q)
 		return;
 	q->b->ops->queue_free(q);
-	__atomic_sub_fetch(&q->b->nqueues, 1, __ATOMIC_RELEASE);
+	atomic_fetch_sub_explicit(&q->b->nqueues, 1, memory_order_release);
 	free(q);
 }
 
@@ -260,7 +264,7 @@ static int bdev_check(const umdev_bdev *b, const struct umdev_bdev_io *io)
 		return -EINVAL;
 	}
 	/* Written so that offset + len cannot overflow; the size may change (rbd resize). */
-	size = __atomic_load_n(&b->info.size, __ATOMIC_RELAXED);
+	size = atomic_load_explicit(&b->size, memory_order_relaxed);
 	if (io->offset > size || io->len > size - io->offset)
 		return -EINVAL;
 	return 0;

@@ -9,6 +9,8 @@
 #ifndef UMDEV_BACKEND_INTERNAL_H
 #define UMDEV_BACKEND_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "umdev/backend.h"
 
 /**
@@ -35,11 +37,12 @@ struct umdev_bdev_ops {
 struct umdev_bdev {
 	const struct umdev_bdev_ops *ops;
 	char *spec;
-	struct umdev_bdev_info info;
+	struct umdev_bdev_info info; /* info.size: at open; the current size is size */
+	_Atomic uint64_t size; /* bytes; changes on a resize (any thread reads it) */
 	void *priv;
-	unsigned nqueues; /* atomic: queues not yet freed */
+	atomic_uint nqueues; /* queues not yet freed */
 	/* umdev_bdev_watch_size(): size_loop is set last (release), read by any thread. */
-	umdev_loop *size_loop;
+	umdev_loop *_Atomic size_loop;
 	umdev_bdev_size_cb size_cb;
 	void *size_opaque;
 };

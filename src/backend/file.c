@@ -69,6 +69,7 @@
 #include <libaio.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
@@ -93,8 +94,8 @@ struct file_bdev {
 	int dfd; /* O_DIRECT, or -1 */
 	uint32_t align; /* direct alignment: offset, iovec bases and lengths */
 	bool is_blk;
-	bool no_zero_range; /* atomic hint: ZERO_RANGE is unsupported */
-	bool warned_direct; /* atomic: the EINVAL fallback was logged */
+	atomic_bool no_zero_range; /* hint: ZERO_RANGE is unsupported */
+	atomic_bool warned_direct; /* the EINVAL fallback was logged */
 	pthread_mutex_t pool_lock; /* creating the pool from several loops */
 	struct bdev_pool *pool; /* workers for epoll loops, made on first use */
 };
@@ -596,7 +597,7 @@ static int file_prepare(struct file_req *req, struct file_op *op)
 		op->flags = FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE;
 		break;
 	case UMDEV_BDEV_WRITE_ZEROES:
-		if (!req->punch && __atomic_load_n(&f->no_zero_range, __ATOMIC_RELAXED))
+		if (!req->punch && atomic_load_explicit(&f->no_zero_range, memory_order_relaxed))
 			req->punch = true;
 		op->call = FILE_CALL_FALLOCATE;
 		op->flags = (req->punch ? FALLOC_FL_PUNCH_HOLE : FALLOC_FL_ZERO_RANGE) |
@@ -758,7 +759,7 @@ static bool file_retry(struct file_req *req, int res)
 		return true;
 	}
 	if (res == -EINVAL && req->used_direct) {
-		if (!__atomic_exchange_n(&f->warned_direct, true, __ATOMIC_RELAXED))
+		if (!atomic_exchange_explicit(&f->warned_direct, true, memory_order_relaxed))
 			umdev_warn("backend '%s': direct I/O rejected, retrying buffered",
 				   req->fq->q->b->spec);
 		req->force_buffered = true;
@@ -767,7 +768,7 @@ static bool file_retry(struct file_req *req, int res)
 	}
 	if (io->op == UMDEV_BDEV_WRITE_ZEROES && !req->punch && !f->is_blk &&
 	    (res == -EOPNOTSUPP || res == -EINVAL)) {
-		__atomic_store_n(&f->no_zero_range, true, __ATOMIC_RELAXED);
+		atomic_store_explicit(&f->no_zero_range, true, memory_order_relaxed);
 		req->punch = true;
 		file_issue(req);
 		return true;

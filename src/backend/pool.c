@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -36,15 +37,15 @@ struct bdev_pool_chan {
 	struct bdev_pool *pool;
 	umdev_loop *loop;
 	int efd;
-	struct bdev_pool_work *done_stack; /* atomic; newest first */
-	unsigned refs; /* atomic: submitted items whose worker has not finished signalling */
+	struct bdev_pool_work *_Atomic done_stack; /* newest first */
+	atomic_uint refs; /* submitted items whose worker has not finished signalling */
 };
 
 void bdev_pool_chan_hold(struct bdev_pool_chan *c, struct bdev_pool_work *w)
 {
 	w->chan = c;
 	w->next = NULL;
-	__atomic_fetch_add(&c->refs, 1, __ATOMIC_RELAXED);
+	atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
 void bdev_pool_chan_post(struct bdev_pool_work *w)
@@ -53,16 +54,16 @@ void bdev_pool_chan_post(struct bdev_pool_work *w)
 	struct bdev_pool_work *old;
 	uint64_t one = 1;
 
-	old = __atomic_load_n(&c->done_stack, __ATOMIC_RELAXED);
+	old = atomic_load_explicit(&c->done_stack, memory_order_relaxed);
 	do {
 		w->next = old;
-	} while (!__atomic_compare_exchange_n(&c->done_stack, &old, w, true, __ATOMIC_RELEASE,
-					      __ATOMIC_RELAXED));
+	} while (!atomic_compare_exchange_weak_explicit(&c->done_stack, &old, w,
+						       memory_order_release, memory_order_relaxed));
 	/* EAGAIN (counter saturated) still leaves the eventfd readable. */
 	if (!old)
 		while (write(c->efd, &one, sizeof(one)) < 0 && errno == EINTR)
 			;
-	__atomic_fetch_sub(&c->refs, 1, __ATOMIC_RELEASE);
+	atomic_fetch_sub_explicit(&c->refs, 1, memory_order_release);
 }
 
 static void *pool_worker(void *arg)
@@ -152,7 +153,7 @@ static void chan_cb(void *opaque, uint32_t events)
 
 	while (read(c->efd, &v, sizeof(v)) < 0 && errno == EINTR)
 		;
-	list = __atomic_exchange_n(&c->done_stack, NULL, __ATOMIC_ACQUIRE);
+	list = atomic_exchange_explicit(&c->done_stack, NULL, memory_order_acquire);
 	while (list) {
 		struct bdev_pool_work *n = list->next;
 
@@ -200,9 +201,9 @@ void bdev_pool_chan_free(struct bdev_pool_chan *c)
 	if (!c)
 		return;
 	/* Workers may still be between their push and their last touch of c. */
-	while (__atomic_load_n(&c->refs, __ATOMIC_ACQUIRE))
+	while (atomic_load_explicit(&c->refs, memory_order_acquire))
 		sched_yield();
-	if (__atomic_load_n(&c->done_stack, __ATOMIC_ACQUIRE))
+	if (atomic_load_explicit(&c->done_stack, memory_order_acquire))
 		umdev_err("worker pool channel freed with completions not run");
 	umdev_loop_del_fd(c->loop, c->efd);
 	close(c->efd);
@@ -248,7 +249,7 @@ int bdev_pool_submit(struct bdev_pool_chan *c, struct bdev_pool_work *w)
 			/* Nobody could ever run it: take it back. */
 			p->head = p->tail = NULL;
 			p->nqueued = 0;
-			__atomic_fetch_sub(&c->refs, 1, __ATOMIC_RELAXED);
+			atomic_fetch_sub_explicit(&c->refs, 1, memory_order_relaxed);
 		}
 	}
 	pthread_mutex_unlock(&p->lock);

@@ -38,6 +38,7 @@
  * only corrupts its own disk or reads.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,8 +60,8 @@
  * cleared (on the size loop's thread) when the backend closes.
  */
 struct rbd_watch {
-	unsigned refs; /* atomic */
-	umdev_bdev *b; /* NULL once closed; size loop's thread */
+	atomic_uint refs;
+	umdev_bdev *_Atomic b; /* NULL once closed; size loop's thread */
 };
 
 struct rbd_bdev {
@@ -211,7 +212,7 @@ fail:
 
 static void watch_put(struct rbd_watch *w)
 {
-	if (__atomic_sub_fetch(&w->refs, 1, __ATOMIC_ACQ_REL) == 0)
+	if (atomic_fetch_sub_explicit(&w->refs, 1, memory_order_acq_rel) == 1)
 		free(w);
 }
 
@@ -219,7 +220,7 @@ static void watch_put(struct rbd_watch *w)
 static void watch_msg(void *opaque)
 {
 	struct rbd_watch *w = opaque;
-	umdev_bdev *b = w->b;
+	umdev_bdev *b = atomic_load_explicit(&w->b, memory_order_relaxed);
 	uint64_t size;
 
 	if (b) {
@@ -235,12 +236,12 @@ static void watch_msg(void *opaque)
 static void watch_cb(void *arg)
 {
 	struct rbd_watch *w = arg;
-	umdev_bdev *b = __atomic_load_n(&w->b, __ATOMIC_ACQUIRE);
+	umdev_bdev *b = atomic_load_explicit(&w->b, memory_order_acquire);
 	umdev_loop *loop = b ? umdev_bdev_size_loop(b) : NULL;
 
 	if (!loop)
 		return; /* nobody listens to size changes */
-	__atomic_add_fetch(&w->refs, 1, __ATOMIC_RELAXED);
+	atomic_fetch_add_explicit(&w->refs, 1, memory_order_relaxed);
 	if (umdev_loop_call(loop, watch_msg, w) < 0)
 		watch_put(w);
 }
@@ -273,8 +274,8 @@ static int rbd_open_bdev(umdev_bdev *b, const char *arg, bool readonly)
 		ret = -ENOMEM;
 		goto fail_conn;
 	}
-	r->watch->refs = 1;
-	r->watch->b = b;
+	atomic_init(&r->watch->refs, 1);
+	atomic_init(&r->watch->b, b);
 	ret = rbd_update_watch(r->image, &r->watch_handle, watch_cb, r->watch);
 	if (ret < 0) {
 		free(r->watch);
@@ -302,7 +303,7 @@ static void watch_detach(void *opaque)
 {
 	struct rbd_watch *w = opaque;
 
-	__atomic_store_n(&w->b, NULL, __ATOMIC_RELEASE);
+	atomic_store_explicit(&w->b, NULL, memory_order_release);
 }
 
 static void rbd_close_bdev(umdev_bdev *b)

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/shm.h"
+
 #define PAGE_SIZE_4K 4096ull
 #define BLK_SLOT_BYTES 32u /* 16-byte header, status at +16, padding */
 #define BLK_MAX_DATA_BUFS 254u
@@ -941,7 +943,7 @@ static int blk_submit(struct umdev_vuc *c, unsigned q, uint32_t type, uint64_t s
 	struct virtio_blk_outhdr *hdr;
 	struct umdev_vuc_vq *vq;
 	struct umdev_vblk_slot *s;
-	volatile uint8_t *status;
+	uint8_t *status;
 	uint16_t slot;
 	int head;
 
@@ -957,7 +959,7 @@ static int blk_submit(struct umdev_vuc *c, unsigned q, uint32_t type, uint64_t s
 	hdr->type = type;
 	hdr->ioprio = 0;
 	hdr->sector = sector;
-	*status = 0xff;
+	umdev_shm_st8(status, 0xff);
 
 	bufs[0] = (struct umdev_vqd_buf){ .addr = s->hdr_gpa, .len = sizeof(*hdr) };
 	for (unsigned i = 0; i < n; i++)
@@ -1024,7 +1026,7 @@ int umdev_vblk_poll(struct umdev_vuc *c, unsigned q, struct umdev_vblk_cpl *cpl,
 			return -EPROTO;
 		s = &vq->slots[vq->head_slot[head]];
 		cpl[got].cookie = s->cookie;
-		cpl[got].status = *(volatile uint8_t *)umdev_vuc_gpa_ptr(c, s->status_gpa, 1);
+		cpl[got].status = umdev_shm_ld8(umdev_vuc_gpa_ptr(c, s->status_gpa, 1));
 		cpl[got].len = len;
 		s->busy = false;
 		vq->free_slots[vq->nfree_slots++] = vq->head_slot[head];

@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "umdev/irq.h"
@@ -23,9 +24,9 @@
 struct ims_slot {
 	uint64_t addr;
 	uint32_t data;
-	uint32_t perm; /* PERM_EN | pasid; atomic */
-	uint8_t masked; /* atomic */
-	const void *owner; /* atomic */
+	_Atomic uint32_t perm; /* PERM_EN | pasid */
+	_Atomic uint8_t masked;
+	const void *_Atomic owner;
 };
 
 struct umdev_ims {
@@ -53,7 +54,7 @@ umdev_ims *umdev_ims_new(unsigned n, int *err)
 	ims->n = n;
 	ims->nfree = n;
 	for (unsigned i = 0; i < n; i++)
-		ims->slot[i].masked = 1;
+		atomic_init(&ims->slot[i].masked, 1);
 	return ims;
 }
 
@@ -67,7 +68,7 @@ void umdev_ims_free(umdev_ims *ims)
 
 static const void *owner_of(const struct ims_slot *s)
 {
-	return __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE);
+	return atomic_load_explicit(&s->owner, memory_order_acquire);
 }
 
 int umdev_ims_alloc(umdev_ims *ims, const void *owner)
@@ -85,9 +86,9 @@ int umdev_ims_alloc(umdev_ims *ims, const void *owner)
 			continue;
 		s->addr = 0;
 		s->data = 0;
-		__atomic_store_n(&s->perm, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&s->masked, 1, __ATOMIC_RELAXED);
-		__atomic_store_n(&s->owner, owner, __ATOMIC_RELEASE);
+		atomic_store_explicit(&s->perm, 0, memory_order_relaxed);
+		atomic_store_explicit(&s->masked, 1, memory_order_relaxed);
+		atomic_store_explicit(&s->owner, owner, memory_order_release);
 		ims->nfree--;
 		ims->hint = (i + 1) % ims->n;
 		ret = (int)i;
@@ -100,9 +101,9 @@ int umdev_ims_alloc(umdev_ims *ims, const void *owner)
 /* Lock held. */
 static void release_locked(umdev_ims *ims, struct ims_slot *s)
 {
-	__atomic_store_n(&s->owner, NULL, __ATOMIC_RELEASE);
-	__atomic_store_n(&s->perm, 0, __ATOMIC_RELAXED);
-	__atomic_store_n(&s->masked, 1, __ATOMIC_RELAXED);
+	atomic_store_explicit(&s->owner, NULL, memory_order_release);
+	atomic_store_explicit(&s->perm, 0, memory_order_relaxed);
+	atomic_store_explicit(&s->masked, 1, memory_order_relaxed);
 	ims->nfree++;
 }
 
@@ -167,7 +168,7 @@ int umdev_ims_set_mask(umdev_ims *ims, unsigned idx, bool masked)
 	pthread_mutex_lock(&ims->lock);
 	s = used_locked(ims, idx);
 	if (s)
-		__atomic_store_n(&s->masked, masked, __ATOMIC_RELEASE);
+		atomic_store_explicit(&s->masked, masked, memory_order_release);
 	pthread_mutex_unlock(&ims->lock);
 	return s ? 0 : -EINVAL;
 }
@@ -181,7 +182,7 @@ int umdev_ims_set_pasid(umdev_ims *ims, unsigned idx, bool enable, uint32_t pasi
 	pthread_mutex_lock(&ims->lock);
 	s = used_locked(ims, idx);
 	if (s)
-		__atomic_store_n(&s->perm, (enable ? PERM_EN : 0) | pasid, __ATOMIC_RELEASE);
+		atomic_store_explicit(&s->perm, (enable ? PERM_EN : 0) | pasid, memory_order_release);
 	pthread_mutex_unlock(&ims->lock);
 	return s ? 0 : -EINVAL;
 }
@@ -195,11 +196,11 @@ int umdev_ims_get(umdev_ims *ims, unsigned idx, struct umdev_ims_entry *out)
 		return -EINVAL;
 	pthread_mutex_lock(&ims->lock);
 	s = &ims->slot[idx];
-	perm = __atomic_load_n(&s->perm, __ATOMIC_ACQUIRE);
+	perm = atomic_load_explicit(&s->perm, memory_order_acquire);
 	*out = (struct umdev_ims_entry){
 		.addr = s->addr,
 		.data = s->data,
-		.masked = __atomic_load_n(&s->masked, __ATOMIC_ACQUIRE),
+		.masked = atomic_load_explicit(&s->masked, memory_order_acquire),
 		.pasid_en = perm & PERM_EN,
 		.pasid = PERM_PASID(perm),
 		.owner = owner_of(s),
@@ -214,7 +215,7 @@ bool umdev_ims_pasid_allows(const umdev_ims *ims, unsigned idx, uint32_t pasid)
 
 	if (idx >= ims->n || !owner_of(&ims->slot[idx]))
 		return false;
-	perm = __atomic_load_n(&ims->slot[idx].perm, __ATOMIC_ACQUIRE);
+	perm = atomic_load_explicit(&ims->slot[idx].perm, memory_order_acquire);
 	return !(perm & PERM_EN) || PERM_PASID(perm) == pasid;
 }
 

@@ -755,7 +755,7 @@ static int loop_iterate(umdev_loop *loop)
 	loop_submit(loop);
 	if (loop->npollers || loop->deferred ||
 	    (loop->has_ring && io_uring_cq_ready(&loop->ring)) ||
-	    __atomic_load_n(&loop->stop, __ATOMIC_ACQUIRE))
+	    atomic_load_explicit(&loop->stop, memory_order_acquire))
 		timeout = 0;
 	else if (loop->sq_queued)
 		timeout = 1; /* the kernel refused entries: retry soon */
@@ -786,7 +786,7 @@ static int loop_run_active(umdev_loop *loop)
 	int ret = 0;
 
 	loop_current = loop;
-	while (!__atomic_load_n(&loop->stop, __ATOMIC_ACQUIRE)) {
+	while (!atomic_load_explicit(&loop->stop, memory_order_acquire)) {
 		ret = loop_iterate(loop);
 		if (ret < 0) {
 			umdev_err("%s: epoll_wait: %s", loop->name, strerror(-ret));
@@ -815,7 +815,7 @@ static int loop_run_active(umdev_loop *loop)
 	loop_free_dead(loop);
 
 	loop_current = NULL;
-	__atomic_store_n(&loop->stop, false, __ATOMIC_RELEASE);
+	atomic_store_explicit(&loop->stop, false, memory_order_release);
 	return ret;
 }
 
@@ -835,7 +835,7 @@ int umdev_loop_run(umdev_loop *loop)
 
 void umdev_loop_stop(umdev_loop *loop)
 {
-	__atomic_store_n(&loop->stop, true, __ATOMIC_RELEASE);
+	atomic_store_explicit(&loop->stop, true, memory_order_release);
 	loop_wake(loop);
 }
 

@@ -20,6 +20,7 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -81,7 +82,7 @@ struct umdev_loop {
 	pthread_cond_t sync_cond;
 	struct loop_msg *msg_head, *msg_tail;
 	bool active; /* run() is running or about to run in its thread */
-	bool stop; /* atomic */
+	atomic_bool stop;
 
 	pthread_t thread;
 	bool thread_started; /* control thread only */

@@ -17,7 +17,7 @@
 
 static void region_put(struct umdev_mem_region *r)
 {
-	if (__atomic_sub_fetch(&r->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+	if (atomic_fetch_sub_explicit(&r->refs, 1, memory_order_acq_rel) == 1) {
 		/* Nobody can touch it now: withdraw it from the guard, then unmap. */
 		mem_guard_range_del(r->guard);
 		munmap(r->mmap_base, r->mmap_len);
@@ -31,7 +31,7 @@ static struct umdev_as_map *map_alloc(unsigned n, uint64_t version)
 
 	if (!m)
 		return NULL;
-	m->refs = 1;
+	atomic_init(&m->refs, 1);
 	m->guard_sink = -1;
 	m->n = n;
 	m->version = version;
@@ -40,7 +40,7 @@ static struct umdev_as_map *map_alloc(unsigned n, uint64_t version)
 
 umdev_as_map *umdev_as_map_ref(umdev_as_map *m)
 {
-	__atomic_add_fetch(&m->refs, 1, __ATOMIC_RELAXED);
+	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
 	return m;
 }
 
@@ -48,7 +48,7 @@ void umdev_as_map_put(umdev_as_map *m)
 {
 	if (!m)
 		return;
-	if (__atomic_sub_fetch(&m->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
 		for (unsigned i = 0; i < m->n; i++)
 			region_put(m->r[i]);
 		free(m);
@@ -174,7 +174,7 @@ static int region_map(umdev_as *as, const struct umdev_mem_region_desc *d,
 	r->mmap_base = p;
 	r->mmap_len = len;
 	r->host = (uint8_t *)p + delta;
-	r->refs = 1;
+	atomic_init(&r->refs, 1);
 	/* The client may shrink the file under us (unsealed memfd, hugetlbfs). */
 	r->guard = mem_guard_range_add(as->guard_sink, p, len);
 	*out = r;
@@ -225,7 +225,7 @@ int umdev_as_add_region(umdev_as *as, const struct umdev_mem_region_desc *d)
 		next->r[i + 1] = cur->r[i];
 	for (i = 0; i < next->n; i++)
 		if (next->r[i] != r)
-			__atomic_add_fetch(&next->r[i]->refs, 1, __ATOMIC_RELAXED);
+			atomic_fetch_add_explicit(&next->r[i]->refs, 1, memory_order_relaxed);
 	publish(as, next);
 	return 0;
 
@@ -251,7 +251,7 @@ int umdev_as_remove_region(umdev_as *as, uint64_t guest_addr, uint64_t size)
 		if (i == victim)
 			continue;
 		next->r[j++] = cur->r[i];
-		__atomic_add_fetch(&cur->r[i]->refs, 1, __ATOMIC_RELAXED);
+		atomic_fetch_add_explicit(&cur->r[i]->refs, 1, memory_order_relaxed);
 	}
 	publish(as, next);
 	return 0;

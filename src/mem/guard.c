@@ -30,10 +30,15 @@
  * clearing the start first, and is only withdrawn when no thread can access
  * it any more (its last map reference is gone), so the handler never remaps
  * memory that has been unmapped.
+ *
+ * The handler touches only <stdatomic.h> objects that are lock-free (checked
+ * below at compile time): C11 allows such atomics in a signal handler, and a
+ * lock-based fallback could deadlock against the thread it interrupted.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -48,7 +53,7 @@
 #define GUARD_MAX_SINKS 4096
 
 struct range {
-	uintptr_t start; /* atomic; 0: free */
+	_Atomic uintptr_t start; /* 0: free */
 	size_t len;
 	unsigned sink; /* GUARD_MAX_SINKS: none */
 	unsigned gen; /* the sink's generation when registered */
@@ -56,9 +61,9 @@ struct range {
 
 /* Where a fault is reported: one per address space. */
 struct sink {
-	unsigned gen; /* atomic; bumped on release, so stale ranges report nowhere */
-	int pending; /* atomic; set by the handler, cleared by the control loop */
-	int faulted; /* atomic; set by the handler, stays until the sink is freed */
+	atomic_uint gen; /* bumped on release, so stale ranges report nowhere */
+	atomic_int pending; /* set by the handler, cleared by the control loop */
+	atomic_int faulted; /* set by the handler, stays until the sink is freed */
 	bool used;
 	void (*cb)(void *opaque);
 	void *opaque;
@@ -66,7 +71,12 @@ struct sink {
 
 static struct range ranges[GUARD_MAX_RANGES];
 static struct sink sinks[GUARD_MAX_SINKS];
-static unsigned ranges_hwm; /* atomic: ranges[0, hwm) may be in use */
+static atomic_uint ranges_hwm; /* ranges[0, hwm) may be in use */
+
+/* What on_sigbus reads and writes must be lock-free to be async-signal-safe. */
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "int atomics must be lock-free");
+_Static_assert(ATOMIC_LONG_LOCK_FREE == 2 && sizeof(uintptr_t) == sizeof(long),
+	       "uintptr_t atomics must be lock-free");
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static int event_fd = -1;
 static umdev_loop *ctl_loop;
@@ -76,12 +86,12 @@ static __thread unsigned long thread_faults;
 static void on_sigbus(int sig, siginfo_t *si, void *uc)
 {
 	uintptr_t a = (uintptr_t)si->si_addr;
-	unsigned n = __atomic_load_n(&ranges_hwm, __ATOMIC_ACQUIRE);
+	unsigned n = atomic_load_explicit(&ranges_hwm, memory_order_acquire);
 	int saved_errno = errno;
 
 	for (unsigned i = 0; i < n; i++) {
 		struct range *r = &ranges[i];
-		uintptr_t s = __atomic_load_n(&r->start, __ATOMIC_ACQUIRE);
+		uintptr_t s = atomic_load_explicit(&r->start, memory_order_acquire);
 		static const uint64_t one = 1;
 
 		if (!s || a - s >= r->len)
@@ -91,10 +101,10 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 			break;
 		thread_faults++;
 		if (r->sink < GUARD_MAX_SINKS &&
-		    __atomic_load_n(&sinks[r->sink].gen, __ATOMIC_ACQUIRE) == r->gen)
+		    atomic_load_explicit(&sinks[r->sink].gen, memory_order_acquire) == r->gen)
 		{
-			__atomic_store_n(&sinks[r->sink].faulted, 1, __ATOMIC_RELEASE);
-			__atomic_store_n(&sinks[r->sink].pending, 1, __ATOMIC_RELEASE);
+			atomic_store_explicit(&sinks[r->sink].faulted, 1, memory_order_release);
+			atomic_store_explicit(&sinks[r->sink].pending, 1, memory_order_release);
 		}
 		if (event_fd >= 0 && write(event_fd, &one, sizeof(one)) < 0) {
 			/* a saturated counter is still readable: the loop will look */
@@ -120,7 +130,7 @@ static void on_event(void *opaque, uint32_t events)
 		void (*cb)(void *);
 		void *op;
 
-		if (!__atomic_exchange_n(&k->pending, 0, __ATOMIC_ACQ_REL))
+		if (!atomic_exchange_explicit(&k->pending, 0, memory_order_acq_rel))
 			continue;
 		pthread_mutex_lock(&table_lock);
 		cb = k->used ? k->cb : NULL;
@@ -188,8 +198,8 @@ int mem_guard_sink_new(void)
 			sinks[i].used = true;
 			sinks[i].cb = NULL;
 			sinks[i].opaque = NULL;
-			__atomic_store_n(&sinks[i].pending, 0, __ATOMIC_RELAXED);
-			__atomic_store_n(&sinks[i].faulted, 0, __ATOMIC_RELAXED);
+			atomic_store_explicit(&sinks[i].pending, 0, memory_order_relaxed);
+			atomic_store_explicit(&sinks[i].faulted, 0, memory_order_relaxed);
 			id = (int)i;
 			break;
 		}
@@ -210,7 +220,7 @@ void mem_guard_sink_set_cb(int id, void (*cb)(void *opaque), void *opaque)
 
 bool mem_guard_sink_faulted(int id)
 {
-	return id >= 0 && __atomic_load_n(&sinks[id].faulted, __ATOMIC_ACQUIRE);
+	return id >= 0 && atomic_load_explicit(&sinks[id].faulted, memory_order_acquire);
 }
 
 void mem_guard_sink_free(int id)
@@ -218,10 +228,10 @@ void mem_guard_sink_free(int id)
 	if (id < 0)
 		return;
 	pthread_mutex_lock(&table_lock);
-	__atomic_add_fetch(&sinks[id].gen, 1, __ATOMIC_RELEASE);
+	atomic_fetch_add_explicit(&sinks[id].gen, 1, memory_order_release);
 	sinks[id].used = false;
 	sinks[id].cb = NULL;
-	__atomic_store_n(&sinks[id].pending, 0, __ATOMIC_RELAXED);
+	atomic_store_explicit(&sinks[id].pending, 0, memory_order_relaxed);
 	pthread_mutex_unlock(&table_lock);
 }
 
@@ -233,14 +243,14 @@ int mem_guard_range_add(int sink, void *addr, size_t len)
 	for (unsigned i = 0; i < GUARD_MAX_RANGES; i++) {
 		struct range *r = &ranges[i];
 
-		if (__atomic_load_n(&r->start, __ATOMIC_RELAXED))
+		if (atomic_load_explicit(&r->start, memory_order_relaxed))
 			continue;
 		r->len = len;
 		r->sink = sink >= 0 ? (unsigned)sink : GUARD_MAX_SINKS;
-		r->gen = sink >= 0 ? __atomic_load_n(&sinks[sink].gen, __ATOMIC_RELAXED) : 0;
-		if (i >= ranges_hwm)
-			__atomic_store_n(&ranges_hwm, i + 1, __ATOMIC_RELEASE);
-		__atomic_store_n(&r->start, (uintptr_t)addr, __ATOMIC_RELEASE);
+		r->gen = sink >= 0 ? atomic_load_explicit(&sinks[sink].gen, memory_order_relaxed) : 0;
+		if (i >= atomic_load_explicit(&ranges_hwm, memory_order_relaxed))
+			atomic_store_explicit(&ranges_hwm, i + 1, memory_order_release);
+		atomic_store_explicit(&r->start, (uintptr_t)addr, memory_order_release);
 		id = (int)i;
 		break;
 	}
@@ -256,7 +266,7 @@ void mem_guard_range_del(int id)
 	if (id < 0)
 		return;
 	pthread_mutex_lock(&table_lock);
-	__atomic_store_n(&ranges[id].start, 0, __ATOMIC_RELEASE);
+	atomic_store_explicit(&ranges[id].start, 0, memory_order_release);
 	pthread_mutex_unlock(&table_lock);
 }
 

@@ -18,6 +18,7 @@
  * migration it belongs to can then lose data.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -26,11 +27,12 @@
 #include "umdev/mem.h"
 #include "mem/mem_internal.h"
 #include "util/fd.h"
+#include "util/shm.h"
 
 struct umdev_dirty_log {
 	uint8_t *bits;
 	uint64_t size; /* bytes of bitmap */
-	uint64_t overflows; /* atomic: marks past the end */
+	_Atomic uint64_t overflows; /* marks past the end */
 };
 
 umdev_dirty_log *umdev_dirty_log_new(int fd, uint64_t size, uint64_t offset, int *err)
@@ -123,7 +125,7 @@ void umdev_dirty_log_mark(umdev_dirty_log *l, uint64_t gpa, uint64_t len)
 	}
 	for (page = gpa / UMDEV_DIRTY_LOG_PAGE; page <= last; page++) {
 		if (page / 8 >= l->size) {
-			if (__atomic_fetch_add(&l->overflows, 1, __ATOMIC_RELAXED) == 0)
+			if (atomic_fetch_add_explicit(&l->overflows, 1, memory_order_relaxed) == 0)
 				umdev_err("dirty log of %llu bytes does not cover guest page 0x%llx: "
 					  "a migration may lose what the device wrote there",
 					  (unsigned long long)l->size,
@@ -131,14 +133,13 @@ void umdev_dirty_log_mark(umdev_dirty_log *l, uint64_t gpa, uint64_t len)
 			return;
 		}
 		/* Release: the data written to the page is visible before its bit. */
-		__atomic_fetch_or(&l->bits[page / 8], (uint8_t)(1u << (page % 8)),
-				  __ATOMIC_RELEASE);
+		umdev_shm_or8_rel(&l->bits[page / 8], (uint8_t)(1u << (page % 8)));
 	}
 }
 
 uint64_t umdev_dirty_log_overflows(const umdev_dirty_log *l)
 {
-	return __atomic_load_n(&l->overflows, __ATOMIC_RELAXED);
+	return atomic_load_explicit(&l->overflows, memory_order_relaxed);
 }
 
 int umdev_as_map_hva_to_gpa(const umdev_as_map *m, const void *p, uint64_t len, uint64_t *gpa)

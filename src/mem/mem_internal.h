@@ -3,6 +3,7 @@
 #define UMDEV_MEM_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -21,12 +22,12 @@ struct umdev_mem_region {
 	void *mmap_base; /* what munmap needs (aligned down) */
 	size_t mmap_len;
 	int guard; /* its entry in the SIGBUS guard (guard.c), -1: none */
-	unsigned refs; /* atomic */
+	atomic_uint refs;
 };
 
 /* Immutable after publication: regions sorted by gpa, non-overlapping. */
 struct umdev_as_map {
-	unsigned refs; /* atomic */
+	atomic_uint refs;
 	int guard_sink; /* its address space's (umdev_as_map_faulted), -1: none */
 	uint64_t version;
 	unsigned n;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,16 +12,16 @@
 
 #include "umdev/log.h"
 
-static enum umdev_log_level log_level = UMDEV_LOG_INFO;
+static _Atomic enum umdev_log_level log_level = UMDEV_LOG_INFO;
 
 void umdev_log_set_level(enum umdev_log_level level)
 {
-	__atomic_store_n(&log_level, level, __ATOMIC_RELAXED);
+	atomic_store_explicit(&log_level, level, memory_order_relaxed);
 }
 
 enum umdev_log_level umdev_log_get_level(void)
 {
-	return __atomic_load_n(&log_level, __ATOMIC_RELAXED);
+	return atomic_load_explicit(&log_level, memory_order_relaxed);
 }
 
 static void vlog(enum umdev_log_level level, const char *fmt, va_list ap)

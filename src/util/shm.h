@@ -17,6 +17,9 @@
  * - fence_full: a store before it is visible before a load after it. Needed
  *   between publishing used idx and reading the driver's event suppression
  *   fields (and NVMe's EventIdx/doorbell pair), else both sides may wait.
+ * - or8_rel: an atomic read-modify-write OR of one byte, release: the
+ *   dirty-log bitmap, where the front-end clears bits concurrently, so a
+ *   plain or a load/store pair could lose its bit.
  * - copy_in: a whole structure (a descriptor, an NVMe command) copied once
  *   into a local; not ordered by itself, so call it after the ld_acq that
  *   published the structure.
@@ -77,6 +80,16 @@ static inline void umdev_shm_st8(void *p, uint8_t v)
 static inline void umdev_shm_st8_rel(void *p, uint8_t v)
 {
 	__atomic_store_n((uint8_t *)p, v, __ATOMIC_RELEASE);
+}
+
+/* Dirty-log bitmap (vhost-user LOG_SHMFD): set @bits in the byte at @p while
+ * the front-end clears bits of the same byte with atomic exchanges. Release
+ * keeps the log's rule: the data written to a page is visible before its bit
+ * is, else the front-end could collect the bit, copy the old data and never
+ * send the page again. */
+static inline void umdev_shm_or8_rel(void *p, uint8_t bits)
+{
+	__atomic_fetch_or((uint8_t *)p, bits, __ATOMIC_RELEASE);
 }
 
 static inline void umdev_shm_fence_acq(void)

@@ -4,6 +4,7 @@
 #define UMDEV_DEV_ACCEL_INTERNAL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -26,7 +27,7 @@ struct accel_engine {
 	int timer_fd;
 	bool sleeping;
 	uint64_t last_work_ns;
-	unsigned kick_pending; /* atomic: a wake message is queued */
+	atomic_uint kick_pending; /* a wake message is queued */
 	unsigned assigned; /* control thread: vdevs placed here */
 };
 
@@ -42,6 +43,11 @@ struct umdev_accel {
 	unsigned max_vdevs, nvdevs;
 };
 
+/* The counters of struct umdev_accel_vdev_stats, bumped by the engine. */
+struct accel_vdev_counters {
+	_Atomic uint64_t descs, ok, failed, bytes, irqs, irq_refused, swerr, dropped, portal_writes;
+};
+
 struct umdev_accel_vdev {
 	struct umdev_accel *a;
 	struct accel_engine *eng;
@@ -53,18 +59,18 @@ struct umdev_accel_vdev {
 	uint32_t pasid;
 
 	/* Engine thread (changed by the control thread only via call_sync). */
-	bool enabled;
+	atomic_bool enabled; /* relaxed: the control thread reads it too */
 	uint32_t head;
 
 	/* Control thread. */
 	uint32_t perm[ACCEL_MAX_VECTORS];
-	int ims_idx[ACCEL_MAX_VECTORS]; /* atomic: read by the engine */
+	atomic_int ims_idx[ACCEL_MAX_VECTORS]; /* read by the engine */
 
-	/* Software error register, written by the engine: atomics. */
-	uint32_t swerr, swerr_index, swerr_pasid;
-	uint64_t swerr_addr;
+	/* Software error register, written by the engine. */
+	_Atomic uint32_t swerr, swerr_index, swerr_pasid;
+	_Atomic uint64_t swerr_addr;
 
-	struct umdev_accel_vdev_stats st; /* counters: atomics */
+	struct accel_vdev_counters st;
 	/* Lines a client can cause: one limiter per thread that logs them. */
 	struct umdev_ratelimit ctl_rl, eng_rl;
 };
@@ -86,6 +92,6 @@ bool accel_vdev_has_work(struct umdev_accel_vdev *v);
 /* Tell @v's driver whether the engine sleeps (it then writes KICK). */
 void accel_vdev_set_idle(struct umdev_accel_vdev *v, bool idle);
 
-#define ACCEL_STAT_ADD(v, field, n) __atomic_fetch_add(&(v)->st.field, (n), __ATOMIC_RELAXED)
+#define ACCEL_STAT_ADD(v, field, n) atomic_fetch_add_explicit(&(v)->st.field, (n), memory_order_relaxed)
 
 #endif

@@ -139,7 +139,7 @@ static void engine_kicked(void *opaque)
 {
 	struct accel_engine *e = opaque;
 
-	__atomic_store_n(&e->kick_pending, 0, __ATOMIC_RELEASE);
+	atomic_store_explicit(&e->kick_pending, 0, memory_order_release);
 	engine_wake(e);
 }
 
@@ -264,10 +264,10 @@ void accel_engine_kick(struct umdev_accel_vdev *v)
 	struct accel_engine *e = v->eng;
 
 	/* Coalesce: one queued wake is enough however often the driver kicks. */
-	if (__atomic_exchange_n(&e->kick_pending, 1, __ATOMIC_ACQ_REL))
+	if (atomic_exchange_explicit(&e->kick_pending, 1, memory_order_acq_rel))
 		return;
 	if (umdev_loop_call(e->loop, engine_kicked, e) < 0)
-		__atomic_store_n(&e->kick_pending, 0, __ATOMIC_RELEASE); /* the timer catches it */
+		atomic_store_explicit(&e->kick_pending, 0, memory_order_release); /* the timer catches it */
 }
 
 static void accel_free(struct umdev_accel *a)

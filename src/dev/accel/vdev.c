@@ -36,16 +36,16 @@ static uint8_t *hot(struct umdev_accel_vdev *v)
 static void swerr_raise(struct umdev_accel_vdev *v, unsigned code, uint32_t index, uint32_t pasid,
 			uint64_t addr)
 {
-	uint32_t cur = __atomic_load_n(&v->swerr, __ATOMIC_ACQUIRE);
+	uint32_t cur = atomic_load_explicit(&v->swerr, memory_order_acquire);
 
 	if (cur & ACCEL_SWERR_VALID) {
 		/* Keep the first error's details; say that more happened. */
-		__atomic_fetch_or(&v->swerr, ACCEL_SWERR_OVERFLOW, __ATOMIC_RELEASE);
+		atomic_fetch_or_explicit(&v->swerr, ACCEL_SWERR_OVERFLOW, memory_order_release);
 	} else {
-		__atomic_store_n(&v->swerr_index, index, __ATOMIC_RELAXED);
-		__atomic_store_n(&v->swerr_pasid, pasid, __ATOMIC_RELAXED);
-		__atomic_store_n(&v->swerr_addr, addr, __ATOMIC_RELAXED);
-		__atomic_store_n(&v->swerr, ACCEL_SWERR_VALID | code << 8, __ATOMIC_RELEASE);
+		atomic_store_explicit(&v->swerr_index, index, memory_order_relaxed);
+		atomic_store_explicit(&v->swerr_pasid, pasid, memory_order_relaxed);
+		atomic_store_explicit(&v->swerr_addr, addr, memory_order_relaxed);
+		atomic_store_explicit(&v->swerr, ACCEL_SWERR_VALID | code << 8, memory_order_release);
 	}
 	ACCEL_STAT_ADD(v, swerr, 1);
 	umdev_warn_rl(&v->eng_rl, "%s: software error %u at descriptor %u (PASID %u)", v->name,
@@ -64,7 +64,7 @@ static void deliver(struct umdev_accel_vdev *v, const struct accel_desc *d, uint
 		swerr_raise(v, ACCEL_ERR_VECTOR, index, d->pasid, vec);
 		return;
 	}
-	idx = __atomic_load_n(&v->ims_idx[vec], __ATOMIC_ACQUIRE);
+	idx = atomic_load_explicit(&v->ims_idx[vec], memory_order_acquire);
 	if (idx >= 0 && !umdev_ims_pasid_allows(v->a->ims, (unsigned)idx, d->pasid)) {
 		ACCEL_STAT_ADD(v, irq_refused, 1);
 		swerr_raise(v, ACCEL_ERR_IRQ_PASID, index, d->pasid, vec);
@@ -135,7 +135,8 @@ static void process(struct umdev_accel_vdev *v, const struct accel_desc *d, uint
 
 bool accel_vdev_has_work(struct umdev_accel_vdev *v)
 {
-	return v->enabled && umdev_shm_ld32_acq(hot(v) + ACCEL_HOT_TAIL) != v->head;
+	return atomic_load_explicit(&v->enabled, memory_order_relaxed) &&
+	       umdev_shm_ld32_acq(hot(v) + ACCEL_HOT_TAIL) != v->head;
 }
 
 void accel_vdev_set_idle(struct umdev_accel_vdev *v, bool idle)
@@ -149,7 +150,7 @@ unsigned accel_vdev_run(struct umdev_accel_vdev *v, unsigned budget)
 	int own_err = 0;
 	uint32_t tail, n = 0;
 
-	if (!v->enabled)
+	if (!atomic_load_explicit(&v->enabled, memory_order_relaxed))
 		return 0;
 	/* Acquire: the descriptors the tail publishes are read after it. */
 	tail = umdev_shm_ld32_acq(hot(v) + ACCEL_HOT_TAIL);
@@ -181,12 +182,12 @@ unsigned accel_vdev_run(struct umdev_accel_vdev *v, unsigned budget)
 /* Engine-thread halves of the control commands (run between rounds). */
 static void on_enable(struct umdev_accel_vdev *v)
 {
-	__atomic_store_n(&v->enabled, true, __ATOMIC_RELAXED);
+	atomic_store_explicit(&v->enabled, true, memory_order_relaxed);
 }
 
 static void on_disable(struct umdev_accel_vdev *v)
 {
-	__atomic_store_n(&v->enabled, false, __ATOMIC_RELAXED);
+	atomic_store_explicit(&v->enabled, false, memory_order_relaxed);
 }
 
 static void on_reset(struct umdev_accel_vdev *v)
@@ -195,7 +196,7 @@ static void on_reset(struct umdev_accel_vdev *v)
 
 	/* Only this queue's pending work is dropped; the engine's others run on. */
 	ACCEL_STAT_ADD(v, dropped, tail - v->head <= v->wq_size ? tail - v->head : 0);
-	__atomic_store_n(&v->enabled, false, __ATOMIC_RELAXED);
+	atomic_store_explicit(&v->enabled, false, memory_order_relaxed);
 	v->head = 0;
 	umdev_shm_st32(hot(v) + ACCEL_HOT_TAIL, 0);
 	umdev_shm_st32_rel(hot(v) + ACCEL_HOT_HEAD, 0);
@@ -210,14 +211,15 @@ static void on_barrier(struct umdev_accel_vdev *v)
 
 static void swerr_clear_all(struct umdev_accel_vdev *v)
 {
-	__atomic_store_n(&v->swerr, 0, __ATOMIC_RELEASE);
-	v->swerr_index = v->swerr_pasid = 0;
-	v->swerr_addr = 0;
+	atomic_store_explicit(&v->swerr, 0, memory_order_release);
+	atomic_store_explicit(&v->swerr_index, 0, memory_order_relaxed);
+	atomic_store_explicit(&v->swerr_pasid, 0, memory_order_relaxed);
+	atomic_store_explicit(&v->swerr_addr, 0, memory_order_relaxed);
 }
 
 static void perm_to_ims(struct umdev_accel_vdev *v, unsigned vec)
 {
-	int idx = v->ims_idx[vec];
+	int idx = atomic_load_explicit(&v->ims_idx[vec], memory_order_relaxed);
 	uint32_t p = v->perm[vec];
 
 	if (idx >= 0 && umdev_ims_set_pasid(v->a->ims, (unsigned)idx, p & ACCEL_PERM_PASID_EN,
@@ -253,16 +255,16 @@ static int regs_read(void *opaque, uint64_t off, void *buf, size_t len)
 	case ACCEL_REG_VECTORS: val = v->nvec; break;
 	case ACCEL_REG_MAX_XFER: val = ACCEL_MAX_XFER; break;
 	case ACCEL_REG_STATUS:
-		val = __atomic_load_n(&v->enabled, __ATOMIC_RELAXED) ? ACCEL_STS_ENABLED : 0;
+		val = atomic_load_explicit(&v->enabled, memory_order_relaxed) ? ACCEL_STS_ENABLED : 0;
 		break;
-	case ACCEL_REG_SWERR: val = __atomic_load_n(&v->swerr, __ATOMIC_ACQUIRE); break;
-	case ACCEL_REG_SWERR_INDEX: val = __atomic_load_n(&v->swerr_index, __ATOMIC_RELAXED); break;
-	case ACCEL_REG_SWERR_PASID: val = __atomic_load_n(&v->swerr_pasid, __ATOMIC_RELAXED); break;
+	case ACCEL_REG_SWERR: val = atomic_load_explicit(&v->swerr, memory_order_acquire); break;
+	case ACCEL_REG_SWERR_INDEX: val = atomic_load_explicit(&v->swerr_index, memory_order_relaxed); break;
+	case ACCEL_REG_SWERR_PASID: val = atomic_load_explicit(&v->swerr_pasid, memory_order_relaxed); break;
 	case ACCEL_REG_SWERR_ADDR_LO:
-		val = (uint32_t)__atomic_load_n(&v->swerr_addr, __ATOMIC_RELAXED);
+		val = (uint32_t)atomic_load_explicit(&v->swerr_addr, memory_order_relaxed);
 		break;
 	case ACCEL_REG_SWERR_ADDR_HI:
-		val = (uint32_t)(__atomic_load_n(&v->swerr_addr, __ATOMIC_RELAXED) >> 32);
+		val = (uint32_t)(atomic_load_explicit(&v->swerr_addr, memory_order_relaxed) >> 32);
 		break;
 	default: break;
 	}
@@ -306,9 +308,9 @@ static int regs_write(void *opaque, uint64_t off, const void *buf, size_t len)
 	case ACCEL_REG_SWERR:
 		/* Clearing VALID clears the record (code and overflow) for the next error. */
 		if (val & ACCEL_SWERR_VALID)
-			__atomic_store_n(&v->swerr, 0, __ATOMIC_RELEASE);
+			atomic_store_explicit(&v->swerr, 0, memory_order_release);
 		else
-			__atomic_fetch_and(&v->swerr, ~val, __ATOMIC_ACQ_REL);
+			atomic_fetch_and_explicit(&v->swerr, ~val, memory_order_acq_rel);
 		break;
 	default: break; /* read-only or unassigned */
 	}
@@ -343,7 +345,7 @@ static int portal_write(void *opaque, uint64_t off, const void *buf, size_t len)
 /* The message and mask the function shows for @vec, into its IMS entry. */
 static void msg_to_ims(struct umdev_accel_vdev *v, unsigned vec)
 {
-	int idx = v->ims_idx[vec];
+	int idx = atomic_load_explicit(&v->ims_idx[vec], memory_order_relaxed);
 	uint32_t ent[4] = { 0 };
 
 	if (idx < 0)
@@ -367,7 +369,7 @@ static int vec_bind(void *opaque, unsigned vec)
 			      "all in use", v->name, vec, v->a->name, umdev_ims_size(v->a->ims));
 		return idx;
 	}
-	__atomic_store_n(&v->ims_idx[vec], idx, __ATOMIC_RELEASE);
+	atomic_store_explicit(&v->ims_idx[vec], idx, memory_order_release);
 	msg_to_ims(v, vec);
 	perm_to_ims(v, vec);
 	return 0;
@@ -376,7 +378,7 @@ static int vec_bind(void *opaque, unsigned vec)
 static void vec_unbind(void *opaque, unsigned vec)
 {
 	struct umdev_accel_vdev *v = opaque;
-	int idx = __atomic_exchange_n(&v->ims_idx[vec], -1, __ATOMIC_ACQ_REL);
+	int idx = atomic_exchange_explicit(&v->ims_idx[vec], -1, memory_order_acq_rel);
 
 	if (idx >= 0 && umdev_ims_release(v->a->ims, (unsigned)idx, v) < 0)
 		umdev_warn("%s: IMS entry %d was not ours", v->name, idx);
@@ -487,7 +489,7 @@ umdev_accel_vdev *umdev_accel_vdev_new(umdev_accel *a, const struct umdev_accel_
 	v->prio = cfg->priority;
 	v->nvec = cfg->vectors;
 	for (unsigned i = 0; i < ACCEL_MAX_VECTORS; i++)
-		v->ims_idx[i] = -1;
+		atomic_init(&v->ims_idx[i], -1);
 	pasid = umdev_pasid_alloc(a->pasids, v);
 	if (pasid < 0) {
 		*err = pasid;
@@ -549,7 +551,7 @@ umdev_accel *umdev_accel_vdev_parent(umdev_accel_vdev *v)
 
 void umdev_accel_vdev_stats(umdev_accel_vdev *v, struct umdev_accel_vdev_stats *out)
 {
-#define LD(f) out->f = __atomic_load_n(&v->st.f, __ATOMIC_RELAXED)
+#define LD(f) out->f = atomic_load_explicit(&v->st.f, memory_order_relaxed)
 	LD(descs);
 	LD(ok);
 	LD(failed);
@@ -565,5 +567,5 @@ void umdev_accel_vdev_stats(umdev_accel_vdev *v, struct umdev_accel_vdev_stats *
 	out->priority = v->prio;
 	out->ims_used = 0;
 	for (unsigned i = 0; i < v->nvec; i++)
-		out->ims_used += v->ims_idx[i] >= 0;
+		out->ims_used += atomic_load_explicit(&v->ims_idx[i], memory_order_relaxed) >= 0;
 }

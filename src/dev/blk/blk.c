@@ -4,6 +4,7 @@
  * straight on guest memory, and answers with the status byte.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,8 @@
 struct umdev_blk {
 	struct umdev_virtio_dev vdev;
 	umdev_bdev *bdev;
-	struct umdev_bdev_info info;
+	struct umdev_bdev_info info; /* info.size: at open; the current size is size */
+	_Atomic uint64_t size; /* bytes; changes on a resize */
 	struct virtio_blk_config cfg;
 	bool readonly;
 	/*
@@ -61,7 +63,7 @@ static umdev_blk *to_blk(struct umdev_virtio_dev *vdev)
 /* Loop threads read it while the control thread may change it (resize). */
 static uint64_t capacity_sectors(const umdev_blk *blk)
 {
-	return __atomic_load_n(&blk->info.size, __ATOMIC_RELAXED) / SECTOR;
+	return atomic_load_explicit(&blk->size, memory_order_relaxed) / SECTOR;
 }
 
 static void finish(struct blk_req *r, uint8_t status)
@@ -345,7 +347,7 @@ static void blk_resized(void *opaque, uint64_t size)
 {
 	umdev_blk *blk = opaque;
 
-	__atomic_store_n(&blk->info.size, size, __ATOMIC_RELAXED);
+	atomic_store_explicit(&blk->size, size, memory_order_relaxed);
 	blk->cfg.capacity = capacity_sectors(blk);
 	umdev_info("%s: capacity now %llu sectors", blk->vdev.name,
 		   (unsigned long long)blk->cfg.capacity);
@@ -407,6 +409,7 @@ umdev_blk *umdev_blk_new(const struct umdev_blk_opts *o, umdev_loop **loops, uns
 		return NULL;
 	}
 	umdev_bdev_get_info(blk->bdev, &blk->info);
+	atomic_init(&blk->size, blk->info.size);
 	if (o->ctl) {
 		int ret = umdev_bdev_watch_size(blk->bdev, o->ctl, blk_resized, blk);
 

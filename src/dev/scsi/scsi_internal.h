@@ -36,7 +36,7 @@ struct umdev_scsi_lu {
 	umdev_bdev *bdev;
 	struct umdev_bdev_info info;
 	uint32_t bs; /* logical block size */
-	uint64_t nblocks; /* changes when the backend is resized: read with scsi_lu_nblocks() */
+	_Atomic uint64_t nblocks; /* changes when the backend is resized: read with scsi_lu_nblocks() */
 	bool readonly;
 	char serial[33];
 	uint8_t naa[16]; /* NAA-6 designator for VPD 0x83 */
@@ -69,7 +69,7 @@ struct umdev_scsi_chan {
 
 static inline uint64_t scsi_lu_nblocks(const umdev_scsi_lu *lu)
 {
-	return __atomic_load_n(&lu->nblocks, __ATOMIC_RELAXED);
+	return atomic_load_explicit(&lu->nblocks, memory_order_relaxed);
 }
 
 /* ---- target.c: answers ---- */

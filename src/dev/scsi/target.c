@@ -236,7 +236,7 @@ static void lu_resized(void *opaque, uint64_t size)
 {
 	umdev_scsi_lu *lu = opaque;
 
-	__atomic_store_n(&lu->nblocks, size / lu->bs, __ATOMIC_RELAXED);
+	atomic_store_explicit(&lu->nblocks, size / lu->bs, memory_order_relaxed);
 	atomic_fetch_or(&lu->ua, UA_CAPACITY_CHANGED);
 	umdev_info("%s: LUN %u:%u now %llu blocks", lu->t->name, lu->target, lu->lun,
 		   (unsigned long long)(size / lu->bs));
@@ -316,7 +316,7 @@ int umdev_scsi_lu_add(umdev_scsi_target *t, unsigned target, unsigned lun,
 	lu->target = target;
 	lu->lun = lun;
 	lu->bs = lu->info.block_size;
-	lu->nblocks = lu->info.size / lu->bs;
+	atomic_init(&lu->nblocks, lu->info.size / lu->bs);
 	if (o->notify_loop) {
 		err = umdev_bdev_watch_size(lu->bdev, o->notify_loop, lu_resized, lu);
 		if (err < 0) {
