@@ -191,7 +191,8 @@ int umdev_vba_submit(struct umdev_vba *b, unsigned q, uint32_t type, uint64_t se
 	h->sector = sector;
 	((uint8_t *)h)[16] = 0xff;
 	bufs[0] = (struct umdev_vqd_buf){ slot_gpa, sizeof(*h), false };
-	memcpy(bufs + 1, data, n * sizeof(*data));
+	if (n) /* a flush has no data (and may pass data == NULL) */
+		memcpy(bufs + 1, data, n * sizeof(*data));
 	bufs[n + 1] = (struct umdev_vqd_buf){ slot_gpa + 16, 1, true };
 	head = umdev_vqd_add(&b->vpd.q[q], bufs, n + 2, 0);
 	if (head < 0)
