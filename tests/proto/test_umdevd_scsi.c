@@ -526,6 +526,22 @@ static void test_eventq_resumed_elsewhere(void **state)
 
 	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 1, 64, 0, REGION), 0);
 	post_events(&d, ev, 4);
+	/*
+	 * The device must have taken the buffers before the stop, or the base
+	 * is 0 and the premise is gone: it moves avail_event (EVENT_IDX) to
+	 * the avail index only once it has drained the ring.
+	 */
+	{
+		struct umdev_vqd *q = &c.vqs[VIRTIO_SCSI_EVENTQ].drv;
+		uint16_t *avail_event = (uint16_t *)&q->used->ring[q->size];
+
+		assert_true(q->event_idx);
+		for (uint64_t end = now_ms() + 5000;
+		     __atomic_load_n(avail_event, __ATOMIC_ACQUIRE) != q->avail_idx &&
+		     now_ms() < end;)
+			usleep(1000);
+		assert_int_equal(__atomic_load_n(avail_event, __ATOMIC_ACQUIRE), q->avail_idx);
+	}
 	for (unsigned q = 0; q < 3; q++)
 		assert_int_equal(umdev_vuc_vq_stop(&c, q, &base[q]), 0);
 	assert_true(base[VIRTIO_SCSI_EVENTQ] != 0);
