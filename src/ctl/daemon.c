@@ -64,6 +64,31 @@ static void raise_nofile(unsigned max_devices)
 			   (unsigned long long)rl.rlim_cur, (unsigned long long)want, max_devices);
 }
 
+static void on_signal(void *opaque, uint32_t events)
+{
+	umdev_daemon *d = opaque;
+	struct signalfd_siginfo si;
+
+	if (read(d->sig_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	umdev_info("signal %u: draining in-flight I/O, flushing and exiting", si.ssi_signo);
+	umdev_loop_stop(d->ctl);
+}
+
+/* SIGTERM and SIGINT (blocked by the caller) through a signalfd on the control loop. */
+static int sig_open(umdev_daemon *d)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (d->sig_fd < 0)
+		return -errno;
+	return umdev_loop_add_fd(d->ctl, d->sig_fd, EPOLLIN, on_signal, d);
+}
+
 umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
 {
 	umdev_daemon *d = calloc(1, sizeof(*d));
@@ -104,6 +129,14 @@ umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
 	if (*err < 0 && *err != -EALREADY)
 		goto fail;
 	d->guard = *err == 0;
+	/*
+	 * The signalfd now, not in umdev_daemon_run(): once a device socket
+	 * appears the daemon holds all its startup fds (tests take that as
+	 * their fd baseline) and a SIGTERM has somewhere to go.
+	 */
+	*err = sig_open(d);
+	if (*err < 0)
+		goto fail;
 	for (unsigned i = 0; i < n; i++) {
 		char name[16];
 
@@ -372,30 +405,7 @@ int umdev_daemon_rpc_listen(umdev_daemon *d, const char *path, int listen_fd, ch
 	return umdev_rpc_new(d, path, listen_fd, &d->rpc, msg, msglen);
 }
 
-static void on_signal(void *opaque, uint32_t events)
-{
-	umdev_daemon *d = opaque;
-	struct signalfd_siginfo si;
-
-	if (read(d->sig_fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	umdev_info("signal %u: draining in-flight I/O, flushing and exiting", si.ssi_signo);
-	umdev_loop_stop(d->ctl);
-}
-
 int umdev_daemon_run(umdev_daemon *d)
 {
-	sigset_t set;
-	int ret;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (d->sig_fd < 0)
-		return -errno;
-	ret = umdev_loop_add_fd(d->ctl, d->sig_fd, EPOLLIN, on_signal, d);
-	if (ret < 0)
-		return ret;
 	return umdev_loop_run(d->ctl);
 }

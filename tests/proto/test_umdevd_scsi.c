@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../test_wait.h"
 #include "umdev/proto/virtio_ring.h"
 
 static int setup(void **state)
@@ -411,6 +412,21 @@ static uint64_t now_ms(void)
 }
 
 /*
+ * Wait, bounded, until the device has taken every buffer posted on @q: it
+ * moves avail_event (EVENT_IDX) to the avail index only once it has
+ * drained the ring. A stop before that finds them still in the avail ring.
+ */
+static void wait_parked(struct umdev_vuc *c, unsigned q)
+{
+	struct umdev_vqd *v = &c->vqs[q].drv;
+	uint16_t *avail_event = (uint16_t *)&v->used->ring[v->size];
+
+	assert_true(v->event_idx);
+	TEST_WAIT_UNTIL(__atomic_load_n(avail_event, __ATOMIC_ACQUIRE) == v->avail_idx);
+	assert_int_equal(__atomic_load_n(avail_event, __ATOMIC_ACQUIRE), v->avail_idx);
+}
+
+/*
  * The eventq stopped as at a migration's switchover (GET_VRING_BASE with
  * buffers parked): the stop does not wait for an event, the
  * parked buffers come back as NO_EVENT (used idx = the base), an event
@@ -429,7 +445,7 @@ static void test_eventq_stop_resume(void **state)
 
 	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 1, 64, 0, REGION), 0);
 	post_events(&d, ev, 4);
-	usleep(100 * 1000); /* parked */
+	wait_parked(&c, VIRTIO_SCSI_EVENTQ);
 	t = now_ms();
 	assert_int_equal(umdev_vuc_vq_stop(&c, VIRTIO_SCSI_EVENTQ, &base), 0);
 	t = now_ms() - t;
@@ -526,6 +542,8 @@ static void test_eventq_resumed_elsewhere(void **state)
 
 	assert_int_equal(umdev_vscsi_drv_start(&d, &c, srv.sock, 1, 64, 0, REGION), 0);
 	post_events(&d, ev, 4);
+	/* Taken before the stop, or the base is 0 and the premise is gone. */
+	wait_parked(&c, VIRTIO_SCSI_EVENTQ);
 	for (unsigned q = 0; q < 3; q++)
 		assert_int_equal(umdev_vuc_vq_stop(&c, q, &base[q]), 0);
 	assert_true(base[VIRTIO_SCSI_EVENTQ] != 0);
