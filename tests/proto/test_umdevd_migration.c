@@ -357,15 +357,24 @@ static void test_get_vring_base_in_flight(void **state)
 	for (unsigned round = 0; round < 3; round++) {
 		uint16_t before = c.vqs[0].drv.avail_idx;
 
+		uint16_t taken;
+
 		submit_reads(&c, bufs, 48, round * 48);
 		assert_int_equal(umdev_vuc_vq_stop(&c, 0, &base), 0);
-		assert_int_equal(base, (uint16_t)(before + 48));
+		/*
+		 * A slow daemon may not have taken all 48 when the stop comes
+		 * (that is legal); what it took has completed: used idx == base.
+		 */
+		taken = (uint16_t)(base - before);
+		assert_true(taken <= 48);
 		assert_int_equal(__atomic_load_n(&c.vqs[0].drv.used->idx, __ATOMIC_ACQUIRE), base);
 		/* Stopped twice: same answer. */
 		assert_int_equal(umdev_vuc_vq_stop(&c, 0, &base2), 0);
 		assert_int_equal(base2, base);
-		assert_int_equal(reap(&c, 48), 48);
+		assert_int_equal(reap(&c, taken), taken);
+		/* The rest is served after the restart at that base, none lost. */
 		assert_int_equal(umdev_vuc_vq_start(&c, 0, base), 0);
+		assert_int_equal(reap(&c, 48 - taken), 48 - taken);
 		roundtrip(&c, 400 + round * 16);
 	}
 	umdev_vuc_close(&c);
