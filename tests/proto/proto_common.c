@@ -181,6 +181,18 @@ int proto_rw(struct umdev_vuc *c, unsigned q, uint32_t type, uint64_t sector, ui
 	return umdev_vblk_io(c, q, type, sector, bufs, nseg, PROTO_IO_TIMEOUT_MS);
 }
 
+int proto_dwz(struct umdev_vuc *c, uint32_t type, uint64_t sector, uint32_t n, uint32_t flags)
+{
+	uint64_t seg = umdev_vuc_alloc(c, 0, sizeof(struct virtio_blk_discard_write_zeroes), 16);
+	struct virtio_blk_discard_write_zeroes *s = umdev_vuc_gpa_ptr(c, seg, sizeof(*s));
+	struct umdev_vqd_buf b = { .addr = seg, .len = sizeof(*s) };
+
+	s->sector = sector;
+	s->num_sectors = n;
+	s->flags = flags;
+	return umdev_vblk_io(c, 0, type, 0, &b, 1, PROTO_IO_TIMEOUT_MS);
+}
+
 void proto_check_roundtrip_all_queues(struct umdev_vuc *c, unsigned nq)
 {
 	uint64_t wb = umdev_vuc_alloc(c, 0, 8192, 4096);

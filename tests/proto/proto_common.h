@@ -80,6 +80,12 @@ bool proto_check(const void *p, size_t len, uint64_t seed);
 int proto_rw(struct umdev_vuc *c, unsigned q, uint32_t type, uint64_t sector, uint64_t data_gpa,
 	     uint32_t bytes, unsigned nseg);
 
+/**
+ * proto_dwz() - one DISCARD or WRITE_ZEROES request on queue 0 with a single
+ * segment (@n sectors at @sector, @flags). Returns the status byte.
+ */
+int proto_dwz(struct umdev_vuc *c, uint32_t type, uint64_t sector, uint32_t n, uint32_t flags);
+
 /* Reusable checks (cmocka asserts). */
 void proto_check_roundtrip_all_queues(struct umdev_vuc *c, unsigned nq);
 void proto_check_multiseg(struct umdev_vuc *c);

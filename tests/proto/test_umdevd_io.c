@@ -199,18 +199,6 @@ static void test_get_id_flush_unsupported(void **state)
 	umdev_vuc_close(&c);
 }
 
-static int dwz(struct umdev_vuc *c, uint32_t type, uint64_t sector, uint32_t n, uint32_t flags)
-{
-	uint64_t seg = umdev_vuc_alloc(c, 0, sizeof(struct virtio_blk_discard_write_zeroes), 16);
-	struct virtio_blk_discard_write_zeroes *s = umdev_vuc_gpa_ptr(c, seg, sizeof(*s));
-	struct umdev_vqd_buf b = { .addr = seg, .len = sizeof(*s) };
-
-	s->sector = sector;
-	s->num_sectors = n;
-	s->flags = flags;
-	return umdev_vblk_io(c, 0, type, 0, &b, 1, PROTO_IO_TIMEOUT_MS);
-}
-
 static bool all_zero(const uint8_t *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -238,14 +226,14 @@ static void test_discard_write_zeroes(void **state)
 				 VIRTIO_BLK_S_OK);
 		/* Zero sectors 6016..6031 (the middle 8 KiB). */
 		if (pass == 0)
-			assert_int_equal(dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, 6016, 16, 0),
+			assert_int_equal(proto_dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, 6016, 16, 0),
 					 VIRTIO_BLK_S_OK);
 		else if (pass == 1)
-			assert_int_equal(dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, 6016, 16,
+			assert_int_equal(proto_dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, 6016, 16,
 					     VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP),
 					 VIRTIO_BLK_S_OK);
 		else /* the ram backend zeroes discarded ranges */
-			assert_int_equal(dwz(&c, VIRTIO_BLK_T_DISCARD, 6016, 16, 0),
+			assert_int_equal(proto_dwz(&c, VIRTIO_BLK_T_DISCARD, 6016, 16, 0),
 					 VIRTIO_BLK_S_OK);
 		memset(r, 0xcc, len);
 		assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_IN, 6000, rb, len, 1),
@@ -256,9 +244,9 @@ static void test_discard_write_zeroes(void **state)
 				    len - 16384);
 	}
 	/* Out of range, and the unmap flag on a discard: refused. */
-	assert_int_not_equal(dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, (DISK_BYTES >> 9) - 8, 16, 0),
+	assert_int_not_equal(proto_dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, (DISK_BYTES >> 9) - 8, 16, 0),
 			     VIRTIO_BLK_S_OK);
-	assert_int_not_equal(dwz(&c, VIRTIO_BLK_T_DISCARD, 0, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP),
+	assert_int_not_equal(proto_dwz(&c, VIRTIO_BLK_T_DISCARD, 0, 8, VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP),
 			     VIRTIO_BLK_S_OK);
 	umdev_vuc_close(&c);
 }
@@ -300,8 +288,8 @@ static void test_readonly(void **state)
 	buf = umdev_vuc_alloc(&c, 0, 4096, 4096);
 	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_IN, 0, buf, 4096, 1), VIRTIO_BLK_S_OK);
 	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_OUT, 0, buf, 4096, 1), VIRTIO_BLK_S_IOERR);
-	assert_int_not_equal(dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8, 0), VIRTIO_BLK_S_OK);
-	assert_int_not_equal(dwz(&c, VIRTIO_BLK_T_DISCARD, 0, 8, 0), VIRTIO_BLK_S_OK);
+	assert_int_not_equal(proto_dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8, 0), VIRTIO_BLK_S_OK);
+	assert_int_not_equal(proto_dwz(&c, VIRTIO_BLK_T_DISCARD, 0, 8, 0), VIRTIO_BLK_S_OK);
 	umdev_vuc_close(&c);
 }
 

@@ -96,18 +96,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static int dwz(struct umdev_vuc *c, uint32_t type, uint64_t sector, uint32_t n)
-{
-	uint64_t seg = umdev_vuc_alloc(c, 0, sizeof(struct virtio_blk_discard_write_zeroes), 16);
-	struct virtio_blk_discard_write_zeroes *s = umdev_vuc_gpa_ptr(c, seg, sizeof(*s));
-	struct umdev_vqd_buf b = { .addr = seg, .len = sizeof(*s) };
-
-	s->sector = sector;
-	s->num_sectors = n;
-	s->flags = 0;
-	return umdev_vblk_io(c, 0, type, 0, &b, 1, PROTO_IO_TIMEOUT_MS);
-}
-
 /* Every request type on the disk at @sock, checked through @uri. */
 static void check_all_types(const char *sock, const char *uri, unsigned nq)
 {
@@ -148,8 +136,8 @@ static void check_all_types(const char *sock, const char *uri, unsigned nq)
 	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_IN, 9000, rb, len, 4), VIRTIO_BLK_S_OK);
 	assert_true(proto_check(r, len, 12));
 	/* Write-zeroes and discard of the middle 8 KiB: zeroes for both clients. */
-	assert_int_equal(dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, 6016, 16), VIRTIO_BLK_S_OK);
-	assert_int_equal(dwz(&c, VIRTIO_BLK_T_DISCARD, 9016, 16), VIRTIO_BLK_S_OK);
+	assert_int_equal(proto_dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, 6016, 16, 0), VIRTIO_BLK_S_OK);
+	assert_int_equal(proto_dwz(&c, VIRTIO_BLK_T_DISCARD, 9016, 16, 0), VIRTIO_BLK_S_OK);
 	assert_int_equal(nbd_pread(h, peer, 8192, 6016 * 512, 0), 0);
 	for (unsigned i = 0; i < 8192; i++)
 		assert_int_equal(peer[i], 0);

@@ -60,18 +60,6 @@ static void start_blk(const char *backend, const char *extra)
 	proto_start_umdevd(&srv, "--rpc", rpc, "--device", dev, NULL);
 }
 
-static int dwz(struct umdev_vuc *c, uint32_t type, uint64_t sector, uint32_t n)
-{
-	uint64_t seg = umdev_vuc_alloc(c, 0, sizeof(struct virtio_blk_discard_write_zeroes), 16);
-	struct virtio_blk_discard_write_zeroes *s = umdev_vuc_gpa_ptr(c, seg, sizeof(*s));
-	struct umdev_vqd_buf b = { .addr = seg, .len = sizeof(*s) };
-
-	s->sector = sector;
-	s->num_sectors = n;
-	s->flags = 0;
-	return umdev_vblk_io(c, 0, type, 0, &b, 1, PROTO_IO_TIMEOUT_MS);
-}
-
 /* @len bytes of the image at byte @off, as the cluster has them (rbd export). */
 static void export_range(const char *image, uint64_t off, void *buf, size_t len)
 {
@@ -116,7 +104,7 @@ static void test_blk_requests(void **state)
 	r = umdev_vuc_gpa_ptr(&c, rb, len);
 	proto_fill(umdev_vuc_gpa_ptr(&c, wb, len), len, 77);
 	assert_int_equal(proto_rw(&c, 1, VIRTIO_BLK_T_OUT, 20000, wb, len, 4), VIRTIO_BLK_S_OK);
-	assert_int_equal(dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, 20000 + 32, 16), VIRTIO_BLK_S_OK);
+	assert_int_equal(proto_dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, 20000 + 32, 16, 0), VIRTIO_BLK_S_OK);
 	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0), VIRTIO_BLK_S_OK);
 	memset(r, 0xcc, len);
 	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_IN, 20000, rb, len, 1), VIRTIO_BLK_S_OK);
@@ -131,7 +119,7 @@ static void test_blk_requests(void **state)
 			    len - 24576);
 	/* A whole 4 MiB object discarded reads back as zeroes (librbd removes it). */
 	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_OUT, 8192, wb, len, 1), VIRTIO_BLK_S_OK);
-	assert_int_equal(dwz(&c, VIRTIO_BLK_T_DISCARD, 8192, 8192), VIRTIO_BLK_S_OK);
+	assert_int_equal(proto_dwz(&c, VIRTIO_BLK_T_DISCARD, 8192, 8192, 0), VIRTIO_BLK_S_OK);
 	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0), VIRTIO_BLK_S_OK);
 	export_range("io", 8192 * 512ull, disk, len);
 	for (unsigned i = 0; i < len; i++)
@@ -191,7 +179,7 @@ static void test_snapshot_readonly(void **state)
 	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_IN, 0, rb, len, 4), VIRTIO_BLK_S_OK);
 	assert_memory_equal(umdev_vuc_gpa_ptr(&c, rb, len), pat, len);
 	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_OUT, 0, rb, 4096, 1), VIRTIO_BLK_S_IOERR);
-	assert_int_not_equal(dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8), VIRTIO_BLK_S_OK);
+	assert_int_not_equal(proto_dwz(&c, VIRTIO_BLK_T_WRITE_ZEROES, 0, 8, 0), VIRTIO_BLK_S_OK);
 	assert_int_equal(proto_rw(&c, 0, VIRTIO_BLK_T_FLUSH, 0, 0, 0, 0), VIRTIO_BLK_S_OK);
 	umdev_vuc_close(&c);
 	scsi_stop();
