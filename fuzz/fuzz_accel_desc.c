@@ -156,17 +156,8 @@ int main(int argc, char **argv)
 	uint64_t seed = 0x9e3779b97f4a7c15ull, iters = 0;
 	struct timespec t0, t;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-			seconds = atof(argv[++i]);
-		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
-			seed = strtoull(argv[++i], NULL, 0);
-		else {
-			fprintf(stderr, "usage: %s [--seconds N] [--seed S]\n", argv[0]);
-			return 2;
-		}
-	}
-	rng_state = seed ? seed : 1;
+	if (fuzz_args(argc, argv, &seconds, &seed, NULL) < 0)
+		return 2;
 	init_once();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {

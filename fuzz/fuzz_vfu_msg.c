@@ -314,19 +314,8 @@ int main(int argc, char **argv)
 	uint64_t seed = 0x9e3779b97f4a7c15ull, iters = 0;
 	struct timespec t0, t;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--seconds") && i + 1 < argc)
-			seconds = atof(argv[++i]);
-		else if (!strcmp(argv[i], "--seed") && i + 1 < argc)
-			seed = strtoull(argv[++i], NULL, 0);
-		else if (!strcmp(argv[i], "--verbose"))
-			verbose = true;
-		else {
-			fprintf(stderr, "usage: %s [--seconds N] [--seed S]\n", argv[0]);
-			return 2;
-		}
-	}
-	rng_state = seed ? seed : 1;
+	if (fuzz_args(argc, argv, &seconds, &seed, &verbose) < 0)
+		return 2;
 	init_once();
 	umdev_log_set_level(UMDEV_LOG_ERR);
 	cur_seed = seed;
