@@ -484,6 +484,7 @@ static void *nbd_connector(void *opaque)
 	char why[256];
 	uint64_t one = 1;
 
+	pthread_setname_np(pthread_self(), "umdev-nbd");
 	for (;;) {
 		struct timespec until;
 		struct nbd_handle *h;

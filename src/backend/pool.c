@@ -70,6 +70,9 @@ static void *pool_worker(void *arg)
 {
 	struct bdev_pool *p = arg;
 
+	/* Not the name of the loop that spawned us: tools tell the threads apart by it. */
+	pthread_setname_np(pthread_self(), "umdev-io");
+
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
 		struct bdev_pool_work *w;

@@ -166,7 +166,7 @@ static unsigned tasks(pid_t pid, int *tid)
 	return n;
 }
 
-/* CPU time (ns, from schedstat) of @pid's thread named @comm; 0 if none. */
+/* CPU time (ns, from schedstat) of @pid's threads named @comm; 0 if none. */
 static uint64_t thread_ns(pid_t pid, const char *comm)
 {
 	int tid[MAX_TASKS];
@@ -189,10 +189,13 @@ static uint64_t thread_ns(pid_t pid, const char *comm)
 			continue;
 		snprintf(path, sizeof(path), "/proc/%d/task/%d/schedstat", (int)pid, tid[i]);
 		f = fopen(path, "r");
-		if (f && fscanf(f, "%llu", &ns) != 1)
-			ns = 0;
-		if (f)
+		if (f) {
+			unsigned long long v;
+
+			if (fscanf(f, "%llu", &v) == 1)
+				ns += v;
 			fclose(f);
+		}
 	}
 	return ns;
 }
