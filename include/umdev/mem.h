@@ -37,6 +37,13 @@ typedef struct umdev_as_map umdev_as_map;
 /* Access the caller wants; a region may refuse write (read-only DMA maps). */
 #define UMDEV_MEM_READ  1u
 #define UMDEV_MEM_WRITE 2u
+/*
+ * With READ/WRITE in translation: shadow regions (umdev_as_add_shadow()) may
+ * be returned too. Only a caller that copies a shadowed range in before
+ * reading it and out after writing it passes this; everyone else gets
+ * -EFAULT/NULL there, as for memory outside the space.
+ */
+#define UMDEV_MEM_SHADOW 4u
 
 /* Upper bound on regions in one address space. */
 #define UMDEV_AS_MAX_REGIONS 512
@@ -69,6 +76,29 @@ void umdev_as_free(umdev_as *as);
  * mmap error.
  */
 int umdev_as_add_region(umdev_as *as, const struct umdev_mem_region_desc *d) UMDEV_WUR;
+
+/**
+ * umdev_as_add_shadow() - add [@guest_addr, +@size) as a shadow region:
+ * memory the client shares only through messages (vfio-user DMA windows
+ * without an fd), mirrored by a private anonymous mapping of ours that takes
+ * no memory until touched. Translation reaches it only with UMDEV_MEM_SHADOW;
+ * the caller keeps it coherent (umdev_as_map_shadow_gpa() finds the guest
+ * address to copy from/to). Errors as umdev_as_add_region(). Removed with
+ * umdev_as_remove_region().
+ */
+int umdev_as_add_shadow(umdev_as *as, uint64_t guest_addr, uint64_t size, unsigned prot) UMDEV_WUR;
+
+/**
+ * umdev_as_map_has_shadow() - true if @m holds a shadow region (cheap: lets
+ * a hot path skip umdev_as_map_shadow_gpa()).
+ */
+bool umdev_as_map_has_shadow(const umdev_as_map *m);
+
+/**
+ * umdev_as_map_shadow_gpa() - 1 with *@gpa set if host range [@p, +@len)
+ * lies in a shadow region of @m, 0 if it does not.
+ */
+int umdev_as_map_shadow_gpa(const umdev_as_map *m, const void *p, uint64_t len, uint64_t *gpa);
 
 /**
  * umdev_as_remove_region() - remove the region that starts at @guest_addr

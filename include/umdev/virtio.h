@@ -48,6 +48,12 @@ struct umdev_vdev_req {
 	 * error. The runner clears it when the slot is reused.
 	 */
 	bool failed;
+	/* Runner: parts in remote memory (umdev_vdev_set_remote()), and their copy. */
+	bool shadow_out, shadow_in;
+	uint8_t remote_stage;
+	int remote_err;
+	uint32_t written;
+	struct umdev_vdev_req *remote_next;
 };
 
 struct umdev_virtio_dev_ops {
@@ -116,7 +122,35 @@ struct umdev_virtio_dev {
 	umdev_loop **loops; /* data-plane loops queues are spread over */
 	unsigned num_loops;
 	struct umdev_vdev_queue **queues; /* num_queues entries, NULL while never started */
+	struct umdev_vdev_remote *remote; /* runner's; see umdev_vdev_set_remote() */
 };
+
+/*
+ * Remote memory: a transport whose client may share some memory only through
+ * messages (vfio-user DMA windows without an fd; SeaBIOS puts its disk
+ * buffers there) shadows it in the address space (umdev_as_add_shadow()) and
+ * gives the runner a copy function that runs on the control thread. A
+ * request with buffers there then takes a detour: its readable shadowed
+ * parts are copied in on the control thread before the device sees it, and
+ * what the device wrote is copied out before the driver sees it used. The
+ * data-plane loop never waits for the copy (it is told when it is done), and
+ * a queue stop on the control thread runs pending copies itself while it
+ * waits, so neither side can block the other. Slow, and only ever used for
+ * such memory; everything else keeps the direct path.
+ */
+typedef int (*umdev_vdev_copy_fn)(void *opaque, uint64_t gpa, void *buf, size_t len,
+				  bool to_guest);
+
+/**
+ * umdev_vdev_set_remote() - let @vdev's queues reach remote memory through
+ * @copy (control thread @ctl; -errno on failure). Call before any queue
+ * starts; umdev_vdev_free_queues() undoes it. Control thread.
+ */
+int umdev_vdev_set_remote(struct umdev_virtio_dev *vdev, umdev_loop *ctl, umdev_vdev_copy_fn copy,
+			  void *opaque) __attribute__((warn_unused_result));
+
+/** umdev_vdev_has_remote() - true once umdev_vdev_set_remote() succeeded. */
+bool umdev_vdev_has_remote(const struct umdev_virtio_dev *vdev);
 
 /**
  * umdev_vdev_queue_start() - serve queue @idx, whose @vq the transport has

@@ -42,6 +42,14 @@ umdev_vpci *umdev_vpci_new(struct umdev_virtio_dev *vdev, int *err) UMDEV_WUR;
 /** umdev_vpci_free() - stop every queue (waiting for in-flight I/O) and free. NULL is allowed. */
 void umdev_vpci_free(umdev_vpci *vp);
 
+/**
+ * umdev_vpci_serve_remote() - let queues use buffers in memory the client
+ * shares only through DMA messages (vfio-user windows without an fd, where
+ * SeaBIOS keeps its disk buffers), copying them on control loop @ctl (the
+ * one serving the function). Before the client connects. -errno on failure.
+ */
+int umdev_vpci_serve_remote(umdev_vpci *vp, umdev_loop *ctl) UMDEV_WUR;
+
 /** umdev_vpci_pci() - the PCI function (lives as long as @vp). */
 umdev_pci_dev *umdev_vpci_pci(umdev_vpci *vp);
 

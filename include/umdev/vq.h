@@ -63,6 +63,13 @@ struct umdev_vq_config {
 	 */
 	bool packed;
 	uint16_t last_used_idx;
+	/*
+	 * Buffers may lie in shadow regions of the map (UMDEV_MEM_SHADOW):
+	 * the consumer copies them in and out (the runner does when its
+	 * device has remote memory, umdev_vdev_set_remote()). Rings and
+	 * indirect tables never come from shadows.
+	 */
+	bool shadow_buffers;
 };
 
 /* One request: readable (driver-to-device) iovecs first, then writable ones. */
@@ -104,6 +111,9 @@ uint16_t umdev_vq_size(const umdev_vq *vq);
  * runs on (see umdev_as_map_faulted()): a failure there is already reported.
  */
 bool umdev_vq_memory_gone(const umdev_vq *vq);
+
+/** umdev_vq_map() - the map the queue runs on (borrowed: valid until stop). */
+umdev_as_map *umdev_vq_map(const umdev_vq *vq);
 uint16_t umdev_vq_last_avail_idx(const umdev_vq *vq);
 /**
  * umdev_vq_last_used_idx() - where the next used entry goes: a split ring's

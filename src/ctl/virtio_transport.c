@@ -77,6 +77,14 @@ int umdev_ctl_vt_start(struct umdev_ctl_vt *t, struct umdev_virtio_dev *vdev,
 				 strerror(-err));
 			return err;
 		}
+		err = umdev_vpci_serve_remote(t->vp, ctx->ctl);
+		if (err < 0) {
+			if (lfd >= 0)
+				close(lfd);
+			snprintf(msg, msglen, "cannot set up remote memory: %s", strerror(-err));
+			umdev_ctl_vt_stop(t);
+			return err;
+		}
 		t->vfu = umdev_vfu_server_new(umdev_vpci_pci(t->vp), ctx->ctl, path, lfd, &err);
 	} else {
 		t->vu = umdev_vu_server_new(vdev, ctx->ctl, path, lfd, &err);

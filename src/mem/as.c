@@ -181,38 +181,30 @@ static int region_map(umdev_as *as, const struct umdev_mem_region_desc *d,
 	return 0;
 }
 
-int umdev_as_add_region(umdev_as *as, const struct umdev_mem_region_desc *d)
+/* -EEXIST/-ENOSPC unless [@gpa, +@size) fits in @cur; *pos: where it goes. */
+static int find_slot(const struct umdev_as_map *cur, uint64_t gpa, uint64_t size, unsigned *pos)
 {
-	struct umdev_as_map *cur = as->cur, *next;
-	struct umdev_mem_region *r = NULL;
-	unsigned i, pos;
-	int ret;
+	unsigned p;
 
-	if (d->size == 0 || d->guest_addr + d->size - 1 < d->guest_addr ||
-	    (d->user_addr && d->user_addr + d->size - 1 < d->user_addr) ||
-	    !(d->prot & (UMDEV_MEM_READ | UMDEV_MEM_WRITE)) || d->fd < 0) {
-		ret = -EINVAL;
-		goto out_close;
-	}
-	for (pos = 0; pos < cur->n && cur->r[pos]->gpa < d->guest_addr; pos++)
+	for (p = 0; p < cur->n && cur->r[p]->gpa < gpa; p++)
 		;
 	/* Overlap with the neighbours on either side? (inclusive ends avoid overflow) */
-	if (pos > 0 && cur->r[pos - 1]->gpa + cur->r[pos - 1]->size - 1 >= d->guest_addr) {
-		ret = -EEXIST;
-		goto out_close;
-	}
-	if (pos < cur->n && d->guest_addr + d->size - 1 >= cur->r[pos]->gpa) {
-		ret = -EEXIST;
-		goto out_close;
-	}
-	if (cur->n >= UMDEV_AS_MAX_REGIONS) {
-		ret = -ENOSPC;
-		goto out_close;
-	}
-	ret = region_map(as, d, &r);
-	if (ret < 0)
-		goto out_close;
-	close(d->fd);
+	if (p > 0 && cur->r[p - 1]->gpa + cur->r[p - 1]->size - 1 >= gpa)
+		return -EEXIST;
+	if (p < cur->n && gpa + size - 1 >= cur->r[p]->gpa)
+		return -EEXIST;
+	if (cur->n >= UMDEV_AS_MAX_REGIONS)
+		return -ENOSPC;
+	*pos = p;
+	return 0;
+}
+
+/* Publish a map with @r (owned; freed on failure) inserted at @pos. */
+static int insert(umdev_as *as, struct umdev_mem_region *r, unsigned pos)
+{
+	struct umdev_as_map *cur = as->cur, *next;
+	unsigned i;
+
 	next = map_alloc(cur->n + 1, ++as->version);
 	if (!next) {
 		region_put(r);
@@ -223,15 +215,102 @@ int umdev_as_add_region(umdev_as *as, const struct umdev_mem_region_desc *d)
 	next->r[pos] = r;
 	for (i = pos; i < cur->n; i++)
 		next->r[i + 1] = cur->r[i];
-	for (i = 0; i < next->n; i++)
+	for (i = 0; i < next->n; i++) {
+		next->nshadow += next->r[i]->shadow;
 		if (next->r[i] != r)
 			atomic_fetch_add_explicit(&next->r[i]->refs, 1, memory_order_relaxed);
+	}
 	publish(as, next);
 	return 0;
+}
+
+static bool bad_range(uint64_t gpa, uint64_t size, unsigned prot)
+{
+	return size == 0 || gpa + size - 1 < gpa ||
+	       !(prot & (UMDEV_MEM_READ | UMDEV_MEM_WRITE)) ||
+	       (prot & ~(UMDEV_MEM_READ | UMDEV_MEM_WRITE));
+}
+
+int umdev_as_add_region(umdev_as *as, const struct umdev_mem_region_desc *d)
+{
+	struct umdev_mem_region *r = NULL;
+	unsigned pos;
+	int ret;
+
+	if (bad_range(d->guest_addr, d->size, d->prot) ||
+	    (d->user_addr && d->user_addr + d->size - 1 < d->user_addr) || d->fd < 0) {
+		ret = -EINVAL;
+		goto out_close;
+	}
+	ret = find_slot(as->cur, d->guest_addr, d->size, &pos);
+	if (ret < 0)
+		goto out_close;
+	ret = region_map(as, d, &r);
+	if (ret < 0)
+		goto out_close;
+	close(d->fd);
+	return insert(as, r, pos);
 
 out_close:
 	close(d->fd);
 	return ret;
+}
+
+int umdev_as_add_shadow(umdev_as *as, uint64_t guest_addr, uint64_t size, unsigned prot)
+{
+	struct umdev_mem_region *r;
+	unsigned pos;
+	size_t len;
+	void *p;
+	int ret;
+
+	if (bad_range(guest_addr, size, prot) || size + 4095 < size || size != (size_t)size)
+		return -EINVAL;
+	ret = find_slot(as->cur, guest_addr, size, &pos);
+	if (ret < 0)
+		return ret;
+	len = (size + 4095) & ~(size_t)4095;
+	/* Ours, read and written by us alone: the client never sees these pages. */
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		 -1, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	r = calloc(1, sizeof(*r));
+	if (!r) {
+		munmap(p, len);
+		return -ENOMEM;
+	}
+	r->gpa = guest_addr;
+	r->size = size;
+	r->prot = prot;
+	r->host = p;
+	r->mmap_base = p;
+	r->mmap_len = len;
+	r->guard = -1;
+	r->shadow = true;
+	atomic_init(&r->refs, 1);
+	return insert(as, r, pos);
+}
+
+bool umdev_as_map_has_shadow(const umdev_as_map *m)
+{
+	return m->nshadow != 0;
+}
+
+int umdev_as_map_shadow_gpa(const umdev_as_map *m, const void *p, uint64_t len, uint64_t *gpa)
+{
+	uintptr_t a = (uintptr_t)p;
+
+	for (unsigned i = 0; m->nshadow && i < m->n; i++) {
+		const struct umdev_mem_region *r = m->r[i];
+		uintptr_t h = (uintptr_t)r->host;
+
+		if (r->shadow && a >= h && a - h < r->size && len <= r->size - (a - h)) {
+			*gpa = r->gpa + (a - h);
+			return 1;
+		}
+	}
+	return 0;
 }
 
 int umdev_as_remove_region(umdev_as *as, uint64_t guest_addr, uint64_t size)
@@ -250,6 +329,7 @@ int umdev_as_remove_region(umdev_as *as, uint64_t guest_addr, uint64_t size)
 	for (i = 0, j = 0; i < cur->n; i++) {
 		if (i == victim)
 			continue;
+		next->nshadow += cur->r[i]->shadow;
 		next->r[j++] = cur->r[i];
 		atomic_fetch_add_explicit(&cur->r[i]->refs, 1, memory_order_relaxed);
 	}

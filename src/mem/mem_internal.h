@@ -22,6 +22,12 @@ struct umdev_mem_region {
 	void *mmap_base; /* what munmap needs (aligned down) */
 	size_t mmap_len;
 	int guard; /* its entry in the SIGBUS guard (guard.c), -1: none */
+	/*
+	 * Our own anonymous copy of memory the client shared without an fd
+	 * (umdev_as_add_shadow()): stale unless copied in, so only callers
+	 * that pass UMDEV_MEM_SHADOW (and copy in and out) reach it.
+	 */
+	bool shadow;
 	atomic_uint refs;
 };
 
@@ -30,6 +36,7 @@ struct umdev_as_map {
 	atomic_uint refs;
 	int guard_sink; /* its address space's (umdev_as_map_faulted), -1: none */
 	uint64_t version;
+	unsigned nshadow; /* how many of r[] are shadows */
 	unsigned n;
 	struct umdev_mem_region *r[];
 };

@@ -27,12 +27,20 @@ static const struct umdev_mem_region *find(const umdev_as_map *m, uint64_t addr)
 	return NULL;
 }
 
+/* @r exists, allows the access, and is no shadow unless the caller takes one. */
+static bool reachable(const struct umdev_mem_region *r, unsigned prot)
+{
+	unsigned access = prot & (UMDEV_MEM_READ | UMDEV_MEM_WRITE);
+
+	return r && (r->prot & access) == access && (!r->shadow || (prot & UMDEV_MEM_SHADOW));
+}
+
 void *umdev_as_map_translate(const umdev_as_map *m, uint64_t addr, uint64_t len, unsigned prot)
 {
 	const struct umdev_mem_region *r = find(m, addr);
 	uint64_t off;
 
-	if (!r || (r->prot & prot) != prot)
+	if (!reachable(r, prot))
 		return NULL;
 	off = addr - r->gpa;
 	if (len > r->size - off)
@@ -51,7 +59,7 @@ int umdev_as_map_to_iov(const umdev_as_map *m, uint64_t addr, uint64_t len, unsi
 		const struct umdev_mem_region *r = find(m, addr);
 		uint64_t off, chunk;
 
-		if (!r || (r->prot & prot) != prot)
+		if (!reachable(r, prot))
 			return -EFAULT;
 		if (n == max_iov)
 			return -ENOBUFS;
@@ -71,7 +79,7 @@ int umdev_as_map_uva_to_gpa(const umdev_as_map *m, uint64_t uva, uint64_t *gpa)
 	for (unsigned i = 0; i < m->n; i++) {
 		const struct umdev_mem_region *r = m->r[i];
 
-		if (uva >= r->uva && uva - r->uva < r->size) {
+		if (!r->shadow && uva >= r->uva && uva - r->uva < r->size) {
 			*gpa = r->gpa + (uva - r->uva);
 			return 0;
 		}
@@ -89,7 +97,7 @@ static int copy(const umdev_as_map *m, uint64_t addr, void *buf, size_t len, boo
 		const struct umdev_mem_region *r = find(m, addr);
 		uint64_t off, chunk;
 
-		if (!r || !(r->prot & (to_guest ? UMDEV_MEM_WRITE : UMDEV_MEM_READ)))
+		if (!reachable(r, to_guest ? UMDEV_MEM_WRITE : UMDEV_MEM_READ))
 			return -EFAULT;
 		off = addr - r->gpa;
 		chunk = r->size - off < len ? r->size - off : len;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -18,6 +19,17 @@
 #include "umdev/virtio.h"
 
 enum q_state { Q_STOPPED, Q_RUNNING, Q_STOPPING };
+
+/* Where a request with remote parts is (umdev_vdev_set_remote()). */
+enum { REMOTE_NONE, REMOTE_IN, REMOTE_OUT };
+
+struct umdev_vdev_remote {
+	umdev_loop *ctl;
+	int efd; /* wakes the control loop: copies are waiting */
+	umdev_vdev_copy_fn copy;
+	void *opaque;
+	struct umdev_ratelimit rl;
+};
 
 struct umdev_vdev_queue {
 	struct umdev_virtio_dev *vdev;
@@ -34,6 +46,7 @@ struct umdev_vdev_queue {
 	bool in_process; /* process() is on the stack: completions must not recurse */
 	bool again; /* a completion freed a slot while in_process */
 	bool broken_logged;
+	bool remote_check; /* the device has remote memory and the map shadows some */
 	/* One interrupt per batch: completions push at once and defer the
 	 * notify decision to the end of the loop iteration. */
 	struct umdev_loop_deferred notify_d;
@@ -58,6 +71,8 @@ struct umdev_vdev_queue {
 	/* Control thread waits here for STOPPED. */
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
+	/* Requests waiting for the control thread to copy remote memory; under lock. */
+	struct umdev_vdev_req *jobs, *jobs_tail;
 	bool stopped;
 	int start_err;
 };
@@ -187,6 +202,182 @@ static void finish_stop_msg(void *opaque)
 	finish_stop(opaque);
 }
 
+/* ---- remote memory (umdev_vdev_set_remote() in umdev/virtio.h) ---- */
+
+/* Loop thread: note which parts of @r lie in shadowed memory; true if any. */
+static bool remote_classify(struct umdev_vdev_queue *q, struct umdev_vdev_req *r)
+{
+	umdev_as_map *m = umdev_vq_map(q->vq);
+	const struct umdev_vq_elem *e = &r->elem;
+	uint64_t gpa;
+
+	for (unsigned i = 0; i < e->n_out + e->n_in; i++)
+		if (umdev_as_map_shadow_gpa(m, e->iov[i].iov_base, e->iov[i].iov_len, &gpa) == 1) {
+			if (i < e->n_out)
+				r->shadow_out = true;
+			else
+				r->shadow_in = true;
+		}
+	return r->shadow_out || r->shadow_in;
+}
+
+/* Loop thread: hand @r to the control thread for its copy (@stage). */
+static void remote_post(struct umdev_vdev_queue *q, struct umdev_vdev_req *r, uint8_t stage)
+{
+	uint64_t one = 1;
+
+	r->remote_stage = stage;
+	r->remote_err = 0;
+	r->remote_next = NULL;
+	pthread_mutex_lock(&q->lock);
+	if (q->jobs_tail)
+		q->jobs_tail->remote_next = r;
+	else
+		q->jobs = r;
+	q->jobs_tail = r;
+	/* A stop waiting on the control thread runs the copy itself. */
+	pthread_cond_broadcast(&q->cond);
+	pthread_mutex_unlock(&q->lock);
+	if (write(q->vdev->remote->efd, &one, sizeof(one)) < 0) {
+		/* EAGAIN: the counter is full, so the control loop is woken anyway */
+	}
+}
+
+/*
+ * Control thread: the copy. In: every shadowed part, the writable ones too,
+ * so bytes the device leaves alone go back unchanged. Out: the writable
+ * shadowed parts.
+ */
+static int remote_copy(struct umdev_vdev_queue *q, const struct umdev_vdev_req *r)
+{
+	const struct umdev_vdev_remote *rm = q->vdev->remote;
+	umdev_as_map *m = umdev_vq_map(q->vq);
+	const struct umdev_vq_elem *e = &r->elem;
+	bool out = r->remote_stage == REMOTE_OUT;
+
+	for (unsigned i = out ? e->n_out : 0; i < e->n_out + e->n_in; i++) {
+		const struct iovec *v = &e->iov[i];
+		uint64_t gpa;
+		int ret;
+
+		if (umdev_as_map_shadow_gpa(m, v->iov_base, v->iov_len, &gpa) != 1)
+			continue;
+		ret = rm->copy(rm->opaque, gpa, v->iov_base, v->iov_len, out);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static void push_done(struct umdev_vdev_req *r, uint32_t written);
+
+/* Loop thread: the copy of @r is done; carry on where it left off. */
+static void remote_done(void *opaque)
+{
+	struct umdev_vdev_req *r = opaque;
+	struct umdev_vdev_queue *q = r->q;
+	uint8_t stage = r->remote_stage;
+
+	r->remote_stage = REMOTE_NONE;
+	if (r->remote_err) {
+		umdev_err_rl(&q->vdev->remote->rl, "%s.q%u: cannot copy %s remote memory: %s",
+			     q->vdev->name, q->idx, stage == REMOTE_IN ? "from" : "to",
+			     strerror(-r->remote_err));
+		r->failed = true;
+	}
+	if (stage != REMOTE_IN || r->remote_err) {
+		push_done(r, stage == REMOTE_IN ? 0 : r->written);
+		return;
+	}
+	q->vdev->ops->handle(q, r);
+	/* Popped before a stop began: what the device parks (event buffers) goes back now. */
+	if (q->state == Q_STOPPING && q->vdev->ops->queue_stopping)
+		q->vdev->ops->queue_stopping(q);
+}
+
+/* Control thread: run @q's waiting copies, handing each back to its loop. */
+static void remote_run(struct umdev_vdev_queue *q)
+{
+	for (;;) {
+		struct umdev_vdev_req *r;
+
+		pthread_mutex_lock(&q->lock);
+		r = q->jobs;
+		if (r) {
+			q->jobs = r->remote_next;
+			if (!q->jobs)
+				q->jobs_tail = NULL;
+		}
+		pthread_mutex_unlock(&q->lock);
+		if (!r)
+			return;
+		r->remote_err = remote_copy(q, r);
+		if (umdev_loop_call(q->loop, remote_done, r) < 0 &&
+		    umdev_loop_call_sync(q->loop, remote_done, r) < 0)
+			umdev_err("%s.q%u: a request with remote memory is lost", q->vdev->name,
+				  q->idx);
+	}
+}
+
+static void remote_wake(void *opaque, uint32_t events)
+{
+	struct umdev_virtio_dev *vdev = opaque;
+	uint64_t v;
+
+	(void)events;
+	if (read(vdev->remote->efd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: woken for copies another pass already ran */
+	}
+	for (unsigned i = 0; i < vdev->num_queues; i++)
+		if (vdev->queues[i])
+			remote_run(vdev->queues[i]);
+}
+
+int umdev_vdev_set_remote(struct umdev_virtio_dev *vdev, umdev_loop *ctl, umdev_vdev_copy_fn copy,
+			  void *opaque)
+{
+	struct umdev_vdev_remote *rm;
+	int ret;
+
+	if (vdev->remote || !ctl || !copy)
+		return -EINVAL;
+	rm = calloc(1, sizeof(*rm));
+	if (!rm)
+		return -ENOMEM;
+	rm->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (rm->efd < 0) {
+		ret = -errno;
+		free(rm);
+		return ret;
+	}
+	rm->ctl = ctl;
+	rm->copy = copy;
+	rm->opaque = opaque;
+	ret = umdev_loop_add_fd(ctl, rm->efd, EPOLLIN, remote_wake, vdev);
+	if (ret < 0) {
+		close(rm->efd);
+		free(rm);
+		return ret;
+	}
+	vdev->remote = rm;
+	return 0;
+}
+
+bool umdev_vdev_has_remote(const struct umdev_virtio_dev *vdev)
+{
+	return vdev->remote != NULL;
+}
+
+static void remote_free(struct umdev_virtio_dev *vdev)
+{
+	if (!vdev->remote)
+		return;
+	umdev_loop_del_fd(vdev->remote->ctl, vdev->remote->efd);
+	close(vdev->remote->efd);
+	free(vdev->remote);
+	vdev->remote = NULL;
+}
+
 static void dispatch(struct umdev_vdev_queue *q, struct umdev_vdev_req *r)
 {
 	if (!q->batch_ns)
@@ -198,6 +389,12 @@ static void dispatch(struct umdev_vdev_queue *q, struct umdev_vdev_req *r)
 	q->st.depth_sum += q->inflight;
 	if (q->inflight > q->st.max_inflight)
 		q->st.max_inflight = q->inflight;
+	r->shadow_out = r->shadow_in = false;
+	r->remote_stage = REMOTE_NONE;
+	if (q->remote_check && remote_classify(q, r)) {
+		remote_post(q, r, REMOTE_IN);
+		return;
+	}
 	q->vdev->ops->handle(q, r);
 }
 
@@ -321,6 +518,17 @@ static int on_adaptive_poll(void *opaque)
 
 void umdev_vdev_complete(struct umdev_vdev_req *r, uint32_t written)
 {
+	/* What the device wrote into shadowed memory goes out before the driver sees it used. */
+	if (r->shadow_in && r->remote_stage == REMOTE_NONE) {
+		r->written = written;
+		remote_post(r->q, r, REMOTE_OUT);
+		return;
+	}
+	push_done(r, written);
+}
+
+static void push_done(struct umdev_vdev_req *r, uint32_t written)
+{
 	struct umdev_vdev_queue *q = r->q;
 
 	count_completion(q, r, written);
@@ -382,6 +590,7 @@ static void start_on_loop(void *opaque)
 	reset_free_list(q);
 	q->inflight = 0;
 	q->broken_logged = false;
+	q->remote_check = q->vdev->remote && umdev_as_map_has_shadow(umdev_vq_map(q->vq));
 	if (q->vdev->ops->queue_init) {
 		q->start_err = q->vdev->ops->queue_init(q);
 		if (q->start_err < 0)
@@ -477,10 +686,20 @@ void umdev_vdev_queue_stop(struct umdev_virtio_dev *vdev, unsigned idx)
 		umdev_err("%s.q%u: cannot reach its loop to stop it", vdev->name, idx);
 		return;
 	}
-	/* In-flight requests complete on the loop; wait for the last one. */
+	/*
+	 * In-flight requests complete on the loop; wait for the last one,
+	 * running the remote-memory copies it asks of this thread meanwhile.
+	 */
 	pthread_mutex_lock(&q->lock);
-	while (!q->stopped)
+	while (!q->stopped) {
+		if (q->jobs) {
+			pthread_mutex_unlock(&q->lock);
+			remote_run(q);
+			pthread_mutex_lock(&q->lock);
+			continue;
+		}
 		pthread_cond_wait(&q->cond, &q->lock);
+	}
 	pthread_mutex_unlock(&q->lock);
 }
 
@@ -529,6 +748,7 @@ void umdev_vdev_free_queues(struct umdev_virtio_dev *vdev)
 		free(q);
 		vdev->queues[i] = NULL;
 	}
+	remote_free(vdev);
 }
 
 struct stats_msg {

@@ -153,6 +153,11 @@ bool umdev_vq_memory_gone(const umdev_vq *vq)
 	return umdev_as_map_faulted(vq->map);
 }
 
+umdev_as_map *umdev_vq_map(const umdev_vq *vq)
+{
+	return vq->map;
+}
+
 uint16_t umdev_vq_last_avail_idx(const umdev_vq *vq)
 {
 	return vq->last_avail_idx;

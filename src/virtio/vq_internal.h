@@ -113,6 +113,12 @@ struct umdev_vq {
 	struct umdev_vq_packed packed;
 };
 
+/* Translation flags a buffer descriptor adds to its access. */
+static inline unsigned shadow_prot(const umdev_vq *vq)
+{
+	return vq->cfg.shadow_buffers ? UMDEV_MEM_SHADOW : 0;
+}
+
 static inline bool umdev_vq_head_busy(const umdev_vq *vq, uint16_t head)
 {
 	return vq->busy[head / 64] & (1ull << (head % 64));

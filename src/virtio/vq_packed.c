@@ -119,7 +119,8 @@ static const char *chain_add(umdev_vq *vq, struct chain *c, uint64_t addr, uint3
 		return "chain length overflows 32 bits";
 	if (!len)
 		return NULL;
-	int r = umdev_as_map_to_iov(vq->map, addr, len, wr ? UMDEV_MEM_WRITE : UMDEV_MEM_READ,
+	int r = umdev_as_map_to_iov(vq->map, addr, len,
+				    (wr ? UMDEV_MEM_WRITE : UMDEV_MEM_READ) | shadow_prot(vq),
 				    c->iov + c->niov, c->max_iov - c->niov);
 	if (r == -ENOBUFS) {
 		snprintf(why, why_len, "chain needs more than %u iovecs", c->max_iov);

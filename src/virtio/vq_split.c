@@ -124,7 +124,7 @@ static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq
 			CHAIN_ERR("chain length overflows 32 bits");
 		if (d.len) {
 			int r = umdev_as_map_to_iov(vq->map, d.addr, d.len,
-						    wr ? UMDEV_MEM_WRITE : UMDEV_MEM_READ,
+						    (wr ? UMDEV_MEM_WRITE : UMDEV_MEM_READ) | shadow_prot(vq),
 						    iov + niov, max_iov - niov);
 			if (r == -ENOBUFS)
 				CHAIN_ERR("chain needs more than %u iovecs", max_iov);

@@ -96,10 +96,9 @@ static void bring_up(unsigned nq, bool msix)
 	assert_int_equal(umdev_vpd_driver_ok(&drv), 0);
 }
 
-/* Post one virtio-blk request on queue @q (header, data, status) and kick. */
-static void blk_post(unsigned q, uint32_t type, uint64_t sector, uint32_t len)
+/* Post one virtio-blk request on queue @q (header, data, status at @a) and kick. */
+static void blk_post_at(unsigned q, uint64_t a, uint32_t type, uint64_t sector, uint32_t len)
 {
-	uint64_t a = AREA(q);
 	struct virtio_blk_outhdr *h = umdev_vfuc_mem_ptr(&cli, a, sizeof(*h));
 	struct umdev_vqd_buf b[3] = {
 		{ a, sizeof(*h), false },
@@ -115,7 +114,12 @@ static void blk_post(unsigned q, uint32_t type, uint64_t sector, uint32_t len)
 	assert_int_equal(umdev_vpd_kick(&drv, q), 0);
 }
 
-static uint8_t blk_done(unsigned q, int timeout_ms)
+static void blk_post(unsigned q, uint32_t type, uint64_t sector, uint32_t len)
+{
+	blk_post_at(q, AREA(q), type, sector, len);
+}
+
+static uint8_t blk_done_at(unsigned q, uint64_t a, int timeout_ms)
 {
 	uint16_t head;
 	uint32_t len;
@@ -123,7 +127,12 @@ static uint8_t blk_done(unsigned q, int timeout_ms)
 
 	if (ret <= 0)
 		return 0xee; /* nothing came back */
-	return *(uint8_t *)umdev_vfuc_mem_ptr(&cli, AREA(q) + 64, 1);
+	return *(uint8_t *)umdev_vfuc_mem_ptr(&cli, a + 64, 1);
+}
+
+static uint8_t blk_done(unsigned q, int timeout_ms)
+{
+	return blk_done_at(q, AREA(q), timeout_ms);
 }
 
 static uint8_t *blk_data(unsigned q)
@@ -298,6 +307,70 @@ static void test_bus_master_off(void **state)
 	assert_int_equal(umdev_vfuc_cfg_write(&cli, UMDEV_PCI_COMMAND,
 					      UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER, 2), 0);
 	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	close_dev();
+}
+
+/*
+ * Buffers in memory shared without an fd (as QEMU shares the BIOS area where
+ * SeaBIOS keeps its disk buffers): served through DMA_READ/DMA_WRITE, the
+ * data right both ways, bytes the device does not write left alone; a client
+ * that refuses those messages fails its requests, not the queue; a reset
+ * while such a request waits for its copy does not hang.
+ */
+#define LOWMEM 0xc0000ull
+#define LOWMEM_SIZE 0x40000u
+
+static void test_fdless_buffers(void **state)
+{
+	uint8_t *data;
+	unsigned reads, writes;
+
+	(void)state;
+	open_dev(srv.sock);
+	assert_int_equal(umdev_vfuc_add_mem(&cli, LOWMEM, LOWMEM_SIZE, false, ALL_RW), 0);
+	bring_up(1, true);
+	data = umdev_vfuc_mem_ptr(&cli, LOWMEM + 4096, 8192);
+	assert_non_null(data);
+
+	/* Write from fd-less memory; read back through fd-backed buffers. */
+	proto_fill(data, 8192, 71);
+	reads = cli.dma_reads;
+	blk_post_at(0, LOWMEM, VIRTIO_BLK_T_OUT, 64, 8192);
+	assert_int_equal(blk_done_at(0, LOWMEM, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	assert_true(cli.dma_reads > reads);
+	memset(blk_data(0), 0, 4096);
+	blk_post(0, VIRTIO_BLK_T_IN, 64, 4096);
+	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	assert_true(proto_check(blk_data(0), 4096, 71));
+
+	/* Read into fd-less memory: data and status arrive by DMA_WRITE. */
+	memset(data, 0x5a, 8192);
+	writes = cli.dma_writes;
+	blk_post_at(0, LOWMEM, VIRTIO_BLK_T_IN, 64, 4096);
+	assert_int_equal(blk_done_at(0, LOWMEM, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	assert_true(cli.dma_writes > writes);
+	assert_true(proto_check(data, 4096, 71));
+	/* Beyond the buffer, nothing changed. */
+	for (unsigned i = 4096; i < 8192; i++)
+		assert_int_equal(data[i], 0x5a);
+
+	/* A client that refuses DMA messages: the request fails, the queue lives. */
+	cli.refuse_dma = true;
+	blk_post_at(0, LOWMEM, VIRTIO_BLK_T_IN, 0, 512);
+	assert_int_not_equal(blk_done_at(0, LOWMEM, PROTO_IO_TIMEOUT_MS), 0xee);
+	cli.refuse_dma = false;
+	blk_post(0, VIRTIO_BLK_T_IN, 64, 4096);
+	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	assert_true(proto_check(blk_data(0), 4096, 71));
+
+	/* Reset with a request waiting for its copy: served while the stop waits. */
+	blk_post_at(0, LOWMEM, VIRTIO_BLK_T_OUT, 80, 4096);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_STATUS, 1, 0), 0);
+	check_reset_state();
+	bring_up(1, true);
+	blk_post(0, VIRTIO_BLK_T_IN, 64, 4096);
+	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	assert_true(proto_check(blk_data(0), 4096, 71));
 	close_dev();
 }
 
@@ -532,6 +605,7 @@ int main(void)
 		cmocka_unit_test(test_reset_and_flr),
 		cmocka_unit_test(test_bus_master_off),
 		cmocka_unit_test(test_hostile_registers),
+		cmocka_unit_test(test_fdless_buffers),
 		cmocka_unit_test(test_scsi_inquiry),
 		cmocka_unit_test(test_scsi_hotplug_and_list),
 		cmocka_unit_test(test_scsi_tmf_an),

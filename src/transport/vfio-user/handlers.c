@@ -227,6 +227,23 @@ static int h_dma_map(struct vfu_conn *c, struct vfu_msg *m)
 	d = &c->dma[c->ndma++];
 	*d = (struct vfu_dma){ .addr = r.addr, .size = r.size, .flags = r.flags,
 			       .has_fd = m->nfds > 0 };
+	/*
+	 * Without an fd, devices that copy (the virtio runner) may still use
+	 * a shadow of it; the rest go on failing there, as before.
+	 */
+	if (!d->has_fd && r.size <= VFU_SHADOW_MAX - c->shadow_bytes) {
+		unsigned prot = (r.flags & VFIO_USER_F_DMA_REGION_READ ? UMDEV_MEM_READ : 0) |
+				(r.flags & VFIO_USER_F_DMA_REGION_WRITE ? UMDEV_MEM_WRITE : 0);
+		int ret = umdev_as_add_shadow(c->as, r.addr, r.size, prot);
+
+		if (ret == 0) {
+			d->shadowed = true;
+			c->shadow_bytes += r.size;
+		} else {
+			umdev_dbg("%s: no shadow for DMA window 0x%llx: %s", c->s->name,
+				  (unsigned long long)r.addr, strerror(-ret));
+		}
+	}
 	umdev_dbg("%s: DMA_MAP [0x%llx, +0x%llx) %s%s, %s", c->s->name,
 		  (unsigned long long)r.addr, (unsigned long long)r.size,
 		  r.flags & VFIO_USER_F_DMA_REGION_READ ? "r" : "",
@@ -244,7 +261,9 @@ static void remove_dma(struct vfu_conn *c, unsigned i)
 	umdev_dbg("%s: DMA_UNMAP [0x%llx, +0x%llx)", c->s->name, (unsigned long long)d.addr,
 		  (unsigned long long)d.size);
 	umdev_pci_dma_unmap(c->s->pci, d.addr, d.size);
-	if (d.has_fd && umdev_as_remove_region(c->as, d.addr, d.size) < 0)
+	if (d.shadowed)
+		c->shadow_bytes -= d.size;
+	if ((d.has_fd || d.shadowed) && umdev_as_remove_region(c->as, d.addr, d.size) < 0)
 		umdev_err("%s: DMA window 0x%llx missing from the address space", c->s->name,
 			  (unsigned long long)d.addr);
 	c->dma[i] = c->dma[--c->ndma];

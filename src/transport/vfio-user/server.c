@@ -646,9 +646,34 @@ static int dma_chunk(struct vfu_conn *c, uint64_t iova, uint8_t *buf, size_t len
 	return ret;
 }
 
+static int dma_rw_one(umdev_vfu_server *s, uint64_t iova, void *buf, size_t len, bool write);
+
+/* Handle what the client sent while we waited for a DMA reply. Control loop. */
+static void run_stash(struct umdev_loop_deferred *d)
+{
+	umdev_vfu_server *s = (umdev_vfu_server *)((char *)d - offsetof(umdev_vfu_server, stash_d));
+
+	if (s->conn && s->conn->stash && !s->conn->dead)
+		on_conn(s->conn, 0);
+}
+
 static int dma_rw(void *opaque, uint64_t iova, void *buf, size_t len, bool write)
 {
 	umdev_vfu_server *s = opaque;
+	int ret = dma_rw_one(s, iova, buf, len, write);
+
+	/*
+	 * Inside a message handler on_conn() goes on with the stash itself;
+	 * elsewhere nothing would until the client sent more. Either way,
+	 * look at it once this loop iteration is done.
+	 */
+	if (s->ctl && s->conn && s->conn->stash)
+		umdev_loop_defer(s->ctl, &s->stash_d);
+	return ret;
+}
+
+static int dma_rw_one(umdev_vfu_server *s, uint64_t iova, void *buf, size_t len, bool write)
+{
 	struct vfu_conn *c = s->conn;
 	struct vfu_dma *d;
 	uint32_t chunk;
@@ -805,6 +830,7 @@ umdev_vfu_server *umdev_vfu_server_new(umdev_pci_dev *pci, umdev_loop *ctl, cons
 	}
 	s->pci = pci;
 	s->ctl = ctl;
+	s->stash_d.fn = run_stash;
 	s->listener.fd = -1;
 	snprintf(s->name, sizeof(s->name), "%s", umdev_pci_name(pci));
 	if (!ctl)
@@ -831,8 +857,10 @@ void umdev_vfu_server_free(umdev_vfu_server *s)
 	if (s->conn)
 		conn_close(s->conn, "server shutting down");
 	drop_deferred(s);
-	if (s->ctl)
+	if (s->ctl) {
+		umdev_loop_cancel(s->ctl, &s->stash_d);
 		umdev_listener_close(&s->listener, s->ctl);
+	}
 	free(s);
 }
 

@@ -61,7 +61,15 @@ struct vfu_dma {
 	uint64_t size;
 	uint32_t flags; /* VFIO_USER_F_DMA_REGION_* */
 	bool has_fd; /* in the address space; else reached by DMA_READ/WRITE */
+	bool shadowed; /* no fd, but shadowed in the address space (umdev_as_add_shadow) */
 };
+
+/*
+ * Most fd-less DMA memory shadowed per connection. Shadows cost nothing
+ * until requests touch them, but a client could have every page touched;
+ * SeaBIOS needs well under 1 MiB of them.
+ */
+#define VFU_SHADOW_MAX (256ull << 20)
 
 struct vfu_conn {
 	umdev_vfu_server *s;
@@ -90,6 +98,7 @@ struct vfu_conn {
 	umdev_as *as;
 	struct vfu_dma dma[UMDEV_VFU_MAX_DMA_MAPS];
 	unsigned ndma;
+	uint64_t shadow_bytes; /* of windows shadowed now */
 };
 
 struct umdev_vfu_server {
@@ -98,6 +107,11 @@ struct umdev_vfu_server {
 	struct vfu_deferred *deferred, *deferred_tail;
 	bool running_deferred;
 	umdev_loop *ctl;
+	/*
+	 * Commands stashed by a DMA_READ/WRITE made outside message handling
+	 * (the virtio runner's copies) wait for no input: this runs them.
+	 */
+	struct umdev_loop_deferred stash_d;
 	struct umdev_listener listener; /* fd -1 for a feed-only server */
 	struct vfu_conn *conn;
 	/*

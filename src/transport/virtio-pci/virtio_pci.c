@@ -174,6 +174,7 @@ static int queue_start(struct vpci_queue *q)
 		.last_avail_idx = q->resume_idx,
 		.event_idx = vp->driver_features & (1ull << VIRTIO_RING_F_EVENT_IDX),
 		.indirect = vp->driver_features & (1ull << VIRTIO_RING_F_INDIRECT_DESC),
+		.shadow_buffers = umdev_vdev_has_remote(vp->vdev),
 	};
 	umdev_as_map *map;
 	int err = 0, ret;
@@ -598,6 +599,17 @@ static void resume_deferred(void *opaque)
 	resume_all(vp);
 }
 
+/* Version of the DMA map queues would start on now (0: none). */
+static uint64_t current_version(struct umdev_vpci *vp)
+{
+	int err = 0;
+	umdev_as_map *m = umdev_pci_dma_map(vp->pci, &err);
+	uint64_t v = m ? umdev_as_map_version(m) : 0;
+
+	umdev_as_map_put(m);
+	return v;
+}
+
 static void pci_dma_unmap(void *opaque, uint64_t iova, uint64_t len)
 {
 	struct umdev_vpci *vp = opaque;
@@ -611,7 +623,19 @@ static void pci_dma_unmap(void *opaque, uint64_t iova, uint64_t len)
 
 static void pci_dma_mapped(void *opaque, uint64_t iova, uint64_t len)
 {
-	resume_all(opaque);
+	struct umdev_vpci *vp = opaque;
+
+	/*
+	 * A running queue keeps the map it started with, which lacks the new
+	 * window: SeaBIOS's buffers land in one QEMU maps while the BIOS makes
+	 * itself read-only, after the queue started. Restart those queues on
+	 * the new map (windows come and go while a guest boots, rarely after).
+	 */
+	for (unsigned i = 0; i < vp->nq; i++)
+		if (vp->q[i].running &&
+		    umdev_as_map_version(umdev_vq_map(vp->q[i].vq)) != current_version(vp))
+			queue_suspend(&vp->q[i]);
+	resume_all(vp);
 }
 
 static void pci_command(void *opaque, uint16_t old_cmd, uint16_t new_cmd)
@@ -747,6 +771,20 @@ void umdev_vpci_free(umdev_vpci *vp)
 	}
 	free(vp->q);
 	free(vp);
+}
+
+/* The runner's copy to or from memory the client shares only through messages. */
+static int remote_copy(void *opaque, uint64_t gpa, void *buf, size_t len, bool to_guest)
+{
+	struct umdev_vpci *vp = opaque;
+
+	return to_guest ? umdev_pci_dma_write(vp->pci, gpa, buf, len) :
+			  umdev_pci_dma_read(vp->pci, gpa, buf, len);
+}
+
+int umdev_vpci_serve_remote(umdev_vpci *vp, umdev_loop *ctl)
+{
+	return umdev_vdev_set_remote(vp->vdev, ctl, remote_copy, vp);
 }
 
 umdev_pci_dev *umdev_vpci_pci(umdev_vpci *vp)
