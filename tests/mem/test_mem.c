@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -259,6 +260,50 @@ static void test_region_past_eof(void **state)
 	close(fd);
 }
 
+/* Shadow regions: reached only with UMDEV_MEM_SHADOW, found back by host address. */
+static void test_shadow(void **state)
+{
+	int err = 0, fd = make_memfd(MB);
+	umdev_as *as = umdev_as_new(&err);
+	umdev_as_map *m;
+	struct iovec iov[4];
+	uint64_t gpa = 0;
+	uint8_t *p, byte = 0;
+
+	(void)state;
+	assert_non_null(as);
+	assert_int_equal(add(as, fd, 0x100000, MB, 0, 0, 3), 0);
+	assert_int_equal(umdev_as_add_shadow(as, 0xc0000, 0x40000, UMDEV_MEM_READ), 0);
+	assert_int_equal(umdev_as_add_shadow(as, 0xd0000, 0x1000, 3), -EEXIST);
+	assert_int_equal(umdev_as_add_shadow(as, 0x300000, 0, 3), -EINVAL);
+	assert_int_equal(umdev_as_add_shadow(as, 0x300000, 4096, 0), -EINVAL);
+	m = umdev_as_get_map(as);
+	assert_true(umdev_as_map_has_shadow(m));
+	/* Without the flag it is not there: not for translation, copies or iovecs. */
+	assert_null(umdev_as_map_translate(m, 0xc1000, 16, UMDEV_MEM_READ));
+	assert_int_equal(umdev_as_map_read(m, 0xc1000, &byte, 1), -EFAULT);
+	assert_int_equal(umdev_as_map_to_iov(m, 0xc1000, 16, UMDEV_MEM_READ, iov, 4), -EFAULT);
+	/* With it, yes, within its permissions; a range may run on into real memory. */
+	p = umdev_as_map_translate(m, 0xc1000, 16, UMDEV_MEM_READ | UMDEV_MEM_SHADOW);
+	assert_non_null(p);
+	assert_null(umdev_as_map_translate(m, 0xc1000, 16, UMDEV_MEM_WRITE | UMDEV_MEM_SHADOW));
+	assert_int_equal(umdev_as_map_to_iov(m, 0xff000, 0x2000, UMDEV_MEM_READ | UMDEV_MEM_SHADOW,
+					     iov, 4), 2);
+	assert_int_equal(umdev_as_map_shadow_gpa(m, iov[0].iov_base, iov[0].iov_len, &gpa), 1);
+	assert_int_equal(gpa, 0xff000);
+	assert_int_equal(umdev_as_map_shadow_gpa(m, iov[1].iov_base, iov[1].iov_len, &gpa), 0);
+	assert_int_equal(umdev_as_map_shadow_gpa(m, p, 0x40000, &gpa), 0); /* runs past its end */
+	umdev_as_map_put(m);
+	/* Removed like any region; the map then has none. */
+	assert_int_equal(umdev_as_remove_region(as, 0xc0000, 0x40000), 0);
+	m = umdev_as_get_map(as);
+	assert_false(umdev_as_map_has_shadow(m));
+	assert_null(umdev_as_map_translate(m, 0xc1000, 16, UMDEV_MEM_READ | UMDEV_MEM_SHADOW));
+	umdev_as_map_put(m);
+	umdev_as_free(as);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +316,7 @@ int main(void)
 		cmocka_unit_test(test_many_regions),
 		cmocka_unit_test(test_unaligned_offset),
 		cmocka_unit_test(test_region_past_eof),
+		cmocka_unit_test(test_shadow),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
