@@ -4,7 +4,9 @@
  * tests/backend/rbd-tests.sh starts ($CEPH_CONF, pool "rbd"): every
  * virtio-blk request type with the data checked on the cluster (rbd export),
  * a read-only snapshot, a resize seen by the driver (virtio-blk config
- * change on the vhost-user back-end channel, SCSI CAPACITY DATA HAS CHANGED),
+ * change on the vhost-user back-end channel, SCSI CAPACITY DATA HAS CHANGED,
+ * an NVMe Namespace Attribute Changed event, the config vector of virtio-blk
+ * served as a virtio-pci function over vfio-user),
  * and create-time errors (missing image or pool, bad spec, unreachable
  * cluster) that leave no device behind.
  */
@@ -15,6 +17,9 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "client/nvme_drv.h"
+#include "client/virtio_pci_drv.h"
+#include "umdev/proto/pci_regs.h"
 #include "umdev/proto/virtio_blk.h"
 
 #define MIB (1ull << 20)
@@ -408,6 +413,107 @@ static void test_create_errors(void **state)
 	scsi_stop();
 }
 
+/*
+ * NVMe: a namespace on a whole RBD image follows a resize: the host gets a
+ * Namespace Attribute Changed event, Identify Namespace shows the new size,
+ * and I/O past the old end works.
+ */
+static void test_nvme_resize(void **state)
+{
+	struct nvme_sqe aer = { .opcode = NVME_ADM_ASYNC_EVENT }, c;
+	struct umdev_nvmed_vfu h;
+	struct nvme_id_ns *id;
+	struct nvme_cqe e;
+	char dev[600];
+	uint64_t buf;
+	bool seen = false;
+
+	(void)state;
+	image_new("nvgrow", 16);
+	proto_srv_init(&srv, 0);
+	snprintf(rpc_path, sizeof(rpc_path), "%s/rpc.sock", srv.dir);
+	snprintf(dev, sizeof(dev), "nvme,id=nv0,socket=@SOCK@,ns=rbd:rbd/nvgrow:conf=%s", conf());
+	proto_start_umdevd(&srv, "--rpc", rpc_path, "--device", dev, NULL);
+	assert_int_equal(umdev_nvmed_vfu_open(&h, srv.sock, 0x100000000ull, 8u << 20), 0);
+	assert_int_equal(umdev_nvmed_vfu_command(&h, UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER, 0),
+			 0);
+	assert_int_equal(umdev_nvmed_vfu_msix(&h, 2), 0);
+	assert_int_equal(umdev_nvmed_enable(&h.d, 32), 0);
+	assert_int_equal(umdev_nvmed_create_qpair(&h.d, 1, 64, true), 0);
+	assert_int_equal(umdev_nvmed_set_features(&h.d, NVME_FEAT_ASYNC_EVENT, NVME_AEN_CFG_NS_ATTR,
+						  NULL), 0);
+	assert_true(umdev_nvmed_submit(&h.d, 0, &aer) >= 0);
+	buf = umdev_nvmed_alloc(&h.d, 4096, 4096);
+	id = umdev_nvmed_ptr(&h.d, buf);
+	assert_int_equal(umdev_nvmed_identify(&h.d, NVME_CNS_NS, 1, buf), 0);
+	assert_int_equal(id->nsze, 16 * MIB >> (id->lbaf[0].lbads));
+	assert_int_equal(sh("rbd resize --no-progress --size 24M rbd/nvgrow"), 0);
+	/* The watch is asynchronous: the event comes within seconds. */
+	for (int i = 0; i < 100 && !seen; i++) {
+		seen = umdev_nvmed_cq_ready(&h.d, 0);
+		if (!seen)
+			usleep(100 * 1000);
+	}
+	assert_true(seen);
+	assert_int_equal(umdev_nvmed_reap(&h.d, 0, &e), 0);
+	assert_int_equal((e.status >> 1) & 0x7ff, 0);
+	assert_int_equal(e.dw0, NVME_LOG_CHANGED_NS << 16 | NVME_AER_NOTICE_NS_CHANGED << 8 |
+				NVME_AER_TYPE_NOTICE);
+	assert_int_equal(umdev_nvmed_identify(&h.d, NVME_CNS_NS, 1, buf), 0);
+	assert_int_equal(id->nsze, 24 * MIB >> (id->lbaf[0].lbads));
+	/* A block past the old end, written and read back. */
+	assert_int_equal(umdev_nvmed_build_rw(&h.d, &c, NVME_CMD_WRITE, 1,
+					      (20 * MIB) >> id->lbaf[0].lbads, 1, buf, 512, false,
+					      false), 0);
+	assert_int_equal(umdev_nvmed_cmd(&h.d, 1, &c, NULL), 0);
+	umdev_nvmed_vfu_close(&h);
+	scsi_stop();
+}
+
+/* virtio-blk as a virtio-pci function: a resize raises the config vector, bumps config_generation. */
+static void test_vpci_blk_resize(void **state)
+{
+	const uint32_t cap_off = offsetof(struct virtio_blk_config, capacity);
+	struct umdev_vfuc cli;
+	struct umdev_vpd drv;
+	uint64_t cap = 0;
+	uint8_t gen;
+	char dev[600];
+
+	(void)state;
+	image_new("vpgrow", 16);
+	proto_srv_init(&srv, 0);
+	snprintf(rpc_path, sizeof(rpc_path), "%s/rpc.sock", srv.dir);
+	snprintf(dev, sizeof(dev),
+		 "virtio-blk,id=vb0,transport=vfio-user,socket=@SOCK@,backend=rbd:rbd/vpgrow:conf=%s",
+		 conf());
+	proto_start_umdevd(&srv, "--rpc", rpc_path, "--device", dev, NULL);
+	memset(&cli, 0, sizeof(cli));
+	assert_int_equal(umdev_vfuc_connect(&cli, srv.sock, 3000), 0);
+	assert_int_equal(umdev_vfuc_version(&cli, NULL), 0);
+	assert_int_equal(umdev_vfuc_add_mem(&cli, 0x100000000ull, 4u << 20, true,
+					    VFIO_USER_F_DMA_REGION_READ |
+						    VFIO_USER_F_DMA_REGION_WRITE), 0);
+	assert_int_equal(umdev_vpd_probe(&drv, &cli), 0);
+	assert_int_equal(umdev_vpd_negotiate(&drv, ~0ull), 0);
+	assert_int_equal(umdev_vpd_enable_msix(&drv, 2), 0);
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_MSIX, 2, 0), 0);
+	assert_int_equal(umdev_vpd_driver_ok(&drv), 0);
+	assert_int_equal(umdev_vfuc_region_read(&cli, drv.device.bar, drv.device.offset + cap_off,
+						&cap, 8), 0);
+	assert_int_equal(cap, 16 * MIB / 512);
+	gen = (uint8_t)umdev_vpd_common(&drv, VPCI_COMMON_CFGGEN, 1);
+	assert_int_equal(sh("rbd resize --no-progress --size 24M rbd/vpgrow"), 0);
+	assert_true(umdev_vpd_wait_irq(&drv, 0, 10000) > 0);
+	assert_int_not_equal((uint8_t)umdev_vpd_common(&drv, VPCI_COMMON_CFGGEN, 1), gen);
+	assert_int_equal(umdev_vfuc_region_read(&cli, drv.device.bar, drv.device.offset + cap_off,
+						&cap, 8), 0);
+	assert_int_equal(cap, 24 * MIB / 512);
+	umdev_vpd_fini(&drv);
+	umdev_vfuc_close(&cli);
+	scsi_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -415,6 +521,8 @@ int main(void)
 		cmocka_unit_test(test_snapshot_readonly),
 		cmocka_unit_test(test_blk_resize),
 		cmocka_unit_test(test_scsi_resize),
+		cmocka_unit_test(test_nvme_resize),
+		cmocka_unit_test(test_vpci_blk_resize),
 		cmocka_unit_test(test_config_file),
 		cmocka_unit_test(test_create_errors),
 	};

@@ -68,7 +68,7 @@ static void id_ctrl(struct umdev_nvme *n, struct nvme_id_ctrl *id)
 
 static void id_ns(struct nvme_ns *ns, struct nvme_id_ns *id)
 {
-	id->nsze = id->ncap = id->nuse = ns->nlb;
+	id->nsze = id->ncap = id->nuse = atomic_load_explicit(&ns->nlb, memory_order_relaxed);
 	id->nlbaf = 0;
 	id->flbas = 0;
 	id->lbaf[0].lbads = (uint8_t)ns->lba_shift;

@@ -918,12 +918,31 @@ static void make_nguid(const char *serial, uint32_t nsid, uint8_t out[16])
 	memcpy(out + 8, &h2, 8);
 }
 
+/*
+ * Control thread: the backend of a whole-backend namespace was resized. New
+ * commands see the new size at once; the host hears of it through a
+ * Namespace Attribute Changed event and re-reads Identify Namespace.
+ */
+static void ns_resized(void *opaque, uint64_t size)
+{
+	struct nvme_ns *ns = opaque;
+	struct umdev_nvme *n = ns->n;
+	uint64_t nlb = size > ns->offset ? (size - ns->offset) >> ns->lba_shift : 0;
+
+	ns->size = nlb << ns->lba_shift;
+	atomic_store_explicit(&ns->nlb, nlb, memory_order_relaxed);
+	umdev_info("%s: namespace %u now %" PRIu64 " blocks", n->name, ns->nsid, nlb);
+	if (n->enabled)
+		nvme_aer_post_ns_changed(n, ns->nsid);
+}
+
 int umdev_nvme_ns_add(umdev_nvme *n, umdev_bdev *bdev, uint64_t offset, uint64_t size,
 		      uint32_t nsid, uint32_t *out_nsid)
 {
 	struct umdev_bdev_info info;
 	struct nvme_ns *ns;
 	uint32_t id = nsid;
+	bool whole = !size;
 
 	umdev_bdev_get_info(bdev, &info);
 	if (!size && offset <= info.size)
@@ -945,11 +964,13 @@ int umdev_nvme_ns_add(umdev_nvme *n, umdev_bdev *bdev, uint64_t offset, uint64_t
 	if (!ns)
 		return -ENOMEM;
 	ns->nsid = id;
+	ns->n = n;
 	ns->bdev = bdev;
 	ns->offset = offset;
 	ns->size = size;
+	ns->whole = whole;
 	ns->lba_shift = (uint32_t)__builtin_ctz(info.block_size);
-	ns->nlb = size >> ns->lba_shift;
+	atomic_init(&ns->nlb, size >> ns->lba_shift);
 	ns->can_discard = info.can_discard;
 	ns->can_wz = info.can_write_zeroes;
 	make_nguid(n->serial, id, ns->nguid);
@@ -964,6 +985,9 @@ int umdev_nvme_ns_add(umdev_nvme *n, umdev_bdev *bdev, uint64_t offset, uint64_t
 			return a.ret;
 		}
 	}
+	/* A namespace to the end of a backend that can grow (RBD) grows with it. */
+	if (whole && n->ctl_loop && umdev_bdev_watch_size(bdev, n->ctl_loop, ns_resized, ns) < 0)
+		umdev_dbg("%s: namespace %u will not follow resizes of its backend", n->name, id);
 	/* Everything a loop reads is set before the namespace is published. */
 	each_ns(n, ns, io_ns_publish);
 	n->alp.ns[id] = ns;

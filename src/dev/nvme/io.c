@@ -162,8 +162,9 @@ static uint16_t lba_range(struct nvme_req *r, uint64_t *off, uint64_t *len)
 	const struct nvme_sqe *c = &r->cmd;
 	uint64_t slba = (uint64_t)c->cdw11 << 32 | c->cdw10;
 	uint64_t nlb = (c->cdw12 & 0xffff) + 1ull;
+	uint64_t end = atomic_load_explicit(&r->ns->nlb, memory_order_relaxed);
 
-	if (slba >= r->ns->nlb || nlb > r->ns->nlb - slba)
+	if (slba >= end || nlb > end - slba)
 		return NVME_GEN(NVME_SC_LBA_RANGE);
 	*off = r->ns->offset + (slba << r->ns->lba_shift);
 	*len = nlb << r->ns->lba_shift;
@@ -291,8 +292,9 @@ static bool io_dsm(struct nvme_req *r)
 		return true;
 	for (unsigned i = 0; i < nr; i++) {
 		uint64_t slba = r->ranges[i].slba, nlb = r->ranges[i].nlb;
+		uint64_t end = atomic_load_explicit(&ns->nlb, memory_order_relaxed);
 
-		if (slba > ns->nlb || nlb > ns->nlb - slba) {
+		if (slba > end || nlb > end - slba) {
 			r->status = NVME_GEN(NVME_SC_LBA_RANGE);
 			return true;
 		}

@@ -59,11 +59,13 @@ struct nvme_kick {
 
 struct nvme_ns {
 	uint32_t nsid;
+	struct umdev_nvme *n;
 	umdev_bdev *bdev;
 	umdev_bdev_queue *q[NVME_MAX_LOOPS]; /* one per loop, used on that loop */
 	uint64_t offset, size; /* bytes of the backend */
+	bool whole; /* to the backend's end: follows its resizes */
 	uint32_t lba_shift;
-	uint64_t nlb;
+	_Atomic uint64_t nlb; /* loops read it while a resize changes it */
 	bool can_discard, can_wz;
 	unsigned inflight[NVME_MAX_LOOPS]; /* backend I/Os, per loop */
 	uint8_t nguid[16];

@@ -122,6 +122,12 @@ void umdev_vpci_config_changed(umdev_vpci *vp)
 	raise_irq(vp, vp->config_vector, VIRTIO_PCI_ISR_CONFIG);
 }
 
+/* The device changed its config (a resized image): the config vector tells the driver. */
+static void config_notify(void *opaque)
+{
+	umdev_vpci_config_changed(opaque);
+}
+
 /* ---- queues (control thread) ---- */
 
 static void queue_suspend(struct vpci_queue *q)
@@ -753,6 +759,8 @@ umdev_vpci *umdev_vpci_new(struct umdev_virtio_dev *vdev, int *err)
 		return NULL;
 	}
 	vp->irq = umdev_pci_irq(vp->pci);
+	vdev->config_notify = config_notify;
+	vdev->config_notify_opaque = vp;
 	return vp;
 }
 
@@ -760,6 +768,7 @@ void umdev_vpci_free(umdev_vpci *vp)
 {
 	if (!vp)
 		return;
+	vp->vdev->config_notify = NULL;
 	for (unsigned i = 0; i < vp->nq; i++)
 		queue_suspend(&vp->q[i]);
 	umdev_vdev_free_queues(vp->vdev);
