@@ -138,6 +138,15 @@ uint64_t umdev_as_map_version(const umdev_as_map *m);
 void *umdev_as_map_translate(const umdev_as_map *m, uint64_t addr, uint64_t len, unsigned prot);
 
 /**
+ * umdev_as_map_translate_prefix() - host pointer for @addr, and in *@got how
+ * many of the @len bytes from there lie in the same region (all with
+ * @prot): for walking a range that may span adjacent regions (a vIOMMU
+ * maps a guest buffer page by page). NULL if @addr itself is unreachable.
+ */
+void *umdev_as_map_translate_prefix(const umdev_as_map *m, uint64_t addr, uint64_t len,
+				    unsigned prot, uint64_t *got);
+
+/**
  * umdev_as_map_to_iov() - translate a guest range that may cross regions into
  * host iovecs, appended at @iov[0..]. Returns the number of iovecs used,
  * -EFAULT if any byte is outside guest memory or lacks @prot, -ENOBUFS if

@@ -48,6 +48,20 @@ void *umdev_as_map_translate(const umdev_as_map *m, uint64_t addr, uint64_t len,
 	return r->host + off;
 }
 
+void *umdev_as_map_translate_prefix(const umdev_as_map *m, uint64_t addr, uint64_t len,
+				    unsigned prot, uint64_t *got)
+{
+	const struct umdev_mem_region *r = find(m, addr);
+	uint64_t off;
+
+	*got = 0;
+	if (!reachable(r, prot))
+		return NULL;
+	off = addr - r->gpa;
+	*got = r->size - off < len ? r->size - off : len;
+	return r->host + off;
+}
+
 int umdev_as_map_to_iov(const umdev_as_map *m, uint64_t addr, uint64_t len, unsigned prot,
 			struct iovec *iov, unsigned max_iov)
 {

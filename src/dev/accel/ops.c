@@ -5,11 +5,14 @@
  * of the ring and a map, and fills a completion record; the fuzz target
  * drives it directly.
  *
- * Every buffer must lie wholly inside one region of the map (a guest's
- * contiguous RAM); anything else is ACCEL_ST_BAD_ADDR with the address at
- * fault, never a pointer past guest memory. The source and destination of a
- * copy may overlap (memmove), as the guest's bytes are only data to us.
+ * Every byte of every buffer must lie in the map, with the access the
+ * operation needs; a buffer may span adjacent regions (a vIOMMU maps page by
+ * page). Anything else is ACCEL_ST_BAD_ADDR with the start of the buffer at
+ * fault, checked before anything is written, never a pointer past guest
+ * memory. The source and destination of a copy may overlap (memmove), as the
+ * guest's bytes are only data to us.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "accel_internal.h"
@@ -56,15 +59,69 @@ uint32_t accel_crc32c(uint32_t crc, const void *buf, size_t len)
 	return ~crc;
 }
 
-/* Host pointer for a guest buffer, or NULL with the fault address recorded. */
-static void *buf_at(umdev_as_map *m, uint64_t addr, uint32_t len, unsigned prot,
-		    struct accel_comp *c)
-{
-	void *p = umdev_as_map_translate(m, addr, len, prot);
+/*
+ * A descriptor's buffers, walked together: each piece is contiguous in
+ * every buffer. A guest behind a vIOMMU has its buffers mapped page by page
+ * (adjacent DMA windows), so a buffer may take several pieces.
+ */
+struct walk {
+	umdev_as_map *m;
+	unsigned nb;
+	uint64_t addr[3];
+	unsigned prot[3];
+	uint8_t *p[3];
+};
 
-	if (!p)
-		c->fault_addr = addr;
-	return p;
+static void walk_add(struct walk *w, uint64_t addr, unsigned prot)
+{
+	w->addr[w->nb] = addr;
+	w->prot[w->nb++] = prot;
+}
+
+/*
+ * Every byte of every buffer reachable? Checked before anything is written,
+ * so a refused descriptor changes nothing. The fault address is the start of
+ * the buffer at fault.
+ */
+static bool walk_check(const struct walk *w, uint32_t n, struct accel_comp *c)
+{
+	for (unsigned i = 0; i < w->nb; i++) {
+		uint64_t got;
+
+		if (w->addr[i] + n - 1 < w->addr[i]) {
+			c->fault_addr = w->addr[i];
+			return false;
+		}
+		for (uint32_t o = 0; o < n; o += (uint32_t)got)
+			if (!umdev_as_map_translate_prefix(w->m, w->addr[i] + o, n - o, w->prot[i],
+							   &got)) {
+				c->fault_addr = w->addr[i];
+				return false;
+			}
+	}
+	return true;
+}
+
+/* The piece at offset @off (at most @left bytes): pointers in w->p, its length. */
+static uint32_t walk_piece(struct walk *w, uint32_t off, uint32_t left)
+{
+	uint64_t len = left;
+
+	for (unsigned i = 0; i < w->nb; i++) {
+		uint64_t got;
+
+		w->p[i] = umdev_as_map_translate_prefix(w->m, w->addr[i] + off, len, w->prot[i],
+							&got);
+		if (got < len)
+			len = got;
+	}
+	return (uint32_t)len; /* > 0: walk_check() passed and the map is fixed */
+}
+
+/* Pattern byte for offset @i of the buffer (the pattern repeats every 8 bytes). */
+static uint8_t pat_byte(uint64_t pat, uint32_t i)
+{
+	return (uint8_t)(pat >> (8 * (i % 8)));
 }
 
 static uint32_t first_diff(const uint8_t *a, const uint8_t *b, uint32_t len)
@@ -76,11 +133,44 @@ static uint32_t first_diff(const uint8_t *a, const uint8_t *b, uint32_t len)
 	return i;
 }
 
+/*
+ * Copy and dualcast. In one piece, memmove (source and destination may
+ * overlap; the guest's bytes are only data to us); in several, through a
+ * bounce buffer, so overlapping ranges still read as memmove does.
+ */
+static int do_copy(struct walk *w, uint32_t n)
+{
+	uint8_t *tmp;
+
+	if (walk_piece(w, 0, n) == n) {
+		memmove(w->p[1], w->p[0], n);
+		if (w->nb == 3)
+			memmove(w->p[2], w->p[0], n);
+		return ACCEL_ST_SUCCESS;
+	}
+	tmp = malloc(n);
+	if (!tmp)
+		return ACCEL_ST_BAD_SIZE;
+	for (uint32_t o = 0, k; o < n; o += k) {
+		k = walk_piece(w, o, n - o);
+		memcpy(tmp + o, w->p[0], k);
+	}
+	for (uint32_t o = 0, k; o < n; o += k) {
+		k = walk_piece(w, o, n - o);
+		memcpy(w->p[1], tmp + o, k);
+		if (w->nb == 3)
+			memcpy(w->p[2], tmp + o, k);
+	}
+	free(tmp);
+	return ACCEL_ST_SUCCESS;
+}
+
 int accel_exec(const struct accel_desc *d, umdev_as_map *m, struct accel_comp *c)
 {
-	uint8_t *src = NULL, *dst = NULL, *src2 = NULL;
+	struct walk w = { .m = m };
 	uint64_t pat = d->pattern;
-	uint32_t n = d->size;
+	uint32_t n = d->size, k;
+	uint32_t crc = d->crc_seed;
 
 	memset(c, 0, sizeof(*c));
 	c->cookie = d->cookie;
@@ -95,51 +185,65 @@ int accel_exec(const struct accel_desc *d, umdev_as_map *m, struct accel_comp *c
 	switch (d->opcode) {
 	case ACCEL_OP_COPY:
 	case ACCEL_OP_DUALCAST:
-		if (!(src = buf_at(m, d->src, n, UMDEV_MEM_READ, c)) ||
-		    !(dst = buf_at(m, d->dst, n, UMDEV_MEM_WRITE, c)))
-			return ACCEL_ST_BAD_ADDR;
-		if (d->opcode == ACCEL_OP_DUALCAST &&
-		    !(src2 = buf_at(m, d->src2, n, UMDEV_MEM_WRITE, c)))
-			return ACCEL_ST_BAD_ADDR;
-		memmove(dst, src, n);
-		if (src2)
-			memmove(src2, src, n);
+		walk_add(&w, d->src, UMDEV_MEM_READ);
+		walk_add(&w, d->dst, UMDEV_MEM_WRITE);
+		if (d->opcode == ACCEL_OP_DUALCAST)
+			walk_add(&w, d->src2, UMDEV_MEM_WRITE);
 		break;
 	case ACCEL_OP_FILL:
-		if (!(dst = buf_at(m, d->dst, n, UMDEV_MEM_WRITE, c)))
-			return ACCEL_ST_BAD_ADDR;
-		for (uint32_t i = 0; i < n; i += 8)
-			memcpy(dst + i, &pat, n - i < 8 ? n - i : 8);
+		walk_add(&w, d->dst, UMDEV_MEM_WRITE);
 		break;
 	case ACCEL_OP_COMPARE:
-		if (!(src = buf_at(m, d->src, n, UMDEV_MEM_READ, c)) ||
-		    !(src2 = buf_at(m, d->src2, n, UMDEV_MEM_READ, c)))
-			return ACCEL_ST_BAD_ADDR;
-		if (memcmp(src, src2, n)) {
-			c->result = 1;
-			c->bytes = first_diff(src, src2, n);
-			return ACCEL_ST_SUCCESS;
-		}
+		walk_add(&w, d->src, UMDEV_MEM_READ);
+		walk_add(&w, d->src2, UMDEV_MEM_READ);
 		break;
 	case ACCEL_OP_COMPARE_PATTERN:
-		if (!(src = buf_at(m, d->src, n, UMDEV_MEM_READ, c)))
-			return ACCEL_ST_BAD_ADDR;
-		for (uint32_t i = 0; i < n; i++) {
-			if (src[i] != (uint8_t)(pat >> (8 * (i % 8)))) {
-				c->result = 1;
-				c->bytes = i;
-				return ACCEL_ST_SUCCESS;
-			}
-		}
-		break;
 	case ACCEL_OP_CRC32C:
-		if (!(src = buf_at(m, d->src, n, UMDEV_MEM_READ, c)))
-			return ACCEL_ST_BAD_ADDR;
-		c->value = accel_crc32c(d->crc_seed, src, n);
+		walk_add(&w, d->src, UMDEV_MEM_READ);
 		break;
 	default:
 		return ACCEL_ST_BAD_OPCODE;
 	}
+	if (!walk_check(&w, n, c))
+		return ACCEL_ST_BAD_ADDR;
+	if (d->opcode == ACCEL_OP_COPY || d->opcode == ACCEL_OP_DUALCAST) {
+		int st = do_copy(&w, n);
+
+		if (st != ACCEL_ST_SUCCESS)
+			return st;
+		c->bytes = n;
+		return ACCEL_ST_SUCCESS;
+	}
+	for (uint32_t o = 0; o < n; o += k) {
+		k = walk_piece(&w, o, n - o);
+		switch (d->opcode) {
+		case ACCEL_OP_FILL:
+			for (uint32_t i = 0; i < k; i++)
+				w.p[0][i] = pat_byte(pat, o + i);
+			break;
+		case ACCEL_OP_COMPARE:
+			if (memcmp(w.p[0], w.p[1], k)) {
+				c->result = 1;
+				c->bytes = o + first_diff(w.p[0], w.p[1], k);
+				return ACCEL_ST_SUCCESS;
+			}
+			break;
+		case ACCEL_OP_COMPARE_PATTERN:
+			for (uint32_t i = 0; i < k; i++) {
+				if (w.p[0][i] != pat_byte(pat, o + i)) {
+					c->result = 1;
+					c->bytes = o + i;
+					return ACCEL_ST_SUCCESS;
+				}
+			}
+			break;
+		default: /* ACCEL_OP_CRC32C */
+			crc = accel_crc32c(crc, w.p[0], k);
+			break;
+		}
+	}
+	if (d->opcode == ACCEL_OP_CRC32C)
+		c->value = crc;
 	c->bytes = n;
 	return ACCEL_ST_SUCCESS;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * accel operations on one descriptor (accel_exec) in an address space of two
- * regions with a hole: results, completion fields, CRC32C against the
- * RFC 3720 (iSCSI) test vectors, and every refusal.
+ * regions with a hole and four adjacent one-page windows (as a vIOMMU maps
+ * a guest buffer): results, completion fields, CRC32C against the RFC 3720
+ * (iSCSI) test vectors, buffers spanning windows, and every refusal.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -25,20 +26,31 @@ static umdev_as *as;
 static umdev_as_map *m;
 static uint8_t *r0;
 
-static uint8_t *region(uint64_t gpa, unsigned prot)
+/* Pages of their own memfds, adjacent in the guest: a vIOMMU's page-by-page windows. */
+#define PG 0x80000ull
+#define NPG 4
+
+static uint8_t *pg[NPG];
+
+static uint8_t *region_sized(uint64_t gpa, uint64_t size, unsigned prot)
 {
 	int fd = memfd_create("accel-ops", MFD_CLOEXEC);
-	struct umdev_mem_region_desc d = { .guest_addr = gpa, .size = RSZ, .fd = fd, .prot = prot };
+	struct umdev_mem_region_desc d = { .guest_addr = gpa, .size = size, .fd = fd, .prot = prot };
 	umdev_as_map *mm;
 	uint8_t *p;
 
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, RSZ), 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
 	assert_int_equal(umdev_as_add_region(as, &d), 0);
 	mm = umdev_as_get_map(as);
-	p = umdev_as_map_translate(mm, gpa, RSZ, UMDEV_MEM_READ);
+	p = umdev_as_map_translate(mm, gpa, size, UMDEV_MEM_READ);
 	umdev_as_map_put(mm);
 	return p;
+}
+
+static uint8_t *region(uint64_t gpa, unsigned prot)
+{
+	return region_sized(gpa, RSZ, prot);
 }
 
 static int setup(void **state)
@@ -50,6 +62,8 @@ static int setup(void **state)
 	assert_non_null(as);
 	r0 = region(R0, UMDEV_MEM_READ | UMDEV_MEM_WRITE);
 	(void)region(R1, UMDEV_MEM_READ); /* a read-only DMA window (mapped read-only) */
+	for (unsigned i = 0; i < NPG; i++)
+		pg[i] = region_sized(PG + i * 4096ull, 4096, UMDEV_MEM_READ | UMDEV_MEM_WRITE);
 	m = umdev_as_get_map(as);
 	return 0;
 }
@@ -178,12 +192,99 @@ static void test_refusals(void **state)
 	assert_int_equal(accel_exec(&d, m, &c), ACCEL_ST_BAD_FLAGS);
 }
 
+/* The guest-side bytes [@gpa, +@len) of the paged area, gathered. */
+static void pg_read(uint64_t gpa, uint8_t *out, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++) {
+		uint64_t a = gpa + i - PG;
+
+		out[i] = pg[a / 4096][a % 4096];
+	}
+}
+
+static void pg_write(uint64_t gpa, const uint8_t *in, uint32_t len)
+{
+	for (uint32_t i = 0; i < len; i++) {
+		uint64_t a = gpa + i - PG;
+
+		pg[a / 4096][a % 4096] = in[i];
+	}
+}
+
+/* Buffers over adjacent windows (vIOMMU): every operation, piece by piece. */
+static void test_paged_buffers(void **state)
+{
+	static uint8_t a[3 * 4096], b[3 * 4096];
+	struct accel_comp c;
+	struct accel_desc d;
+
+	(void)state;
+	for (unsigned i = 0; i < sizeof(a); i++)
+		a[i] = (uint8_t)(i * 7 + 3);
+	/* Copy from contiguous memory into three pages and back out. */
+	memcpy(r0, a, 6000);
+	d = desc(ACCEL_OP_COPY, R0, PG + 100, 6000);
+	assert_int_equal(accel_exec(&d, m, &c), ACCEL_ST_SUCCESS);
+	assert_int_equal(c.bytes, 6000);
+	pg_read(PG + 100, b, 6000);
+	assert_memory_equal(a, b, 6000);
+	/* Overlapping copy across pages still behaves as memmove. */
+	pg_write(PG, a, 3 * 4096);
+	d = desc(ACCEL_OP_COPY, PG + 10, PG + 4000, 7000);
+	assert_int_equal(accel_exec(&d, m, &c), ACCEL_ST_SUCCESS);
+	pg_read(PG + 4000, b, 7000);
+	assert_memory_equal(a + 10, b, 7000);
+	/* CRC over pages equals the CRC of the same bytes in one piece. */
+	pg_write(PG, a, 3 * 4096);
+	d = desc(ACCEL_OP_CRC32C, PG + 5, 0, 9000);
+	d.crc_seed = 11;
+	assert_int_equal(accel_exec(&d, m, &c), ACCEL_ST_SUCCESS);
+	assert_int_equal(c.value, accel_crc32c(11, a + 5, 9000));
+	/* Compare finds a difference in the third page. */
+	memcpy(r0, a + 5, 9000);
+	d = desc(ACCEL_OP_COMPARE, PG + 5, 0, 9000);
+	d.src2 = R0;
+	assert_int_equal(accel_exec(&d, m, &c), ACCEL_ST_SUCCESS);
+	assert_int_equal(c.result, 0);
+	r0[8500] ^= 1;
+	assert_int_equal(accel_exec(&d, m, &c), ACCEL_ST_SUCCESS);
+	assert_int_equal(c.result, 1);
+	assert_int_equal(c.bytes, 8500);
+	/* Fill and compare-pattern keep the pattern's phase across pages. */
+	d = desc(ACCEL_OP_FILL, 0, PG + 4093, 20);
+	d.pattern = 0x0102030405060708ull;
+	assert_int_equal(accel_exec(&d, m, &c), ACCEL_ST_SUCCESS);
+	pg_read(PG + 4093, b, 20);
+	for (unsigned i = 0; i < 20; i++)
+		assert_int_equal(b[i], (uint8_t)(d.pattern >> (8 * (i % 8))));
+	d.opcode = ACCEL_OP_COMPARE_PATTERN;
+	d.src = PG + 4093;
+	assert_int_equal(accel_exec(&d, m, &c), ACCEL_ST_SUCCESS);
+	assert_int_equal(c.result, 0);
+	/* Dualcast into two paged destinations. */
+	d = desc(ACCEL_OP_DUALCAST, R0, PG + 4000, 200);
+	d.src2 = PG + 3 * 4096 - 100;
+	memcpy(r0, a, 200);
+	assert_int_equal(accel_exec(&d, m, &c), ACCEL_ST_SUCCESS);
+	pg_read(PG + 4000, b, 100);
+	assert_memory_equal(a, b, 100);
+	/* Past the last page: refused before anything is written. */
+	memset(b, 0xee, 300);
+	pg_write(PG + NPG * 4096 - 300, b, 300);
+	d = desc(ACCEL_OP_FILL, 0, PG + NPG * 4096 - 300, 301);
+	assert_int_equal(accel_exec(&d, m, &c), ACCEL_ST_BAD_ADDR);
+	assert_int_equal(c.fault_addr, PG + NPG * 4096 - 300);
+	pg_read(PG + NPG * 4096 - 300, a, 300);
+	assert_memory_equal(a, b, 300);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_crc32c_vectors),
 		cmocka_unit_test(test_ops),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_paged_buffers),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
