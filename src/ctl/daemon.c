@@ -205,9 +205,10 @@ unsigned umdev_daemon_num_devices(const umdev_daemon *d)
 	return n;
 }
 
+/* Also a safe argument: no leading '-' (an option to umdevctl) or '.' ("..", hidden). */
 static bool valid_id(const char *id)
 {
-	if (!*id || strlen(id) > 31)
+	if (!*id || strlen(id) > 31 || *id == '-' || *id == '.')
 		return false;
 	for (const char *p = id; *p; p++)
 		if (!(('a' <= *p && *p <= 'z') || ('A' <= *p && *p <= 'Z') ||
@@ -274,8 +275,9 @@ static int add_kv(umdev_daemon *d, struct umdev_kv *kv, int listen_fd, char *msg
 		return -EINVAL;
 	}
 	if (!id || !valid_id(id)) {
-		snprintf(msg, msglen, "%s needs id=NAME (letters, digits, '-', '_', '.'; <= 31)",
-			 kv->type);
+		snprintf(msg, msglen,
+			 "%s needs id=NAME (letters, digits, '-', '_', '.', not first '-' or '.'; "
+			 "<= 31)", kv->type);
 		return -EINVAL;
 	}
 	if (listen_fd >= 0) {
