@@ -258,14 +258,16 @@ static void show_list(struct json_object *r)
 {
 	struct json_object *devs = jget(r, "devices");
 
-	printf("%-16s %-12s %-11s %-9s %s\n", "ID", "TYPE", "TRANSPORT", "CLIENT", "SOCKET");
+	/* The backend last: a device with LUNs or namespaces has none of its own ("-"). */
+	printf("%-16s %-12s %-11s %-9s %-30s %s\n", "ID", "TYPE", "TRANSPORT", "CLIENT", "SOCKET",
+	       "BACKEND");
 	for (size_t i = 0; i < arr_len(devs); i++) {
 		struct json_object *d = json_object_array_get_idx(devs, i);
 
-		printf("%-16s %-12s %-11s %-9s %s\n", jstr(d, "id"), jstr(d, "type"),
+		printf("%-16s %-12s %-11s %-9s %-30s %s\n", jstr(d, "id"), jstr(d, "type"),
 		       jstr(d, "transport"),
 		       json_object_get_boolean(jget(d, "connected")) ? "connected" : "-",
-		       jstr(d, "socket"));
+		       jstr(d, "socket"), jget(d, "backend") ? jstr(d, "backend") : "-");
 	}
 }
 

@@ -181,6 +181,8 @@ static void test_umdevctl_commands(void **state)
 	assert_int_equal(r.status, 0);
 	assert_non_null(strstr(r.out, "cli0"));
 	assert_non_null(strstr(r.out, sock));
+	assert_non_null(strstr(r.out, "BACKEND"));
+	assert_non_null(strstr(r.out, "ram:1M"));
 
 	/* I/O through a client, then stats in both forms. */
 	proto_connect_blk(&c, sock, 2, 64, 1, REGION);
