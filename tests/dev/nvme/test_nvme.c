@@ -12,6 +12,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <stdio.h>
+#include <sys/mman.h>
 
 #include "nvme_fixture.h"
 
@@ -684,6 +685,38 @@ static void test_dma_remap(void **state)
 	assert_int_equal(rw(f, 1, NVME_CMD_READ, 1, 0, 1, buf, false, false), 0);
 }
 
+/* A window mapped while the controller runs (memory hot-plug): I/O to it works (the map is retaken). */
+static void test_window_added(void **state)
+{
+	const uint64_t extra = 0x7f0000000ull;
+	struct fx *f = *state;
+	struct umdev_mem_region_desc rd = { .guest_addr = extra, .size = 1u << 20,
+					    .prot = UMDEV_MEM_READ | UMDEV_MEM_WRITE };
+	uint64_t buf = umdev_nvmed_alloc(&f->d, 4096, 4096);
+	uint8_t *p;
+	int fd;
+
+	up(f, 1);
+	fill(f, buf, 4096, 9);
+	assert_int_equal(rw(f, 1, NVME_CMD_WRITE, 1, 16, 8, buf, false, false), 0);
+	fd = memfd_create("nvmet-extra", MFD_CLOEXEC);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 1u << 20), 0);
+	p = mmap(NULL, 1u << 20, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(p != MAP_FAILED);
+	rd.fd = fd;
+	assert_int_equal(umdev_as_add_region(f->as, &rd), 0);
+	umdev_pci_dma_mapped(umdev_nvme_pci(f->n), extra, 1u << 20);
+	/* Read into the new window, write from it, read back. */
+	assert_int_equal(rw(f, 1, NVME_CMD_READ, 1, 16, 8, extra + 8192, false, false), 0);
+	assert_memory_equal(p + 8192, umdev_nvmed_ptr(&f->d, buf), 4096);
+	memset(p, 0x3c, 4096);
+	assert_int_equal(rw(f, 1, NVME_CMD_WRITE, 1, 32, 8, extra, false, false), 0);
+	assert_int_equal(rw(f, 1, NVME_CMD_READ, 1, 32, 8, buf, false, false), 0);
+	assert_memory_equal(p, umdev_nvmed_ptr(&f->d, buf), 4096);
+	munmap(p, 1u << 20);
+}
+
 static void test_ns_hotplug(void **state)
 {
 	struct fx *f = *state;
@@ -836,6 +869,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_remap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ns_hotplug, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_added, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_window_added, setup_threaded, teardown),
 		cmocka_unit_test(test_parse_ns),
 		cmocka_unit_test_setup_teardown(test_threaded, setup_threaded, teardown),
 	};
