@@ -685,7 +685,7 @@ static void test_dma_remap(void **state)
 	assert_int_equal(rw(f, 1, NVME_CMD_READ, 1, 0, 1, buf, false, false), 0);
 }
 
-/* A window mapped while the controller runs (memory hot-plug): I/O to it works (the map is retaken). */
+/* A window mapped while the controller runs (memory hot-plug): I/O there works (map retaken). */
 static void test_window_added(void **state)
 {
 	const uint64_t extra = 0x7f0000000ull;
