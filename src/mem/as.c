@@ -131,6 +131,25 @@ static size_t fd_page_size(int fd)
 	return ps;
 }
 
+/* A region for mapping [@p, +@len) (unmapped here on failure), one reference. */
+static struct umdev_mem_region *region_new(void *p, size_t len, uint64_t gpa, uint64_t size,
+					   unsigned prot)
+{
+	struct umdev_mem_region *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		munmap(p, len);
+		return NULL;
+	}
+	r->gpa = gpa;
+	r->size = size;
+	r->prot = prot;
+	r->mmap_base = p;
+	r->mmap_len = len;
+	atomic_init(&r->refs, 1);
+	return r;
+}
+
 static int region_map(umdev_as *as, const struct umdev_mem_region_desc *d,
 		      struct umdev_mem_region **out)
 {
@@ -162,19 +181,11 @@ static int region_map(umdev_as *as, const struct umdev_mem_region_desc *d,
 	p = mmap(NULL, len, mprot, MAP_SHARED | MAP_NORESERVE, d->fd, d->mmap_offset - delta);
 	if (p == MAP_FAILED)
 		return -errno;
-	r = calloc(1, sizeof(*r));
-	if (!r) {
-		munmap(p, len);
+	r = region_new(p, len, d->guest_addr, d->size, d->prot);
+	if (!r)
 		return -ENOMEM;
-	}
-	r->gpa = d->guest_addr;
-	r->size = d->size;
 	r->uva = d->user_addr;
-	r->prot = d->prot;
-	r->mmap_base = p;
-	r->mmap_len = len;
 	r->host = (uint8_t *)p + delta;
-	atomic_init(&r->refs, 1);
 	/* The client may shrink the file under us (unsealed memfd, hugetlbfs). */
 	r->guard = mem_guard_range_add(as->guard_sink, p, len);
 	*out = r;
@@ -275,20 +286,12 @@ int umdev_as_add_shadow(umdev_as *as, uint64_t guest_addr, uint64_t size, unsign
 		 -1, 0);
 	if (p == MAP_FAILED)
 		return -errno;
-	r = calloc(1, sizeof(*r));
-	if (!r) {
-		munmap(p, len);
+	r = region_new(p, len, guest_addr, size, prot);
+	if (!r)
 		return -ENOMEM;
-	}
-	r->gpa = guest_addr;
-	r->size = size;
-	r->prot = prot;
 	r->host = p;
-	r->mmap_base = p;
-	r->mmap_len = len;
 	r->guard = -1;
 	r->shadow = true;
-	atomic_init(&r->refs, 1);
 	return insert(as, r, pos);
 }
 

@@ -309,22 +309,14 @@ static void test_failed_creates_leave_nothing(void **state)
 					       "ram:1M", NULL),
 				       UMDEV_TEST_INVALID_PARAMS),
 			       "id="));
-	assert_non_null(strstr(ctl_err(srv.sock, "create",
-				       ctl_obj("type", "virtio-blk", "id", "bad/id", "socket", bsock,
-					       "backend", "ram:1M", NULL),
-				       UMDEV_TEST_INVALID_PARAMS),
-			       "id="));
-	/* An id umdevctl would take for an option, or a path would for "..". */
-	assert_non_null(strstr(ctl_err(srv.sock, "create",
-				       ctl_obj("type", "virtio-blk", "id", "-rf", "socket", bsock,
-					       "backend", "ram:1M", NULL),
-				       UMDEV_TEST_INVALID_PARAMS),
-			       "id="));
-	assert_non_null(strstr(ctl_err(srv.sock, "create",
-				       ctl_obj("type", "virtio-blk", "id", "..", "socket", bsock,
-					       "backend", "ram:1M", NULL),
-				       UMDEV_TEST_INVALID_PARAMS),
-			       "id="));
+	/* A path, an id umdevctl would take for an option, one a path would for "..". */
+	for (const char *const *bad = (const char *const[]){ "bad/id", "-rf", "..", NULL }; *bad;
+	     bad++)
+		assert_non_null(strstr(ctl_err(srv.sock, "create",
+					       ctl_obj("type", "virtio-blk", "id", *bad, "socket",
+						       bsock, "backend", "ram:1M", NULL),
+					       UMDEV_TEST_INVALID_PARAMS),
+				       "id="));
 	assert_non_null(strstr(ctl_err(srv.sock, "create",
 				       ctl_obj("type", "virtio-blk", "id", "bad4", "backend",
 					       "ram:1M", NULL),
