@@ -123,6 +123,19 @@ int umdev_loop_mod_fd(umdev_loop *loop, int fd, uint32_t events) UMDEV_WUR;
 /* Safe to call from inside any callback of the same loop, even for this fd. */
 void umdev_loop_del_fd(umdev_loop *loop, int fd);
 
+/**
+ * umdev_loop_add_fd_edge() - watch an eventfd edge-triggered: @cb(@opaque,
+ * EPOLLIN) runs once for one or more writes to @fd made since it last ran
+ * (or since the registration, if @fd was readable then), on the loop thread.
+ * Neither the loop nor the owner reads @fd: its counter only grows, and a
+ * write made while @cb runs calls it again. For notification eventfds (virtio
+ * kicks) this saves a read() per wake-up. @fd must be a non-blocking eventfd
+ * whose writers never fill its counter. Remove with umdev_loop_del_fd() (no
+ * callback after that, even for writes already made); umdev_loop_mod_fd()
+ * refuses it. Loop thread only (or before the loop runs).
+ */
+int umdev_loop_add_fd_edge(umdev_loop *loop, int fd, umdev_loop_fd_cb cb, void *opaque) UMDEV_WUR;
+
 /* Pollers; loop thread only. Handles are opaque. */
 typedef struct umdev_loop_poller umdev_loop_poller;
 umdev_loop_poller *umdev_loop_add_poller(umdev_loop *loop, umdev_loop_poll_cb cb, void *opaque,

@@ -435,8 +435,8 @@ static int loop_fds_reserve(umdev_loop *loop, int fd)
 	return 0;
 }
 
-int umdev_loop_add_fd(umdev_loop *loop, int fd, uint32_t events, umdev_loop_fd_cb cb,
-		      void *opaque)
+static int loop_add_fd(umdev_loop *loop, int fd, uint32_t events, bool edge, umdev_loop_fd_cb cb,
+		       void *opaque)
 {
 	struct loop_fd *reg;
 	int ret;
@@ -457,6 +457,7 @@ int umdev_loop_add_fd(umdev_loop *loop, int fd, uint32_t events, umdev_loop_fd_c
 	reg->events = events;
 	reg->cb = cb;
 	reg->opaque = opaque;
+	reg->edge = edge;
 	ret = loop_epoll_add(loop, reg);
 	if (ret < 0) {
 		free(reg);
@@ -467,6 +468,23 @@ int umdev_loop_add_fd(umdev_loop *loop, int fd, uint32_t events, umdev_loop_fd_c
 	return 0;
 }
 
+int umdev_loop_add_fd(umdev_loop *loop, int fd, uint32_t events, umdev_loop_fd_cb cb,
+		      void *opaque)
+{
+	return loop_add_fd(loop, fd, events, false, cb, opaque);
+}
+
+int umdev_loop_add_fd_edge(umdev_loop *loop, int fd, umdev_loop_fd_cb cb, void *opaque)
+{
+	/*
+	 * An eventfd wakes its waiters on every write, whether or not its
+	 * counter was already non-zero, and epoll reports an EPOLLET entry
+	 * again after each wake-up: one report per burst of writes without
+	 * ever draining the counter.
+	 */
+	return loop_add_fd(loop, fd, EPOLLIN | EPOLLET, true, cb, opaque);
+}
+
 int umdev_loop_mod_fd(umdev_loop *loop, int fd, uint32_t events)
 {
 	struct epoll_event ev;
@@ -475,6 +493,8 @@ int umdev_loop_mod_fd(umdev_loop *loop, int fd, uint32_t events)
 	if (fd < 0 || fd >= loop->nfds || !loop->fds[fd])
 		return -ENOENT;
 	reg = loop->fds[fd];
+	if (reg->edge)
+		return -EINVAL;
 	ev.events = events;
 	ev.data.ptr = reg;
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)

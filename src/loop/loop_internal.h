@@ -30,6 +30,7 @@ struct loop_fd {
 	int fd;
 	uint32_t events;
 	bool dead; /* deleted; stale events for it are ignored */
+	bool edge; /* umdev_loop_add_fd_edge(): EPOLLET, never read */
 	umdev_loop_fd_cb cb;
 	void *opaque;
 	struct loop_fd *next_dead;

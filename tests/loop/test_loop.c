@@ -154,6 +154,105 @@ static void test_del_fd_in_callback(void **state)
 	umdev_loop_free(loop);
 }
 
+/* ---- edge-triggered eventfds ---- */
+
+struct edge_ctx {
+	umdev_loop *loop;
+	int fd;
+	int calls;
+	int rewrite; /* calls that write the fd again (a kick during processing) */
+};
+
+static void edge_cb(void *opaque, uint32_t events)
+{
+	struct edge_ctx *c = opaque;
+	uint64_t one = 1;
+
+	assert_true(events & EPOLLIN);
+	assert_true(umdev_loop_in_thread(c->loop));
+	c->calls++;
+	if (c->rewrite-- > 0)
+		assert_int_equal(write(c->fd, &one, sizeof(one)), sizeof(one));
+	else
+		umdev_loop_stop(c->loop);
+}
+
+/* Runs @loop until a queued message stops it: one idle pass, nothing else woken. */
+static void run_one_pass(umdev_loop *loop)
+{
+	assert_int_equal(umdev_loop_call(loop, stop_fn, loop), 0);
+	assert_int_equal(umdev_loop_run(loop), 0);
+}
+
+static void edge_case(enum umdev_io_engine engine)
+{
+	int err = 0;
+	umdev_loop *loop = umdev_loop_new_engine("t-edge", 0, engine, &err);
+	struct edge_ctx c = { .loop = loop };
+	uint64_t one = 1, v;
+
+	assert_non_null(loop);
+	c.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(c.fd >= 0);
+	assert_int_equal(umdev_loop_add_fd_edge(loop, c.fd, edge_cb, &c), 0);
+	assert_int_equal(umdev_loop_add_fd_edge(loop, c.fd, edge_cb, &c), -EEXIST);
+	assert_int_equal(umdev_loop_mod_fd(loop, c.fd, EPOLLIN), -EINVAL);
+
+	/* Nothing written: no call. */
+	run_one_pass(loop);
+	assert_int_equal(c.calls, 0);
+
+	/* Two writes before the loop looks: one call; the counter stays unread. */
+	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
+	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
+	assert_int_equal(umdev_loop_run(loop), 0);
+	assert_int_equal(c.calls, 1);
+
+	/* Still readable, but no new write: no call. */
+	run_one_pass(loop);
+	run_one_pass(loop);
+	assert_int_equal(c.calls, 1);
+
+	/* A write made by (i.e. after) the callback is reported again, twice over. */
+	c.rewrite = 2;
+	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
+	assert_int_equal(umdev_loop_run(loop), 0);
+	assert_int_equal(c.calls, 4);
+	run_one_pass(loop);
+	assert_int_equal(c.calls, 4);
+
+	/* Written, then deleted before the loop dispatched it: no call. */
+	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
+	umdev_loop_del_fd(loop, c.fd);
+	run_one_pass(loop);
+	assert_int_equal(c.calls, 4);
+
+	/* Registered again while readable: one call for what is pending. */
+	assert_int_equal(umdev_loop_add_fd_edge(loop, c.fd, edge_cb, &c), 0);
+	assert_int_equal(umdev_loop_run(loop), 0);
+	assert_int_equal(c.calls, 5);
+	umdev_loop_del_fd(loop, c.fd);
+	run_one_pass(loop);
+	assert_int_equal(c.calls, 5);
+
+	/* The loop never read the counter: every write is still in it. */
+	assert_int_equal(read(c.fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 6);
+	close(c.fd);
+	umdev_loop_free(loop);
+}
+
+static void test_edge_epoll(void **state)
+{
+	edge_case(UMDEV_IO_ENGINE_EPOLL);
+}
+
+/* io_uring when available (the blocked launcher falls back to epoll). */
+static void test_edge_auto(void **state)
+{
+	edge_case(UMDEV_IO_ENGINE_AUTO);
+}
+
 /* ---- messages from other threads ---- */
 
 struct msg_ctx {
@@ -618,6 +717,8 @@ int main(void)
 		cmocka_unit_test(test_engine_probe),
 		cmocka_unit_test(test_engine_default),
 		cmocka_unit_test(test_engine_epoll),
+		cmocka_unit_test(test_edge_epoll),
+		cmocka_unit_test(test_edge_auto),
 	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_engine_names),
@@ -634,6 +735,8 @@ int main(void)
 		cmocka_unit_test(test_uring_nop),
 		cmocka_unit_test(test_uring_read),
 		cmocka_unit_test(test_uring_wakeup),
+		cmocka_unit_test(test_edge_epoll),
+		cmocka_unit_test(test_edge_auto),
 	};
 
 	if (uring_blocked()) {
