@@ -124,11 +124,12 @@ int umdev_loop_mod_fd(umdev_loop *loop, int fd, uint32_t events) UMDEV_WUR;
 void umdev_loop_del_fd(umdev_loop *loop, int fd);
 
 /**
- * umdev_loop_add_fd_edge() - watch an eventfd edge-triggered: @cb(@opaque,
- * EPOLLIN) runs once for one or more writes to @fd made since it last ran
- * (or since the registration, if @fd was readable then), on the loop thread.
- * Neither the loop nor the owner reads @fd: its counter only grows, and a
- * write made while @cb runs calls it again. For notification eventfds (virtio
+ * umdev_loop_add_fd_edge() - watch an eventfd edge-triggered: after a write
+ * to @fd (or the registration, if @fd was readable then), @cb(@opaque,
+ * EPOLLIN) runs on the loop thread, once for one or more writes made since it
+ * last ran (writes may or may not be merged). Neither the loop nor the owner
+ * reads @fd: its counter only grows, and a write made while @cb runs calls it
+ * again; without a new write there is no call. For notification eventfds (virtio
  * kicks) this saves a read() per wake-up. @fd must be a non-blocking eventfd
  * whose writers never fill its counter. Remove with umdev_loop_del_fd() (no
  * callback after that, even for writes already made); umdev_loop_mod_fd()
@@ -188,6 +189,18 @@ int umdev_loop_call_sync(umdev_loop *loop, umdev_loop_fn fn, void *opaque) UMDEV
  */
 struct io_uring_sqe *umdev_loop_sqe(umdev_loop *loop, int *err);
 void umdev_loop_sqe_ready(umdev_loop *loop, struct io_uring_sqe *sqe, struct umdev_loop_io *io);
+
+/**
+ * umdev_loop_signal_eventfd() - add 1 to the eventfd @fd, which must be
+ * non-blocking (O_NONBLOCK: a ring write to a blocking one would go to a
+ * kernel worker thread). Called from deferred work (umdev_loop_defer) on an
+ * io_uring loop, the write is queued on the ring and made by the system call
+ * that also puts the loop to sleep, before anything else runs on the loop;
+ * anywhere else it is a write(). 0, or -errno from write() (a saturated
+ * counter counts as success: the reader is woken anyway). A failed ring
+ * write is logged by the loop. Any thread; never blocks.
+ */
+int umdev_loop_signal_eventfd(int fd);
 
 /** umdev_loop_io_pending() - io_uring requests submitted but not completed (0 on epoll). */
 unsigned umdev_loop_io_pending(const umdev_loop *loop);

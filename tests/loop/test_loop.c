@@ -190,6 +190,7 @@ static void edge_case(enum umdev_io_engine engine)
 	umdev_loop *loop = umdev_loop_new_engine("t-edge", 0, engine, &err);
 	struct edge_ctx c = { .loop = loop };
 	uint64_t one = 1, v;
+	int calls;
 
 	assert_non_null(loop);
 	c.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -202,38 +203,45 @@ static void edge_case(enum umdev_io_engine engine)
 	run_one_pass(loop);
 	assert_int_equal(c.calls, 0);
 
-	/* Two writes before the loop looks: one call; the counter stays unread. */
+	/*
+	 * Two writes before the loop looks: one call (epoll coalesces them),
+	 * or two (the ring may have posted one CQE per write); the counter
+	 * stays unread.
+	 */
 	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
 	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
 	assert_int_equal(umdev_loop_run(loop), 0);
-	assert_int_equal(c.calls, 1);
+	assert_in_range(c.calls, 1, 2);
+	calls = c.calls;
 
 	/* Still readable, but no new write: no call. */
 	run_one_pass(loop);
 	run_one_pass(loop);
-	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.calls, calls);
 
 	/* A write made by (i.e. after) the callback is reported again, twice over. */
 	c.rewrite = 2;
 	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
 	assert_int_equal(umdev_loop_run(loop), 0);
-	assert_int_equal(c.calls, 4);
+	assert_int_equal(c.calls, calls + 3);
 	run_one_pass(loop);
-	assert_int_equal(c.calls, 4);
+	assert_int_equal(c.calls, calls + 3);
+	calls = c.calls;
 
 	/* Written, then deleted before the loop dispatched it: no call. */
 	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
 	umdev_loop_del_fd(loop, c.fd);
 	run_one_pass(loop);
-	assert_int_equal(c.calls, 4);
+	run_one_pass(loop);
+	assert_int_equal(c.calls, calls);
 
 	/* Registered again while readable: one call for what is pending. */
 	assert_int_equal(umdev_loop_add_fd_edge(loop, c.fd, edge_cb, &c), 0);
 	assert_int_equal(umdev_loop_run(loop), 0);
-	assert_int_equal(c.calls, 5);
+	assert_int_equal(c.calls, calls + 1);
 	umdev_loop_del_fd(loop, c.fd);
 	run_one_pass(loop);
-	assert_int_equal(c.calls, 5);
+	assert_int_equal(c.calls, calls + 1);
 
 	/* The loop never read the counter: every write is still in it. */
 	assert_int_equal(read(c.fd, &v, sizeof(v)), sizeof(v));
