@@ -261,6 +261,77 @@ static void test_edge_auto(void **state)
 	edge_case(UMDEV_IO_ENGINE_AUTO);
 }
 
+/* ---- umdev_loop_signal_eventfd ---- */
+
+struct sig_ctx {
+	umdev_loop *loop;
+	struct umdev_loop_deferred d;
+	int fd;
+};
+
+static void sig_deferred(struct umdev_loop_deferred *d)
+{
+	struct sig_ctx *c = (struct sig_ctx *)((char *)d - offsetof(struct sig_ctx, d));
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(umdev_loop_signal_eventfd(c->fd), 0);
+	umdev_loop_stop(c->loop);
+}
+
+static void sig_defer_msg(void *opaque)
+{
+	struct sig_ctx *c = opaque;
+
+	umdev_loop_defer(c->loop, &c->d);
+}
+
+/* Writes from deferred work (queued on a ring) all land by the time the loop stops. */
+static void signal_case(enum umdev_io_engine engine)
+{
+	int err = 0;
+	struct sig_ctx c = { .loop = umdev_loop_new_engine("t-sig", 0, engine, &err),
+			     .d.fn = sig_deferred };
+	uint64_t v;
+
+	assert_non_null(c.loop);
+	c.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(c.fd >= 0);
+
+	/* Off the loop: a plain write, done on return. */
+	assert_int_equal(umdev_loop_signal_eventfd(c.fd), 0);
+	assert_int_equal(read(c.fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 1);
+
+	assert_int_equal(umdev_loop_call(c.loop, sig_defer_msg, &c), 0);
+	assert_int_equal(umdev_loop_run(c.loop), 0);
+	assert_int_equal(read(c.fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 3);
+
+	/* Twice from a running thread, the loop sleeping between the two. */
+	assert_int_equal(umdev_loop_start_thread(c.loop), 0);
+	assert_int_equal(umdev_loop_call(c.loop, sig_defer_msg, &c), 0);
+	umdev_loop_join(c.loop);
+	assert_int_equal(umdev_loop_start_thread(c.loop), 0);
+	assert_int_equal(umdev_loop_call(c.loop, sig_defer_msg, &c), 0);
+	umdev_loop_join(c.loop);
+	assert_int_equal(read(c.fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 6);
+
+	close(c.fd);
+	assert_int_equal(umdev_loop_signal_eventfd(c.fd), -EBADF);
+	umdev_loop_free(c.loop);
+}
+
+static void test_signal_epoll(void **state)
+{
+	signal_case(UMDEV_IO_ENGINE_EPOLL);
+}
+
+static void test_signal_auto(void **state)
+{
+	signal_case(UMDEV_IO_ENGINE_AUTO);
+}
+
 /* ---- messages from other threads ---- */
 
 struct msg_ctx {
@@ -727,6 +798,8 @@ int main(void)
 		cmocka_unit_test(test_engine_epoll),
 		cmocka_unit_test(test_edge_epoll),
 		cmocka_unit_test(test_edge_auto),
+		cmocka_unit_test(test_signal_epoll),
+		cmocka_unit_test(test_signal_auto),
 	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_engine_names),
@@ -745,6 +818,8 @@ int main(void)
 		cmocka_unit_test(test_uring_wakeup),
 		cmocka_unit_test(test_edge_epoll),
 		cmocka_unit_test(test_edge_auto),
+		cmocka_unit_test(test_signal_epoll),
+		cmocka_unit_test(test_signal_auto),
 	};
 
 	if (uring_blocked()) {
