@@ -4,14 +4,17 @@
  *
  * Concepts
  * - A loop is one thread running epoll for fd readiness plus one io_uring
- *   for backend I/O (the ring's completions are signalled through an eventfd
- *   registered with epoll, so a sleeping loop wakes for either).
+ *   for backend I/O. It sleeps in the ring (io_uring_enter, which also
+ *   submits), the ring polling the epoll fd and each edge fd; on kernels
+ *   before 5.17 and on the epoll engine it sleeps in epoll_wait, the ring's
+ *   completions signalling an eventfd that epoll watches.
  * - Everything registered on a loop runs on that loop's thread. Other threads
  *   talk to a loop only through umdev_loop_call()/umdev_loop_call_sync(),
  *   which queue a message; there are no locks on the data path.
  * - Pollers: a busy-polling device registers a poller, which runs every
- *   iteration; while any poller is registered epoll_wait does not sleep.
- *   Sleeping devices register their kick eventfd instead.
+ *   iteration; while any poller is registered the loop does not sleep.
+ *   Sleeping devices register their kick eventfd instead (edge-triggered,
+ *   umdev_loop_add_fd_edge(), so it is never read).
  * - Backend I/O: umdev_loop_sqe() hands out a submission entry; the loop
  *   submits all queued entries once per iteration (batching) and calls each
  *   umdev_loop_io's callback with the CQE result on the loop thread.

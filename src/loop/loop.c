@@ -3,12 +3,28 @@
  * Event loop: epoll + io_uring, one thread per loop. See include/umdev/loop.h
  * for the contract and loop_internal.h for the data structures.
  *
- * One iteration:
+ * One iteration on the io_uring engine (kernels with IORING_FEAT_CQE_SKIP,
+ * 5.17+; "ring_sleep"):
+ *   1. one io_uring_enter() submits every entry queued since the last one
+ *      (backend I/O, eventfd writes from umdev_loop_signal_eventfd(), the
+ *      loop's own polls) and, unless pollers, deferred work, ready
+ *      completions or a stop request say not to, sleeps until a CQE comes;
+ *   2. reap completions in order: backend I/O callbacks; wake-ups of edge
+ *      fds (umdev_loop_add_fd_edge(), a multishot poll each); the epoll fd
+ *      turning readable (a one-shot poll re-armed each time it fires), which
+ *      runs epoll_wait(0) and dispatches level fds and messages;
+ *   3. run the pollers, then the deferred work (umdev_loop_defer);
+ *   4. free registrations deleted during this iteration.
+ * In interrupt mode a request then costs the loop one system call: the
+ * kick's CQE wakes it, and the call eventfd write rides on the next sleep.
+ *
+ * On the epoll engine (and io_uring on older kernels, whose completions then
+ * signal an eventfd that epoll watches):
  *   1. hand every entry made ready since the last iteration to the kernel
  *      with a single io_uring_submit() (batching);
  *   2. epoll_wait(); timeout 0 while pollers exist or completions are already
  *      waiting, otherwise sleep until an fd, the ring eventfd or the wake
- *      eventfd fires;
+ *      eventfd fires (edge fds are EPOLLET entries);
  *   3. dispatch fd events (skipping registrations deleted meanwhile);
  *   4. reap completions and call their umdev_loop_io callbacks;
  *   5. run the pollers, then the deferred work (umdev_loop_defer);

@@ -7,6 +7,11 @@
  * completions are signalled through a second eventfd ("ring") registered
  * with io_uring_register_eventfd() and watched by epoll. A loop on the epoll
  * engine has no ring and no ring eventfd (ring_fd is -1, has_ring false).
+ * A ring that sleeps (ring_sleep, kernels 5.17+) has no ring eventfd either:
+ * the loop waits in io_uring_enter and the ring polls the epoll fd (one-shot,
+ * ep_reg) and each edge fd (multishot), the CQEs' user_data naming the
+ * loop_fd with bit 0 set. A deleted edge fd whose poll is still armed stays
+ * allocated (zombies) until the poll's last CQE, so no CQE names freed memory.
  *
  * fd registrations are looked up by fd through a table indexed by fd, so
  * add/mod/del are O(1). epoll's data.ptr points at the registration itself;
