@@ -250,14 +250,10 @@ static void edge_case(enum umdev_io_engine engine)
 	umdev_loop_free(loop);
 }
 
-static void test_edge_epoll(void **state)
+/* Both engines: AUTO is io_uring where available (epoll under the blocked launcher). */
+static void test_edge(void **state)
 {
 	edge_case(UMDEV_IO_ENGINE_EPOLL);
-}
-
-/* io_uring when available (the blocked launcher falls back to epoll). */
-static void test_edge_auto(void **state)
-{
 	edge_case(UMDEV_IO_ENGINE_AUTO);
 }
 
@@ -322,13 +318,9 @@ static void signal_case(enum umdev_io_engine engine)
 	umdev_loop_free(c.loop);
 }
 
-static void test_signal_epoll(void **state)
+static void test_signal(void **state)
 {
 	signal_case(UMDEV_IO_ENGINE_EPOLL);
-}
-
-static void test_signal_auto(void **state)
-{
 	signal_case(UMDEV_IO_ENGINE_AUTO);
 }
 
@@ -796,10 +788,8 @@ int main(void)
 		cmocka_unit_test(test_engine_probe),
 		cmocka_unit_test(test_engine_default),
 		cmocka_unit_test(test_engine_epoll),
-		cmocka_unit_test(test_edge_epoll),
-		cmocka_unit_test(test_edge_auto),
-		cmocka_unit_test(test_signal_epoll),
-		cmocka_unit_test(test_signal_auto),
+		cmocka_unit_test(test_edge),
+		cmocka_unit_test(test_signal),
 	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_engine_names),
@@ -816,10 +806,8 @@ int main(void)
 		cmocka_unit_test(test_uring_nop),
 		cmocka_unit_test(test_uring_read),
 		cmocka_unit_test(test_uring_wakeup),
-		cmocka_unit_test(test_edge_epoll),
-		cmocka_unit_test(test_edge_auto),
-		cmocka_unit_test(test_signal_epoll),
-		cmocka_unit_test(test_signal_auto),
+		cmocka_unit_test(test_edge),
+		cmocka_unit_test(test_signal),
 	};
 
 	if (uring_blocked()) {
