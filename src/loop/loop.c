@@ -18,8 +18,9 @@
  * In interrupt mode a request then costs the loop one system call: the
  * kick's CQE wakes it, and the call eventfd write rides on the next sleep.
  *
- * On the epoll engine (and io_uring on older kernels, whose completions then
- * signal an eventfd that epoll watches):
+ * On the epoll engine (and io_uring on older kernels or with
+ * UMDEV_DEBUG_NO_RING_SLEEP set, the ring's completions then signalling an
+ * eventfd that epoll watches):
  *   1. hand every entry made ready since the last iteration to the kernel
  *      with a single io_uring_submit() (batching);
  *   2. epoll_wait(); timeout 0 while pollers exist or completions are already
@@ -253,11 +254,14 @@ umdev_loop *umdev_loop_new(const char *name, unsigned ring_entries, int *err)
  */
 static int loop_ring_setup(umdev_loop *loop, unsigned ring_entries)
 {
+	/* A switch for tests (and an escape hatch): the pre-5.17 way on any kernel. */
+	const char *no_sleep = getenv("UMDEV_DEBUG_NO_RING_SLEEP");
 	int ret = loop_ring_init(loop, ring_entries);
 
 	if (ret < 0)
 		return ret;
-	if (loop->ring.features & IORING_FEAT_CQE_SKIP) {
+	if ((loop->ring.features & IORING_FEAT_CQE_SKIP) &&
+	    !(no_sleep && *no_sleep && strcmp(no_sleep, "0") != 0)) {
 		loop->ring_sleep = true;
 		loop->ep_reg = (struct loop_fd){ .fd = loop->epfd };
 		loop->has_ring = true;
