@@ -198,7 +198,8 @@ void umdev_loop_sqe_ready(umdev_loop *loop, struct io_uring_sqe *sqe, struct umd
  * non-blocking (O_NONBLOCK: a ring write to a blocking one would go to a
  * kernel worker thread). Called from deferred work (umdev_loop_defer) on an
  * io_uring loop, the write is queued on the ring and made by the system call
- * that also puts the loop to sleep, before anything else runs on the loop;
+ * that also puts the loop to sleep, right after this iteration's deferred
+ * work (which must not close @fd) and before any message or callback runs;
  * anywhere else it is a write(). 0, or -errno from write() (a saturated
  * counter counts as success: the reader is woken anyway). A failed ring
  * write is logged by the loop. Any thread; never blocks.
