@@ -4,14 +4,17 @@
  *
  * Concepts
  * - A loop is one thread running epoll for fd readiness plus one io_uring
- *   for backend I/O (the ring's completions are signalled through an eventfd
- *   registered with epoll, so a sleeping loop wakes for either).
+ *   for backend I/O. It sleeps in the ring (io_uring_enter, which also
+ *   submits), the ring polling the epoll fd and each edge fd; on kernels
+ *   before 5.17 and on the epoll engine it sleeps in epoll_wait, the ring's
+ *   completions signalling an eventfd that epoll watches.
  * - Everything registered on a loop runs on that loop's thread. Other threads
  *   talk to a loop only through umdev_loop_call()/umdev_loop_call_sync(),
  *   which queue a message; there are no locks on the data path.
  * - Pollers: a busy-polling device registers a poller, which runs every
- *   iteration; while any poller is registered epoll_wait does not sleep.
- *   Sleeping devices register their kick eventfd instead.
+ *   iteration; while any poller is registered the loop does not sleep.
+ *   Sleeping devices register their kick eventfd instead (edge-triggered,
+ *   umdev_loop_add_fd_edge(), so it is never read).
  * - Backend I/O: umdev_loop_sqe() hands out a submission entry; the loop
  *   submits all queued entries once per iteration (batching) and calls each
  *   umdev_loop_io's callback with the CQE result on the loop thread.
@@ -123,6 +126,20 @@ int umdev_loop_mod_fd(umdev_loop *loop, int fd, uint32_t events) UMDEV_WUR;
 /* Safe to call from inside any callback of the same loop, even for this fd. */
 void umdev_loop_del_fd(umdev_loop *loop, int fd);
 
+/**
+ * umdev_loop_add_fd_edge() - watch an eventfd edge-triggered: after a write
+ * to @fd (or the registration, if @fd was readable then), @cb(@opaque,
+ * EPOLLIN) runs on the loop thread, once for one or more writes made since it
+ * last ran (writes may or may not be merged). Neither the loop nor the owner
+ * reads @fd: its counter only grows, and a write made while @cb runs calls it
+ * again; without a new write there is no call. For notification eventfds (virtio
+ * kicks) this saves a read() per wake-up. @fd must be a non-blocking eventfd
+ * whose writers never fill its counter. Remove with umdev_loop_del_fd() (no
+ * callback after that, even for writes already made); umdev_loop_mod_fd()
+ * refuses it. Loop thread only (or before the loop runs).
+ */
+int umdev_loop_add_fd_edge(umdev_loop *loop, int fd, umdev_loop_fd_cb cb, void *opaque) UMDEV_WUR;
+
 /* Pollers; loop thread only. Handles are opaque. */
 typedef struct umdev_loop_poller umdev_loop_poller;
 umdev_loop_poller *umdev_loop_add_poller(umdev_loop *loop, umdev_loop_poll_cb cb, void *opaque,
@@ -175,6 +192,19 @@ int umdev_loop_call_sync(umdev_loop *loop, umdev_loop_fn fn, void *opaque) UMDEV
  */
 struct io_uring_sqe *umdev_loop_sqe(umdev_loop *loop, int *err);
 void umdev_loop_sqe_ready(umdev_loop *loop, struct io_uring_sqe *sqe, struct umdev_loop_io *io);
+
+/**
+ * umdev_loop_signal_eventfd() - add 1 to the eventfd @fd, which must be
+ * non-blocking (O_NONBLOCK: a ring write to a blocking one would go to a
+ * kernel worker thread). Called from deferred work (umdev_loop_defer) on an
+ * io_uring loop, the write is queued on the ring and made by the system call
+ * that also puts the loop to sleep, right after this iteration's deferred
+ * work (which must not close @fd) and before any message or callback runs;
+ * anywhere else it is a write(). 0, or -errno from write() (a saturated
+ * counter counts as success: the reader is woken anyway). A failed ring
+ * write is logged by the loop. Any thread; never blocks.
+ */
+int umdev_loop_signal_eventfd(int fd);
 
 /** umdev_loop_io_pending() - io_uring requests submitted but not completed (0 on epoll). */
 unsigned umdev_loop_io_pending(const umdev_loop *loop);

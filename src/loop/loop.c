@@ -3,12 +3,29 @@
  * Event loop: epoll + io_uring, one thread per loop. See include/umdev/loop.h
  * for the contract and loop_internal.h for the data structures.
  *
- * One iteration:
+ * One iteration on the io_uring engine (kernels with IORING_FEAT_CQE_SKIP,
+ * 5.17+; "ring_sleep"):
+ *   1. one io_uring_enter() submits every entry queued since the last one
+ *      (backend I/O, eventfd writes from umdev_loop_signal_eventfd(), the
+ *      loop's own polls) and, unless pollers, deferred work, ready
+ *      completions or a stop request say not to, sleeps until a CQE comes;
+ *   2. reap completions in order: backend I/O callbacks; wake-ups of edge
+ *      fds (umdev_loop_add_fd_edge(), a multishot poll each); the epoll fd
+ *      turning readable (a one-shot poll re-armed each time it fires), which
+ *      runs epoll_wait(0) and dispatches level fds and messages;
+ *   3. run the pollers, then the deferred work (umdev_loop_defer);
+ *   4. free registrations deleted during this iteration.
+ * In interrupt mode a request then costs the loop one system call: the
+ * kick's CQE wakes it, and the call eventfd write rides on the next sleep.
+ *
+ * On the epoll engine (and io_uring on older kernels or with
+ * UMDEV_DEBUG_NO_RING_SLEEP set, the ring's completions then signalling an
+ * eventfd that epoll watches):
  *   1. hand every entry made ready since the last iteration to the kernel
  *      with a single io_uring_submit() (batching);
  *   2. epoll_wait(); timeout 0 while pollers exist or completions are already
  *      waiting, otherwise sleep until an fd, the ring eventfd or the wake
- *      eventfd fires;
+ *      eventfd fires (edge fds are EPOLLET entries);
  *   3. dispatch fd events (skipping registrations deleted meanwhile);
  *   4. reap completions and call their umdev_loop_io callbacks;
  *   5. run the pollers, then the deferred work (umdev_loop_defer);
@@ -17,6 +34,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,18 +246,29 @@ umdev_loop *umdev_loop_new(const char *name, unsigned ring_entries, int *err)
 	return umdev_loop_new_engine(name, ring_entries, loop_default_engine, err);
 }
 
-/* Set up the ring and its eventfd, registered with epoll. */
+/*
+ * Set up the ring. Where the kernel can skip the CQEs of successful entries
+ * (5.17+, which also has multishot polls), the loop sleeps in the ring
+ * (ring_sleep); otherwise it sleeps in epoll and the ring signals its
+ * completions through an eventfd registered with epoll.
+ */
 static int loop_ring_setup(umdev_loop *loop, unsigned ring_entries)
 {
-	int ret;
+	/* A switch for tests (and an escape hatch): the pre-5.17 way on any kernel. */
+	const char *no_sleep = getenv("UMDEV_DEBUG_NO_RING_SLEEP");
+	int ret = loop_ring_init(loop, ring_entries);
 
-	loop->ring_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (loop->ring_fd < 0)
-		return -errno;
-	ret = loop_ring_init(loop, ring_entries);
 	if (ret < 0)
 		return ret;
-	ret = io_uring_register_eventfd(&loop->ring, loop->ring_fd);
+	if ((loop->ring.features & IORING_FEAT_CQE_SKIP) &&
+	    !(no_sleep && *no_sleep && strcmp(no_sleep, "0") != 0)) {
+		loop->ring_sleep = true;
+		loop->ep_reg = (struct loop_fd){ .fd = loop->epfd };
+		loop->has_ring = true;
+		return 0;
+	}
+	loop->ring_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	ret = loop->ring_fd < 0 ? -errno : io_uring_register_eventfd(&loop->ring, loop->ring_fd);
 	if (ret == 0) {
 		loop->ring_reg = (struct loop_fd){ .fd = loop->ring_fd, .events = EPOLLIN,
 						   .cb = loop_ring_cb, .opaque = loop };
@@ -377,6 +406,13 @@ void umdev_loop_free(umdev_loop *loop)
 		free(loop->fds[i]);
 	free(loop->fds);
 	loop_free_dead(loop);
+	/* Deleted, their polls still armed: exiting the ring below cancels them. */
+	while (loop->zombies) {
+		struct loop_fd *reg = loop->zombies;
+
+		loop->zombies = reg->next_dead;
+		free(reg);
+	}
 	for (struct umdev_loop_poller *p = loop->pollers, *n; p; p = n) {
 		n = p->next;
 		free(p);
@@ -411,6 +447,140 @@ bool umdev_loop_in_thread(const umdev_loop *loop)
 	return loop_current == loop;
 }
 
+/* ---- the loop's own ring entries (ring_sleep) ---- */
+
+/*
+ * user_data of an entry the loop queued for itself: a struct loop_fd pointer
+ * with bit 0 set (a umdev_loop_io pointer never has it), or LOOP_UD_SIGNAL.
+ */
+#define LOOP_UD_FD 1ull
+#define LOOP_UD_SIGNAL LOOP_UD_FD /* umdev_loop_signal_eventfd()'s write: no loop_fd */
+
+static struct io_uring_sqe *loop_own_sqe(umdev_loop *loop, uint64_t user_data)
+{
+	int err = 0;
+	struct io_uring_sqe *sqe = umdev_loop_sqe(loop, &err);
+
+	if (!sqe)
+		return NULL;
+	/* Filled by the caller before the next submit, which is ours to make. */
+	io_uring_sqe_set_data64(sqe, user_data);
+	loop->sq_queued++;
+	return sqe;
+}
+
+static uint64_t loop_fd_ud(struct loop_fd *reg)
+{
+	return (uint64_t)(uintptr_t)reg | LOOP_UD_FD;
+}
+
+/* One CQE per wake-up of @reg's fd, until removed (or the kernel ends it). */
+static int loop_arm_edge(umdev_loop *loop, struct loop_fd *reg)
+{
+	struct io_uring_sqe *sqe = loop_own_sqe(loop, loop_fd_ud(reg));
+
+	if (!sqe)
+		return -EAGAIN;
+	io_uring_prep_poll_multishot(sqe, reg->fd, POLLIN);
+	reg->armed = true;
+	return 0;
+}
+
+/* Queue the removal of @reg's poll; its last CQE frees @reg (loop_fd_cqe). */
+static bool loop_cancel_poll(umdev_loop *loop, struct loop_fd *reg)
+{
+	struct io_uring_sqe *sqe = loop_own_sqe(loop, 0);
+
+	if (!sqe)
+		return false;
+	io_uring_prep_poll_remove(sqe, loop_fd_ud(reg));
+	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+	return true;
+}
+
+static void loop_queue_cancels(umdev_loop *loop)
+{
+	while (loop->cancels && loop_cancel_poll(loop, loop->cancels))
+		loop->cancels = loop->cancels->next_cancel;
+}
+
+static void loop_unlink(struct loop_fd **head, struct loop_fd *reg, bool cancel_list)
+{
+	for (struct loop_fd **pp = head; *pp;
+	     pp = cancel_list ? &(*pp)->next_cancel : &(*pp)->next_dead) {
+		if (*pp == reg) {
+			*pp = cancel_list ? reg->next_cancel : reg->next_dead;
+			return;
+		}
+	}
+}
+
+static int loop_epoll_dispatch(umdev_loop *loop, int timeout);
+
+/* A CQE of one of the loop's polls. */
+static void loop_fd_cqe(umdev_loop *loop, struct loop_fd *reg, int res, uint32_t flags)
+{
+	if (reg == &loop->ep_reg) {
+		/* One-shot, so re-armed only after epoll's ready list was looked at. */
+		reg->armed = false;
+		if (loop_epoll_dispatch(loop, 0) < 0)
+			umdev_err("%s: epoll_wait: %s", loop->name, strerror(errno));
+		return;
+	}
+	if (!(flags & IORING_CQE_F_MORE)) {
+		reg->armed = false;
+		if (reg->dead) {
+			/* The last CQE that could name it. */
+			loop_unlink(&loop->zombies, reg, false);
+			loop_unlink(&loop->cancels, reg, true);
+			free(reg);
+			return;
+		}
+		/*
+		 * The kernel ended the poll (CQ overflow, an error): watch
+		 * the fd again, through epoll if the ring can't.
+		 */
+		if ((res < 0 || loop_arm_edge(loop, reg) < 0) && loop_epoll_add(loop, reg) < 0)
+			umdev_err("%s: fd %d can no longer be watched (%s)", loop->name, reg->fd,
+				  strerror(res < 0 ? -res : EAGAIN));
+	}
+	if (!reg->dead && res > 0)
+		reg->cb(reg->opaque, (uint32_t)res);
+}
+
+static void loop_arm_epoll(umdev_loop *loop)
+{
+	struct io_uring_sqe *sqe = loop_own_sqe(loop, loop_fd_ud(&loop->ep_reg));
+
+	if (!sqe)
+		return;
+	io_uring_prep_poll_add(sqe, loop->epfd, POLLIN);
+	loop->ep_reg.armed = true;
+}
+
+int umdev_loop_signal_eventfd(int fd)
+{
+	static const uint64_t one = 1;
+	umdev_loop *loop = loop_current;
+	struct io_uring_sqe *sqe;
+
+	/*
+	 * Only from deferred work: the entry is then submitted before anything
+	 * else runs on the loop, so no message (a new call fd, a stop) can
+	 * let its owner close @fd while the write still names it.
+	 */
+	if (loop && loop->ring_sleep && loop->in_deferred &&
+	    (sqe = loop_own_sqe(loop, LOOP_UD_SIGNAL))) {
+		io_uring_prep_write(sqe, fd, &one, sizeof(one), 0);
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		return 0;
+	}
+	/* EAGAIN: the counter is saturated, which already wakes the reader. */
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return -errno;
+	return 0;
+}
+
 /* ---- fds ---- */
 
 static int loop_fds_reserve(umdev_loop *loop, int fd)
@@ -435,8 +605,8 @@ static int loop_fds_reserve(umdev_loop *loop, int fd)
 	return 0;
 }
 
-int umdev_loop_add_fd(umdev_loop *loop, int fd, uint32_t events, umdev_loop_fd_cb cb,
-		      void *opaque)
+static int loop_add_fd(umdev_loop *loop, int fd, uint32_t events, bool edge, umdev_loop_fd_cb cb,
+		       void *opaque)
 {
 	struct loop_fd *reg;
 	int ret;
@@ -457,7 +627,10 @@ int umdev_loop_add_fd(umdev_loop *loop, int fd, uint32_t events, umdev_loop_fd_c
 	reg->events = events;
 	reg->cb = cb;
 	reg->opaque = opaque;
-	ret = loop_epoll_add(loop, reg);
+	reg->edge = edge;
+	/* On a ring that sleeps, a poll of its own: no epoll_wait to wake. */
+	if (!edge || !loop->ring_sleep || loop_arm_edge(loop, reg) < 0)
+		ret = loop_epoll_add(loop, reg);
 	if (ret < 0) {
 		free(reg);
 		return ret;
@@ -465,6 +638,23 @@ int umdev_loop_add_fd(umdev_loop *loop, int fd, uint32_t events, umdev_loop_fd_c
 	loop->fds[fd] = reg;
 	loop->nregistered++;
 	return 0;
+}
+
+int umdev_loop_add_fd(umdev_loop *loop, int fd, uint32_t events, umdev_loop_fd_cb cb,
+		      void *opaque)
+{
+	return loop_add_fd(loop, fd, events, false, cb, opaque);
+}
+
+int umdev_loop_add_fd_edge(umdev_loop *loop, int fd, umdev_loop_fd_cb cb, void *opaque)
+{
+	/*
+	 * An eventfd wakes its waiters on every write, whether or not its
+	 * counter was already non-zero, and epoll reports an EPOLLET entry
+	 * again after each wake-up: one report per burst of writes without
+	 * ever draining the counter.
+	 */
+	return loop_add_fd(loop, fd, EPOLLIN | EPOLLET, true, cb, opaque);
 }
 
 int umdev_loop_mod_fd(umdev_loop *loop, int fd, uint32_t events)
@@ -475,6 +665,8 @@ int umdev_loop_mod_fd(umdev_loop *loop, int fd, uint32_t events)
 	if (fd < 0 || fd >= loop->nfds || !loop->fds[fd])
 		return -ENOENT;
 	reg = loop->fds[fd];
+	if (reg->edge)
+		return -EINVAL;
 	ev.events = events;
 	ev.data.ptr = reg;
 	if (epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) < 0)
@@ -490,10 +682,21 @@ void umdev_loop_del_fd(umdev_loop *loop, int fd)
 	if (fd < 0 || fd >= loop->nfds || !loop->fds[fd])
 		return;
 	reg = loop->fds[fd];
-	/* Fails only if the owner already closed the fd, which removed it. */
-	(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 	loop->fds[fd] = NULL;
 	loop->nregistered--;
+	if (reg->armed) {
+		/* Its poll may still post CQEs naming it: kept until the last one. */
+		reg->dead = true;
+		reg->next_dead = loop->zombies;
+		loop->zombies = reg;
+		if (!loop_cancel_poll(loop, reg)) {
+			reg->next_cancel = loop->cancels;
+			loop->cancels = reg;
+		}
+		return;
+	}
+	/* Fails only if the owner already closed the fd, which removed it. */
+	(void)epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
 	/*
 	 * The current epoll batch may still hold events pointing at reg:
 	 * keep it until the iteration ends, marked dead.
@@ -689,7 +892,9 @@ static unsigned loop_reap(umdev_loop *loop)
 	do {
 		n = io_uring_peek_batch_cqe(&loop->ring, cqes, LOOP_CQE_BATCH);
 		for (unsigned i = 0; i < n; i++) {
-			struct umdev_loop_io *io = io_uring_cqe_get_data(cqes[i]);
+			uint64_t ud = io_uring_cqe_get_data64(cqes[i]);
+			struct umdev_loop_io *io = (struct umdev_loop_io *)(uintptr_t)ud;
+			uint32_t flags = cqes[i]->flags;
 			int res = cqes[i]->res;
 
 			/*
@@ -697,6 +902,17 @@ static unsigned loop_reap(umdev_loop *loop)
 			 * queue new entries (the CQ slot is free again).
 			 */
 			io_uring_cqe_seen(&loop->ring, cqes[i]);
+			if (ud == LOOP_UD_SIGNAL) {
+				if (res != -EAGAIN)
+					umdev_warn_rl(&loop->signal_rl, "%s: eventfd write failed: %s",
+						      loop->name, strerror(-res));
+				continue;
+			}
+			if (ud & LOOP_UD_FD) {
+				loop_fd_cqe(loop, (struct loop_fd *)(uintptr_t)(ud & ~LOOP_UD_FD), res,
+					    flags);
+				continue;
+			}
 			if (!io)
 				continue;
 			if (loop->io_pending)
@@ -746,25 +962,14 @@ static void loop_run_deferred(umdev_loop *loop)
 
 /* ---- running ---- */
 
-static int loop_iterate(umdev_loop *loop)
+/* -errno (errno set too) when epoll_wait fails other than by EINTR. */
+static int loop_epoll_dispatch(umdev_loop *loop, int timeout)
 {
 	struct epoll_event evs[LOOP_MAX_EVENTS];
-	int timeout = -1;
-	int n;
+	int n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, timeout);
 
-	loop_submit(loop);
-	if (loop->npollers || loop->deferred ||
-	    (loop->has_ring && io_uring_cq_ready(&loop->ring)) ||
-	    atomic_load_explicit(&loop->stop, memory_order_acquire))
-		timeout = 0;
-	else if (loop->sq_queued)
-		timeout = 1; /* the kernel refused entries: retry soon */
-	n = epoll_wait(loop->epfd, evs, LOOP_MAX_EVENTS, timeout);
-	if (n < 0) {
-		if (errno != EINTR)
-			return -errno;
-		n = 0;
-	}
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
 	for (int i = 0; i < n; i++) {
 		struct loop_fd *reg = evs[i].data.ptr;
 
@@ -772,9 +977,78 @@ static int loop_iterate(umdev_loop *loop)
 			continue;
 		reg->cb(reg->opaque, evs[i].events);
 	}
+	return 0;
+}
+
+/* Hands queued entries to the kernel; sleeps in the same call when @wait. */
+static void loop_submit_wait(umdev_loop *loop, bool wait)
+{
+	int ret = wait ? io_uring_submit_and_wait(&loop->ring, 1) : io_uring_submit(&loop->ring);
+
+	if (ret >= 0) {
+		loop->sq_queued -= (unsigned)ret > loop->sq_queued ? loop->sq_queued :
+								     (unsigned)ret;
+		loop->submit_failed = loop->sq_queued > 0;
+		return;
+	}
+	/*
+	 * EAGAIN/EBUSY: the kernel is short of resources or the CQ is
+	 * backed up; the entries stay queued and the next iteration retries
+	 * after reaping. Anything else is unexpected.
+	 */
+	loop->submit_failed = ret == -EAGAIN || ret == -EBUSY;
+	if (ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
+		umdev_err("%s: io_uring_submit: %s", loop->name, strerror(-ret));
+}
+
+/*
+ * ring_sleep: one io_uring_enter both submits what the last iteration queued
+ * (backend I/O, eventfd writes) and sleeps until a CQE: a completion, an
+ * edge fd's wake-up, or the epoll fd turning readable (level fds, messages).
+ */
+static void loop_iterate_ring(umdev_loop *loop)
+{
+	bool wait = !(loop->npollers || loop->deferred || io_uring_cq_ready(&loop->ring) ||
+		      atomic_load_explicit(&loop->stop, memory_order_acquire));
+
+	loop_queue_cancels(loop);
+	if (!loop->ep_reg.armed)
+		loop_arm_epoll(loop);
+	if (wait && (loop->submit_failed || !loop->ep_reg.armed)) {
+		/* The kernel refused entries: wait 1 ms at most, then retry. */
+		struct __kernel_timespec ts = { .tv_nsec = 1000000 };
+		struct io_uring_cqe *cqe;
+
+		(void)io_uring_wait_cqe_timeout(&loop->ring, &cqe, &ts);
+		wait = false;
+	}
+	loop_submit_wait(loop, wait);
 	loop_reap(loop);
+}
+
+static int loop_iterate(umdev_loop *loop)
+{
+	int timeout = -1, ret;
+
+	if (loop->ring_sleep) {
+		loop_iterate_ring(loop);
+	} else {
+		loop_submit(loop);
+		if (loop->npollers || loop->deferred ||
+		    (loop->has_ring && io_uring_cq_ready(&loop->ring)) ||
+		    atomic_load_explicit(&loop->stop, memory_order_acquire))
+			timeout = 0;
+		else if (loop->sq_queued)
+			timeout = 1; /* the kernel refused entries: retry soon */
+		ret = loop_epoll_dispatch(loop, timeout);
+		if (ret < 0)
+			return ret;
+		loop_reap(loop);
+	}
 	loop_run_pollers(loop);
+	loop->in_deferred = true;
 	loop_run_deferred(loop);
+	loop->in_deferred = false;
 	loop_free_dead(loop);
 	return 0;
 }

@@ -7,6 +7,11 @@
  * completions are signalled through a second eventfd ("ring") registered
  * with io_uring_register_eventfd() and watched by epoll. A loop on the epoll
  * engine has no ring and no ring eventfd (ring_fd is -1, has_ring false).
+ * A ring that sleeps (ring_sleep, kernels 5.17+) has no ring eventfd either:
+ * the loop waits in io_uring_enter and the ring polls the epoll fd (one-shot,
+ * ep_reg) and each edge fd (multishot), the CQEs' user_data naming the
+ * loop_fd with bit 0 set. A deleted edge fd whose poll is still armed stays
+ * allocated (zombies) until the poll's last CQE, so no CQE names freed memory.
  *
  * fd registrations are looked up by fd through a table indexed by fd, so
  * add/mod/del are O(1). epoll's data.ptr points at the registration itself;
@@ -24,15 +29,19 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "umdev/log.h"
 #include "umdev/loop.h"
 
 struct loop_fd {
 	int fd;
 	uint32_t events;
 	bool dead; /* deleted; stale events for it are ignored */
+	bool edge; /* umdev_loop_add_fd_edge(): EPOLLET, never read */
+	bool armed; /* a multishot poll on the ring watches it (ring_sleep) */
 	umdev_loop_fd_cb cb;
 	void *opaque;
 	struct loop_fd *next_dead;
+	struct loop_fd *next_cancel; /* on cancels: its poll removal is still to queue */
 };
 
 struct umdev_loop_poller {
@@ -61,6 +70,13 @@ struct umdev_loop {
 	int wake_fd;
 	int ring_fd;
 	bool has_ring; /* io_uring engine: ring and ring_fd are set up */
+	/*
+	 * The io_uring engine on a kernel with IORING_FEAT_CQE_SKIP (5.17+):
+	 * the loop sleeps in io_uring_enter instead of epoll_wait, polling
+	 * the epoll fd (ep_reg) and edge fds with the ring, and has no ring
+	 * eventfd (ring_fd -1).
+	 */
+	bool ring_sleep;
 	struct io_uring ring;
 
 	/* Loop-thread state, no locks. */
@@ -70,6 +86,12 @@ struct umdev_loop {
 	struct loop_fd *dead_fds;
 	struct loop_fd wake_reg; /* internal registrations */
 	struct loop_fd ring_reg;
+	struct loop_fd ep_reg; /* ring_sleep: the epoll fd, polled one-shot by the ring */
+	struct loop_fd *zombies; /* ring_sleep: deleted, their poll's last CQE to come */
+	struct loop_fd *cancels; /* ring_sleep: deleted, no SQE yet to remove their poll */
+	bool submit_failed; /* the kernel refused entries: wait a little, then retry */
+	bool in_deferred; /* running deferred work inside an iteration */
+	struct umdev_ratelimit signal_rl; /* failed umdev_loop_signal_eventfd() writes */
 	struct umdev_loop_poller *pollers;
 	unsigned npollers; /* live pollers */
 	bool pollers_dirty; /* some poller is dead and must be unlinked */

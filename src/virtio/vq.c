@@ -20,6 +20,7 @@
  *   desc_num == size (checked at start and again by recover).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "umdev/log.h"
+#include "umdev/loop.h"
 #include "util/shm.h"
 #include "virtio/vq_internal.h"
 
@@ -224,6 +226,10 @@ void umdev_vq_push(umdev_vq *vq, uint16_t head, uint32_t written)
 
 void umdev_vq_set_call_fd(umdev_vq *vq, int fd)
 {
+	int fl = fd >= 0 ? fcntl(fd, F_GETFL) : -1;
+
+	/* Only a non-blocking eventfd may be written through the loop's ring. */
+	vq->call_nonblock = fl >= 0 && (fl & O_NONBLOCK);
 	vq->call_fd = fd;
 }
 
@@ -268,6 +274,7 @@ void umdev_vq_set_err_fd(umdev_vq *vq, int fd)
 int umdev_vq_notify(umdev_vq *vq)
 {
 	static const uint64_t one = 1;
+	int ret = 0;
 
 	if (vq->state != UMDEV_VQ_RUNNING)
 		return 0;
@@ -276,12 +283,17 @@ int umdev_vq_notify(umdev_vq *vq)
 	/*
 	 * Without a call fd the owner polls; still report that the driver
 	 * wanted an interrupt. EAGAIN means the counter is saturated, which
-	 * already wakes the reader.
+	 * already wakes the reader. From the end of a loop iteration the
+	 * loop writes it with the system call that puts it to sleep.
 	 */
 	if (vq->notify_fn)
 		vq->notify_fn(vq->notify_opaque);
+	else if (vq->call_fd >= 0 && vq->call_nonblock)
+		ret = umdev_loop_signal_eventfd(vq->call_fd);
 	else if (vq->call_fd >= 0 && write(vq->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		umdev_warn("%s: call eventfd write failed: %s", vq->name, strerror(errno));
+		ret = -errno;
+	if (ret < 0)
+		umdev_warn("%s: call eventfd write failed: %s", vq->name, strerror(-ret));
 	return 1;
 }
 

@@ -101,6 +101,7 @@ struct umdev_vq {
 	uint16_t last_avail_idx;
 	unsigned inuse;
 	int call_fd;
+	bool call_nonblock; /* O_NONBLOCK when set: may be written through the loop's ring */
 	void (*notify_fn)(void *opaque); /* instead of call_fd when set */
 	void *notify_opaque;
 	int err_fd; /* signalled once when the queue breaks; -1: none */

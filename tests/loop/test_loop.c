@@ -154,6 +154,176 @@ static void test_del_fd_in_callback(void **state)
 	umdev_loop_free(loop);
 }
 
+/* ---- edge-triggered eventfds ---- */
+
+struct edge_ctx {
+	umdev_loop *loop;
+	int fd;
+	int calls;
+	int rewrite; /* calls that write the fd again (a kick during processing) */
+};
+
+static void edge_cb(void *opaque, uint32_t events)
+{
+	struct edge_ctx *c = opaque;
+	uint64_t one = 1;
+
+	assert_true(events & EPOLLIN);
+	assert_true(umdev_loop_in_thread(c->loop));
+	c->calls++;
+	if (c->rewrite-- > 0)
+		assert_int_equal(write(c->fd, &one, sizeof(one)), sizeof(one));
+	else
+		umdev_loop_stop(c->loop);
+}
+
+/* Runs @loop until a queued message stops it: one idle pass, nothing else woken. */
+static void run_one_pass(umdev_loop *loop)
+{
+	assert_int_equal(umdev_loop_call(loop, stop_fn, loop), 0);
+	assert_int_equal(umdev_loop_run(loop), 0);
+}
+
+static void edge_case(enum umdev_io_engine engine)
+{
+	int err = 0;
+	umdev_loop *loop = umdev_loop_new_engine("t-edge", 0, engine, &err);
+	struct edge_ctx c = { .loop = loop };
+	uint64_t one = 1, v;
+	int calls;
+
+	assert_non_null(loop);
+	c.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(c.fd >= 0);
+	assert_int_equal(umdev_loop_add_fd_edge(loop, c.fd, edge_cb, &c), 0);
+	assert_int_equal(umdev_loop_add_fd_edge(loop, c.fd, edge_cb, &c), -EEXIST);
+	assert_int_equal(umdev_loop_mod_fd(loop, c.fd, EPOLLIN), -EINVAL);
+
+	/* Nothing written: no call. */
+	run_one_pass(loop);
+	assert_int_equal(c.calls, 0);
+
+	/*
+	 * Two writes before the loop looks: one call (epoll coalesces them),
+	 * or two (the ring may have posted one CQE per write); the counter
+	 * stays unread.
+	 */
+	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
+	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
+	assert_int_equal(umdev_loop_run(loop), 0);
+	assert_in_range(c.calls, 1, 2);
+	calls = c.calls;
+
+	/* Still readable, but no new write: no call. */
+	run_one_pass(loop);
+	run_one_pass(loop);
+	assert_int_equal(c.calls, calls);
+
+	/* A write made by (i.e. after) the callback is reported again, twice over. */
+	c.rewrite = 2;
+	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
+	assert_int_equal(umdev_loop_run(loop), 0);
+	assert_int_equal(c.calls, calls + 3);
+	run_one_pass(loop);
+	assert_int_equal(c.calls, calls + 3);
+	calls = c.calls;
+
+	/* Written, then deleted before the loop dispatched it: no call. */
+	assert_int_equal(write(c.fd, &one, sizeof(one)), sizeof(one));
+	umdev_loop_del_fd(loop, c.fd);
+	run_one_pass(loop);
+	run_one_pass(loop);
+	assert_int_equal(c.calls, calls);
+
+	/* Registered again while readable: one call for what is pending. */
+	assert_int_equal(umdev_loop_add_fd_edge(loop, c.fd, edge_cb, &c), 0);
+	assert_int_equal(umdev_loop_run(loop), 0);
+	assert_int_equal(c.calls, calls + 1);
+	umdev_loop_del_fd(loop, c.fd);
+	run_one_pass(loop);
+	assert_int_equal(c.calls, calls + 1);
+
+	/* The loop never read the counter: every write is still in it. */
+	assert_int_equal(read(c.fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 6);
+	close(c.fd);
+	umdev_loop_free(loop);
+}
+
+/* Both engines: AUTO is io_uring where available (epoll under the blocked launcher). */
+static void test_edge(void **state)
+{
+	edge_case(UMDEV_IO_ENGINE_EPOLL);
+	edge_case(UMDEV_IO_ENGINE_AUTO);
+}
+
+/* ---- umdev_loop_signal_eventfd ---- */
+
+struct sig_ctx {
+	umdev_loop *loop;
+	struct umdev_loop_deferred d;
+	int fd;
+};
+
+static void sig_deferred(struct umdev_loop_deferred *d)
+{
+	struct sig_ctx *c = (struct sig_ctx *)((char *)d - offsetof(struct sig_ctx, d));
+
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(umdev_loop_signal_eventfd(c->fd), 0);
+	umdev_loop_stop(c->loop);
+}
+
+static void sig_defer_msg(void *opaque)
+{
+	struct sig_ctx *c = opaque;
+
+	umdev_loop_defer(c->loop, &c->d);
+}
+
+/* Writes from deferred work (queued on a ring) all land by the time the loop stops. */
+static void signal_case(enum umdev_io_engine engine)
+{
+	int err = 0;
+	struct sig_ctx c = { .loop = umdev_loop_new_engine("t-sig", 0, engine, &err),
+			     .d.fn = sig_deferred };
+	uint64_t v;
+
+	assert_non_null(c.loop);
+	c.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(c.fd >= 0);
+
+	/* Off the loop: a plain write, done on return. */
+	assert_int_equal(umdev_loop_signal_eventfd(c.fd), 0);
+	assert_int_equal(read(c.fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 1);
+
+	assert_int_equal(umdev_loop_call(c.loop, sig_defer_msg, &c), 0);
+	assert_int_equal(umdev_loop_run(c.loop), 0);
+	assert_int_equal(read(c.fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 3);
+
+	/* Twice from a running thread, the loop sleeping between the two. */
+	assert_int_equal(umdev_loop_start_thread(c.loop), 0);
+	assert_int_equal(umdev_loop_call(c.loop, sig_defer_msg, &c), 0);
+	umdev_loop_join(c.loop);
+	assert_int_equal(umdev_loop_start_thread(c.loop), 0);
+	assert_int_equal(umdev_loop_call(c.loop, sig_defer_msg, &c), 0);
+	umdev_loop_join(c.loop);
+	assert_int_equal(read(c.fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 6);
+
+	close(c.fd);
+	assert_int_equal(umdev_loop_signal_eventfd(c.fd), -EBADF);
+	umdev_loop_free(c.loop);
+}
+
+static void test_signal(void **state)
+{
+	signal_case(UMDEV_IO_ENGINE_EPOLL);
+	signal_case(UMDEV_IO_ENGINE_AUTO);
+}
+
 /* ---- messages from other threads ---- */
 
 struct msg_ctx {
@@ -618,6 +788,8 @@ int main(void)
 		cmocka_unit_test(test_engine_probe),
 		cmocka_unit_test(test_engine_default),
 		cmocka_unit_test(test_engine_epoll),
+		cmocka_unit_test(test_edge),
+		cmocka_unit_test(test_signal),
 	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_engine_names),
@@ -634,6 +806,8 @@ int main(void)
 		cmocka_unit_test(test_uring_nop),
 		cmocka_unit_test(test_uring_read),
 		cmocka_unit_test(test_uring_wakeup),
+		cmocka_unit_test(test_edge),
+		cmocka_unit_test(test_signal),
 	};
 
 	if (uring_blocked()) {
