@@ -21,6 +21,8 @@ static const struct umdev_bdev_ops *const bdev_kinds[] = {
 	&umdev_bdev_null_ops,
 	&umdev_bdev_nbd_ops,
 	&umdev_bdev_nbd_unix_ops,
+	&umdev_bdev_nbds_ops,
+	&umdev_bdev_nbds_unix_ops,
 #ifdef UMDEV_HAVE_RBD
 	&umdev_bdev_rbd_ops,
 #endif
@@ -81,7 +83,7 @@ umdev_bdev *umdev_bdev_open(const char *spec, bool readonly, int *err)
 
 	if (!spec || !(colon = strchr(spec, ':'))) {
 		if (spec)
-			umdev_err("backend '%s': expected KIND:ARG (file:, ram:, null:, nbd://, nbd+unix://, rbd:)", spec);
+			umdev_err("backend '%s': expected KIND:ARG (file:, ram:, null:, nbd[s]://, nbd[s]+unix://, rbd:)", spec);
 		*err = -EINVAL;
 		return NULL;
 	}
@@ -93,7 +95,7 @@ umdev_bdev *umdev_bdev_open(const char *spec, bool readonly, int *err)
 			ops = bdev_kinds[i];
 	}
 	if (!ops) {
-		umdev_err("backend '%s': unknown kind (file:, ram:, null:, nbd://, nbd+unix://, rbd:)", spec);
+		umdev_err("backend '%s': unknown kind (file:, ram:, null:, nbd[s]://, nbd[s]+unix://, rbd:)", spec);
 		*err = -EINVAL;
 		return NULL;
 	}

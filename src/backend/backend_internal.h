@@ -69,6 +69,8 @@ extern const struct umdev_bdev_ops umdev_bdev_ram_ops;
 extern const struct umdev_bdev_ops umdev_bdev_null_ops;
 extern const struct umdev_bdev_ops umdev_bdev_nbd_ops; /* nbd.c */
 extern const struct umdev_bdev_ops umdev_bdev_nbd_unix_ops;
+extern const struct umdev_bdev_ops umdev_bdev_nbds_ops; /* TLS */
+extern const struct umdev_bdev_ops umdev_bdev_nbds_unix_ops;
 #ifdef UMDEV_HAVE_RBD
 extern const struct umdev_bdev_ops umdev_bdev_rbd_ops;
 #endif

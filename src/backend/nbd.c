@@ -2,6 +2,9 @@
 /*
  * "nbd://HOST[:PORT]/EXPORT" and "nbd+unix:///EXPORT?socket=PATH" backends:
  * an export on an NBD server, reached through libnbd's asynchronous API.
+ * "nbds://" and "nbds+unix://" are the same over TLS (libnbd and GnuTLS do
+ * the handshake and the records; credentials come from the URI's
+ * tls-psk-file= or tls-certificates= and the user part).
  *
  * Connections
  * - open() connects once on the control thread (bounded by the timeout) to
@@ -276,8 +279,12 @@ static struct nbd_handle *nbd_connect_bounded(const char *uri, unsigned timeout_
 		snprintf(why, whylen, "%s", nbd_get_error() ? nbd_get_error() : "out of memory");
 		return NULL;
 	}
-	/* Reads land in guest memory: no need to clear it first. */
-	if (nbd_set_pread_initialize(h, false) < 0 ||
+	/*
+	 * Reads land in guest memory: no need to clear it first. The URI is
+	 * the operator's (never a guest's), so its TLS query parameters may
+	 * name local files (tls-psk-file, tls-certificates).
+	 */
+	if (nbd_set_pread_initialize(h, false) < 0 || nbd_set_uri_allow_local_file(h, true) < 0 ||
 	    nbd_set_request_structured_replies(h, true) < 0 || nbd_aio_connect_uri(h, uri) < 0)
 		goto fail;
 	while (nbd_aio_is_ready(h) != 1) {
@@ -1010,7 +1017,7 @@ static int nbd_submit(umdev_bdev_queue *q, struct umdev_bdev_io *io)
 	return 0;
 }
 
-/* Both URI schemes, one backend: libnbd tells them apart. */
+/* Every URI scheme, one backend: libnbd tells them apart ("nbds": TLS). */
 #define NBD_OPS(name, scheme)                                                              \
 	const struct umdev_bdev_ops name = {                                               \
 		.kind = scheme,                                                            \
@@ -1024,3 +1031,5 @@ static int nbd_submit(umdev_bdev_queue *q, struct umdev_bdev_io *io)
 
 NBD_OPS(umdev_bdev_nbd_ops, "nbd");
 NBD_OPS(umdev_bdev_nbd_unix_ops, "nbd+unix");
+NBD_OPS(umdev_bdev_nbds_ops, "nbds");
+NBD_OPS(umdev_bdev_nbds_unix_ops, "nbds+unix");

@@ -52,3 +52,5 @@ static int nbd_none_flush_sync(umdev_bdev *b)
 
 NBD_NONE_OPS(umdev_bdev_nbd_ops, "nbd");
 NBD_NONE_OPS(umdev_bdev_nbd_unix_ops, "nbd+unix");
+NBD_NONE_OPS(umdev_bdev_nbds_ops, "nbds");
+NBD_NONE_OPS(umdev_bdev_nbds_unix_ops, "nbds+unix");

@@ -5,7 +5,8 @@
  * Every virtio-blk request type through our vhost-user client, the data
  * checked by a second NBD client; the server stopped and killed under I/O
  * (requests end with IOERR, a ring stop returns, the daemon lives) and
- * restarted (I/O resumes).
+ * restarted (I/O resumes). TLS: nbds+unix:// with a pre-shared key against
+ * an nbdkit that requires TLS, and a plain client refused by it.
  */
 #include "proto_common.h"
 #include "../test_server.h"
@@ -107,6 +108,7 @@ static void check_all_types(const char *sock, const char *uri, unsigned nq)
 	uint8_t *r, *peer = malloc(len);
 
 	assert_non_null(peer);
+	assert_int_equal(nbd_set_uri_allow_local_file(h, true), 0); /* tls-psk-file= */
 	assert_int_equal(nbd_connect_uri(h, uri), 0);
 	proto_connect_blk(&c, sock, nq, 128, 2, REGION);
 	assert_true(c.acked_features & (1ull << VIRTIO_BLK_F_FLUSH));
@@ -245,12 +247,72 @@ static void test_server_failures(void **state)
 	umdev_vuc_close(&c);
 }
 
+/*
+ * TLS: a disk on an nbdkit that requires TLS, reached with nbds+unix:// and
+ * a pre-shared key named in the URI, passes every request type; the same
+ * export without TLS is refused at create time and umdevd says why.
+ */
+static void test_tls(void **state)
+{
+	char sock[256], psk[256], log[256], uri[700], dev[900], cmd[1400], out[256];
+	struct umdev_proc tls;
+	struct proto_srv s2;
+	FILE *f;
+	int st;
+
+	(void)state;
+	proto_srv_init(&s2, 0);
+	/* In the suite's directory: s2's goes with proto_stop(). */
+	snprintf(sock, sizeof(sock), "%s/tls.sock", srv.dir);
+	snprintf(psk, sizeof(psk), "%s/keys.psk", srv.dir);
+	snprintf(log, sizeof(log), "%s/nbdkit-tls.log", srv.dir);
+	snprintf(out, sizeof(out), "%s/umdevd-plain.log", srv.dir);
+	f = fopen(psk, "w");
+	assert_non_null(f);
+	fprintf(f, "umdev:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n");
+	fclose(f);
+	{
+		char tls_psk[300];
+		char *argv[] = { "nbdkit", "-f", "--exit-with-parent", "-t", "1", "--tls=require",
+				 tls_psk, "-U", sock, "memory", "size=64M", NULL };
+
+		snprintf(tls_psk, sizeof(tls_psk), "--tls-psk=%s", psk);
+		assert_int_equal(umdev_proc_spawn(&tls, argv, log), 0);
+		assert_int_equal(umdev_proc_wait_socket(&tls, sock, 10000), 0);
+	}
+	snprintf(uri, sizeof(uri), "nbds+unix://umdev@/?socket=%s&tls-psk-file=%s", sock, psk);
+	snprintf(dev, sizeof(dev), "virtio-blk,id=tls0,socket=@SOCK@,backend=%s", uri);
+	proto_start_umdevd(&s2, "--device", dev, NULL);
+	check_all_types(s2.sock, uri, 1);
+	assert_true(umdev_proc_alive(&s2.proc));
+	proto_stop(&s2, false);
+	/* Plain NBD to the TLS-only server: umdevd refuses to start the device. */
+	snprintf(cmd, sizeof(cmd),
+		 "%s --device virtio-blk,id=plain,socket=%s/plain.sock,"
+		 "backend=nbd+unix:///?socket=%s\\&nbd-timeout=3 >%s 2>&1",
+		 getenv("UMDEVD"), srv.dir, sock, out);
+	st = system(cmd);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) != 0);
+	f = fopen(out, "r");
+	assert_non_null(f);
+	{
+		char text[4096];
+		size_t n = fread(text, 1, sizeof(text) - 1, f);
+
+		text[n] = 0;
+		assert_non_null(strcasestr(text, "TLS"));
+	}
+	fclose(f);
+	umdev_proc_kill(&tls);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unix_all_types),
 		cmocka_unit_test(test_tcp_all_types),
 		cmocka_unit_test(test_server_failures),
+		cmocka_unit_test(test_tls),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
