@@ -159,6 +159,8 @@ int umdev_vpd_negotiate(struct umdev_vpd *d, uint64_t want)
 					  VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER)) < 0)
 		return ret;
 	f = umdev_vpd_device_features(d) & want;
+	if (!d->packed)
+		f &= ~(1ull << VIRTIO_F_RING_PACKED);
 	if ((ret = umdev_vpd_common_write(d, VPCI_COMMON_GFSELECT, 4, 0)) < 0 ||
 	    (ret = umdev_vpd_common_write(d, VPCI_COMMON_GF, 4, f & 0xffffffffu)) < 0 ||
 	    (ret = umdev_vpd_common_write(d, VPCI_COMMON_GFSELECT, 4, 1)) < 0 ||
@@ -248,8 +250,8 @@ int umdev_vpd_queue_setup(struct umdev_vpd *d, unsigned idx, uint16_t size, uint
 	if (d->q_live[idx])
 		umdev_vqd_fini(q);
 	d->q_live[idx] = false;
-	ret = umdev_vqd_init(q, mem, base, mem_size, ring_gpa, size,
-			     d->features & (1ull << VIRTIO_RING_F_EVENT_IDX));
+	ret = (d->features & (1ull << VIRTIO_F_RING_PACKED) ? umdev_vqd_init_packed : umdev_vqd_init)(
+		q, mem, base, mem_size, ring_gpa, size, d->features & (1ull << VIRTIO_RING_F_EVENT_IDX));
 	if (ret < 0)
 		return ret;
 	d->q_live[idx] = true;

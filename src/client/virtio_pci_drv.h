@@ -36,6 +36,11 @@ struct umdev_vpd {
 	unsigned msix_bar;
 	uint16_t num_queues; /* the device's */
 	uint64_t features; /* negotiated */
+	/*
+	 * Accept VIRTIO_F_RING_PACKED when offered (set after probe, before negotiating);
+	 * by default rings stay split, whatever @want says, so tests choose.
+	 */
+	bool packed;
 	int irq_fd[UMDEV_VPD_MAX_VECTORS]; /* MSI-X vector eventfds, or [0] for INTx */
 	unsigned nirq;
 	struct umdev_vqd q[UMDEV_VPD_MAX_QUEUES];

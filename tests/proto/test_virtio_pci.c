@@ -183,7 +183,9 @@ static void test_features(void **state)
 	f = umdev_vpd_device_features(&drv);
 	assert_true(f & 1ull << VIRTIO_F_VERSION_1);
 	assert_true(f & 1ull << VIRTIO_F_ACCESS_PLATFORM);
-	assert_false(f & 1ull << VIRTIO_F_RING_PACKED); /* not served on this transport */
+	assert_true(f & 1ull << VIRTIO_F_RING_PACKED);
+	assert_false(f & 1ull << VIRTIO_F_NOTIFICATION_DATA); /* not served on this transport */
+	assert_false(f & 1ull << VIRTIO_F_RING_RESET);
 	/* A legacy driver (no VERSION_1) is refused FEATURES_OK. */
 	assert_int_equal(umdev_vpd_negotiate(&drv, ~(1ull << VIRTIO_F_VERSION_1)), -EPROTO);
 	/* Bits never offered are refused too. */
@@ -371,6 +373,44 @@ static void test_fdless_buffers(void **state)
 	blk_post(0, VIRTIO_BLK_T_IN, 64, 4096);
 	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
 	assert_true(proto_check(blk_data(0), 4096, 71));
+	close_dev();
+}
+
+/*
+ * Packed rings (VIRTIO_F_RING_PACKED) over this transport: I/O on every
+ * queue with MSI-X, around the ring several times; a window mapped while
+ * they run restarts them where they were (wrap counters included); a reset
+ * and a fresh set-up start again at slot 0 with wrap counter 1.
+ */
+static void test_packed_rings(void **state)
+{
+	(void)state;
+	open_dev(srv.sock);
+	drv.packed = true;
+	bring_up(NQ, true);
+	assert_true(drv.features & (1ull << VIRTIO_F_RING_PACKED));
+	for (unsigned round = 0; round < 3; round++) {
+		for (unsigned i = 0; i < 50; i++) {
+			unsigned q = i % NQ;
+
+			proto_fill(blk_data(q), 4096, 300 + i);
+			blk_post(q, VIRTIO_BLK_T_OUT, 8 * i, 4096);
+			assert_int_equal(blk_done(q, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+			memset(blk_data(q), 0, 4096);
+			blk_post(q, VIRTIO_BLK_T_IN, 8 * i, 4096);
+			assert_int_equal(blk_done(q, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+			assert_true(proto_check(blk_data(q), 4096, 300 + i));
+		}
+		assert_true(umdev_vpd_wait_irq(&drv, 1, PROTO_IO_TIMEOUT_MS) > 0);
+		if (round == 0) /* a new window: the queues restart on the new map */
+			assert_int_equal(umdev_vfuc_add_mem(&cli, 0x200000000ull, 1u << 20, true,
+							    ALL_RW), 0);
+		if (round == 1) { /* reset, fresh rings */
+			assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_STATUS, 1, 0), 0);
+			check_reset_state();
+			bring_up(NQ, true);
+		}
+	}
 	close_dev();
 }
 
@@ -606,6 +646,7 @@ int main(void)
 		cmocka_unit_test(test_bus_master_off),
 		cmocka_unit_test(test_hostile_registers),
 		cmocka_unit_test(test_fdless_buffers),
+		cmocka_unit_test(test_packed_rings),
 		cmocka_unit_test(test_scsi_inquiry),
 		cmocka_unit_test(test_scsi_hotplug_and_list),
 		cmocka_unit_test(test_scsi_tmf_an),

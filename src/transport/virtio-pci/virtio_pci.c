@@ -24,6 +24,7 @@
 
 #include "umdev/log.h"
 #include "umdev/proto/pci_regs.h"
+#include "umdev/proto/virtio_ring_packed.h"
 #include "umdev/proto/virtio_ring.h"
 #include "umdev/virtio_pci.h"
 #include "umdev/proto/virtio_pci.h"
@@ -44,8 +45,8 @@
 
 /* Transport feature bits we never offer: their machinery is not here. */
 #define VPCI_NOT_OFFERED                                                                    \
-	(1ull << VIRTIO_F_RING_PACKED | 1ull << VIRTIO_F_NOTIFICATION_DATA |                \
-	 1ull << VIRTIO_F_RING_RESET | 1ull << VIRTIO_F_IN_ORDER | 1ull << VIRTIO_F_SR_IOV | \
+	(1ull << VIRTIO_F_NOTIFICATION_DATA | 1ull << VIRTIO_F_RING_RESET |                 \
+	 1ull << VIRTIO_F_IN_ORDER | 1ull << VIRTIO_F_SR_IOV |                              \
 	 1ull << 30 /* VHOST_USER_F_PROTOCOL_FEATURES */)
 
 struct vpci_queue {
@@ -58,7 +59,9 @@ struct vpci_queue {
 	umdev_vq *vq;
 	int kick_fd;
 	bool running;
-	uint16_t resume_idx; /* last_avail_idx when it was suspended */
+	bool resumed; /* suspended with the ring in use: resume_* hold its position */
+	uint16_t resume_idx; /* last_avail_idx when it was suspended (packed: | wrap << 15) */
+	uint16_t resume_used; /* packed rings: last_used_idx then (| wrap << 15) */
 };
 
 struct umdev_vpci {
@@ -80,8 +83,9 @@ struct umdev_vpci {
 
 static uint64_t offered(const struct umdev_vpci *vp)
 {
+	/* Packed rings are the vq layer's business: every virtio device has them. */
 	return (vp->vdev->ops->features(vp->vdev) | 1ull << VIRTIO_F_VERSION_1 |
-		1ull << VIRTIO_F_ACCESS_PLATFORM) &
+		1ull << VIRTIO_F_ACCESS_PLATFORM | 1ull << VIRTIO_F_RING_PACKED) &
 	       ~VPCI_NOT_OFFERED;
 }
 
@@ -135,7 +139,10 @@ static void queue_suspend(struct vpci_queue *q)
 	if (!q->running)
 		return;
 	umdev_vdev_queue_stop(q->vp->vdev, q->idx);
+	/* Every popped request completed: the next start picks up from here. */
+	q->resume_used = umdev_vq_last_used_idx(q->vq);
 	q->resume_idx = umdev_vq_stop(q->vq);
+	q->resumed = true;
 	q->running = false;
 }
 
@@ -172,12 +179,17 @@ static int queue_alloc(struct vpci_queue *q)
 static int queue_start(struct vpci_queue *q)
 {
 	struct umdev_vpci *vp = q->vp;
+	const bool packed = vp->driver_features & (1ull << VIRTIO_F_RING_PACKED);
+	/* A fresh packed ring starts at slot 0 with wrap counter 1. */
+	const uint16_t fresh = packed ? VIRTQ_PACKED_WRAP_BIT : 0;
 	struct umdev_vq_config cfg = {
 		.size = q->size,
 		.desc_addr = q->desc,
 		.avail_addr = q->driver,
 		.used_addr = q->device,
-		.last_avail_idx = q->resume_idx,
+		.last_avail_idx = q->resumed ? q->resume_idx : fresh,
+		.packed = packed,
+		.last_used_idx = q->resumed ? q->resume_used : fresh,
 		.event_idx = vp->driver_features & (1ull << VIRTIO_RING_F_EVENT_IDX),
 		.indirect = vp->driver_features & (1ull << VIRTIO_RING_F_INDIRECT_DESC),
 		.shadow_buffers = umdev_vdev_has_remote(vp->vdev),
@@ -197,9 +209,15 @@ static int queue_start(struct vpci_queue *q)
 	 * A VMM remaps memory as unmap-then-map (QEMU does while the guest
 	 * boots): a ring missing now waits for ops->dma_mapped, quietly.
 	 */
-	if (!umdev_as_map_translate(map, q->desc, 16ull * q->size, UMDEV_MEM_READ) ||
-	    !umdev_as_map_translate(map, q->driver, 6 + 2ull * q->size, UMDEV_MEM_READ) ||
-	    !umdev_as_map_translate(map, q->device, 6 + 8ull * q->size, UMDEV_MEM_WRITE)) {
+	if (packed ? !umdev_as_map_translate(map, q->desc, 16ull * q->size,
+					     UMDEV_MEM_READ | UMDEV_MEM_WRITE) ||
+			     !umdev_as_map_translate(map, q->driver, 4, UMDEV_MEM_READ) ||
+			     !umdev_as_map_translate(map, q->device, 4, UMDEV_MEM_WRITE) :
+		     !umdev_as_map_translate(map, q->desc, 16ull * q->size, UMDEV_MEM_READ) ||
+			     !umdev_as_map_translate(map, q->driver, 6 + 2ull * q->size,
+						     UMDEV_MEM_READ) ||
+			     !umdev_as_map_translate(map, q->device, 6 + 8ull * q->size,
+						     UMDEV_MEM_WRITE)) {
 		umdev_as_map_put(map);
 		return -EAGAIN;
 	}
@@ -211,7 +229,9 @@ static int queue_start(struct vpci_queue *q)
 	ret = umdev_vdev_queue_start(vp->vdev, q->idx, q->vq, vp->vdev->poll ? -1 : q->kick_fd,
 				     false);
 	if (ret < 0) {
+		q->resume_used = umdev_vq_last_used_idx(q->vq);
 		q->resume_idx = umdev_vq_stop(q->vq);
+		q->resumed = true;
 		return ret;
 	}
 	q->running = true;
@@ -245,7 +265,7 @@ static void queue_reset_regs(struct umdev_vpci *vp, struct vpci_queue *q)
 	atomic_store(&q->vector, VIRTIO_MSI_NO_VECTOR);
 	q->enabled = false;
 	q->desc = q->driver = q->device = 0;
-	q->resume_idx = 0;
+	q->resumed = false;
 }
 
 /* Device reset (status 0 written, DEVICE_RESET, FLR): every register to its initial value. */
@@ -401,7 +421,7 @@ static void write_field(struct umdev_vpci *vp, unsigned field, unsigned off, uns
 			why = "queue_enable before FEATURES_OK";
 		} else if (!q->enabled) {
 			q->enabled = true;
-			q->resume_idx = 0;
+			q->resumed = false;
 			ret = queue_start(q);
 			if (ret < 0 && ret != -EAGAIN && ret != -EPERM && ret != -ENOTCONN)
 				why = "queue enabled with a bad ring";
