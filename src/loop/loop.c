@@ -230,10 +230,21 @@ static int loop_ring_init(umdev_loop *loop, unsigned entries)
 	int ret;
 
 	memset(&p, 0, sizeof(p));
-	/* A larger CQ absorbs bursts of completions between two reaps. */
-	p.flags = IORING_SETUP_CQSIZE;
+	/*
+	 * A larger CQ absorbs bursts of completions between two reaps.
+	 * SUBMIT_ALL (5.18+): an entry that fails preparation does not leave
+	 * the ones behind it queued (an eventfd write must not outlive the
+	 * iteration that queued it: its fd may be closed after).
+	 */
+	p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
 	p.cq_entries = entries * 4;
 	ret = io_uring_queue_init_params(entries, &loop->ring, &p);
+	if (ret == -EINVAL) {
+		memset(&p, 0, sizeof(p));
+		p.flags = IORING_SETUP_CQSIZE;
+		p.cq_entries = entries * 4;
+		ret = io_uring_queue_init_params(entries, &loop->ring, &p);
+	}
 	if (ret == -EINVAL) {
 		memset(&p, 0, sizeof(p));
 		ret = io_uring_queue_init_params(entries, &loop->ring, &p);
@@ -493,7 +504,13 @@ static bool loop_cancel_poll(umdev_loop *loop, struct loop_fd *reg)
 
 	if (!sqe)
 		return false;
-	io_uring_prep_poll_remove(sqe, loop_fd_ud(reg));
+	/*
+	 * ASYNC_CANCEL, not POLL_REMOVE: on 6.1 a removal that races a
+	 * wake-up fails with -EALREADY and leaves the poll armed for good;
+	 * a cancel marks it cancelled either way, so its final -ECANCELED
+	 * CQE (or an already queued last one) always comes.
+	 */
+	io_uring_prep_cancel64(sqe, loop_fd_ud(reg), 0);
 	sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 	return true;
 }
@@ -572,6 +589,13 @@ int umdev_loop_signal_eventfd(int fd)
 	if (loop && loop->ring_sleep && loop->in_deferred &&
 	    (sqe = loop_own_sqe(loop, LOOP_UD_SIGNAL))) {
 		io_uring_prep_write(sqe, fd, &one, sizeof(one), 0);
+		/*
+		 * Never parked in the kernel: a full counter (a front-end
+		 * that stopped reading) or an fd made blocking behind our
+		 * back ends at once with -EAGAIN instead of waiting, or
+		 * occupying an io-wq worker, until the ring goes.
+		 */
+		sqe->rw_flags = RWF_NOWAIT;
 		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
 		return 0;
 	}

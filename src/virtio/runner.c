@@ -17,6 +17,7 @@
 #include "umdev/log.h"
 #include "umdev/proto/virtio_ring_packed.h"
 #include "umdev/virtio.h"
+#include "virtio/vq_internal.h" /* umdev_vq_set_broken() */
 
 enum q_state { Q_STOPPED, Q_RUNNING, Q_STOPPING };
 
@@ -28,7 +29,6 @@ struct umdev_vdev_remote {
 	int efd; /* wakes the control loop: copies are waiting */
 	umdev_vdev_copy_fn copy;
 	void *opaque;
-	struct umdev_ratelimit rl;
 };
 
 struct umdev_vdev_queue {
@@ -280,9 +280,13 @@ static void remote_done(void *opaque)
 
 	r->remote_stage = REMOTE_NONE;
 	if (r->remote_err) {
-		umdev_err_rl(&q->vdev->remote->rl, "%s.q%u: cannot copy %s remote memory: %s",
-			     q->vdev->name, q->idx, stage == REMOTE_IN ? "from" : "to",
-			     strerror(-r->remote_err));
+		/*
+		 * No used entry for it: the driver would read a status (or
+		 * data) that never reached it as if it had. The queue stops
+		 * until the driver resets it, as for a ring it broke.
+		 */
+		umdev_vq_set_broken(q->vq, "cannot copy %s remote memory: %s",
+				    stage == REMOTE_IN ? "from" : "to", strerror(-r->remote_err));
 		r->failed = true;
 	}
 	if (stage != REMOTE_IN || r->remote_err) {

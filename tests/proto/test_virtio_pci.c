@@ -356,11 +356,18 @@ static void test_fdless_buffers(void **state)
 	for (unsigned i = 4096; i < 8192; i++)
 		assert_int_equal(data[i], 0x5a);
 
-	/* A client that refuses DMA messages: the request fails, the queue lives. */
+	/*
+	 * A client that refuses DMA messages: no used entry claims a status it
+	 * never got; the queue stops until a reset, then serves again.
+	 */
 	cli.refuse_dma = true;
 	blk_post_at(0, LOWMEM, VIRTIO_BLK_T_IN, 0, 512);
-	assert_int_not_equal(blk_done_at(0, LOWMEM, PROTO_IO_TIMEOUT_MS), 0xee);
+	assert_int_equal(blk_done_at(0, LOWMEM, 500), 0xee);
+	assert_true(cli.dma_reads > reads);
 	cli.refuse_dma = false;
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_STATUS, 1, 0), 0);
+	check_reset_state();
+	bring_up(1, true);
 	blk_post(0, VIRTIO_BLK_T_IN, 64, 4096);
 	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
 	assert_true(proto_check(blk_data(0), 4096, 71));

@@ -667,7 +667,7 @@ static int dma_rw(void *opaque, uint64_t iova, void *buf, size_t len, bool write
 	 * elsewhere nothing would until the client sent more. Either way,
 	 * look at it once this loop iteration is done.
 	 */
-	if (s->ctl && s->conn && s->conn->stash)
+	if (s->ctl && umdev_loop_in_thread(s->ctl) && s->conn && s->conn->stash)
 		umdev_loop_defer(s->ctl, &s->stash_d);
 	return ret;
 }
