@@ -313,6 +313,21 @@ static void signal_case(enum umdev_io_engine engine)
 	assert_int_equal(read(c.fd, &v, sizeof(v)), sizeof(v));
 	assert_int_equal(v, 6);
 
+	/*
+	 * A reader that stopped reading: the counter is full and the writes
+	 * fail at once; none waits in the kernel to land once it is drained.
+	 */
+	v = 0xfffffffffffffffeull;
+	assert_int_equal(write(c.fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(umdev_loop_call(c.loop, sig_defer_msg, &c), 0);
+	assert_int_equal(umdev_loop_run(c.loop), 0);
+	assert_int_equal(read(c.fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 0xfffffffffffffffeull);
+	assert_int_equal(umdev_loop_call(c.loop, sig_defer_msg, &c), 0);
+	assert_int_equal(umdev_loop_run(c.loop), 0);
+	assert_int_equal(read(c.fd, &v, sizeof(v)), sizeof(v));
+	assert_int_equal(v, 3);
+
 	close(c.fd);
 	assert_int_equal(umdev_loop_signal_eventfd(c.fd), -EBADF);
 	umdev_loop_free(c.loop);
