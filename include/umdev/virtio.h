@@ -48,8 +48,8 @@ struct umdev_vdev_req {
 	 * error. The runner clears it when the slot is reused.
 	 */
 	bool failed;
-	/* Runner: parts in remote memory (umdev_vdev_set_remote()), and their copy. */
-	bool shadow_out, shadow_in;
+	/* Runner: writable parts in remote memory (umdev_vdev_set_remote()), and their copy. */
+	bool shadow_in;
 	uint8_t remote_stage;
 	int remote_err;
 	uint32_t written;

@@ -885,27 +885,6 @@ unsigned umdev_loop_io_pending(const umdev_loop *loop)
 	return loop->io_pending;
 }
 
-static void loop_submit(umdev_loop *loop)
-{
-	int ret;
-
-	if (!loop->sq_queued)
-		return;
-	ret = io_uring_submit(&loop->ring);
-	if (ret >= 0) {
-		loop->sq_queued -= (unsigned)ret > loop->sq_queued ? loop->sq_queued :
-								     (unsigned)ret;
-		return;
-	}
-	/*
-	 * EAGAIN/EBUSY: the kernel is short of resources or the CQ is
-	 * backed up; the entries stay queued and the next iteration retries
-	 * after reaping. Anything else is unexpected: log it once per burst.
-	 */
-	if (ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
-		umdev_err("%s: io_uring_submit: %s", loop->name, strerror(-ret));
-}
-
 static unsigned loop_reap(umdev_loop *loop)
 {
 	struct io_uring_cqe *cqes[LOOP_CQE_BATCH];
@@ -1023,6 +1002,13 @@ static void loop_submit_wait(umdev_loop *loop, bool wait)
 	loop->submit_failed = ret == -EAGAIN || ret == -EBUSY;
 	if (ret != -EAGAIN && ret != -EBUSY && ret != -EINTR)
 		umdev_err("%s: io_uring_submit: %s", loop->name, strerror(-ret));
+}
+
+/* The epoll engine's submit (and the last one at stop): nothing to wait for. */
+static void loop_submit(umdev_loop *loop)
+{
+	if (loop->sq_queued)
+		loop_submit_wait(loop, false);
 }
 
 /*

@@ -204,21 +204,23 @@ static void finish_stop_msg(void *opaque)
 
 /* ---- remote memory (umdev_vdev_set_remote() in umdev/virtio.h) ---- */
 
-/* Loop thread: note which parts of @r lie in shadowed memory; true if any. */
+/*
+ * Loop thread: true if any part of @r lies in shadowed memory; notes in
+ * r->shadow_in whether a writable one does (to be copied out at completion).
+ */
 static bool remote_classify(struct umdev_vdev_queue *q, struct umdev_vdev_req *r)
 {
 	umdev_as_map *m = umdev_vq_map(q->vq);
 	const struct umdev_vq_elem *e = &r->elem;
+	bool any = false;
 	uint64_t gpa;
 
 	for (unsigned i = 0; i < e->n_out + e->n_in; i++)
 		if (umdev_as_map_shadow_gpa(m, e->iov[i].iov_base, e->iov[i].iov_len, &gpa) == 1) {
-			if (i < e->n_out)
-				r->shadow_out = true;
-			else
-				r->shadow_in = true;
+			any = true;
+			r->shadow_in |= i >= e->n_out;
 		}
-	return r->shadow_out || r->shadow_in;
+	return any;
 }
 
 /* Loop thread: hand @r to the control thread for its copy (@stage). */
@@ -393,7 +395,7 @@ static void dispatch(struct umdev_vdev_queue *q, struct umdev_vdev_req *r)
 	q->st.depth_sum += q->inflight;
 	if (q->inflight > q->st.max_inflight)
 		q->st.max_inflight = q->inflight;
-	r->shadow_out = r->shadow_in = false;
+	r->shadow_in = false;
 	r->remote_stage = REMOTE_NONE;
 	if (q->remote_check && remote_classify(q, r)) {
 		remote_post(q, r, REMOTE_IN);

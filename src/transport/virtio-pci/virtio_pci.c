@@ -134,15 +134,21 @@ static void config_notify(void *opaque)
 
 /* ---- queues (control thread) ---- */
 
+/* Stop the ring, keeping where it was: the next start picks up from there. */
+static void queue_park(struct vpci_queue *q)
+{
+	q->resume_used = umdev_vq_last_used_idx(q->vq);
+	q->resume_idx = umdev_vq_stop(q->vq);
+	q->resumed = true;
+}
+
 static void queue_suspend(struct vpci_queue *q)
 {
 	if (!q->running)
 		return;
+	/* Every popped request completes before the ring stops. */
 	umdev_vdev_queue_stop(q->vp->vdev, q->idx);
-	/* Every popped request completed: the next start picks up from here. */
-	q->resume_used = umdev_vq_last_used_idx(q->vq);
-	q->resume_idx = umdev_vq_stop(q->vq);
-	q->resumed = true;
+	queue_park(q);
 	q->running = false;
 }
 
@@ -182,6 +188,10 @@ static int queue_start(struct vpci_queue *q)
 	const bool packed = vp->driver_features & (1ull << VIRTIO_F_RING_PACKED);
 	/* A fresh packed ring starts at slot 0 with wrap counter 1. */
 	const uint16_t fresh = packed ? VIRTQ_PACKED_WRAP_BIT : 0;
+	/* Packed: the device writes descriptors; the two areas are event suppression words. */
+	const unsigned desc_prot = packed ? UMDEV_MEM_READ | UMDEV_MEM_WRITE : UMDEV_MEM_READ;
+	const uint64_t driver_len = packed ? 4 : 6 + 2ull * q->size;
+	const uint64_t device_len = packed ? 4 : 6 + 8ull * q->size;
 	struct umdev_vq_config cfg = {
 		.size = q->size,
 		.desc_addr = q->desc,
@@ -209,15 +219,9 @@ static int queue_start(struct vpci_queue *q)
 	 * A VMM remaps memory as unmap-then-map (QEMU does while the guest
 	 * boots): a ring missing now waits for ops->dma_mapped, quietly.
 	 */
-	if (packed ? !umdev_as_map_translate(map, q->desc, 16ull * q->size,
-					     UMDEV_MEM_READ | UMDEV_MEM_WRITE) ||
-			     !umdev_as_map_translate(map, q->driver, 4, UMDEV_MEM_READ) ||
-			     !umdev_as_map_translate(map, q->device, 4, UMDEV_MEM_WRITE) :
-		     !umdev_as_map_translate(map, q->desc, 16ull * q->size, UMDEV_MEM_READ) ||
-			     !umdev_as_map_translate(map, q->driver, 6 + 2ull * q->size,
-						     UMDEV_MEM_READ) ||
-			     !umdev_as_map_translate(map, q->device, 6 + 8ull * q->size,
-						     UMDEV_MEM_WRITE)) {
+	if (!umdev_as_map_translate(map, q->desc, 16ull * q->size, desc_prot) ||
+	    !umdev_as_map_translate(map, q->driver, driver_len, UMDEV_MEM_READ) ||
+	    !umdev_as_map_translate(map, q->device, device_len, UMDEV_MEM_WRITE)) {
 		umdev_as_map_put(map);
 		return -EAGAIN;
 	}
@@ -229,9 +233,7 @@ static int queue_start(struct vpci_queue *q)
 	ret = umdev_vdev_queue_start(vp->vdev, q->idx, q->vq, vp->vdev->poll ? -1 : q->kick_fd,
 				     false);
 	if (ret < 0) {
-		q->resume_used = umdev_vq_last_used_idx(q->vq);
-		q->resume_idx = umdev_vq_stop(q->vq);
-		q->resumed = true;
+		queue_park(q);
 		return ret;
 	}
 	q->running = true;
@@ -650,6 +652,7 @@ static void pci_dma_unmap(void *opaque, uint64_t iova, uint64_t len)
 static void pci_dma_mapped(void *opaque, uint64_t iova, uint64_t len)
 {
 	struct umdev_vpci *vp = opaque;
+	const uint64_t now = current_version(vp);
 
 	/*
 	 * A running queue keeps the map it started with, which lacks the new
@@ -658,8 +661,7 @@ static void pci_dma_mapped(void *opaque, uint64_t iova, uint64_t len)
 	 * the new map (windows come and go while a guest boots, rarely after).
 	 */
 	for (unsigned i = 0; i < vp->nq; i++)
-		if (vp->q[i].running &&
-		    umdev_as_map_version(umdev_vq_map(vp->q[i].vq)) != current_version(vp))
+		if (vp->q[i].running && umdev_as_map_version(umdev_vq_map(vp->q[i].vq)) != now)
 			queue_suspend(&vp->q[i]);
 	resume_all(vp);
 }
