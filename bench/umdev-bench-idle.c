@@ -22,10 +22,15 @@
  *
  * Usage: umdev-bench-idle [--mode idle|irq|all] [--devices N] [--duration SEC] [--mix K,K]
  *                         [--rate IOPS] [--servers umdevd,qsd] [--umdevd PATH]
- *                         [--qsd PATH]
+ *                         [--qsd PATH] [--rounds N] [--place any|cross|same]
  */
 #include <errno.h>
 #include <getopt.h>
+#include <liburing.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/wait.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
@@ -56,11 +61,13 @@
 #define EVERY 40 /* device i: NVMe when i % 40 == 0, virtio-scsi when i % 40 == 20 */
 #define REGION (1ull << 20) /* guest memory per client */
 #define QSIZE 128 /* QEMU's vhost-user-blk default */
+#define MAX_ROUNDS 15
 #define NVME_IOVA 0x10000000ull
 
 struct opts {
 	bool idle, irq, umdevd, qsd;
-	unsigned ndev;
+	unsigned ndev, rounds;
+	enum { PLACE_ANY, PLACE_CROSS, PLACE_SAME } place;
 	double duration;
 	unsigned rate;
 	const char *umdevd_path, *qsd_path;
@@ -455,18 +462,135 @@ out_args:
 
 /* ---- interrupt mode ---- */
 
+/*
+ * The paced client loop shared by every server: @io submits one request and
+ * sleeps until its interrupt. Returns the I/Os done, their wall time and the
+ * client's own CPU; the caller samples the server's CPU around it.
+ */
+struct irq_run {
+	uint64_t n, cpu_ns;
+	double secs;
+};
+
+static int irq_pace(const struct opts *o, int (*io)(void *ctx, uint64_t n), void *ctx,
+		    struct irq_run *run)
+{
+	uint64_t period_ns = 1000000000ull / o->rate, c0 = bench_self_cpu_ns();
+	struct timespec next;
+	double t = bench_mono_s();
+	int r = 0;
+
+	run->n = 0;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	while (bench_mono_s() - t < o->duration) {
+		r = io(ctx, run->n);
+		if (r)
+			break;
+		run->n++;
+		next.tv_nsec += (long)period_ns;
+		while (next.tv_nsec >= 1000000000L) {
+			next.tv_nsec -= 1000000000L;
+			next.tv_sec++;
+		}
+		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
+	}
+	run->secs = bench_mono_s() - t;
+	run->cpu_ns = bench_self_cpu_ns() - c0;
+	return r;
+}
+
+static int irq_measure(const struct opts *o, const char *name, pid_t pid,
+		       int (*io)(void *ctx, uint64_t n), void *ctx, double *us_per_io)
+{
+	struct irq_run run;
+	uint64_t s0, s1;
+	int r;
+
+	/* Warm-up. */
+	for (uint64_t i = 0; i < 1000; i++) {
+		r = io(ctx, i);
+		if (r)
+			return r;
+	}
+	if (umdev_proc_cpu_ns(pid, &s0))
+		return -EIO;
+	r = irq_pace(o, io, ctx, &run);
+	if (r)
+		return r;
+	if (umdev_proc_cpu_ns(pid, &s1) || !run.n)
+		return -EIO;
+	*us_per_io = (double)(s1 - s0) / 1e3 / (double)run.n;
+	printf("  %-8s %8.0f IOPS  server CPU %6.2f us/IO (%5.1f%% of a core)  client CPU %6.2f "
+	       "us/IO\n",
+	       name, (double)run.n / run.secs, *us_per_io, (double)(s1 - s0) / (run.secs * 1e7),
+	       (double)run.cpu_ns / 1e3 / (double)run.n);
+	return 0;
+}
+
+/* ---- placement: which CPU the client and the server run on ---- */
+
+static int place_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	if (cpu < 0) {
+		for (long i = 0; i < sysconf(_SC_NPROCESSORS_ONLN); i++)
+			CPU_SET((int)i, &set);
+	} else {
+		CPU_SET(cpu, &set);
+	}
+	return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
+}
+
+/* Before starting a server: what it inherits. The client's own is set after. */
+static void place_server(const struct opts *o)
+{
+	if (o->place != PLACE_ANY && place_cpu(o->place == PLACE_SAME ? 0 : 1) < 0)
+		perror("sched_setaffinity");
+}
+
+static void place_client(const struct opts *o)
+{
+	if (place_cpu(o->place == PLACE_ANY ? -1 : 0) < 0)
+		perror("sched_setaffinity");
+}
+
+/* ---- a vhost-user-blk server ---- */
+
+struct irq_vuc {
+	struct umdev_vuc *c;
+	struct umdev_vqd_buf *b;
+	uint64_t seed;
+};
+
+static int irq_vuc_io(void *ctx, uint64_t n)
+{
+	struct irq_vuc *v = ctx;
+	uint64_t sector = (bench_xorshift(&v->seed) % (1u << 18)) * 8;
+	struct umdev_vblk_cpl cpl;
+	int r;
+
+	/* The call eventfd wakes us: umdev_vblk_wait sleeps on it (interrupt mode). */
+	r = umdev_vblk_submit(v->c, 0, VIRTIO_BLK_T_IN, sector, v->b, 1, n, false);
+	if (!r)
+		r = umdev_vblk_wait(v->c, 0, &cpl, 1, 5000) == 1 ? 0 : -ETIMEDOUT;
+	return r;
+}
+
 static int irq_server(const struct opts *o, const char *name, char *const argv[],
 		      const char *sock, const char *log, double *us_per_io)
 {
 	struct umdev_proc p;
 	struct umdev_vuc c;
 	struct umdev_vqd_buf b;
-	struct timespec next;
-	uint64_t s0, s1, c0, c1, buf, n = 0, seed = 0x9e3779b97f4a7c15ull;
-	uint64_t period_ns = 1000000000ull / o->rate;
-	double t;
-	int r = umdev_proc_spawn(&p, argv, log);
+	struct irq_vuc v = { .c = &c, .b = &b, .seed = 0x9e3779b97f4a7c15ull };
+	uint64_t buf;
+	int r;
 
+	place_server(o);
+	r = umdev_proc_spawn(&p, argv, log);
+	place_client(o);
 	if (r)
 		return r;
 	r = umdev_proc_wait_socket(&p, sock, 10000);
@@ -476,46 +600,12 @@ static int irq_server(const struct opts *o, const char *name, char *const argv[]
 		goto out_proc;
 	r = umdev_vuc_start_blk(&c, 1, QSIZE, 1, 16ull << 20, 0);
 	buf = umdev_vuc_alloc(&c, 0, 4096, 4096);
-	if (r || !buf)
+	if (r || !buf) {
+		r = r ? r : -ENOMEM;
 		goto out;
+	}
 	b = (struct umdev_vqd_buf){ .addr = buf, .len = 4096, .write = true };
-	/* Warm-up. */
-	for (int i = 0; i < 1000 && !r; i++)
-		r = umdev_vblk_io(&c, 0, VIRTIO_BLK_T_IN, 0, &b, 1, 5000) == VIRTIO_BLK_S_OK ? 0 : -EIO;
-	if (r || umdev_proc_cpu_ns(p.pid, &s0))
-		goto out;
-	c0 = bench_self_cpu_ns();
-	t = bench_mono_s();
-	clock_gettime(CLOCK_MONOTONIC, &next);
-	while (bench_mono_s() - t < o->duration) {
-		uint64_t sector = (bench_xorshift(&seed) % (1u << 18)) * 8;
-		struct umdev_vblk_cpl cpl;
-
-		/* The call eventfd wakes us: umdev_vblk_wait sleeps on it (interrupt mode). */
-		r = umdev_vblk_submit(&c, 0, VIRTIO_BLK_T_IN, sector, &b, 1, n, false);
-		if (!r)
-			r = umdev_vblk_wait(&c, 0, &cpl, 1, 5000) == 1 ? 0 : -ETIMEDOUT;
-		if (r)
-			goto out;
-		n++;
-		next.tv_nsec += (long)period_ns;
-		while (next.tv_nsec >= 1000000000L) {
-			next.tv_nsec -= 1000000000L;
-			next.tv_sec++;
-		}
-		clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL);
-	}
-	t = bench_mono_s() - t;
-	c1 = bench_self_cpu_ns();
-	if (umdev_proc_cpu_ns(p.pid, &s1)) {
-		r = -EIO;
-		goto out;
-	}
-	*us_per_io = (double)(s1 - s0) / 1e3 / (double)n;
-	printf("  %-8s %8.0f IOPS  server CPU %6.2f us/IO (%5.1f%% of a core)  client CPU %6.2f "
-	       "us/IO\n",
-	       name, (double)n / t, *us_per_io, (double)(s1 - s0) / (t * 1e7),
-	       (double)(c1 - c0) / 1e3 / (double)n);
+	r = irq_measure(o, name, p.pid, irq_vuc_io, &v, us_per_io);
 out:
 	umdev_vuc_close(&c);
 out_proc:
@@ -526,41 +616,180 @@ out_proc:
 	return r;
 }
 
+/* ---- the wake-up floor ---- */
+
+/*
+ * What any server that sleeps between requests pays on this machine: a
+ * process that does nothing but sleep until the kick eventfd is written and
+ * then write the call eventfd, the cheapest way we know (one io_uring_enter
+ * per request: a multishot poll on the kick, the call write queued on the
+ * ring with RWF_NOWAIT, as umdevd's loop does). No ring, no request, no
+ * backend: a server's figure minus this one is what the server itself
+ * spends per request; this one is the kernel's wake-ups, which no server
+ * that sleeps avoids (a plain read()+write() loop costs more).
+ */
+static void __attribute__((noreturn)) floor_serve(int kick, int call)
+{
+	static const uint64_t one = 1;
+	struct io_uring ring;
+	struct io_uring_sqe *sqe;
+
+	if (io_uring_queue_init(8, &ring, 0) < 0)
+		_exit(1);
+	sqe = io_uring_get_sqe(&ring);
+	io_uring_prep_poll_multishot(sqe, kick, POLLIN);
+	sqe->user_data = 1;
+	for (;;) {
+		struct io_uring_cqe *cqe;
+		unsigned head, kicks = 0, seen = 0;
+
+		if (io_uring_submit_and_wait(&ring, 1) < 0)
+			_exit(1);
+		io_uring_for_each_cqe(&ring, head, cqe) {
+			seen++;
+			if (cqe->user_data == 1)
+				kicks++;
+		}
+		io_uring_cq_advance(&ring, seen);
+		if (!kicks)
+			continue;
+		/* The eventfd counter only grows: no need to read the kick back. */
+		sqe = io_uring_get_sqe(&ring);
+		io_uring_prep_write(sqe, call, &one, sizeof(one), 0);
+		sqe->rw_flags = RWF_NOWAIT;
+		sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+		sqe->user_data = 2;
+	}
+}
+
+struct irq_floor {
+	int kick, call;
+};
+
+static int irq_floor_io(void *ctx, uint64_t n)
+{
+	struct irq_floor *f = ctx;
+	struct pollfd pfd = { .fd = f->call, .events = POLLIN };
+	uint64_t v = 1;
+
+	(void)n;
+	if (write(f->kick, &v, sizeof(v)) != sizeof(v))
+		return -errno;
+	if (poll(&pfd, 1, 5000) != 1)
+		return -ETIMEDOUT;
+	return read(f->call, &v, sizeof(v)) == sizeof(v) ? 0 : -EIO;
+}
+
+static int irq_floor(const struct opts *o, double *us_per_io)
+{
+	struct irq_floor f = {
+		.kick = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
+		.call = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK),
+	};
+	pid_t pid = -1;
+	int r = -errno;
+
+	if (f.kick >= 0 && f.call >= 0) {
+		place_server(o);
+		pid = fork();
+		if (pid == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			floor_serve(f.kick, f.call);
+		}
+		r = pid < 0 ? -errno : 0;
+		place_client(o);
+	}
+	if (!r)
+		r = irq_measure(o, "floor", pid, irq_floor_io, &f, us_per_io);
+	if (pid > 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+	}
+	if (f.kick >= 0)
+		close(f.kick);
+	if (f.call >= 0)
+		close(f.call);
+	return r;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+static double median(double *v, unsigned n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 static int irq_bench(const struct opts *o)
 {
+	static const char *const place_name[] = {
+		[PLACE_ANY] = "wherever the scheduler puts them",
+		[PLACE_CROSS] = "client on CPU 0, server on CPU 1",
+		[PLACE_SAME] = "client and server both on CPU 0",
+	};
 	char sock[256], log[256], dev[512], blockdev[128], export[512];
-	double us_u = 0, us_q = 0;
+	double fl[MAX_ROUNDS], ud[MAX_ROUNDS], qs[MAX_ROUNDS];
+	double f = 0, u = 0, q = 0;
 	int r = 0;
 
 	printf("interrupt mode: virtio-blk, 1 queue, 4 KiB reads at QD1 paced at %u IOPS, "
-	       "the client sleeping on its call fd, %.0f s\n",
-	       o->rate, o->duration);
+	       "the client sleeping on its call fd, %.0f s, %u round(s), %s\n",
+	       o->rate, o->duration, o->rounds, place_name[o->place]);
 	snprintf(sock, sizeof(sock), "%s/irq.sock", o->dir);
-	if (o->umdevd) {
-		char *argv[] = { (char *)o->umdevd_path, "--rpc", "none", "--threads", "1",
-				 "--device", dev, NULL };
+	snprintf(dev, sizeof(dev),
+		 "virtio-blk,id=b0,socket=%s,backend=null:1G,num-queues=1,poll-us=0", sock);
+	snprintf(blockdev, sizeof(blockdev),
+		 "driver=null-co,node-name=n0,size=1073741824,read-zeroes=on");
+	snprintf(export, sizeof(export),
+		 "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=%s,"
+		 "writable=on,num-queues=1",
+		 sock);
+	for (unsigned i = 0; i < o->rounds && !r; i++) {
+		if (o->rounds > 1)
+			printf(" round %u\n", i + 1);
+		r |= irq_floor(o, &fl[i]);
+		if (o->umdevd) {
+			char *argv[] = { (char *)o->umdevd_path, "--rpc", "none", "--threads",
+					 "1", "--device", dev, NULL };
 
-		snprintf(log, sizeof(log), "%s/umdevd-irq.log", o->dir);
-		snprintf(dev, sizeof(dev),
-			 "virtio-blk,id=b0,socket=%s,backend=null:1G,num-queues=1,poll-us=0", sock);
-		r |= irq_server(o, "umdevd", argv, sock, log, &us_u);
-	}
-	if (o->qsd) {
-		char *argv[] = { (char *)o->qsd_path, "--blockdev", blockdev, "--export", export,
-				 NULL };
+			snprintf(log, sizeof(log), "%s/umdevd-irq.log", o->dir);
+			r |= irq_server(o, "umdevd", argv, sock, log, &ud[i]);
+		}
+		if (o->qsd) {
+			char *argv[] = { (char *)o->qsd_path, "--blockdev", blockdev, "--export",
+					 export, NULL };
 
-		snprintf(log, sizeof(log), "%s/qsd-irq.log", o->dir);
-		snprintf(blockdev, sizeof(blockdev),
-			 "driver=null-co,node-name=n0,size=1073741824,read-zeroes=on");
-		snprintf(export, sizeof(export),
-			 "type=vhost-user-blk,id=e0,node-name=n0,addr.type=unix,addr.path=%s,"
-			 "writable=on,num-queues=1",
-			 sock);
-		r |= irq_server(o, "qsd", argv, sock, log, &us_q);
+			snprintf(log, sizeof(log), "%s/qsd-irq.log", o->dir);
+			r |= irq_server(o, "qsd", argv, sock, log, &qs[i]);
+		}
 	}
-	if (us_u > 0 && us_q > 0)
-		printf("  server CPU per I/O umdevd/qsd: %.2f (goal <= 0.5)\n", us_u / us_q);
-	return r;
+	place_cpu(-1);
+	if (r)
+		return r;
+	f = median(fl, o->rounds);
+	if (o->umdevd)
+		u = median(ud, o->rounds);
+	if (o->qsd)
+		q = median(qs, o->rounds);
+	printf("  medians: floor %.2f", f);
+	if (u > 0)
+		printf(", umdevd %.2f", u);
+	if (q > 0)
+		printf(", qsd %.2f", q);
+	printf(" us/IO\n");
+	if (u > 0 && q > 0) {
+		printf("  server CPU per I/O umdevd/qsd: %.2f (goal <= 0.5)\n", u / q);
+		printf("  above the floor (the server's own work per I/O): umdevd %.2f, qsd %.2f "
+		       "us/IO, ratio %.2f\n",
+		       u - f, q - f, q - f > 0 ? (u - f) / (q - f) : 0);
+		printf("  the floor alone is %.2fx qsd's CPU per I/O\n", f / q);
+	}
+	return 0;
 }
 
 /* ---- main ---- */
@@ -570,7 +799,8 @@ static void usage(void)
 	fprintf(stderr, "usage: umdev-bench-idle [--mode idle|irq|all] [--devices N] "
 			"[--duration SEC] [--rate IOPS] [--mix blk,scsi,nvme]\n"
 			"                        [--servers umdevd,qsd] [--umdevd PATH] "
-			"[--qsd PATH]\n");
+			"[--qsd PATH]\n"
+			"                        [--rounds N] [--place any|cross|same]\n");
 }
 
 static void raise_nofile(void)
@@ -595,13 +825,15 @@ int main(int argc, char **argv)
 		{ "servers", required_argument, NULL, 's' },
 		{ "umdevd", required_argument, NULL, 'u' },
 		{ "qsd", required_argument, NULL, 'Q' },
+		{ "rounds", required_argument, NULL, 'R' },
+		{ "place", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct opts o = {
 		.idle = true, .irq = true, .umdevd = true, .qsd = true, .ndev = 1000,
 		.duration = 10, .rate = 20000, .umdevd_path = UMDEVD_DEFAULT_PATH,
-		.qsd_path = "qemu-storage-daemon",
+		.qsd_path = "qemu-storage-daemon", .rounds = 1, .place = PLACE_ANY,
 	};
 	struct client *cl;
 	int c, r = 0;
@@ -635,12 +867,29 @@ int main(int argc, char **argv)
 		case 'Q':
 			o.qsd_path = optarg;
 			break;
+		case 'R':
+			o.rounds = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'P':
+			if (!strcmp(optarg, "any")) {
+				o.place = PLACE_ANY;
+			} else if (!strcmp(optarg, "cross")) {
+				o.place = PLACE_CROSS;
+			} else if (!strcmp(optarg, "same")) {
+				o.place = PLACE_SAME;
+			} else {
+				usage();
+				return 2;
+			}
+			break;
 		default:
 			usage();
 			return c == 'h' ? 0 : 2;
 		}
 	}
-	if (!o.ndev || o.duration <= 0 || !o.rate || (o.umdevd && !o.umdevd_path)) {
+	if (!o.ndev || o.duration <= 0 || !o.rate || (o.umdevd && !o.umdevd_path) ||
+	    !o.rounds || o.rounds > MAX_ROUNDS ||
+	    (o.place != PLACE_ANY && sysconf(_SC_NPROCESSORS_ONLN) < 2)) {
 		usage();
 		return 2;
 	}
