@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -33,6 +34,9 @@ static void usage(FILE *out)
 		"                     'none': no control socket\n"
 		"  --max-devices N    refuse to create more than N devices (default 256)\n"
 		"  --threads N        data-plane threads (default: one per CPU, at most 8)\n"
+		"  --cpus LIST        keep data-plane thread i on the i-th CPU of LIST (like\n"
+		"                     taskset -c: 0,2-3), round robin; --threads defaults to\n"
+		"                     the number of CPUs listed (at most 8)\n"
 		"  --io-engine E      data-plane I/O: auto (default: io_uring where allowed,\n"
 		"                     else epoll with a worker pool for file I/O), io_uring, epoll\n"
 		"  --log-level LEVEL  error, warning, info (default) or debug\n"
@@ -87,6 +91,43 @@ static int parse_num(const char *opt, const char *s, long min, long max, long *o
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * --cpus: a CPU list as taskset -c and cpuset(7) write it, "0,2-3", into
+ * @cpus (up to @max entries, in the order given; ranges ascending).
+ * Returns the count, or -1 after saying what is wrong.
+ */
+static int parse_cpus(const char *s, unsigned *cpus, unsigned max)
+{
+	unsigned n = 0;
+	const char *p = s;
+
+	for (;;) {
+		char *end;
+		long lo, hi;
+
+		errno = 0;
+		lo = strtol(p, &end, 10);
+		hi = lo;
+		if (!errno && end != p && *end == '-') {
+			p = end + 1;
+			hi = strtol(p, &end, 10);
+		}
+		if (errno || end == p || lo < 0 || hi < lo || hi >= CPU_SETSIZE ||
+		    (*end && *end != ',') || n + (unsigned)(hi - lo) >= max) {
+			fprintf(stderr,
+				"umdevd: --cpus takes a list of CPUs like 0,2-3 (numbers below %d, "
+				"at most %u)\n",
+				CPU_SETSIZE, max);
+			return -1;
+		}
+		for (long c = lo; c <= hi; c++)
+			cpus[n++] = (unsigned)c;
+		if (!*end)
+			return (int)n;
+		p = end + 1;
+	}
 }
 
 /* systemd socket activation: our control socket is fd 3 (see sd_listen_fds(3)). */
@@ -174,6 +215,7 @@ static int umdevd_main(int argc, char **argv, const char **devices, const char *
 		{ "device", required_argument, NULL, 'd' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "threads", required_argument, NULL, 't' },
+		{ "cpus", required_argument, NULL, 'C' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "rpc", required_argument, NULL, 'r' },
 		{ "max-devices", required_argument, NULL, 'm' },
@@ -188,6 +230,8 @@ static int umdevd_main(int argc, char **argv, const char **devices, const char *
 		{ 0 },
 	};
 	struct umdev_daemon_opts o = { 0 };
+	unsigned cpus[64];
+	int ncpus;
 	unsigned ndev = 0, ncfg = 0;
 	const char *rpc = NULL, *socket_path = NULL, *blk_file = NULL;
 	bool read_only = false, version = false;
@@ -216,6 +260,13 @@ static int umdevd_main(int argc, char **argv, const char **devices, const char *
 			if (parse_num("--threads", optarg, 1, 8, &num) < 0)
 				return 2;
 			o.dp_threads = num;
+			break;
+		case 'C':
+			ncpus = parse_cpus(optarg, cpus, sizeof(cpus) / sizeof(cpus[0]));
+			if (ncpus < 0)
+				return 2;
+			o.cpus = cpus;
+			o.ncpus = (unsigned)ncpus;
 			break;
 		case 'm':
 			if (parse_num("--max-devices", optarg, 1, 4096, &num) < 0)

@@ -19,7 +19,15 @@
 typedef struct umdev_daemon umdev_daemon;
 
 struct umdev_daemon_opts {
-	unsigned dp_threads; /* data-plane loops; 0: one per online CPU (at most 8) */
+	unsigned dp_threads; /* data-plane loops; 0: one per CPU of @cpus, else per online CPU (at most 8) */
+	/*
+	 * CPUs the data-plane loops are kept on, loop i on cpus[i % ncpus]
+	 * (SPDK's core mask, libvirt's iothreadpin); ncpus 0: wherever the
+	 * scheduler puts them. The control thread is never pinned. The array
+	 * is the caller's and only read during umdev_daemon_new().
+	 */
+	const unsigned *cpus;
+	unsigned ncpus;
 	unsigned max_devices; /* 0: 256 */
 	/*
 	 * Data-plane loops' I/O engine (0: AUTO, io_uring where the kernel

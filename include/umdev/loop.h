@@ -105,6 +105,14 @@ void umdev_loop_free(umdev_loop *loop);
 /** umdev_loop_start_thread() - run the loop in a new thread. */
 int umdev_loop_start_thread(umdev_loop *loop) UMDEV_WUR;
 
+/**
+ * umdev_loop_set_cpu() - keep the loop's thread (umdev_loop_start_thread())
+ * on CPU @cpu from now on; threads it starts later (I/O workers) inherit
+ * it. Return: 0, -EINVAL (no such CPU, or not one this process may use),
+ * -ESRCH (no thread started).
+ */
+int umdev_loop_set_cpu(umdev_loop *loop, unsigned cpu) UMDEV_WUR;
+
 /** umdev_loop_run() - run the loop in the calling thread until stopped. */
 int umdev_loop_run(umdev_loop *loop);
 

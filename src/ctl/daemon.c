@@ -101,7 +101,9 @@ umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
 	d->sig_fd = -1;
 	d->max_devices = o->max_devices ? o->max_devices : UMDEV_DEFAULT_MAX_DEVICES;
 	raise_nofile(d->max_devices);
-	if (n == 0) {
+	if (n == 0 && o->ncpus) {
+		n = o->ncpus > MAX_DP_THREADS ? MAX_DP_THREADS : o->ncpus;
+	} else if (n == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 		n = cpus < 1 ? 1 : cpus > MAX_DP_THREADS ? MAX_DP_THREADS : (unsigned)cpus;
 	}
@@ -150,6 +152,17 @@ umdev_daemon *umdev_daemon_new(const struct umdev_daemon_opts *o, int *err)
 		*err = umdev_loop_start_thread(d->dp[i]);
 		if (*err < 0)
 			goto fail;
+		if (o->ncpus) {
+			unsigned cpu = o->cpus[i % o->ncpus];
+
+			*err = umdev_loop_set_cpu(d->dp[i], cpu);
+			if (*err < 0) {
+				umdev_err("%s: cannot run on CPU %u: %s", name, cpu,
+					  strerror(-*err));
+				goto fail;
+			}
+			umdev_info("%s: on CPU %u", name, cpu);
+		}
 	}
 	return d;
 fail:

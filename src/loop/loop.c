@@ -35,6 +35,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1162,6 +1164,19 @@ int umdev_loop_start_thread(umdev_loop *loop)
 		return -ret;
 	}
 	return 0;
+}
+
+int umdev_loop_set_cpu(umdev_loop *loop, unsigned cpu)
+{
+	cpu_set_t set;
+
+	if (cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	if (!loop->thread_started)
+		return -ESRCH;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return -pthread_setaffinity_np(loop->thread, sizeof(set), &set);
 }
 
 void umdev_loop_join(umdev_loop *loop)

@@ -9,6 +9,7 @@
 #include "ctl_common.h"
 #include "../test_wait.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -793,6 +794,114 @@ static void blk_io_check(const char *sock, bool expect_ro)
 	umdev_vuc_close(&c);
 }
 
+/* Cpus_allowed_list of each of @pid's threads named umdev-dp*, and of its main thread. */
+static unsigned dp_cpus(pid_t pid, char lists[][64], unsigned max, char *main_list)
+{
+	char path[512], comm[32], line[256];
+	unsigned n = 0;
+	DIR *dir;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	dir = opendir(path);
+	assert_non_null(dir);
+	while ((de = readdir(dir))) {
+		FILE *f;
+		char *list = NULL;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/comm", (int)pid, de->d_name);
+		f = fopen(path, "r");
+		if (!f || !fgets(comm, sizeof(comm), f))
+			comm[0] = 0;
+		if (f)
+			fclose(f);
+		comm[strcspn(comm, "\n")] = 0;
+		if (!strncmp(comm, "umdev-dp", 8) && n < max)
+			list = lists[n++];
+		else if (atoi(de->d_name) == (int)pid)
+			list = main_list;
+		if (!list)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%s/status", (int)pid, de->d_name);
+		f = fopen(path, "r");
+		assert_non_null(f);
+		while (fgets(line, sizeof(line), f))
+			if (!strncmp(line, "Cpus_allowed_list:", 18))
+				snprintf(list, 64, "%s", line + 18 + strspn(line + 18, " \t"));
+		fclose(f);
+		list[strcspn(list, "\n")] = 0;
+	}
+	closedir(dir);
+	return n;
+}
+
+/* --cpus keeps every data-plane loop on its CPU (round robin), never the control thread. */
+static void test_cpus(void **state)
+{
+	char lists[8][64], main_list[64] = "", mine[64] = "", last[32], line[256];
+	char *bad[] = { getenv("UMDEVD"), "--rpc", "none", "--cpus", "1-0", NULL };
+	char *bad2[] = { getenv("UMDEVD"), "--rpc", "none", "--cpus", "0,x", NULL };
+	char *absent[] = { getenv("UMDEVD"), "--rpc", "none", "--cpus", "1023", "--device",
+			   "virtio-blk,id=d0,socket=/tmp/umdev-cpus-never.sock,backend=null:1M",
+			   NULL };
+	struct proto_srv s;
+	struct run r;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned n;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	/* Where we may run (the daemon inherits it), and the last CPU. */
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "Cpus_allowed_list:", 18))
+			snprintf(mine, sizeof(mine), "%s", line + 18 + strspn(line + 18, " \t"));
+	fclose(f);
+	mine[strcspn(mine, "\n")] = 0;
+	snprintf(last, sizeof(last), "%ld", ncpu - 1);
+	proto_srv_init(&s, 0);
+	proto_start_umdevd(&s, "--cpus", last, "--threads", "3", "--device",
+			   "virtio-blk,id=d0,socket=@SOCK@,backend=ram:4M,num-queues=3", "--rpc",
+			   "none", NULL);
+	n = dp_cpus(s.proc.pid, lists, 8, main_list);
+	assert_int_equal(n, 3);
+	for (unsigned i = 0; i < n; i++)
+		assert_string_equal(lists[i], last);
+	/* The control thread stays where the process may run. */
+	assert_string_equal(main_list, mine);
+	blk_io_check(s.sock, false);
+	proto_stop(&s, false);
+
+	/* A list: --threads defaults to its length, loop i on the i-th CPU. */
+	if (ncpu > 1) {
+		proto_srv_init(&s, 0);
+		proto_start_umdevd(&s, "--cpus", "1,0", "--device",
+				   "virtio-blk,id=d0,socket=@SOCK@,backend=ram:4M", "--rpc",
+				   "none", NULL);
+		n = dp_cpus(s.proc.pid, lists, 8, main_list);
+		assert_int_equal(n, 2);
+		/* Threads are listed in creation order: umdev-dp0 first. */
+		assert_true((!strcmp(lists[0], "1") && !strcmp(lists[1], "0")) ||
+			    (!strcmp(lists[0], "0") && !strcmp(lists[1], "1")));
+		blk_io_check(s.sock, false);
+		proto_stop(&s, false);
+	}
+
+	memset(&r, 0, sizeof(r));
+	run_argv(&r, bad);
+	assert_int_equal(r.status, 2);
+	assert_non_null(strstr(r.err, "--cpus"));
+	memset(&r, 0, sizeof(r));
+	run_argv(&r, bad2);
+	assert_int_equal(r.status, 2);
+	/* A CPU the machine lacks: refused at start, not ignored. */
+	memset(&r, 0, sizeof(r));
+	run_argv(&r, absent);
+	assert_int_equal(r.status, 1);
+	assert_non_null(strstr(r.err, "cannot run on CPU 1023"));
+}
+
 static void test_backend_conventions(void **state)
 {
 	struct proto_srv s;
@@ -982,6 +1091,7 @@ int main(void)
 		cmocka_unit_test(test_print_capabilities),
 		cmocka_unit_test(test_no_devices_no_socket_fails),
 		cmocka_unit_test(test_backend_conventions),
+		cmocka_unit_test(test_cpus),
 		cmocka_unit_test(test_default_socket_and_activation),
 	};
 
