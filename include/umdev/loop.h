@@ -107,8 +107,8 @@ int umdev_loop_start_thread(umdev_loop *loop) UMDEV_WUR;
 
 /**
  * umdev_loop_set_cpu() - keep the loop's thread (umdev_loop_start_thread())
- * on CPU @cpu from now on; threads it starts later (I/O workers) inherit
- * it. Return: 0, -EINVAL (no such CPU, or not one this process may use),
+ * on CPU @cpu from now on; threads it starts later inherit it unless
+ * they choose (file I/O workers run wherever the process may). Return: 0, -EINVAL (no such CPU, or not one this process may use),
  * -ESRCH (no thread started).
  */
 int umdev_loop_set_cpu(umdev_loop *loop, unsigned cpu) UMDEV_WUR;

@@ -238,12 +238,23 @@ int bdev_pool_submit(struct bdev_pool_chan *c, struct bdev_pool_work *w)
 		spawn = true;
 	if (spawn) {
 		sigset_t all, old;
+		pthread_attr_t attr;
+		cpu_set_t cpus;
 
+		/*
+		 * Not on the CPU of the loop that happens to start it (--cpus):
+		 * a worker blocks for any loop of the backend, so it may run
+		 * wherever the process (its main thread, never pinned) may.
+		 */
+		pthread_attr_init(&attr);
+		if (sched_getaffinity(getpid(), sizeof(cpus), &cpus) == 0)
+			pthread_attr_setaffinity_np(&attr, sizeof(cpus), &cpus);
 		/* Workers take no signals: the daemon handles them on its control loop. */
 		sigfillset(&all);
 		pthread_sigmask(SIG_SETMASK, &all, &old);
-		ret = -pthread_create(&p->threads[p->nworkers], NULL, pool_worker, p);
+		ret = -pthread_create(&p->threads[p->nworkers], &attr, pool_worker, p);
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		pthread_attr_destroy(&attr);
 		if (ret == 0)
 			p->nworkers++;
 		else if (p->nworkers) /* the running workers will get to it */

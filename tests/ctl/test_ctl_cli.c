@@ -794,8 +794,9 @@ static void blk_io_check(const char *sock, bool expect_ro)
 	umdev_vuc_close(&c);
 }
 
-/* Cpus_allowed_list of each of @pid's threads named umdev-dp*, and of its main thread. */
-static unsigned dp_cpus(pid_t pid, char lists[][64], unsigned max, char *main_list)
+/* Cpus_allowed_list of each of @pid's threads named @prefix*, and of its main thread. */
+static unsigned thread_cpus(pid_t pid, const char *prefix, char lists[][64], unsigned max,
+			    char *main_list)
 {
 	char path[512], comm[32], line[256];
 	unsigned n = 0;
@@ -818,7 +819,7 @@ static unsigned dp_cpus(pid_t pid, char lists[][64], unsigned max, char *main_li
 		if (f)
 			fclose(f);
 		comm[strcspn(comm, "\n")] = 0;
-		if (!strncmp(comm, "umdev-dp", 8) && n < max)
+		if (!strncmp(comm, prefix, strlen(prefix)) && n < max)
 			list = lists[n++];
 		else if (atoi(de->d_name) == (int)pid)
 			list = main_list;
@@ -864,8 +865,9 @@ static void test_cpus(void **state)
 	proto_start_umdevd(&s, "--cpus", last, "--threads", "3", "--device",
 			   "virtio-blk,id=d0,socket=@SOCK@,backend=ram:4M,num-queues=3", "--rpc",
 			   "none", NULL);
-	n = dp_cpus(s.proc.pid, lists, 8, main_list);
-	assert_int_equal(n, 3);
+	/* Each loop thread names itself once running: wait for all three. */
+	assert_true(TEST_WAIT_UNTIL(thread_cpus(s.proc.pid, "umdev-dp", lists, 8, main_list) == 3));
+	n = 3;
 	for (unsigned i = 0; i < n; i++)
 		assert_string_equal(lists[i], last);
 	/* The control thread stays where the process may run. */
@@ -879,14 +881,28 @@ static void test_cpus(void **state)
 		proto_start_umdevd(&s, "--cpus", "1,0", "--device",
 				   "virtio-blk,id=d0,socket=@SOCK@,backend=ram:4M", "--rpc",
 				   "none", NULL);
-		n = dp_cpus(s.proc.pid, lists, 8, main_list);
-		assert_int_equal(n, 2);
+		assert_true(TEST_WAIT_UNTIL(thread_cpus(s.proc.pid, "umdev-dp", lists, 8,
+							main_list) == 2));
 		/* Threads are listed in creation order: umdev-dp0 first. */
 		assert_true((!strcmp(lists[0], "1") && !strcmp(lists[1], "0")) ||
 			    (!strcmp(lists[0], "0") && !strcmp(lists[1], "1")));
 		blk_io_check(s.sock, false);
 		proto_stop(&s, false);
 	}
+
+	/* File I/O workers (epoll engine) block for any loop: never pinned. */
+	proto_srv_init(&s, 8 << 20);
+	proto_start_umdevd(&s, "--cpus", last, "--io-engine", "epoll", "--device",
+			   "virtio-blk,id=d0,socket=@SOCK@,backend=file:@DISK@", "--rpc", "none",
+			   NULL);
+	blk_io_check(s.sock, false);
+	n = thread_cpus(s.proc.pid, "umdev-io", lists, 8, main_list);
+	assert_true(n >= 1);
+	for (unsigned i = 0; i < n; i++)
+		assert_string_equal(lists[i], mine);
+	assert_true(TEST_WAIT_UNTIL(thread_cpus(s.proc.pid, "umdev-dp", lists, 8, main_list) == 1));
+	assert_string_equal(lists[0], last);
+	proto_stop(&s, false);
 
 	memset(&r, 0, sizeof(r));
 	run_argv(&r, bad);
