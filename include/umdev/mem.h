@@ -130,6 +130,14 @@ void umdev_as_map_put(umdev_as_map *m);
 uint64_t umdev_as_map_version(const umdev_as_map *m);
 
 /**
+ * umdev_as_map_covers() - true if @newer holds every region @older holds
+ * (the same mappings, not equal ones), as after regions were only added:
+ * whatever was translated through @older stays valid while @newer is held,
+ * so a user may trade @older for @newer without stopping.
+ */
+bool umdev_as_map_covers(const umdev_as_map *newer, const umdev_as_map *older);
+
+/**
  * umdev_as_map_translate() - host pointer for [@addr, @addr+@len) when the
  * whole range lies in one region that allows @prot; NULL otherwise (including
  * @len == 0 overflow cases). Use it for structures that must be contiguous

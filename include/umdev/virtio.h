@@ -171,6 +171,15 @@ void umdev_vdev_queue_stop(struct umdev_virtio_dev *vdev, unsigned idx);
 /** umdev_vdev_queue_running() - true between start and stop. */
 bool umdev_vdev_queue_running(const struct umdev_virtio_dev *vdev, unsigned idx);
 
+/**
+ * umdev_vdev_queue_grow_map() - a running queue takes @map (which covers its
+ * current one: only windows were added) on its loop, without draining what
+ * is in flight. Control thread; waits for the loop only. Return: 0,
+ * -EINVAL (not running), -ESTALE (stop and start it instead).
+ */
+int umdev_vdev_queue_grow_map(struct umdev_virtio_dev *vdev, unsigned idx, umdev_as_map *map)
+	UMDEV_WUR;
+
 /** umdev_vdev_queue_set_call_fd() - change the interrupt eventfd of a queue. */
 void umdev_vdev_queue_set_call_fd(struct umdev_virtio_dev *vdev, unsigned idx, umdev_vq *vq,
 				  int call_fd);

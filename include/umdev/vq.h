@@ -112,8 +112,20 @@ uint16_t umdev_vq_size(const umdev_vq *vq);
  */
 bool umdev_vq_memory_gone(const umdev_vq *vq);
 
-/** umdev_vq_map() - the map the queue runs on (borrowed: valid until stop). */
+/**
+ * umdev_vq_map() - the map the queue runs on (borrowed: valid until stop or
+ * umdev_vq_grow_map()).
+ */
 umdev_as_map *umdev_vq_map(const umdev_vq *vq);
+
+/**
+ * umdev_vq_grow_map() - run on @map from now on, without stopping: @map must
+ * cover the current map (umdev_as_map_covers(): windows were only added),
+ * so the rings and the buffers of requests in flight stay where they are.
+ * The queue's thread. Return: 0, -EINVAL (not running), -ESTALE (@map does
+ * not cover the current one: stop and start the queue instead).
+ */
+int umdev_vq_grow_map(umdev_vq *vq, umdev_as_map *map) UMDEV_WUR;
 uint16_t umdev_vq_last_avail_idx(const umdev_vq *vq);
 /**
  * umdev_vq_last_used_idx() - where the next used entry goes: a split ring's

@@ -60,6 +60,21 @@ uint64_t umdev_as_map_version(const umdev_as_map *m)
 	return m->version;
 }
 
+bool umdev_as_map_covers(const umdev_as_map *newer, const umdev_as_map *older)
+{
+	unsigned j = 0;
+
+	/* Both keep their regions in guest-address order, which insert() preserves. */
+	for (unsigned i = 0; i < older->n; i++) {
+		while (j < newer->n && newer->r[j] != older->r[i])
+			j++;
+		if (j == newer->n)
+			return false;
+		j++;
+	}
+	return true;
+}
+
 umdev_as *umdev_as_new(int *err)
 {
 	umdev_as *as = calloc(1, sizeof(*as));

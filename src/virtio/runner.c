@@ -716,6 +716,39 @@ bool umdev_vdev_queue_running(const struct umdev_virtio_dev *vdev, unsigned idx)
 	return q && !q->stopped;
 }
 
+struct grow_msg {
+	struct umdev_vdev_queue *q;
+	umdev_as_map *map;
+	int ret;
+};
+
+static void grow_on_loop(void *opaque)
+{
+	struct grow_msg *m = opaque;
+	struct umdev_vdev_queue *q = m->q;
+
+	if (q->state != Q_RUNNING) {
+		m->ret = -EINVAL;
+		return;
+	}
+	m->ret = umdev_vq_grow_map(q->vq, m->map);
+	/* The new windows may be shadows: requests in them go the remote way. */
+	if (!m->ret)
+		q->remote_check = q->vdev->remote && umdev_as_map_has_shadow(m->map);
+}
+
+int umdev_vdev_queue_grow_map(struct umdev_virtio_dev *vdev, unsigned idx, umdev_as_map *map)
+{
+	struct umdev_vdev_queue *q = idx < vdev->num_queues ? vdev->queues[idx] : NULL;
+	struct grow_msg m = { q, map, -EINVAL };
+
+	if (!q || q->stopped)
+		return -EINVAL;
+	if (umdev_loop_call_sync(q->loop, grow_on_loop, &m) < 0)
+		return -EINVAL;
+	return m.ret;
+}
+
 struct call_fd_msg {
 	umdev_vq *vq;
 	int fd;

@@ -155,6 +155,19 @@ bool umdev_vq_memory_gone(const umdev_vq *vq)
 	return umdev_as_map_faulted(vq->map);
 }
 
+int umdev_vq_grow_map(umdev_vq *vq, umdev_as_map *map)
+{
+	umdev_as_map *old = vq->map;
+
+	if (vq->state != UMDEV_VQ_RUNNING || !old)
+		return -EINVAL;
+	if (!umdev_as_map_covers(map, old))
+		return -ESTALE;
+	vq->map = umdev_as_map_ref(map);
+	umdev_as_map_put(old);
+	return 0;
+}
+
 umdev_as_map *umdev_vq_map(const umdev_vq *vq)
 {
 	return vq->map;

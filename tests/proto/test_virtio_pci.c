@@ -390,6 +390,44 @@ static void test_fdless_buffers(void **state)
 }
 
 /*
+ * Windows mapped while the queue runs (SeaBIOS's BIOS area, a vIOMMU's
+ * per-request maps): requests may use them at once, fd-backed or not.
+ */
+static void test_window_added_while_running(void **state)
+{
+	const uint64_t win = 0x200000000ull;
+	unsigned reads;
+	uint8_t *data;
+
+	(void)state;
+	open_dev(srv.sock);
+	bring_up(1, true);
+	blk_post(0, VIRTIO_BLK_T_IN, 0, 4096);
+	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+
+	assert_int_equal(umdev_vfuc_add_mem(&cli, win, 1u << 20, true, ALL_RW), 0);
+	proto_fill(umdev_vfuc_mem_ptr(&cli, win + 4096, 4096), 4096, 91);
+	blk_post_at(0, win, VIRTIO_BLK_T_OUT, 128, 4096);
+	assert_int_equal(blk_done_at(0, win, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	memset(blk_data(0), 0, 4096);
+	blk_post(0, VIRTIO_BLK_T_IN, 128, 4096);
+	assert_int_equal(blk_done(0, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	assert_true(proto_check(blk_data(0), 4096, 91));
+
+	/* An fd-less one: the queue learns it holds shadows and copies. */
+	assert_int_equal(umdev_vfuc_add_mem(&cli, LOWMEM, LOWMEM_SIZE, false, ALL_RW), 0);
+	data = umdev_vfuc_mem_ptr(&cli, LOWMEM + 4096, 4096);
+	assert_non_null(data);
+	memset(data, 0x33, 4096);
+	reads = cli.dma_reads;
+	blk_post_at(0, LOWMEM, VIRTIO_BLK_T_IN, 128, 4096);
+	assert_int_equal(blk_done_at(0, LOWMEM, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	assert_true(cli.dma_reads > reads);
+	assert_true(proto_check(data, 4096, 91));
+	close_dev();
+}
+
+/*
  * Packed rings (VIRTIO_F_RING_PACKED) over this transport: I/O on every
  * queue with MSI-X, around the ring several times; a window mapped while
  * they run restarts them where they were (wrap counters included); a reset
@@ -663,6 +701,7 @@ int main(void)
 		cmocka_unit_test(test_bus_master_off),
 		cmocka_unit_test(test_hostile_registers),
 		cmocka_unit_test(test_fdless_buffers),
+		cmocka_unit_test(test_window_added_while_running),
 		cmocka_unit_test(test_packed_rings),
 		cmocka_unit_test(test_scsi_inquiry),
 		cmocka_unit_test(test_scsi_hotplug_and_list),

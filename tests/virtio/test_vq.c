@@ -160,6 +160,70 @@ static void test_cross_region(void **state)
 	assert_int_equal(umdev_vq_get_state(f->vq), UMDEV_VQ_RUNNING);
 }
 
+/*
+ * A window added while the queue runs: the queue takes the new map without
+ * stopping, a request popped before keeps its buffers, and the next one may
+ * use the new window. A map that lost a region is refused (the owner must
+ * restart the queue then); a stopped queue takes none.
+ */
+static void test_grow_map(void **state)
+{
+	struct fx *f = *state;
+	struct umdev_vqd_buf b = { .addr = BUF_GPA, .len = 512, .write = true };
+	const struct umdev_vqd_buf nb = { .addr = GPA_GAP + 0x100, .len = 256 };
+	struct umdev_mem_region_desc rd = {
+		.guest_addr = GPA_GAP, .size = 0x10000, .mmap_offset = 0x180000,
+		.fd = dup(f->memfd), .prot = UMDEV_MEM_READ | UMDEV_MEM_WRITE,
+	};
+	struct iovec iov[MAX_IOV], iov2[MAX_IOV];
+	struct umdev_vq_elem e, e2;
+	umdev_as_map *grown, *shrunk;
+	uint8_t *gap;
+
+	fx_start(f, 16, false, false);
+	assert_true(umdev_vqd_add(&f->d, &b, 1, 0) >= 0);
+	assert_int_equal(umdev_vq_pop(f->vq, &e, iov, MAX_IOV), 1);
+
+	assert_int_equal(umdev_as_add_region(f->as, &rd), 0);
+	grown = umdev_as_get_map(f->as);
+	assert_true(umdev_as_map_covers(grown, f->map));
+	assert_false(umdev_as_map_covers(f->map, grown));
+	assert_int_equal(umdev_vq_grow_map(f->vq, grown), 0);
+	assert_ptr_equal(umdev_vq_map(f->vq), grown);
+
+	/* The request in flight still writes where the driver looks. */
+	memset(iov[0].iov_base, 0x5c, 512);
+	assert_int_equal(((uint8_t *)drv_ptr(f, BUF_GPA))[511], 0x5c);
+	umdev_vq_push(f->vq, e.head, 512);
+
+	/* A buffer in the new window (outside the driver's own mapping: by hand). */
+	set_desc(f, 15, nb.addr, nb.len, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 15);
+	assert_int_equal(umdev_vq_pop(f->vq, &e2, iov2, MAX_IOV), 1);
+	assert_int_equal(iov2[0].iov_len, 256);
+	memset(iov2[0].iov_base, 0x6d, 256);
+	gap = mmap(NULL, 0x10000, PROT_READ, MAP_SHARED, f->memfd, 0x180000);
+	assert_true(gap != MAP_FAILED);
+	assert_int_equal(gap[0x100], 0x6d);
+	assert_int_equal(gap[0x1ff], 0x6d);
+	assert_int_equal(gap[0xff], 0);
+	munmap(gap, 0x10000);
+	umdev_vq_push(f->vq, e2.head, 256);
+
+	/* A region gone: not a superset, refused; the queue runs on. */
+	assert_int_equal(umdev_as_remove_region(f->as, GPA_C, REGION_CD), 0);
+	shrunk = umdev_as_get_map(f->as);
+	assert_false(umdev_as_map_covers(shrunk, grown));
+	assert_int_equal(umdev_vq_grow_map(f->vq, shrunk), -ESTALE);
+	assert_ptr_equal(umdev_vq_map(f->vq), grown);
+	assert_int_equal(umdev_vq_get_state(f->vq), UMDEV_VQ_RUNNING);
+
+	umdev_vq_stop(f->vq);
+	assert_int_equal(umdev_vq_grow_map(f->vq, grown), -EINVAL);
+	umdev_as_map_put(shrunk);
+	umdev_as_map_put(grown);
+}
+
 static void test_indirect(void **state)
 {
 	struct fx *f = *state;
@@ -720,6 +784,7 @@ int main(void)
 		T(test_simple_chain),
 		T(test_rw_split),
 		T(test_cross_region),
+		T(test_grow_map),
 		T(test_indirect),
 		T(test_max_total_len),
 		T(test_wraparound),

@@ -627,17 +627,6 @@ static void resume_deferred(void *opaque)
 	resume_all(vp);
 }
 
-/* Version of the DMA map queues would start on now (0: none). */
-static uint64_t current_version(struct umdev_vpci *vp)
-{
-	int err = 0;
-	umdev_as_map *m = umdev_pci_dma_map(vp->pci, &err);
-	uint64_t v = m ? umdev_as_map_version(m) : 0;
-
-	umdev_as_map_put(m);
-	return v;
-}
-
 static void pci_dma_unmap(void *opaque, uint64_t iova, uint64_t len)
 {
 	struct umdev_vpci *vp = opaque;
@@ -652,17 +641,27 @@ static void pci_dma_unmap(void *opaque, uint64_t iova, uint64_t len)
 static void pci_dma_mapped(void *opaque, uint64_t iova, uint64_t len)
 {
 	struct umdev_vpci *vp = opaque;
-	const uint64_t now = current_version(vp);
+	int err = 0;
+	umdev_as_map *m = umdev_pci_dma_map(vp->pci, &err);
+	const uint64_t now = m ? umdev_as_map_version(m) : 0;
 
 	/*
 	 * A running queue keeps the map it started with, which lacks the new
 	 * window: SeaBIOS's buffers land in one QEMU maps while the BIOS makes
-	 * itself read-only, after the queue started. Restart those queues on
-	 * the new map (windows come and go while a guest boots, rarely after).
+	 * itself read-only, after the queue started, and behind a vIOMMU a
+	 * guest maps windows per request. The queue takes the new map on its
+	 * loop without draining; only if a window went away meanwhile (the
+	 * map no longer covers the queue's) is it restarted on it.
 	 */
-	for (unsigned i = 0; i < vp->nq; i++)
-		if (vp->q[i].running && umdev_as_map_version(umdev_vq_map(vp->q[i].vq)) != now)
-			queue_suspend(&vp->q[i]);
+	for (unsigned i = 0; i < vp->nq; i++) {
+		struct vpci_queue *q = &vp->q[i];
+
+		if (!q->running || umdev_as_map_version(umdev_vq_map(q->vq)) == now)
+			continue;
+		if (!m || umdev_vdev_queue_grow_map(vp->vdev, q->idx, m) < 0)
+			queue_suspend(q);
+	}
+	umdev_as_map_put(m);
 	resume_all(vp);
 }
 
