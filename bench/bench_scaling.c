@@ -38,7 +38,7 @@
 #include "bench_scaling.h"
 #include "bench_util.h"
 
-#define SC_RING 256
+#define SC_RING BENCH_SCALING_RING
 #define SC_MAX_QUEUES 2
 #define SC_MAX_SEGS 32
 #define SC_FEATURES                                                                         \

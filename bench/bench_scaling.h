@@ -9,6 +9,7 @@
 #define BENCH_SCALING_MAX_QDS 8
 #define BENCH_SCALING_MAX_ARGS 16
 #define BENCH_SCALING_MAX_ROUNDS 9
+#define BENCH_SCALING_RING 256 /* entries per queue */
 
 struct bench_scaling_opts {
 	double duration;

@@ -257,8 +257,9 @@ static int parse_qds(struct opts *o, const char *s)
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		long v = strtol(t, NULL, 10);
 
-		/* Three descriptors a request must fit in the ring. */
-		if (v < 1 || v > RING_SIZE / 3 || o->nqds == MAX_QDS) {
+		/* Three descriptors a request must fit in the ring (--scaling's
+		 * larger ring is checked once all options are known). */
+		if (v < 1 || v > BENCH_SCALING_RING / 3 || o->nqds == MAX_QDS) {
 			free(copy);
 			return -EINVAL;
 		}
@@ -519,7 +520,8 @@ int main(int argc, char **argv)
 			break;
 		case 'q':
 			if (parse_qds(&o, optarg)) {
-				fprintf(stderr, "bad --qd (1..%d, comma-separated)\n", RING_SIZE / 3);
+				fprintf(stderr, "bad --qd (1..%d, comma-separated; up to %d with "
+						"--scaling)\n", RING_SIZE / 3, BENCH_SCALING_RING / 3);
 				return 2;
 			}
 			break;
@@ -607,6 +609,12 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	for (unsigned i = 0; i < o.nqds && !o.scaling; i++)
+		if (o.qds[i] > RING_SIZE / 3) {
+			fprintf(stderr, "bad --qd (1..%d, comma-separated; up to %d with --scaling)\n",
+				RING_SIZE / 3, BENCH_SCALING_RING / 3);
+			return 2;
+		}
 	if (o.run_umdevd && !o.umdevd) {
 		fprintf(stderr, "umdevd path unknown: pass --umdevd or set UMDEVD\n");
 		return 2;
