@@ -95,6 +95,18 @@ static struct umdev_vscsi_cmd *cmd_of(struct umdev_vscsi_chain *ch)
 	return (struct umdev_vscsi_cmd *)((char *)ch - offsetof(struct umdev_vscsi_cmd, chain));
 }
 
+/* The command behind reaped chain @ch, or NULL if it did not succeed. */
+static struct umdev_vscsi_cmd *reaped_ok(struct umdev_vscsi_chain *ch)
+{
+	struct umdev_vscsi_cmd *cmd = cmd_of(ch);
+	struct umdev_vscsi_cmd_res res;
+
+	umdev_vscsi_cmd_result(cmd, &res);
+	if (res.resp.response != VIRTIO_SCSI_S_OK || res.resp.status != SCSI_STATUS_GOOD)
+		return NULL;
+	return cmd;
+}
+
 /*
  * Keep @qd reads in flight on each of @nq request queues for @secs, from
  * this one thread; returns completions, or -errno. The driver does no
@@ -139,12 +151,9 @@ static int64_t run_load(struct umdev_vscsi_drv *d, struct umdev_vscsi_cmd (*cmds
 				continue;
 			}
 			for (int k = 0; k < n; k++) {
-				struct umdev_vscsi_cmd *cmd = cmd_of(fin[k]);
-				struct umdev_vscsi_cmd_res res;
+				struct umdev_vscsi_cmd *cmd = reaped_ok(fin[k]);
 
-				umdev_vscsi_cmd_result(cmd, &res);
-				if (res.resp.response != VIRTIO_SCSI_S_OK ||
-				    res.resp.status != SCSI_STATUS_GOOD)
+				if (!cmd)
 					return -EIO;
 				done++;
 				posted--;
@@ -224,12 +233,9 @@ static int64_t run_load_irq(struct umdev_vscsi_drv *d, struct umdev_vscsi_cmd (*
 			if (n < 0)
 				return n;
 			for (int k = 0; k < n; k++) {
-				struct umdev_vscsi_cmd *cmd = cmd_of(fin[k]);
-				struct umdev_vscsi_cmd_res res;
+				struct umdev_vscsi_cmd *cmd = reaped_ok(fin[k]);
 
-				umdev_vscsi_cmd_result(cmd, &res);
-				if (res.resp.response != VIRTIO_SCSI_S_OK ||
-				    res.resp.status != SCSI_STATUS_GOOD)
+				if (!cmd)
 					return -EIO;
 				done++;
 				posted[q]--;
