@@ -33,9 +33,19 @@
  *
  * --pin runs umdevd on every CPU but the last and the client on the last,
  * so the two never take turns on one core.
+ *
+ * --scaling [--bs BYTES] makes the server the bottleneck so that the
+ * scaling ratio can show on a machine with few cores (as umdev-bench
+ * --scaling does for virtio-blk): reads of --bs bytes (128 KiB by default,
+ * MDTS allows 256 KiB) that the null namespace zero-fills, and CQs with
+ * interrupts, the client sleeping in poll() on their MSI-X eventfds
+ * (vfio-user SET_IRQS) whenever a pass reaped nothing instead of spinning.
+ * umdevd sends one MSI-X message per CQ per pass. Rows then show IOPS,
+ * GB/s, client and server CPU per I/O, doorbells and wake-ups per I/O.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +72,10 @@
 
 #define MAX_Q 8
 
+/* --scaling: bytes per read, interrupts and a sleeping client. */
+static uint32_t io_bytes = IO_BYTES;
+static bool scaling;
+
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -81,25 +95,32 @@ static int host_up(struct host *h, const char *sock, unsigned nq)
 {
 	int r;
 
-	r = umdev_nvmed_vfu_open(&h->v, sock, GUEST_IOVA, GUEST_SIZE);
+	if (scaling && nq + 1 > UMDEV_NVMED_VFU_MAX_VEC)
+		return -EINVAL; /* one MSI-X eventfd per queue and the admin queue's */
+	/* Every prepared read has its own buffer (and PRP list page when large). */
+	r = umdev_nvmed_vfu_open(&h->v, sock, GUEST_IOVA,
+				 scaling ? GUEST_SIZE + (uint64_t)nq * QSIZE * (io_bytes + 4096)
+					 : GUEST_SIZE);
 	if (r)
 		return r;
 	r = umdev_nvmed_vfu_command(&h->v, 0x6, 0); /* memory space + bus master */
+	if (!r && scaling)
+		r = umdev_nvmed_vfu_msix(&h->v, nq + 1); /* queue q on vector q */
 	if (!r)
 		r = umdev_nvmed_enable(&h->v.d, 32);
 	if (!r && !h->v.bus.doorbells)
 		r = umdev_nvmed_dbbuf(&h->v.d);
 	for (unsigned q = 1; !r && q <= nq; q++)
-		r = umdev_nvmed_create_qpair(&h->v.d, (uint16_t)q, QSIZE, false);
+		r = umdev_nvmed_create_qpair(&h->v.d, (uint16_t)q, QSIZE, scaling);
 	for (unsigned q = 1; !r && q <= nq; q++) {
 		h->cmds[q] = calloc(QSIZE, sizeof(struct nvme_sqe));
 		if (!h->cmds[q])
 			return -ENOMEM;
 		for (unsigned i = 0; i < QSIZE; i++) {
-			uint64_t buf = umdev_nvmed_alloc(&h->v.d, IO_BYTES, 4096);
+			uint64_t buf = umdev_nvmed_alloc(&h->v.d, io_bytes, 4096);
 
 			if (!buf || umdev_nvmed_build_rw(&h->v.d, &h->cmds[q][i], NVME_CMD_READ, 1, 0,
-							 IO_BYTES / 512, buf, IO_BYTES, false,
+							 io_bytes / 512, buf, io_bytes, false,
 							 false))
 				return -ENOMEM;
 		}
@@ -119,13 +140,40 @@ static void host_down(struct host *h)
 struct load {
 	int64_t done;
 	uint64_t work_ns; /* client time in passes that did something */
+	uint64_t wakes; /* --scaling: sleeps in poll() */
 };
+
+/*
+ * --scaling: a pass reaped nothing: sleep until a CQ's interrupt. An MSI-X
+ * message sent after the pass looked leaves its eventfd readable, so none
+ * is lost; one sent before it makes a harmless early return.
+ */
+static int sleep_irq(struct host *h, unsigned nq, struct load *out)
+{
+	struct pollfd pfd[MAX_Q];
+	int r;
+
+	for (unsigned q = 1; q <= nq; q++)
+		pfd[q - 1] = (struct pollfd){ .fd = h->v.efd[q], .events = POLLIN };
+	r = poll(pfd, nq, 50);
+	if (r < 0)
+		return errno == EINTR ? 0 : -errno;
+	out->wakes++;
+	for (unsigned q = 0; q < nq && r > 0; q++) {
+		uint64_t cnt;
+
+		if ((pfd[q].revents & POLLIN) && read(pfd[q].fd, &cnt, sizeof(cnt)) < 0 &&
+		    errno != EAGAIN)
+			return -errno;
+	}
+	return 0;
+}
 
 /* Keep @qd reads in flight on each of queues 1..@nq for @secs. */
 static int run_load(struct host *h, unsigned nq, unsigned qd, double secs, uint64_t *seed,
 		    struct load *out)
 {
-	uint64_t nblocks = NS_BYTES / IO_BYTES;
+	uint64_t nblocks = NS_BYTES / io_bytes;
 	double end = bench_mono_s() + secs;
 	unsigned inflight[MAX_Q + 1] = { 0 }, total = 0;
 	struct nvme_cqe e[QSIZE];
@@ -134,8 +182,9 @@ static int run_load(struct host *h, unsigned nq, unsigned qd, double secs, uint6
 
 	out->done = 0;
 	out->work_ns = 0;
+	out->wakes = 0;
 	while (!stop || total) {
-		bool worked = false;
+		bool worked = false, reaped = false;
 		uint64_t t0 = mono_ns();
 
 		for (unsigned q = 1; q <= nq; q++) {
@@ -144,7 +193,7 @@ static int run_load(struct host *h, unsigned nq, unsigned qd, double secs, uint6
 
 			while (!stop && inflight[q] + k < qd) {
 				struct nvme_sqe *c = &h->cmds[q][k];
-				uint64_t slba = (bench_xorshift(seed) % nblocks) * (IO_BYTES / 512);
+				uint64_t slba = (bench_xorshift(seed) % nblocks) * (io_bytes / 512);
 
 				c->cdw10 = (uint32_t)slba;
 				c->cdw11 = (uint32_t)(slba >> 32);
@@ -167,11 +216,18 @@ static int run_load(struct host *h, unsigned nq, unsigned qd, double secs, uint6
 			total -= (unsigned)got;
 			out->done += got;
 			worked |= got > 0;
+			reaped |= got > 0;
 		}
 		if (worked)
 			out->work_ns += mono_ns() - t0;
-		if (!stop && !(++pass & 255) && bench_mono_s() >= end)
+		if (!stop && (scaling || !(++pass & 255)) && bench_mono_s() >= end)
 			stop = true;
+		if (scaling && !reaped && total) {
+			int r = sleep_irq(h, nq, out);
+
+			if (r)
+				return r;
+		}
 	}
 	if (h->v.d.db_errors)
 		return -EIO;
@@ -269,13 +325,23 @@ static int bench_threads(const char *umdevd, const char *extra, unsigned threads
 				r = r ? r : -EIO;
 				break;
 			}
-			printf("%-8u %-7u %-5u %10.0f %8.1f %10.2f %13.2f %10.2f %8.3f\n", threads,
-			       layouts[l], qds[i], (double)ld.done / (t1 - t0),
-			       (t1 - t0) * 1e6 * qds[i] * layouts[l] / (double)ld.done,
-			       (double)(c1 - c0) / 1e3 / (double)ld.done,
-			       (double)ld.work_ns / 1e3 / (double)ld.done,
-			       (double)(s1 - s0) / 1e3 / (double)ld.done,
-			       (double)(h.v.d.db_writes - db0) / (double)ld.done);
+			if (scaling)
+				printf("%-8u %-7u %-5u %10.0f %7.2f %10.2f %10.2f %8.0f%% %8.3f %9.3f\n",
+				       threads, layouts[l], qds[i], (double)ld.done / (t1 - t0),
+				       (double)ld.done * io_bytes / (t1 - t0) / 1e9,
+				       (double)(c1 - c0) / 1e3 / (double)ld.done,
+				       (double)(s1 - s0) / 1e3 / (double)ld.done,
+				       (double)(s1 - s0) / 1e7 / (t1 - t0),
+				       (double)(h.v.d.db_writes - db0) / (double)ld.done,
+				       (double)ld.wakes / (double)ld.done);
+			else
+				printf("%-8u %-7u %-5u %10.0f %8.1f %10.2f %13.2f %10.2f %8.3f\n",
+				       threads, layouts[l], qds[i], (double)ld.done / (t1 - t0),
+				       (t1 - t0) * 1e6 * qds[i] * layouts[l] / (double)ld.done,
+				       (double)(c1 - c0) / 1e3 / (double)ld.done,
+				       (double)ld.work_ns / 1e3 / (double)ld.done,
+				       (double)(s1 - s0) / 1e3 / (double)ld.done,
+				       (double)(h.v.d.db_writes - db0) / (double)ld.done);
 			fflush(stdout);
 			if (npoints < sizeof(points) / sizeof(points[0]))
 				points[npoints++] = (struct point){ threads, layouts[l], qds[i],
@@ -315,6 +381,8 @@ int main(int argc, char **argv)
 		{ "dev-extra", required_argument, NULL, 'x' },
 		{ "label", required_argument, NULL, 'l' },
 		{ "pin", no_argument, NULL, 'p' },
+		{ "scaling", no_argument, NULL, 'C' },
+		{ "bs", required_argument, NULL, 'B' },
 		{ 0 },
 	};
 	const char *umdevd = UMDEVD_DEFAULT_PATH, *extra = "", *label = "";
@@ -330,6 +398,15 @@ int main(int argc, char **argv)
 		case 'x': extra = optarg; break;
 		case 'l': label = optarg; break;
 		case 'p': pin = true; break;
+		case 'C': scaling = true; break;
+		case 'B':
+			io_bytes = (uint32_t)strtoul(optarg, NULL, 0);
+			/* Whole pages, within the controller's MDTS (256 KiB). */
+			if (io_bytes < 4096 || io_bytes % 4096 || io_bytes > (256u << 10)) {
+				fprintf(stderr, "bad --bs (4096..262144, pages)\n");
+				return 2;
+			}
+			break;
 		case 'q':
 			n = parse_list(optarg, qds, MAX_QDS, QSIZE / 2);
 			if (n < 0) {
@@ -349,7 +426,7 @@ int main(int argc, char **argv)
 		default:
 			fprintf(stderr, "usage: umdev-bench-nvme [--duration SEC] [--qd N[,N..]] "
 					"[--threads N[,N..]] [--umdevd PATH] [--dev-extra ,k=v] "
-					"[--label T] [--pin]\n");
+					"[--label T] [--pin] [--scaling [--bs BYTES (131072)]]\n");
 			return 2;
 		}
 	}
@@ -357,11 +434,23 @@ int main(int argc, char **argv)
 		fprintf(stderr, "umdev-bench-nvme: --umdevd PATH is required\n");
 		return 2;
 	}
-	printf("# umdev-bench-nvme %s: 4 KiB random reads, null namespace, %.1f s per point, "
-	       "qd per queue%s%s\n",
-	       label, duration, extra, pin ? ", pinned" : "");
-	printf("%-8s %-7s %-5s %10s %8s %10s %13s %10s %8s\n", "threads", "queues", "qd", "IOPS",
-	       "lat_us", "cli_us/io", "cli_work_us/io", "srv_us/io", "db/io");
+	if (scaling && io_bytes == IO_BYTES)
+		io_bytes = 128u << 10;
+	if (scaling) {
+		printf("# umdev-bench-nvme %s --scaling: %u KiB random reads (the null namespace "
+		       "zero-fills them), %.1f s per point, qd per queue%s%s\n",
+		       label, io_bytes >> 10, duration, extra, pin ? ", pinned" : "");
+		printf("# client: one thread, sleeps in poll() on the CQs' MSI-X eventfds when a "
+		       "pass reaped nothing; srv_util: umdevd CPU in %% of one core\n");
+		printf("%-8s %-7s %-5s %10s %7s %10s %10s %9s %8s %9s\n", "threads", "queues", "qd",
+		       "IOPS", "GB/s", "cli_us/io", "srv_us/io", "srv_util", "db/io", "wakes/io");
+	} else {
+		printf("# umdev-bench-nvme %s: 4 KiB random reads, null namespace, %.1f s per "
+		       "point, qd per queue%s%s\n",
+		       label, duration, extra, pin ? ", pinned" : "");
+		printf("%-8s %-7s %-5s %10s %8s %10s %13s %10s %8s\n", "threads", "queues", "qd",
+		       "IOPS", "lat_us", "cli_us/io", "cli_work_us/io", "srv_us/io", "db/io");
+	}
 	for (unsigned t = 0; t < nthr && !r; t++)
 		r = bench_threads(umdevd, extra, thr[t], qds, nqds, duration, &seed);
 	/* Scaling: one queue per loop on N threads against one queue on one thread. */

@@ -23,12 +23,20 @@
  * backend=nbd+unix:///?socket=..., qsd with --blockdev driver=nbd. The NBD
  * server's CPU per I/O is shown too (a fresh nbdkit per server).
  *
+ * With --scaling the bench measures how each server scales from one
+ * data-plane thread to two while it, not the client, is the bottleneck:
+ * large reads (--bs, 128 KiB by default) that the server zero-fills, a
+ * client that sleeps on the call eventfds (EVENT_IDX, woken per batch of
+ * completions), and a matrix of umdevd --threads 1/2 with one queue or one
+ * queue per loop against qsd with one and two queues. See bench_scaling.c.
+ *
  * Usage: umdev-bench [--duration SEC] [--qd N[,N...]] [--servers umdevd,qsd]
  *                    [--umdevd PATH] [--qsd PATH] [--size BYTES]
  *                    [--umdevd-dev-extra ",key=val..."] [--umdevd-arg ARG]...
  *                    [--label TEXT] [--rw read|write]
  *                    [--file PATH [--engines io_uring,epoll,threads,native]]
  *                    [--rings split,packed]
+ *                    [--scaling [--bs BYTES] [--batch N] [--pin] [--rounds N]]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,6 +51,7 @@
 #include "client/proc_util.h"
 #include "client/vhost_user_client.h"
 
+#include "bench_scaling.h"
 #include "bench_util.h"
 
 #ifndef UMDEVD_DEFAULT_PATH
@@ -77,6 +86,11 @@ struct opts {
 	bool nbd; /* both servers on an nbdkit memory export */
 	bool split, packed; /* --rings */
 	bool cur_packed; /* the ring layout of the server being measured */
+	bool scaling; /* --scaling: see bench_scaling.c */
+	uint32_t bs; /* --scaling: bytes per read */
+	unsigned batch; /* --scaling: completions per wake-up, 0 = qd / 4 */
+	bool pin; /* --scaling: client on the last CPU */
+	unsigned rounds; /* --scaling: passes over the matrix, median shown */
 };
 
 struct result {
@@ -243,8 +257,9 @@ static int parse_qds(struct opts *o, const char *s)
 	for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		long v = strtol(t, NULL, 10);
 
-		/* Three descriptors a request must fit in the ring. */
-		if (v < 1 || v > RING_SIZE / 3 || o->nqds == MAX_QDS) {
+		/* Three descriptors a request must fit in the ring (--scaling's
+		 * larger ring is checked once all options are known). */
+		if (v < 1 || v > BENCH_SCALING_RING / 3 || o->nqds == MAX_QDS) {
 			free(copy);
 			return -EINVAL;
 		}
@@ -262,7 +277,11 @@ static void usage(void)
 		"                   [--umdevd-dev-extra ',k=v'] [--umdevd-arg ARG]... [--label T]\n"
 		"                   [--rw read|write] [--file PATH [--engines "
 		"io_uring,epoll,threads,native]] [--nbd]\n"
-		"                   [--rings split,packed]\n");
+		"                   [--rings split,packed]\n"
+		"       umdev-bench --scaling [--bs BYTES (131072)] [--batch N (qd/4)] [--pin] [--rounds N]\n"
+		"                   [--duration SEC] [--qd 1,32] [--servers umdevd,qsd]\n"
+		"                   [--umdevd PATH] [--qsd PATH] [--size BYTES]\n"
+		"                   [--umdevd-dev-extra ',k=v'] [--umdevd-arg ARG]... [--label T]\n");
 }
 
 static void print_row(const char *name, unsigned qd, const struct result *r)
@@ -464,6 +483,11 @@ int main(int argc, char **argv)
 		{ "engines", required_argument, NULL, 'E' },
 		{ "nbd", no_argument, NULL, 'N' },
 		{ "rings", required_argument, NULL, 'R' },
+		{ "scaling", no_argument, NULL, 'C' },
+		{ "bs", required_argument, NULL, 'B' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "pin", no_argument, NULL, 'P' },
+		{ "rounds", required_argument, NULL, 'r' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -480,6 +504,8 @@ int main(int argc, char **argv)
 		.label = "",
 		.engines = "io_uring,epoll,threads,native",
 		.split = true,
+		.bs = 128u << 10,
+		.rounds = 1,
 	};
 	struct result ru[2][MAX_QDS] = { { { 0 } } }, rq[MAX_QDS] = { 0 };
 	static const char *const ring_name[2] = { "umdevd split", "umdevd packed" };
@@ -494,7 +520,8 @@ int main(int argc, char **argv)
 			break;
 		case 'q':
 			if (parse_qds(&o, optarg)) {
-				fprintf(stderr, "bad --qd (1..%d, comma-separated)\n", RING_SIZE / 3);
+				fprintf(stderr, "bad --qd (1..%d, comma-separated; up to %d with "
+						"--scaling)\n", RING_SIZE / 3, BENCH_SCALING_RING / 3);
 				return 2;
 			}
 			break;
@@ -546,6 +573,33 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
+		case 'C':
+			o.scaling = true;
+			break;
+		case 'B': {
+			unsigned long v = strtoul(optarg, NULL, 0);
+
+			/* Whole sectors; at most what the client's segment table holds. */
+			if (v < 512 || v % 512 || v > (8u << 20)) {
+				usage();
+				return 2;
+			}
+			o.bs = (uint32_t)v;
+			break;
+		}
+		case 'b':
+			o.batch = (unsigned)strtoul(optarg, NULL, 0);
+			break;
+		case 'P':
+			o.pin = true;
+			break;
+		case 'r':
+			o.rounds = (unsigned)strtoul(optarg, NULL, 0);
+			if (o.rounds < 1 || o.rounds > BENCH_SCALING_MAX_ROUNDS) {
+				usage();
+				return 2;
+			}
+			break;
 		default:
 			usage();
 			return opt == 'h' ? 0 : 2;
@@ -555,6 +609,12 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	for (unsigned i = 0; i < o.nqds && !o.scaling; i++)
+		if (o.qds[i] > RING_SIZE / 3) {
+			fprintf(stderr, "bad --qd (1..%d, comma-separated; up to %d with --scaling)\n",
+				RING_SIZE / 3, BENCH_SCALING_RING / 3);
+			return 2;
+		}
 	if (o.run_umdevd && !o.umdevd) {
 		fprintf(stderr, "umdevd path unknown: pass --umdevd or set UMDEVD\n");
 		return 2;
@@ -573,6 +633,20 @@ int main(int argc, char **argv)
 	if (umdev_proc_tmpdir(dir, sizeof(dir))) {
 		perror("mkdtemp");
 		return 1;
+	}
+	if (o.scaling) {
+		struct bench_scaling_opts so = {
+			.duration = o.duration, .qds = o.qds, .nqds = o.nqds,
+			.run_umdevd = o.run_umdevd, .run_qsd = o.run_qsd, .umdevd = o.umdevd,
+			.qsd = o.qsd, .size = o.size, .bs = o.bs, .batch = o.batch, .pin = o.pin,
+			.rounds = o.rounds,
+			.dev_extra = o.dev_extra, .extra_args = o.extra_args, .nextra = o.nextra,
+			.label = o.label, .dir = dir, .load_before = load_before,
+		};
+		int r = bench_scaling(&so);
+
+		umdev_proc_rmtree(dir);
+		return r;
 	}
 	if (o.file)
 		return bench_file(&o, dir, load_before);
