@@ -103,6 +103,7 @@ static int host_up(struct host *h, const char *sock, unsigned nq)
 					 : GUEST_SIZE);
 	if (r)
 		return r;
+	h->v.posted_doorbells = true; /* as QEMU posts BAR writes */
 	r = umdev_nvmed_vfu_command(&h->v, 0x6, 0); /* memory space + bus master */
 	if (!r && scaling)
 		r = umdev_nvmed_vfu_msix(&h->v, nq + 1); /* queue q on vector q */

@@ -489,7 +489,12 @@ static int vfu_reg_read(void *opaque, uint32_t off, void *buf, unsigned len)
 
 static int vfu_reg_write(void *opaque, uint32_t off, const void *buf, unsigned len)
 {
-	return umdev_vfuc_region_write(&((struct umdev_nvmed_vfu *)opaque)->c, 0, off, buf, len);
+	struct umdev_nvmed_vfu *h = opaque;
+
+	/* Doorbells are posted, as QEMU posts BAR writes: no wait for the controller. */
+	if (off >= NVME_REG_DBS && h->posted_doorbells)
+		return umdev_vfuc_region_write_posted(&h->c, 0, off, buf, len);
+	return umdev_vfuc_region_write(&h->c, 0, off, buf, len);
 }
 
 int umdev_nvmed_vfu_open(struct umdev_nvmed_vfu *h, const char *sock, uint64_t iova,

@@ -165,6 +165,8 @@ struct umdev_nvmed_vfu {
 	void *db_page;
 	int efd[UMDEV_NVMED_VFU_MAX_VEC]; /* MSI-X eventfds, -1 if unset */
 	unsigned nvec;
+	/* Trapped doorbell writes go out posted (no reply awaited), as QEMU's. */
+	bool posted_doorbells;
 };
 
 /**

@@ -548,8 +548,8 @@ int umdev_vfuc_region_read(struct umdev_vfuc *c, uint32_t region, uint64_t off, 
 	return ret;
 }
 
-int umdev_vfuc_region_write(struct umdev_vfuc *c, uint32_t region, uint64_t off,
-			    const void *buf, uint32_t len)
+static int region_write(struct umdev_vfuc *c, uint32_t region, uint64_t off, const void *buf,
+			uint32_t len, uint32_t flags)
 {
 	struct vfio_user_region_access q = { .offset = off, .region = region, .count = len };
 	uint8_t *req = malloc(sizeof(q) + len);
@@ -561,12 +561,24 @@ int umdev_vfuc_region_write(struct umdev_vfuc *c, uint32_t region, uint64_t off,
 		return -ENOMEM;
 	memcpy(req, &q, sizeof(q));
 	memcpy(req + sizeof(q), buf, len);
-	ret = umdev_vfuc_request(c, VFIO_USER_REGION_WRITE, 0, req, sizeof(q) + len, NULL, 0, &rep,
-				 sizeof(rep), &rl, NULL, NULL);
+	ret = umdev_vfuc_request(c, VFIO_USER_REGION_WRITE, flags, req, sizeof(q) + len, NULL, 0,
+				 &rep, sizeof(rep), &rl, NULL, NULL);
 	free(req);
-	if (ret == 0 && (rl != sizeof(rep) || rep.count != len))
+	if (ret == 0 && !flags && (rl != sizeof(rep) || rep.count != len))
 		ret = -EPROTO;
 	return ret;
+}
+
+int umdev_vfuc_region_write(struct umdev_vfuc *c, uint32_t region, uint64_t off,
+			    const void *buf, uint32_t len)
+{
+	return region_write(c, region, off, buf, len, 0);
+}
+
+int umdev_vfuc_region_write_posted(struct umdev_vfuc *c, uint32_t region, uint64_t off,
+				   const void *buf, uint32_t len)
+{
+	return region_write(c, region, off, buf, len, VFIO_USER_F_NO_REPLY);
 }
 
 int umdev_vfuc_cfg_read(struct umdev_vfuc *c, uint32_t off, void *buf, uint32_t len)

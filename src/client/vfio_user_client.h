@@ -118,6 +118,15 @@ int umdev_vfuc_region_read(struct umdev_vfuc *c, uint32_t region, uint64_t off, 
 			   uint32_t len) __attribute__((warn_unused_result));
 int umdev_vfuc_region_write(struct umdev_vfuc *c, uint32_t region, uint64_t off,
 			    const void *buf, uint32_t len) __attribute__((warn_unused_result));
+/*
+ * A posted write (VFIO_USER_F_NO_REPLY), as QEMU sends BAR writes by default
+ * (x-no-posted-writes=off): no wait for the server. Later messages cannot
+ * pass it (the server handles a connection's messages in order), so a read
+ * after it sees its effect. Failures are the server's to log.
+ */
+int umdev_vfuc_region_write_posted(struct umdev_vfuc *c, uint32_t region, uint64_t off,
+				   const void *buf, uint32_t len)
+	__attribute__((warn_unused_result));
 
 /** Config space helpers (region VFIO_PCI_CONFIG_REGION_INDEX). */
 int umdev_vfuc_cfg_read(struct umdev_vfuc *c, uint32_t off, void *buf, uint32_t len)

@@ -50,6 +50,8 @@ static void host_up(struct umdev_nvmed_vfu *h, bool shadow)
 	assert_int_equal(umdev_nvmed_vfu_open(h, srv.sock, IOVA, MEM), 0);
 	/* Doorbells trap unless poll=on: nothing to mmap. */
 	assert_null(h->bus.doorbells);
+	/* With shadow doorbells, as QEMU does: the trapped writes go out posted. */
+	h->posted_doorbells = shadow;
 	assert_int_equal(umdev_nvmed_vfu_command(h, UMDEV_PCI_CMD_MEMORY | UMDEV_PCI_CMD_MASTER, 0),
 			 0);
 	assert_int_equal(umdev_nvmed_vfu_msix(h, NVEC), 0);
