@@ -270,6 +270,8 @@ int umdev_vpd_queue_setup(struct umdev_vpd *d, unsigned idx, uint16_t size, uint
 	}
 	if (umdev_vpd_common(d, VPCI_COMMON_Q_SIZE, 2) != size)
 		return -EINVAL;
+	d->notify_at[idx] = d->notify.offset +
+			    (uint32_t)umdev_vpd_common(d, VPCI_COMMON_Q_NOFF, 2) * d->notify_mult;
 	return umdev_vpd_common_write(d, VPCI_COMMON_Q_ENABLE, 2, 1);
 }
 
@@ -285,6 +287,8 @@ int umdev_vpd_kick(struct umdev_vpd *d, unsigned idx)
 	uint16_t v = (uint16_t)idx;
 	int ret;
 
+	if (idx < UMDEV_VPD_MAX_QUEUES && d->q_live[idx])
+		return umdev_vfuc_region_write_posted(d->c, d->notify.bar, d->notify_at[idx], &v, 2);
 	ret = umdev_vpd_common_write(d, VPCI_COMMON_Q_SELECT, 2, idx);
 	if (ret < 0)
 		return ret;

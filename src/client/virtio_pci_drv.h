@@ -45,6 +45,7 @@ struct umdev_vpd {
 	unsigned nirq;
 	struct umdev_vqd q[UMDEV_VPD_MAX_QUEUES];
 	bool q_live[UMDEV_VPD_MAX_QUEUES];
+	uint32_t notify_at[UMDEV_VPD_MAX_QUEUES]; /* offset in the notify BAR, read at set-up */
 };
 
 /**
@@ -97,7 +98,11 @@ int umdev_vpd_queue_setup(struct umdev_vpd *d, unsigned idx, uint16_t size, uint
 /** umdev_vpd_driver_ok() - set DRIVER_OK. */
 int umdev_vpd_driver_ok(struct umdev_vpd *d) __attribute__((warn_unused_result));
 
-/** umdev_vpd_kick() - write the queue index to its notify address. */
+/**
+ * umdev_vpd_kick() - write the queue index to its notify address: for a
+ * queue set up here, one posted write to the address read at set-up, as
+ * Linux's virtio_pci and QEMU's posted BAR writes make it.
+ */
 int umdev_vpd_kick(struct umdev_vpd *d, unsigned idx) __attribute__((warn_unused_result));
 
 /** umdev_vpd_wait_irq() - wait up to @timeout_ms for eventfd @slot; the count or 0. */
