@@ -49,10 +49,52 @@ umdev_vq *umdev_vq_new(const char *name, int *err)
 	return vq;
 }
 
+/* The ring views go before the map whose windows they copy. */
+static void ring_views_free(umdev_vq *vq)
+{
+	for (unsigned i = 0; i < UMDEV_VQ_RING_PARTS; i++) {
+		umdev_as_view_free(vq->ring_view[i]);
+		vq->ring_view[i] = NULL;
+	}
+}
+
+void *umdev_vq_ring_part(umdev_vq *vq, unsigned part, uint64_t addr, uint64_t len,
+			 unsigned prot, int *err)
+{
+	umdev_as_view_free(vq->ring_view[part]);
+	return umdev_as_map_translate_view(vq->map, addr, len, prot, &vq->ring_view[part], err);
+}
+
+const void *umdev_vq_indirect_table(const umdev_vq *vq, uint64_t addr, uint32_t len,
+				   bool *through)
+{
+	const void *t = umdev_as_map_translate(vq->map, addr, len, UMDEV_MEM_READ);
+	int span;
+
+	*through = false;
+	if (t)
+		return t;
+	/* Seams off a page boundary do not matter to a copy. */
+	span = umdev_as_map_span(vq->map, addr, len, UMDEV_MEM_READ);
+	*through = span == 1 || span == -EXDEV;
+	return NULL;
+}
+
+int umdev_vq_desc_load(const umdev_vq *vq, const void *table, uint64_t addr, uint32_t i,
+		       void *desc)
+{
+	if (table) {
+		umdev_shm_copy_in(desc, (const uint8_t *)table + 16ull * i, 16);
+		return 0;
+	}
+	return umdev_as_map_read(vq->map, addr + 16ull * i, desc, 16);
+}
+
 void umdev_vq_free(umdev_vq *vq)
 {
 	if (!vq)
 		return;
+	ring_views_free(vq);
 	umdev_as_map_put(vq->map);
 	vq->ops->stop(vq);
 	free(vq->busy);
@@ -108,6 +150,7 @@ int umdev_vq_start(umdev_vq *vq, umdev_as_map *map, const struct umdev_vq_config
 	ret = vq->ops->start(vq);
 	if (ret < 0) {
 		vq->ops->stop(vq);
+		ring_views_free(vq);
 		umdev_as_map_put(vq->map);
 		vq->map = NULL;
 		return ret;
@@ -129,6 +172,7 @@ int umdev_vq_start(umdev_vq *vq, umdev_as_map *map, const struct umdev_vq_config
 uint16_t umdev_vq_stop(umdev_vq *vq)
 {
 	vq->state = UMDEV_VQ_STOPPED;
+	ring_views_free(vq);
 	umdev_as_map_put(vq->map);
 	vq->map = NULL;
 	vq->inuse = 0;

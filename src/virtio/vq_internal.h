@@ -92,11 +92,16 @@ struct umdev_vq_packed {
 	uint16_t *id_ent; /* per buffer id: inflight head entry */
 };
 
+/* Ring parts: descriptor table, driver area (avail), device area (used). */
+#define UMDEV_VQ_RING_PARTS 3
+
 struct umdev_vq {
 	char name[UMDEV_VQ_NAME_MAX];
 	enum umdev_vq_state state;
 	const struct umdev_vq_ops *ops;
 	umdev_as_map *map; /* held while RUNNING or BROKEN */
+	/* Contiguous mappings of ring parts that span windows (a vIOMMU maps per page). */
+	umdev_as_view *ring_view[UMDEV_VQ_RING_PARTS];
 	struct umdev_vq_config cfg; /* as given to start */
 	uint16_t last_avail_idx;
 	unsigned inuse;
@@ -159,6 +164,32 @@ static inline void umdev_vq_log_used(umdev_vq *vq, uint64_t off, uint64_t len)
 	if (vq->log.used)
 		umdev_dirty_log_mark(vq->log.log, vq->log.used_gpa + off, len);
 }
+
+/**
+ * umdev_vq_ring_part() - host pointer for ring part @part (< UMDEV_VQ_RING_PARTS)
+ * at [@addr, +@len) with @prot, through the held map: one region, or a view
+ * the queue keeps until it stops when the part spans adjacent windows. NULL
+ * with *@err as umdev_as_map_translate_view(). Formats' @start only.
+ */
+void *umdev_vq_ring_part(umdev_vq *vq, unsigned part, uint64_t addr, uint64_t len,
+			 unsigned prot, int *err);
+
+/**
+ * umdev_vq_indirect_table() - an indirect table of @len bytes at @addr: a
+ * host pointer when it lies in one region; else NULL, with *@through true
+ * when it spans adjacent readable windows (a vIOMMU maps the kmalloc'ed
+ * table page by page): its entries are then copied one by one.
+ */
+const void *umdev_vq_indirect_table(const umdev_vq *vq, uint64_t addr, uint32_t len,
+				    bool *through);
+
+/**
+ * umdev_vq_desc_load() - copy 16-byte descriptor @i of a table: through
+ * @table when it is a host pointer, else from guest address @addr. 0 or
+ * -EFAULT.
+ */
+int umdev_vq_desc_load(const umdev_vq *vq, const void *table, uint64_t addr, uint32_t i,
+		       void *desc);
 
 /**
  * umdev_vq_set_broken() - the driver broke the ring: log one line saying
