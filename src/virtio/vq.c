@@ -80,16 +80,6 @@ const void *umdev_vq_indirect_table(const umdev_vq *vq, uint64_t addr, uint32_t 
 	return NULL;
 }
 
-int umdev_vq_desc_load(const umdev_vq *vq, const void *table, uint64_t addr, uint32_t i,
-		       void *desc)
-{
-	if (table) {
-		umdev_shm_copy_in(desc, (const uint8_t *)table + 16ull * i, 16);
-		return 0;
-	}
-	return umdev_as_map_read(vq->map, addr + 16ull * i, desc, 16);
-}
-
 void umdev_vq_free(umdev_vq *vq)
 {
 	if (!vq)

@@ -18,6 +18,7 @@
 #include "umdev/proto/virtio_ring.h"
 #include "umdev/proto/virtio_ring_packed.h"
 #include "umdev/vq.h"
+#include "util/shm.h"
 
 #define UMDEV_VQ_NAME_MAX 32
 
@@ -186,10 +187,17 @@ const void *umdev_vq_indirect_table(const umdev_vq *vq, uint64_t addr, uint32_t 
 /**
  * umdev_vq_desc_load() - copy 16-byte descriptor @i of a table: through
  * @table when it is a host pointer, else from guest address @addr. 0 or
- * -EFAULT.
+ * -EFAULT. Inline: the ring walk calls it for every descriptor.
  */
-int umdev_vq_desc_load(const umdev_vq *vq, const void *table, uint64_t addr, uint32_t i,
-		       void *desc);
+static inline int umdev_vq_desc_load(const umdev_vq *vq, const void *table, uint64_t addr,
+				     uint32_t i, void *desc)
+{
+	if (table) {
+		umdev_shm_copy_in(desc, (const uint8_t *)table + 16ull * i, 16);
+		return 0;
+	}
+	return umdev_as_map_read(vq->map, addr + 16ull * i, desc, 16);
+}
 
 /**
  * umdev_vq_set_broken() - the driver broke the ring: log one line saying
