@@ -138,6 +138,14 @@ uint64_t umdev_as_map_version(const umdev_as_map *m);
 bool umdev_as_map_covers(const umdev_as_map *newer, const umdev_as_map *older);
 
 /**
+ * umdev_as_map_covers_except() - as umdev_as_map_covers(), for the regions
+ * of @older that do not lie wholly inside [@addr, +@len): after an unmap of
+ * that range, whatever was translated outside it stays valid with @newer.
+ */
+bool umdev_as_map_covers_except(const umdev_as_map *newer, const umdev_as_map *older,
+				uint64_t addr, uint64_t len);
+
+/**
  * umdev_as_map_translate() - host pointer for [@addr, @addr+@len) when the
  * whole range lies in one region that allows @prot; NULL otherwise (including
  * @len == 0 overflow cases). Use it for structures that must be contiguous

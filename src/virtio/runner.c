@@ -749,6 +749,40 @@ int umdev_vdev_queue_grow_map(struct umdev_virtio_dev *vdev, unsigned idx, umdev
 	return m.ret;
 }
 
+struct shrink_msg {
+	struct umdev_vdev_queue *q;
+	umdev_as_map *map;
+	uint64_t addr, len;
+	int ret;
+};
+
+static void shrink_on_loop(void *opaque)
+{
+	struct shrink_msg *m = opaque;
+	struct umdev_vdev_queue *q = m->q;
+
+	if (q->state != Q_RUNNING) {
+		m->ret = -EINVAL;
+		return;
+	}
+	m->ret = umdev_vq_shrink_map(q->vq, m->map, m->addr, m->len);
+	if (!m->ret)
+		q->remote_check = q->vdev->remote && umdev_as_map_has_shadow(m->map);
+}
+
+int umdev_vdev_queue_shrink_map(struct umdev_virtio_dev *vdev, unsigned idx, umdev_as_map *map,
+				uint64_t addr, uint64_t len)
+{
+	struct umdev_vdev_queue *q = idx < vdev->num_queues ? vdev->queues[idx] : NULL;
+	struct shrink_msg m = { q, map, addr, len, -EINVAL };
+
+	if (!q || q->stopped)
+		return -EINVAL;
+	if (umdev_loop_call_sync(q->loop, shrink_on_loop, &m) < 0)
+		return -EINVAL;
+	return m.ret;
+}
+
 struct call_fd_msg {
 	umdev_vq *vq;
 	int fd;

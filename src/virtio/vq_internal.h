@@ -115,6 +115,15 @@ struct umdev_vq {
 	bool inflight_active; /* region checked: pop/push may write it */
 	uint64_t inflight_counter; /* last submission counter handed out */
 	uint64_t *busy; /* bit per head: popped, not yet pushed */
+	/*
+	 * Per busy head, the guest addresses its chain touches (first and last
+	 * byte over every descriptor and indirect table): a DMA_UNMAP elsewhere
+	 * need not wait for it (umdev_vq_uses()). walk: the chain just walked,
+	 * taken by the next umdev_vq_head_set_busy(); everything until then.
+	 */
+	struct umdev_vq_span {
+		uint64_t lo, hi;
+	} *span, walk;
 	struct umdev_vq_log log; /* log.log NULL: not logging */
 	struct umdev_vq_split split;
 	struct umdev_vq_packed packed;
@@ -133,10 +142,25 @@ static inline bool umdev_vq_head_busy(const umdev_vq *vq, uint16_t head)
 
 static inline void umdev_vq_head_set_busy(umdev_vq *vq, uint16_t head, bool busy)
 {
-	if (busy)
+	if (busy) {
 		vq->busy[head / 64] |= 1ull << (head % 64);
-	else
+		/* A head recovered without a walk may touch anything. */
+		vq->span[head] = vq->walk;
+		vq->walk = (struct umdev_vq_span){ 0, UINT64_MAX };
+	} else {
 		vq->busy[head / 64] &= ~(1ull << (head % 64));
+	}
+}
+
+/* Widen @sp by guest range [@addr, +@len) (a walked descriptor or table). */
+static inline void umdev_vq_span_add(struct umdev_vq_span *sp, uint64_t addr, uint64_t len)
+{
+	if (!len)
+		return;
+	if (addr < sp->lo)
+		sp->lo = addr;
+	if (addr + len - 1 > sp->hi)
+		sp->hi = addr + len - 1;
 }
 
 /* A buffer recovery found in flight; sorted by submission counter. */

@@ -102,6 +102,7 @@ struct chain {
 	unsigned max_iov, niov, n_out;
 	uint64_t total, out_len, in_len;
 	bool seen_write;
+	struct umdev_vq_span sp; /* guest range touched so far */
 };
 
 /* Add one buffer descriptor. Returns NULL or what is wrong with it. */
@@ -132,6 +133,7 @@ static const char *chain_add(umdev_vq *vq, struct chain *c, uint64_t addr, uint3
 		return why;
 	}
 	c->niov += (unsigned)r;
+	umdev_vq_span_add(&c->sp, addr, len);
 	if (wr) {
 		c->in_len += len;
 	} else {
@@ -157,6 +159,7 @@ static const char *chain_indirect(umdev_vq *vq, struct chain *c, uint64_t addr, 
 		snprintf(why, why_len, "bad indirect table length %" PRIu32, len);
 		return why;
 	}
+	umdev_vq_span_add(&c->sp, addr, len);
 	t = umdev_vq_indirect_table(vq, addr, len, &through);
 	if (!t && !through) {
 		snprintf(why, why_len, "indirect table 0x%" PRIx64 "+%" PRIu32
@@ -185,8 +188,9 @@ static const char *chain_indirect(umdev_vq *vq, struct chain *c, uint64_t addr, 
 	return NULL;
 }
 
-static void chain_done(struct chain *c, uint16_t id)
+static void chain_done(umdev_vq *vq, struct chain *c, uint16_t id)
 {
+	vq->walk = c->sp;
 	c->elem->head = id;
 	c->elem->iov = c->iov;
 	c->elem->n_out = c->n_out;
@@ -241,7 +245,8 @@ static int packed_pop(umdev_vq *vq, struct umdev_vq_elem *elem, struct iovec *io
 	struct umdev_vq_packed *p = &vq->packed;
 	uint16_t size = vq->cfg.size, idx = p->avail_idx, slots = 0, id = 0, ent = 0;
 	bool wrap = p->avail_wrap;
-	struct chain c = { .elem = elem, .iov = iov, .max_iov = max_iov };
+	struct chain c = { .elem = elem, .iov = iov, .max_iov = max_iov,
+			   .sp = { UINT64_MAX, 0 } };
 	struct virtq_packed_desc d;
 	pinflight *r = pinflight_of(vq);
 	char why[160];
@@ -301,7 +306,7 @@ static int packed_pop(umdev_vq *vq, struct umdev_vq_elem *elem, struct iovec *io
 				    p->avail_wrap, slots, err);
 		return -EIO;
 	}
-	chain_done(&c, id);
+	chain_done(vq, &c, id);
 	p->id_num[id] = slots;
 	p->id_ent[id] = ent;
 	advance(&p->avail_idx, &p->avail_wrap, slots, size);
@@ -316,7 +321,8 @@ static int packed_get_head(umdev_vq *vq, uint16_t id, struct umdev_vq_elem *elem
 {
 	struct umdev_vq_packed *p = &vq->packed;
 	pinflight *r = pinflight_of(vq);
-	struct chain c = { .elem = elem, .iov = iov, .max_iov = max_iov };
+	struct chain c = { .elem = elem, .iov = iov, .max_iov = max_iov,
+			   .sp = { UINT64_MAX, 0 } };
 	char why[160];
 	const char *err = NULL;
 	uint16_t e, num;
@@ -345,7 +351,7 @@ static int packed_get_head(umdev_vq *vq, uint16_t id, struct umdev_vq_elem *elem
 		umdev_vq_set_broken(vq, "resubmitted buffer id %u: %s", id, err);
 		return -EIO;
 	}
-	chain_done(&c, id);
+	chain_done(vq, &c, id);
 	return 1;
 }
 

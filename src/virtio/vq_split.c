@@ -78,6 +78,7 @@ static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq
 	bool in_indirect = false, seen_write = false, through;
 	uint64_t total = 0, out_len = 0, in_len = 0;
 	unsigned niov = 0, n_out = 0;
+	struct umdev_vq_span sp = { UINT64_MAX, 0 };
 
 #define CHAIN_ERR(fmt, ...)                                                                      \
 	do {                                                                                     \
@@ -109,6 +110,7 @@ static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq
 				CHAIN_ERR("bad indirect table length %" PRIu32, d.len);
 			table = umdev_vq_indirect_table(vq, d.addr, d.len, &through);
 			table_addr = d.addr;
+			umdev_vq_span_add(&sp, d.addr, d.len);
 			if (!table && !through)
 				CHAIN_ERR("indirect table 0x%" PRIx64 "+%" PRIu32
 					  " not in readable guest memory", d.addr, d.len);
@@ -138,6 +140,7 @@ static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq
 				CHAIN_ERR("buffer 0x%" PRIx64 "+%" PRIu32 " not in %s guest memory",
 					  d.addr, d.len, wr ? "writable" : "readable");
 			niov += (unsigned)r;
+			umdev_vq_span_add(&sp, d.addr, d.len);
 			if (wr) {
 				in_len += d.len;
 			} else {
@@ -153,6 +156,7 @@ static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq
 	}
 #undef CHAIN_ERR
 
+	vq->walk = sp;
 	elem->head = head;
 	elem->iov = iov;
 	elem->n_out = n_out;

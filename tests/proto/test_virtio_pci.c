@@ -562,8 +562,22 @@ static void test_rings_in_page_windows(void **state)
 	(void)state;
 	snprintf(vb1_sock, sizeof(vb1_sock), "%s/vb1.sock", srv.dir);
 	for (int packed = 0; packed < 2; packed++) {
+		struct vfio_user_dma_unmap u = { .argsz = sizeof(u), .addr = PAGED + 0x20000,
+						 .size = 4096 };
+		struct vfio_user_dma_unmap back;
+		size_t bl = 0;
+
 		viommu_bring_up(packed);
 		viommu_io(500);
+		/* A page nothing uses goes and comes back while the queue runs. */
+		assert_int_equal(umdev_vfuc_remap_page(&cli, PAGED + 0x30000, ALL_RW), 0);
+		viommu_io(700);
+		/* Unmapped, a page is out of the device's reach at once. */
+		assert_int_equal(umdev_vfuc_request(&cli, VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u),
+						    NULL, 0, &back, sizeof(back), &bl, NULL, NULL),
+				 0);
+		blk_post_at(0, u.addr - 4096, VIRTIO_BLK_T_IN, 0, 4096);
+		assert_int_equal(blk_done_at(0, u.addr - 4096, 300), 0xee);
 		close_dev();
 	}
 

@@ -267,6 +267,7 @@ static void remove_dma(struct vfu_conn *c, unsigned i)
 		umdev_err("%s: DMA window 0x%llx missing from the address space", c->s->name,
 			  (unsigned long long)d.addr);
 	c->dma[i] = c->dma[--c->ndma];
+	umdev_pci_dma_unmapped(c->s->pci, d.addr, d.size);
 }
 
 void vfu_conn_drop_dma(struct vfu_conn *c)

@@ -663,11 +663,40 @@ static void pci_dma_unmap(void *opaque, uint64_t iova, uint64_t len)
 {
 	struct umdev_vpci *vp = opaque;
 
-	/* A ring or buffer may live there: quiesce, and start again once it is gone. */
-	suspend_all(vp);
+	/*
+	 * Nothing starts until the unmap is answered. Running queues go on:
+	 * once the window is gone (pci_dma_unmapped) those that do not use it
+	 * take the new map, the others stop (in-flight requests drain) and
+	 * start again after the reply.
+	 */
+	(void)iova;
+	(void)len;
 	vp->unmapping = true;
 	if (umdev_pci_defer(vp->pci, resume_deferred, vp) < 0)
 		vp->unmapping = false; /* no client: the next notify or DRIVER_OK resumes */
+}
+
+/*
+ * Behind a vIOMMU a guest unmaps every request's buffers once it completed:
+ * draining every queue for each of them costs a queue drain per request,
+ * and virtio-scsi hands its parked event buffers back at every stop, which
+ * the guest unmaps and posts again, stopping the queues again (a loop that
+ * never ends). A queue that touches nothing of the window runs on instead.
+ */
+static void pci_dma_unmapped(void *opaque, uint64_t iova, uint64_t len)
+{
+	struct umdev_vpci *vp = opaque;
+	int err = 0;
+	umdev_as_map *m = umdev_pci_dma_map(vp->pci, &err);
+
+	for (unsigned i = 0; i < vp->nq; i++) {
+		struct vpci_queue *q = &vp->q[i];
+
+		if (q->running &&
+		    (!m || umdev_vdev_queue_shrink_map(vp->vdev, q->idx, m, iova, len) < 0))
+			queue_suspend(q);
+	}
+	umdev_as_map_put(m);
 }
 
 static void pci_dma_mapped(void *opaque, uint64_t iova, uint64_t len)
@@ -711,6 +740,7 @@ static const struct umdev_pci_dev_ops vpci_pci_ops = {
 	.reset = pci_reset,
 	.dma_unmap = pci_dma_unmap,
 	.dma_mapped = pci_dma_mapped,
+	.dma_unmapped = pci_dma_unmapped,
 	.command = pci_command,
 	.vcap_access = pcicfg_access,
 };
