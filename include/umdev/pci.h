@@ -101,7 +101,9 @@ struct umdev_pci_dev_ops {
 	/*
 	 * [@iova, @iova + @len) is about to stop being guest memory. Return only
 	 * once nothing of the device uses it any more (stop the queues that do,
-	 * wait for their in-flight requests, drop maps from umdev_pci_dma_map()).
+	 * wait for their in-flight requests, drop maps from umdev_pci_dma_map()),
+	 * or finish that in ops->dma_unmapped, which runs before the client
+	 * hears the unmap is done.
 	 */
 	void (*dma_unmap)(void *opaque, uint64_t iova, uint64_t len);
 	/*

@@ -445,22 +445,39 @@ static int map_one(struct umdev_vfuc *c, struct umdev_vfuc_mem *r, uint32_t flag
 				  r->mapped_with_fd ? 1 : 0, NULL, 0, NULL, NULL, NULL);
 }
 
+/* The next free slot for memory at @iova, with its memfd created; NULL and *@err. */
+static struct umdev_vfuc_mem *mem_slot(struct umdev_vfuc *c, uint64_t iova, uint64_t size,
+				       bool with_fd, bool paged, int *err)
+{
+	struct umdev_vfuc_mem *r;
+
+	if (c->nmem >= UMDEV_VFUC_MAX_MEM) {
+		*err = -ENOSPC;
+		return NULL;
+	}
+	r = &c->mem[c->nmem];
+	memset(r, 0, sizeof(*r));
+	r->iova = iova;
+	r->size = size;
+	r->mapped_with_fd = with_fd;
+	r->paged = paged;
+	r->fd = memfd_create("vfuc-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (r->fd < 0) {
+		*err = -errno;
+		return NULL;
+	}
+	return r;
+}
+
 int umdev_vfuc_add_mem(struct umdev_vfuc *c, uint64_t iova, uint64_t size, bool with_fd,
 		       uint32_t flags)
 {
 	struct umdev_vfuc_mem *r;
-	int ret;
+	int ret = 0;
 
-	if (c->nmem >= UMDEV_VFUC_MAX_MEM)
-		return -ENOSPC;
-	r = &c->mem[c->nmem];
-	r->iova = iova;
-	r->size = size;
-	r->mapped_with_fd = with_fd;
-	r->paged = false;
-	r->fd = memfd_create("vfuc-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (r->fd < 0)
-		return -errno;
+	r = mem_slot(c, iova, size, with_fd, false, &ret);
+	if (!r)
+		return ret;
 	if (ftruncate(r->fd, (off_t)size) < 0 ||
 	    (r->ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0)) == MAP_FAILED) {
 		ret = -errno;
@@ -483,21 +500,13 @@ int umdev_vfuc_add_mem(struct umdev_vfuc *c, uint64_t iova, uint64_t size, bool 
 int umdev_vfuc_add_mem_pages(struct umdev_vfuc *c, uint64_t iova, uint64_t size, uint32_t flags)
 {
 	struct umdev_vfuc_mem *r;
-	int ret;
+	int ret = 0;
 
-	if (c->nmem >= UMDEV_VFUC_MAX_MEM)
-		return -ENOSPC;
 	if (!size || size % PAGE_BYTES || iova % PAGE_BYTES)
 		return -EINVAL;
-	r = &c->mem[c->nmem];
-	memset(r, 0, sizeof(*r));
-	r->iova = iova;
-	r->size = size;
-	r->mapped_with_fd = true;
-	r->paged = true;
-	r->fd = memfd_create("vfuc-guest-pages", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (r->fd < 0)
-		return -errno;
+	r = mem_slot(c, iova, size, true, true, &ret);
+	if (!r)
+		return ret;
 	r->ptr = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (ftruncate(r->fd, (off_t)size) < 0 || r->ptr == MAP_FAILED) {
 		ret = -errno;

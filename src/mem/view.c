@@ -23,25 +23,6 @@ struct umdev_as_view {
 	int guard; /* the SIGBUS guard covers the view like the regions it copies */
 };
 
-/* Index of the region holding @addr, or m->n. */
-static unsigned find_index(const umdev_as_map *m, uint64_t addr)
-{
-	unsigned lo = 0, hi = m->n;
-
-	while (lo < hi) {
-		unsigned mid = lo + (hi - lo) / 2;
-		const struct umdev_mem_region *r = m->r[mid];
-
-		if (addr < r->gpa)
-			hi = mid;
-		else if (addr - r->gpa >= r->size)
-			lo = mid + 1;
-		else
-			return mid;
-	}
-	return m->n;
-}
-
 static uintptr_t page_size(void)
 {
 	return (uintptr_t)sysconf(_SC_PAGESIZE);
@@ -54,7 +35,7 @@ static int span(const umdev_as_map *m, uint64_t addr, uint64_t len, unsigned pro
 	const unsigned access = prot & (UMDEV_MEM_READ | UMDEV_MEM_WRITE);
 	const uintptr_t ps = page_size();
 	const uint64_t last = addr + len - 1;
-	unsigned i = find_index(m, addr), n;
+	unsigned i = mem_region_index(m, addr), n;
 
 	if (!len || last < addr)
 		return -EINVAL;

@@ -100,8 +100,12 @@ static void bring_up(unsigned nq, bool msix)
 	assert_int_equal(umdev_vpd_driver_ok(&drv), 0);
 }
 
-/* Post one virtio-blk request on queue @q (header, data, status at @a) and kick. */
-static void blk_post_at(unsigned q, uint64_t a, uint32_t type, uint64_t sector, uint32_t len)
+/*
+ * Post one virtio-blk request on queue @q (header, data, status at @a; as an
+ * indirect table at @indirect unless 0) and kick.
+ */
+static void blk_post_ind(unsigned q, uint64_t a, uint32_t type, uint64_t sector, uint32_t len,
+			 uint64_t indirect)
 {
 	struct virtio_blk_outhdr *h = umdev_vfuc_mem_ptr(&cli, a, sizeof(*h));
 	struct umdev_vqd_buf b[3] = {
@@ -114,8 +118,13 @@ static void blk_post_at(unsigned q, uint64_t a, uint32_t type, uint64_t sector, 
 	h->ioprio = 0;
 	h->sector = sector;
 	*(uint8_t *)umdev_vfuc_mem_ptr(&cli, a + 64, 1) = 0xff;
-	assert_true(umdev_vqd_add(&drv.q[q], b, 3, 0) >= 0);
+	assert_true(umdev_vqd_add(&drv.q[q], b, 3, indirect) >= 0);
 	assert_int_equal(umdev_vpd_kick(&drv, q), 0);
+}
+
+static void blk_post_at(unsigned q, uint64_t a, uint32_t type, uint64_t sector, uint32_t len)
+{
+	blk_post_ind(q, a, type, sector, len, 0);
 }
 
 static void blk_post(unsigned q, uint32_t type, uint64_t sector, uint32_t len)
@@ -488,21 +497,8 @@ static char vb1_sock[256];
 static uint8_t paged_rw(uint32_t type, uint64_t sector, uint32_t len, uint64_t indirect,
 			int timeout_ms)
 {
-	const uint64_t a = PAGED_REQ;
-	struct virtio_blk_outhdr *h = umdev_vfuc_mem_ptr(&cli, a, sizeof(*h));
-	struct umdev_vqd_buf b[3] = {
-		{ a, sizeof(*h), false },
-		{ a + 4096, len, type == VIRTIO_BLK_T_IN },
-		{ a + 64, 1, true },
-	};
-
-	h->type = type;
-	h->ioprio = 0;
-	h->sector = sector;
-	*(uint8_t *)umdev_vfuc_mem_ptr(&cli, a + 64, 1) = 0xff;
-	assert_true(umdev_vqd_add(&drv.q[0], b, 3, indirect) >= 0);
-	assert_int_equal(umdev_vpd_kick(&drv, 0), 0);
-	return blk_done_at(0, a, timeout_ms);
+	blk_post_ind(0, PAGED_REQ, type, sector, len, indirect);
+	return blk_done_at(0, PAGED_REQ, timeout_ms);
 }
 
 /* Lines of the daemon's log that contain @what. */
