@@ -138,6 +138,14 @@ uint64_t umdev_as_map_version(const umdev_as_map *m);
 bool umdev_as_map_covers(const umdev_as_map *newer, const umdev_as_map *older);
 
 /**
+ * umdev_as_map_covers_except() - as umdev_as_map_covers(), for the regions
+ * of @older that do not lie wholly inside [@addr, +@len): after an unmap of
+ * that range, whatever was translated outside it stays valid with @newer.
+ */
+bool umdev_as_map_covers_except(const umdev_as_map *newer, const umdev_as_map *older,
+				uint64_t addr, uint64_t len);
+
+/**
  * umdev_as_map_translate() - host pointer for [@addr, @addr+@len) when the
  * whole range lies in one region that allows @prot; NULL otherwise (including
  * @len == 0 overflow cases). Use it for structures that must be contiguous
@@ -153,6 +161,41 @@ void *umdev_as_map_translate(const umdev_as_map *m, uint64_t addr, uint64_t len,
  */
 void *umdev_as_map_translate_prefix(const umdev_as_map *m, uint64_t addr, uint64_t len,
 				    unsigned prot, uint64_t *got);
+
+/*
+ * Views (src/mem/view.c): a structure that must be contiguous (a ring) but
+ * lies in several adjacent regions, as behind a vIOMMU where a client maps
+ * guest memory one page per window, gets its own contiguous host mapping of
+ * the same pages.
+ */
+typedef struct umdev_as_view umdev_as_view;
+
+/**
+ * umdev_as_map_span() - how [@addr, +@len) lies in @m, for a structure that
+ * must be contiguous. 0: in one region; 1: across adjacent regions that a
+ * view can join (umdev_as_map_translate_view()); -ENOENT: some byte is in no
+ * region (or in a shadow); -EACCES: a region holding it lacks @prot;
+ * -EXDEV: two regions meet off a page boundary; -EINVAL: empty or wrapping.
+ */
+int umdev_as_map_span(const umdev_as_map *m, uint64_t addr, uint64_t len, unsigned prot);
+
+/** umdev_as_span_why() - words for a umdev_as_map_span() error, for a log line. */
+const char *umdev_as_span_why(int err);
+
+/**
+ * umdev_as_map_translate_view() - as umdev_as_map_translate(), but a range
+ * across adjacent regions (umdev_as_map_span() == 1) is mapped once more,
+ * contiguously: *@view then holds that mapping (else NULL) and the caller
+ * frees it with umdev_as_view_free() before it stops using the pointer and
+ * before it puts @m (the view shares the pages, and must not outlive the
+ * windows it copies). NULL with *@err set as umdev_as_map_span() or to the
+ * mmap/mremap error. Control thread or any thread holding @m.
+ */
+void *umdev_as_map_translate_view(const umdev_as_map *m, uint64_t addr, uint64_t len,
+				  unsigned prot, umdev_as_view **view, int *err);
+
+/** umdev_as_view_free() - unmap a view; NULL is allowed. */
+void umdev_as_view_free(umdev_as_view *v);
 
 /**
  * umdev_as_map_to_iov() - translate a guest range that may cross regions into

@@ -101,7 +101,9 @@ struct umdev_pci_dev_ops {
 	/*
 	 * [@iova, @iova + @len) is about to stop being guest memory. Return only
 	 * once nothing of the device uses it any more (stop the queues that do,
-	 * wait for their in-flight requests, drop maps from umdev_pci_dma_map()).
+	 * wait for their in-flight requests, drop maps from umdev_pci_dma_map()),
+	 * or finish that in ops->dma_unmapped, which runs before the client
+	 * hears the unmap is done.
 	 */
 	void (*dma_unmap)(void *opaque, uint64_t iova, uint64_t len);
 	/*
@@ -109,6 +111,13 @@ struct umdev_pci_dev_ops {
 	 * it): a device waiting for memory that a remap took away may resume.
 	 */
 	void (*dma_mapped)(void *opaque, uint64_t iova, uint64_t len);
+	/*
+	 * [@iova, @iova + @len) went (after ops->dma_unmap, before the
+	 * transport tells the client): a device that let users of other memory
+	 * run on through ops->dma_unmap moves them to the map without it here.
+	 * May be NULL.
+	 */
+	void (*dma_unmapped)(void *opaque, uint64_t iova, uint64_t len);
 	/* The guest changed the command register (MEMORY, MASTER, ...). */
 	void (*command)(void *opaque, uint16_t old_cmd, uint16_t new_cmd);
 	/*
@@ -238,6 +247,9 @@ void umdev_pci_dma_mapped(umdev_pci_dev *d, uint64_t iova, uint64_t len);
 
 /** umdev_pci_dma_unmap() - call ops->dma_unmap; the transport then removes the range. */
 void umdev_pci_dma_unmap(umdev_pci_dev *d, uint64_t iova, uint64_t len);
+
+/** umdev_pci_dma_unmapped() - the transport removed the range: call ops->dma_unmapped. */
+void umdev_pci_dma_unmapped(umdev_pci_dev *d, uint64_t iova, uint64_t len);
 
 /** umdev_pci_cfg_size() - bytes of config space (256, or 4096 with PCIe). */
 uint32_t umdev_pci_cfg_size(const umdev_pci_dev *d);

@@ -180,6 +180,17 @@ bool umdev_vdev_queue_running(const struct umdev_virtio_dev *vdev, unsigned idx)
 int umdev_vdev_queue_grow_map(struct umdev_virtio_dev *vdev, unsigned idx, umdev_as_map *map)
 	UMDEV_WUR;
 
+/**
+ * umdev_vdev_queue_shrink_map() - after [@addr, +@len) was unmapped, a
+ * running queue takes @map (the current one less that range) on its loop,
+ * without draining, if neither its ring nor a request in flight touches
+ * the range (umdev_vq_shrink_map()). Control thread; waits for the loop
+ * only. Return: 0, -EBUSY or -ESTALE (stop it instead), -EINVAL (not
+ * running).
+ */
+int umdev_vdev_queue_shrink_map(struct umdev_virtio_dev *vdev, unsigned idx, umdev_as_map *map,
+				uint64_t addr, uint64_t len) UMDEV_WUR;
+
 /** umdev_vdev_queue_set_call_fd() - change the interrupt eventfd of a queue. */
 void umdev_vdev_queue_set_call_fd(struct umdev_virtio_dev *vdev, unsigned idx, umdev_vq *vq,
 				  int call_fd);

@@ -126,6 +126,23 @@ umdev_as_map *umdev_vq_map(const umdev_vq *vq);
  * not cover the current one: stop and start the queue instead).
  */
 int umdev_vq_grow_map(umdev_vq *vq, umdev_as_map *map) UMDEV_WUR;
+
+/**
+ * umdev_vq_uses() - true if the ring or a chain in flight may touch guest
+ * range [@addr, +@len) (a chain counts from its first to its last byte).
+ * RUNNING; on the queue's loop.
+ */
+bool umdev_vq_uses(const umdev_vq *vq, uint64_t addr, uint64_t len);
+
+/**
+ * umdev_vq_shrink_map() - run on @map from now on, without stopping, when
+ * @map holds every region of the current one outside [@addr, +@len) and
+ * nothing of the queue touches that range (umdev_vq_uses()): a DMA_UNMAP
+ * behind a vIOMMU then costs no drain. 0, -EBUSY (in use: stop the queue
+ * instead), -ESTALE (@map lacks more), -EINVAL (not RUNNING). On the
+ * queue's loop.
+ */
+int umdev_vq_shrink_map(umdev_vq *vq, umdev_as_map *map, uint64_t addr, uint64_t len) UMDEV_WUR;
 uint16_t umdev_vq_last_avail_idx(const umdev_vq *vq);
 /**
  * umdev_vq_last_used_idx() - where the next used entry goes: a split ring's

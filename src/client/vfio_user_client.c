@@ -409,8 +409,35 @@ int umdev_vfuc_version(struct umdev_vfuc *c, const char *json)
 	return c->major == VFIO_USER_MAJOR ? 0 : -EPROTO;
 }
 
+#define PAGE_BYTES 4096u
+
+/* Where page @i of paged memory @r lies in its memfd: in reverse order. */
+static uint64_t page_offset(const struct umdev_vfuc_mem *r, uint64_t i)
+{
+	return r->size - (i + 1) * PAGE_BYTES;
+}
+
+static int map_page(struct umdev_vfuc *c, struct umdev_vfuc_mem *r, uint64_t i, uint32_t flags)
+{
+	struct vfio_user_dma_map m = { .argsz = sizeof(m), .flags = flags,
+				       .offset = page_offset(r, i),
+				       .addr = r->iova + i * PAGE_BYTES, .size = PAGE_BYTES };
+
+	return umdev_vfuc_request(c, VFIO_USER_DMA_MAP, 0, &m, sizeof(m), &r->fd, 1, NULL, 0,
+				  NULL, NULL, NULL);
+}
+
 static int map_one(struct umdev_vfuc *c, struct umdev_vfuc_mem *r, uint32_t flags)
 {
+	if (r->paged) {
+		for (uint64_t i = 0; i < r->size / PAGE_BYTES; i++) {
+			int ret = map_page(c, r, i, flags);
+
+			if (ret < 0)
+				return ret;
+		}
+		return 0;
+	}
 	struct vfio_user_dma_map m = { .argsz = sizeof(m), .flags = flags, .offset = 0,
 				       .addr = r->iova, .size = r->size };
 
@@ -418,21 +445,39 @@ static int map_one(struct umdev_vfuc *c, struct umdev_vfuc_mem *r, uint32_t flag
 				  r->mapped_with_fd ? 1 : 0, NULL, 0, NULL, NULL, NULL);
 }
 
+/* The next free slot for memory at @iova, with its memfd created; NULL and *@err. */
+static struct umdev_vfuc_mem *mem_slot(struct umdev_vfuc *c, uint64_t iova, uint64_t size,
+				       bool with_fd, bool paged, int *err)
+{
+	struct umdev_vfuc_mem *r;
+
+	if (c->nmem >= UMDEV_VFUC_MAX_MEM) {
+		*err = -ENOSPC;
+		return NULL;
+	}
+	r = &c->mem[c->nmem];
+	memset(r, 0, sizeof(*r));
+	r->iova = iova;
+	r->size = size;
+	r->mapped_with_fd = with_fd;
+	r->paged = paged;
+	r->fd = memfd_create("vfuc-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (r->fd < 0) {
+		*err = -errno;
+		return NULL;
+	}
+	return r;
+}
+
 int umdev_vfuc_add_mem(struct umdev_vfuc *c, uint64_t iova, uint64_t size, bool with_fd,
 		       uint32_t flags)
 {
 	struct umdev_vfuc_mem *r;
-	int ret;
+	int ret = 0;
 
-	if (c->nmem >= UMDEV_VFUC_MAX_MEM)
-		return -ENOSPC;
-	r = &c->mem[c->nmem];
-	r->iova = iova;
-	r->size = size;
-	r->mapped_with_fd = with_fd;
-	r->fd = memfd_create("vfuc-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (r->fd < 0)
-		return -errno;
+	r = mem_slot(c, iova, size, with_fd, false, &ret);
+	if (!r)
+		return ret;
 	if (ftruncate(r->fd, (off_t)size) < 0 ||
 	    (r->ptr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0)) == MAP_FAILED) {
 		ret = -errno;
@@ -450,6 +495,60 @@ int umdev_vfuc_add_mem(struct umdev_vfuc *c, uint64_t iova, uint64_t size, bool 
 	}
 	c->nmem++;
 	return 0;
+}
+
+int umdev_vfuc_add_mem_pages(struct umdev_vfuc *c, uint64_t iova, uint64_t size, uint32_t flags)
+{
+	struct umdev_vfuc_mem *r;
+	int ret = 0;
+
+	if (!size || size % PAGE_BYTES || iova % PAGE_BYTES)
+		return -EINVAL;
+	r = mem_slot(c, iova, size, true, true, &ret);
+	if (!r)
+		return ret;
+	r->ptr = mmap(NULL, size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (ftruncate(r->fd, (off_t)size) < 0 || r->ptr == MAP_FAILED) {
+		ret = -errno;
+		goto fail;
+	}
+	/* Our view in IOVA order, over the file's pages in reverse. */
+	for (uint64_t i = 0; i < size / PAGE_BYTES; i++)
+		if (mmap(r->ptr + i * PAGE_BYTES, PAGE_BYTES, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, r->fd, (off_t)page_offset(r, i)) == MAP_FAILED) {
+			ret = -errno;
+			goto fail;
+		}
+	if (!c->unsealed_mem)
+		fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK);
+	ret = map_one(c, r, flags);
+	if (ret < 0)
+		goto fail;
+	c->nmem++;
+	return 0;
+
+fail:
+	if (r->ptr != MAP_FAILED)
+		munmap(r->ptr, size);
+	close(r->fd);
+	return ret;
+}
+
+int umdev_vfuc_remap_page(struct umdev_vfuc *c, uint64_t iova, uint32_t flags)
+{
+	struct umdev_vfuc_mem *r = find_mem(c, iova, PAGE_BYTES);
+	struct vfio_user_dma_unmap u = { .argsz = sizeof(u), .addr = iova, .size = PAGE_BYTES };
+	struct vfio_user_dma_unmap back;
+	size_t bl = 0;
+	int ret;
+
+	if (!r || !r->paged || iova % PAGE_BYTES)
+		return -EINVAL;
+	ret = umdev_vfuc_request(c, VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u), NULL, 0, &back,
+				 sizeof(back), &bl, NULL, NULL);
+	if (ret < 0)
+		return ret;
+	return map_page(c, r, (iova - r->iova) / PAGE_BYTES, flags);
 }
 
 int umdev_vfuc_remap_all(struct umdev_vfuc *c)

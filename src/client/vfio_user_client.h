@@ -24,6 +24,7 @@ struct umdev_vfuc_mem {
 	uint8_t *ptr; /* our mapping */
 	int fd; /* memfd */
 	bool mapped_with_fd; /* the server got the fd (else it uses DMA_READ/WRITE) */
+	bool paged; /* one window per page, pages in reverse order in the memfd */
 };
 
 struct umdev_vfuc {
@@ -93,6 +94,23 @@ int umdev_vfuc_wait_reply(struct umdev_vfuc *c, uint16_t id, void *reply, size_t
  */
 int umdev_vfuc_add_mem(struct umdev_vfuc *c, uint64_t iova, uint64_t size, bool with_fd,
 		       uint32_t flags) __attribute__((warn_unused_result));
+
+/**
+ * umdev_vfuc_add_mem_pages() - as umdev_vfuc_add_mem() with an fd, but the
+ * way QEMU maps guest memory behind a vIOMMU: one DMA_MAP per 4 KiB page.
+ * The pages lie in the memfd in reverse order, so windows adjacent in IOVA
+ * are not adjacent in the file (as guest pages need not be); our own
+ * mapping (umdev_vfuc_mem_ptr()) is contiguous in IOVA order.
+ */
+int umdev_vfuc_add_mem_pages(struct umdev_vfuc *c, uint64_t iova, uint64_t size, uint32_t flags)
+	__attribute__((warn_unused_result));
+
+/**
+ * umdev_vfuc_remap_page() - in memory from umdev_vfuc_add_mem_pages():
+ * DMA_UNMAP the page at @iova and DMA_MAP it again with @flags.
+ */
+int umdev_vfuc_remap_page(struct umdev_vfuc *c, uint64_t iova, uint32_t flags)
+	__attribute__((warn_unused_result));
 
 /** umdev_vfuc_remove_mem() - DMA_UNMAP the region at @iova and free it. */
 int umdev_vfuc_remove_mem(struct umdev_vfuc *c, uint64_t iova) __attribute__((warn_unused_result));

@@ -75,6 +75,26 @@ bool umdev_as_map_covers(const umdev_as_map *newer, const umdev_as_map *older)
 	return true;
 }
 
+bool umdev_as_map_covers_except(const umdev_as_map *newer, const umdev_as_map *older,
+				uint64_t addr, uint64_t len)
+{
+	const uint64_t last = addr + len - 1;
+	unsigned j = 0;
+
+	for (unsigned i = 0; i < older->n; i++) {
+		const struct umdev_mem_region *r = older->r[i];
+
+		if (len && r->gpa >= addr && r->gpa + r->size - 1 <= last)
+			continue;
+		while (j < newer->n && newer->r[j] != r)
+			j++;
+		if (j == newer->n)
+			return false;
+		j++;
+	}
+	return true;
+}
+
 umdev_as *umdev_as_new(int *err)
 {
 	umdev_as *as = calloc(1, sizeof(*as));

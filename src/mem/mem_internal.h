@@ -48,6 +48,9 @@ struct umdev_as {
 	int guard_sink; /* where the SIGBUS guard reports faults, -1: nowhere */
 };
 
+/* translate.c: index in m->r[] of the region holding @addr, or m->n. */
+unsigned mem_region_index(const umdev_as_map *m, uint64_t addr);
+
 /* guard.c: the tables the SIGBUS handler reads. Control thread. */
 int mem_guard_sink_new(void);
 void mem_guard_sink_set_cb(int id, void (*cb)(void *opaque), void *opaque);

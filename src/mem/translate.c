@@ -8,8 +8,7 @@
 
 #include "mem_internal.h"
 
-/* Region containing @addr, or NULL. */
-static const struct umdev_mem_region *find(const umdev_as_map *m, uint64_t addr)
+unsigned mem_region_index(const umdev_as_map *m, uint64_t addr)
 {
 	unsigned lo = 0, hi = m->n;
 
@@ -22,9 +21,17 @@ static const struct umdev_mem_region *find(const umdev_as_map *m, uint64_t addr)
 		else if (addr - r->gpa >= r->size)
 			lo = mid + 1;
 		else
-			return r;
+			return mid;
 	}
-	return NULL;
+	return m->n;
+}
+
+/* Region containing @addr, or NULL. */
+static const struct umdev_mem_region *find(const umdev_as_map *m, uint64_t addr)
+{
+	unsigned i = mem_region_index(m, addr);
+
+	return i < m->n ? m->r[i] : NULL;
 }
 
 /* @r exists, allows the access, and is no shadow unless the caller takes one. */

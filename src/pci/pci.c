@@ -653,6 +653,12 @@ void umdev_pci_dma_unmap(umdev_pci_dev *d, uint64_t iova, uint64_t len)
 		d->cfg.ops->dma_unmap(d->cfg.opaque, iova, len);
 }
 
+void umdev_pci_dma_unmapped(umdev_pci_dev *d, uint64_t iova, uint64_t len)
+{
+	if (d->cfg.ops && d->cfg.ops->dma_unmapped)
+		d->cfg.ops->dma_unmapped(d->cfg.opaque, iova, len);
+}
+
 void umdev_pci_dma_mapped(umdev_pci_dev *d, uint64_t iova, uint64_t len)
 {
 	if (d->cfg.ops && d->cfg.ops->dma_mapped)

@@ -716,37 +716,57 @@ bool umdev_vdev_queue_running(const struct umdev_virtio_dev *vdev, unsigned idx)
 	return q && !q->stopped;
 }
 
-struct grow_msg {
+/* A running queue's map changes on its loop: grown (@shrink false) or less [@addr, +@len). */
+struct map_msg {
 	struct umdev_vdev_queue *q;
 	umdev_as_map *map;
+	bool shrink;
+	uint64_t addr, len;
 	int ret;
 };
 
-static void grow_on_loop(void *opaque)
+static void map_on_loop(void *opaque)
 {
-	struct grow_msg *m = opaque;
+	struct map_msg *m = opaque;
 	struct umdev_vdev_queue *q = m->q;
 
 	if (q->state != Q_RUNNING) {
 		m->ret = -EINVAL;
 		return;
 	}
-	m->ret = umdev_vq_grow_map(q->vq, m->map);
+	m->ret = m->shrink ? umdev_vq_shrink_map(q->vq, m->map, m->addr, m->len)
+			   : umdev_vq_grow_map(q->vq, m->map);
 	/* The new windows may be shadows: requests in them go the remote way. */
 	if (!m->ret)
 		q->remote_check = q->vdev->remote && umdev_as_map_has_shadow(m->map);
 }
 
-int umdev_vdev_queue_grow_map(struct umdev_virtio_dev *vdev, unsigned idx, umdev_as_map *map)
+static int queue_map_call(struct umdev_virtio_dev *vdev, unsigned idx, struct map_msg *m)
 {
 	struct umdev_vdev_queue *q = idx < vdev->num_queues ? vdev->queues[idx] : NULL;
-	struct grow_msg m = { q, map, -EINVAL };
 
 	if (!q || q->stopped)
 		return -EINVAL;
-	if (umdev_loop_call_sync(q->loop, grow_on_loop, &m) < 0)
+	m->q = q;
+	m->ret = -EINVAL;
+	if (umdev_loop_call_sync(q->loop, map_on_loop, m) < 0)
 		return -EINVAL;
-	return m.ret;
+	return m->ret;
+}
+
+int umdev_vdev_queue_grow_map(struct umdev_virtio_dev *vdev, unsigned idx, umdev_as_map *map)
+{
+	struct map_msg m = { .map = map };
+
+	return queue_map_call(vdev, idx, &m);
+}
+
+int umdev_vdev_queue_shrink_map(struct umdev_virtio_dev *vdev, unsigned idx, umdev_as_map *map,
+				uint64_t addr, uint64_t len)
+{
+	struct map_msg m = { .map = map, .shrink = true, .addr = addr, .len = len };
+
+	return queue_map_call(vdev, idx, &m);
 }
 
 struct call_fd_msg {

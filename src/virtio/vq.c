@@ -49,13 +49,46 @@ umdev_vq *umdev_vq_new(const char *name, int *err)
 	return vq;
 }
 
+/* The ring views go before the map whose windows they copy. */
+static void ring_views_free(umdev_vq *vq)
+{
+	for (unsigned i = 0; i < UMDEV_VQ_RING_PARTS; i++) {
+		umdev_as_view_free(vq->ring_view[i]);
+		vq->ring_view[i] = NULL;
+	}
+}
+
+void *umdev_vq_ring_part(umdev_vq *vq, unsigned part, uint64_t addr, uint64_t len,
+			 unsigned prot, int *err)
+{
+	umdev_as_view_free(vq->ring_view[part]);
+	return umdev_as_map_translate_view(vq->map, addr, len, prot, &vq->ring_view[part], err);
+}
+
+const void *umdev_vq_indirect_table(const umdev_vq *vq, uint64_t addr, uint32_t len,
+				   bool *through)
+{
+	const void *t = umdev_as_map_translate(vq->map, addr, len, UMDEV_MEM_READ);
+	int span;
+
+	*through = false;
+	if (t)
+		return t;
+	/* Seams off a page boundary do not matter to a copy. */
+	span = umdev_as_map_span(vq->map, addr, len, UMDEV_MEM_READ);
+	*through = span == 1 || span == -EXDEV;
+	return NULL;
+}
+
 void umdev_vq_free(umdev_vq *vq)
 {
 	if (!vq)
 		return;
+	ring_views_free(vq);
 	umdev_as_map_put(vq->map);
 	vq->ops->stop(vq);
 	free(vq->busy);
+	free(vq->span);
 	free(vq);
 }
 
@@ -96,9 +129,12 @@ int umdev_vq_start(umdev_vq *vq, umdev_as_map *map, const struct umdev_vq_config
 	if (cfg->size == 0 || cfg->size > VIRTQ_MAX_SIZE || (cfg->size & (cfg->size - 1)))
 		return -EINVAL;
 	free(vq->busy);
+	free(vq->span);
 	vq->busy = calloc((cfg->size + 63) / 64, sizeof(*vq->busy));
-	if (!vq->busy)
+	vq->span = calloc(cfg->size, sizeof(*vq->span));
+	if (!vq->busy || !vq->span)
 		return -ENOMEM;
+	vq->walk = (struct umdev_vq_span){ 0, UINT64_MAX };
 	vq->cfg = *cfg;
 	vq->ops = cfg->packed ? &umdev_vq_packed_ops : &umdev_vq_split_ops;
 	vq->map = umdev_as_map_ref(map);
@@ -108,6 +144,7 @@ int umdev_vq_start(umdev_vq *vq, umdev_as_map *map, const struct umdev_vq_config
 	ret = vq->ops->start(vq);
 	if (ret < 0) {
 		vq->ops->stop(vq);
+		ring_views_free(vq);
 		umdev_as_map_put(vq->map);
 		vq->map = NULL;
 		return ret;
@@ -129,12 +166,15 @@ int umdev_vq_start(umdev_vq *vq, umdev_as_map *map, const struct umdev_vq_config
 uint16_t umdev_vq_stop(umdev_vq *vq)
 {
 	vq->state = UMDEV_VQ_STOPPED;
+	ring_views_free(vq);
 	umdev_as_map_put(vq->map);
 	vq->map = NULL;
 	vq->inuse = 0;
 	vq->inflight_active = false;
 	free(vq->busy);
 	vq->busy = NULL;
+	free(vq->span);
+	vq->span = NULL;
 	vq->ops->stop(vq);
 	memset(&vq->split, 0, sizeof(vq->split));
 	return vq->last_avail_idx;
@@ -162,6 +202,52 @@ int umdev_vq_grow_map(umdev_vq *vq, umdev_as_map *map)
 	if (vq->state != UMDEV_VQ_RUNNING || !old)
 		return -EINVAL;
 	if (!umdev_as_map_covers(map, old))
+		return -ESTALE;
+	vq->map = umdev_as_map_ref(map);
+	umdev_as_map_put(old);
+	return 0;
+}
+
+static bool overlaps(uint64_t lo, uint64_t hi, uint64_t addr, uint64_t last)
+{
+	return lo <= last && hi >= addr;
+}
+
+bool umdev_vq_uses(const umdev_vq *vq, uint64_t addr, uint64_t len)
+{
+	const struct umdev_vq_config *c = &vq->cfg;
+	const uint64_t last = addr + len - 1;
+	/* Ring parts at their largest (event fields included). */
+	const uint64_t part[3][2] = {
+		{ c->desc_addr, 16ull * c->size },
+		{ c->avail_addr, c->packed ? 4 : 6 + 2ull * c->size },
+		{ c->used_addr, c->packed ? 4 : 6 + 8ull * c->size },
+	};
+
+	if (!len || last < addr)
+		return true;
+	for (unsigned i = 0; i < 3; i++)
+		if (overlaps(part[i][0], part[i][0] + part[i][1] - 1, addr, last))
+			return true;
+	for (unsigned w = 0; vq->busy && w < (c->size + 63u) / 64; w++)
+		for (uint64_t bits = vq->busy[w]; bits; bits &= bits - 1) {
+			unsigned h = w * 64 + (unsigned)__builtin_ctzll(bits);
+
+			if (overlaps(vq->span[h].lo, vq->span[h].hi, addr, last))
+				return true;
+		}
+	return false;
+}
+
+int umdev_vq_shrink_map(umdev_vq *vq, umdev_as_map *map, uint64_t addr, uint64_t len)
+{
+	umdev_as_map *old = vq->map;
+
+	if (vq->state != UMDEV_VQ_RUNNING || !old)
+		return -EINVAL;
+	if (umdev_vq_uses(vq, addr, len))
+		return -EBUSY;
+	if (!umdev_as_map_covers_except(map, old, addr, len))
 		return -ESTALE;
 	vq->map = umdev_as_map_ref(map);
 	umdev_as_map_put(old);

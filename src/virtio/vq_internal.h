@@ -18,6 +18,7 @@
 #include "umdev/proto/virtio_ring.h"
 #include "umdev/proto/virtio_ring_packed.h"
 #include "umdev/vq.h"
+#include "util/shm.h"
 
 #define UMDEV_VQ_NAME_MAX 32
 
@@ -92,11 +93,16 @@ struct umdev_vq_packed {
 	uint16_t *id_ent; /* per buffer id: inflight head entry */
 };
 
+/* Ring parts: descriptor table, driver area (avail), device area (used). */
+#define UMDEV_VQ_RING_PARTS 3
+
 struct umdev_vq {
 	char name[UMDEV_VQ_NAME_MAX];
 	enum umdev_vq_state state;
 	const struct umdev_vq_ops *ops;
 	umdev_as_map *map; /* held while RUNNING or BROKEN */
+	/* Contiguous mappings of ring parts that span windows (a vIOMMU maps per page). */
+	umdev_as_view *ring_view[UMDEV_VQ_RING_PARTS];
 	struct umdev_vq_config cfg; /* as given to start */
 	uint16_t last_avail_idx;
 	unsigned inuse;
@@ -109,6 +115,15 @@ struct umdev_vq {
 	bool inflight_active; /* region checked: pop/push may write it */
 	uint64_t inflight_counter; /* last submission counter handed out */
 	uint64_t *busy; /* bit per head: popped, not yet pushed */
+	/*
+	 * Per busy head, the guest addresses its chain touches (first and last
+	 * byte over every descriptor and indirect table): a DMA_UNMAP elsewhere
+	 * need not wait for it (umdev_vq_uses()). walk: the chain just walked,
+	 * taken by the next umdev_vq_head_set_busy(); everything until then.
+	 */
+	struct umdev_vq_span {
+		uint64_t lo, hi;
+	} *span, walk;
 	struct umdev_vq_log log; /* log.log NULL: not logging */
 	struct umdev_vq_split split;
 	struct umdev_vq_packed packed;
@@ -127,10 +142,25 @@ static inline bool umdev_vq_head_busy(const umdev_vq *vq, uint16_t head)
 
 static inline void umdev_vq_head_set_busy(umdev_vq *vq, uint16_t head, bool busy)
 {
-	if (busy)
+	if (busy) {
 		vq->busy[head / 64] |= 1ull << (head % 64);
-	else
+		/* A head recovered without a walk may touch anything. */
+		vq->span[head] = vq->walk;
+		vq->walk = (struct umdev_vq_span){ 0, UINT64_MAX };
+	} else {
 		vq->busy[head / 64] &= ~(1ull << (head % 64));
+	}
+}
+
+/* Widen @sp by guest range [@addr, +@len) (a walked descriptor or table). */
+static inline void umdev_vq_span_add(struct umdev_vq_span *sp, uint64_t addr, uint64_t len)
+{
+	if (!len)
+		return;
+	if (addr < sp->lo)
+		sp->lo = addr;
+	if (addr + len - 1 > sp->hi)
+		sp->hi = addr + len - 1;
 }
 
 /* A buffer recovery found in flight; sorted by submission counter. */
@@ -158,6 +188,39 @@ static inline void umdev_vq_log_used(umdev_vq *vq, uint64_t off, uint64_t len)
 {
 	if (vq->log.used)
 		umdev_dirty_log_mark(vq->log.log, vq->log.used_gpa + off, len);
+}
+
+/**
+ * umdev_vq_ring_part() - host pointer for ring part @part (< UMDEV_VQ_RING_PARTS)
+ * at [@addr, +@len) with @prot, through the held map: one region, or a view
+ * the queue keeps until it stops when the part spans adjacent windows. NULL
+ * with *@err as umdev_as_map_translate_view(). Formats' @start only.
+ */
+void *umdev_vq_ring_part(umdev_vq *vq, unsigned part, uint64_t addr, uint64_t len,
+			 unsigned prot, int *err);
+
+/**
+ * umdev_vq_indirect_table() - an indirect table of @len bytes at @addr: a
+ * host pointer when it lies in one region; else NULL, with *@through true
+ * when it spans adjacent readable windows (a vIOMMU maps the kmalloc'ed
+ * table page by page): its entries are then copied one by one.
+ */
+const void *umdev_vq_indirect_table(const umdev_vq *vq, uint64_t addr, uint32_t len,
+				    bool *through);
+
+/**
+ * umdev_vq_desc_load() - copy 16-byte descriptor @i of a table: through
+ * @table when it is a host pointer, else from guest address @addr. 0 or
+ * -EFAULT. Inline: the ring walk calls it for every descriptor.
+ */
+static inline int umdev_vq_desc_load(const umdev_vq *vq, const void *table, uint64_t addr,
+				     uint32_t i, void *desc)
+{
+	if (table) {
+		umdev_shm_copy_in(desc, (const uint8_t *)table + 16ull * i, 16);
+		return 0;
+	}
+	return umdev_as_map_read(vq->map, addr + 16ull * i, desc, 16);
 }
 
 /**

@@ -102,6 +102,7 @@ struct chain {
 	unsigned max_iov, niov, n_out;
 	uint64_t total, out_len, in_len;
 	bool seen_write;
+	struct umdev_vq_span sp; /* guest range touched so far */
 };
 
 /* Add one buffer descriptor. Returns NULL or what is wrong with it. */
@@ -132,6 +133,7 @@ static const char *chain_add(umdev_vq *vq, struct chain *c, uint64_t addr, uint3
 		return why;
 	}
 	c->niov += (unsigned)r;
+	umdev_vq_span_add(&c->sp, addr, len);
 	if (wr) {
 		c->in_len += len;
 	} else {
@@ -146,6 +148,7 @@ static const char *chain_indirect(umdev_vq *vq, struct chain *c, uint64_t addr, 
 				  uint16_t flags, char *why, size_t why_len)
 {
 	const struct virtq_packed_desc *t;
+	bool through;
 	uint32_t n;
 
 	if (!vq->cfg.indirect)
@@ -156,8 +159,9 @@ static const char *chain_indirect(umdev_vq *vq, struct chain *c, uint64_t addr, 
 		snprintf(why, why_len, "bad indirect table length %" PRIu32, len);
 		return why;
 	}
-	t = umdev_as_map_translate(vq->map, addr, len, UMDEV_MEM_READ);
-	if (!t) {
+	umdev_vq_span_add(&c->sp, addr, len);
+	t = umdev_vq_indirect_table(vq, addr, len, &through);
+	if (!t && !through) {
 		snprintf(why, why_len, "indirect table 0x%" PRIx64 "+%" PRIu32
 			 " not in readable guest memory", addr, len);
 		return why;
@@ -168,7 +172,11 @@ static const char *chain_indirect(umdev_vq *vq, struct chain *c, uint64_t addr, 
 		struct virtq_packed_desc d;
 		const char *err;
 
-		umdev_shm_copy_in(&d, &t[i], sizeof(d));
+		if (umdev_vq_desc_load(vq, t, addr, i, &d) < 0) {
+			snprintf(why, why_len, "indirect table 0x%" PRIx64 " not in readable guest "
+				 "memory", addr);
+			return why;
+		}
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			snprintf(why, why_len, "nested indirect table (entry %" PRIu32 ")", i);
 			return why;
@@ -180,8 +188,9 @@ static const char *chain_indirect(umdev_vq *vq, struct chain *c, uint64_t addr, 
 	return NULL;
 }
 
-static void chain_done(struct chain *c, uint16_t id)
+static void chain_done(umdev_vq *vq, struct chain *c, uint16_t id)
 {
+	vq->walk = c->sp;
 	c->elem->head = id;
 	c->elem->iov = c->iov;
 	c->elem->n_out = c->n_out;
@@ -236,7 +245,8 @@ static int packed_pop(umdev_vq *vq, struct umdev_vq_elem *elem, struct iovec *io
 	struct umdev_vq_packed *p = &vq->packed;
 	uint16_t size = vq->cfg.size, idx = p->avail_idx, slots = 0, id = 0, ent = 0;
 	bool wrap = p->avail_wrap;
-	struct chain c = { .elem = elem, .iov = iov, .max_iov = max_iov };
+	struct chain c = { .elem = elem, .iov = iov, .max_iov = max_iov,
+			   .sp = { UINT64_MAX, 0 } };
 	struct virtq_packed_desc d;
 	pinflight *r = pinflight_of(vq);
 	char why[160];
@@ -296,7 +306,7 @@ static int packed_pop(umdev_vq *vq, struct umdev_vq_elem *elem, struct iovec *io
 				    p->avail_wrap, slots, err);
 		return -EIO;
 	}
-	chain_done(&c, id);
+	chain_done(vq, &c, id);
 	p->id_num[id] = slots;
 	p->id_ent[id] = ent;
 	advance(&p->avail_idx, &p->avail_wrap, slots, size);
@@ -311,7 +321,8 @@ static int packed_get_head(umdev_vq *vq, uint16_t id, struct umdev_vq_elem *elem
 {
 	struct umdev_vq_packed *p = &vq->packed;
 	pinflight *r = pinflight_of(vq);
-	struct chain c = { .elem = elem, .iov = iov, .max_iov = max_iov };
+	struct chain c = { .elem = elem, .iov = iov, .max_iov = max_iov,
+			   .sp = { UINT64_MAX, 0 } };
 	char why[160];
 	const char *err = NULL;
 	uint16_t e, num;
@@ -340,7 +351,7 @@ static int packed_get_head(umdev_vq *vq, uint16_t id, struct umdev_vq_elem *elem
 		umdev_vq_set_broken(vq, "resubmitted buffer id %u: %s", id, err);
 		return -EIO;
 	}
-	chain_done(&c, id);
+	chain_done(vq, &c, id);
 	return 1;
 }
 
@@ -472,6 +483,7 @@ static int packed_start(umdev_vq *vq)
 	struct umdev_vq_packed *p = &vq->packed;
 	uint16_t avail = c->last_avail_idx & ~VIRTQ_PACKED_WRAP_BIT;
 	uint16_t used = c->last_used_idx & ~VIRTQ_PACKED_WRAP_BIT;
+	int err = 0;
 
 	memset(p, 0, sizeof(*p));
 	if (avail >= c->size || used >= c->size) {
@@ -484,16 +496,18 @@ static int packed_start(umdev_vq *vq)
 			  " device 0x%" PRIx64 ")", vq->name, c->desc_addr, c->avail_addr, c->used_addr);
 		return -EFAULT;
 	}
-	p->desc = umdev_as_map_translate(vq->map, c->desc_addr, 16ull * c->size,
-					 UMDEV_MEM_READ | UMDEV_MEM_WRITE);
-	p->driver = umdev_as_map_translate(vq->map, c->avail_addr, sizeof(*p->driver),
-					   UMDEV_MEM_READ);
-	p->device = umdev_as_map_translate(vq->map, c->used_addr, sizeof(*p->device),
-					   UMDEV_MEM_READ | UMDEV_MEM_WRITE);
-	if (!p->desc || !p->driver || !p->device) {
-		umdev_err("%s: packed ring part not in guest memory with the access it needs "
-			  "(desc 0x%" PRIx64 " driver 0x%" PRIx64 " device 0x%" PRIx64 ", size %u)",
-			  vq->name, c->desc_addr, c->avail_addr, c->used_addr, c->size);
+	p->desc = umdev_vq_ring_part(vq, 0, c->desc_addr, 16ull * c->size,
+				     UMDEV_MEM_READ | UMDEV_MEM_WRITE, &err);
+	if (p->desc)
+		p->driver = umdev_vq_ring_part(vq, 1, c->avail_addr, sizeof(*p->driver),
+					       UMDEV_MEM_READ, &err);
+	if (p->driver)
+		p->device = umdev_vq_ring_part(vq, 2, c->used_addr, sizeof(*p->device),
+					       UMDEV_MEM_READ | UMDEV_MEM_WRITE, &err);
+	if (!p->device) {
+		umdev_err("%s: packed ring part %s (desc 0x%" PRIx64 " driver 0x%" PRIx64
+			  " device 0x%" PRIx64 ", size %u)", vq->name, umdev_as_span_why(err),
+			  c->desc_addr, c->avail_addr, c->used_addr, c->size);
 		return -EFAULT;
 	}
 	if ((uintptr_t)p->desc % 16 || (uintptr_t)p->driver % 4 || (uintptr_t)p->device % 4) {

@@ -5,8 +5,10 @@
  * Everything in the three ring parts and in the buffers belongs to a hostile
  * driver that may change it while we look. Rules followed here:
  * - Ring parts are translated once at start (contiguous, aligned, with the
- *   needed permission); buffers are translated per descriptor and may
- *   produce several iovecs when they cross regions.
+ *   needed permission; a part across adjacent windows, as a vIOMMU maps
+ *   them, through a view: umdev_vq_ring_part()); buffers are translated per
+ *   descriptor and may produce several iovecs when they cross regions; an
+ *   indirect table across windows is copied entry by entry.
  * - Memory order: see the [R*] rules below.
  * - Every guest field is read exactly once into a local (descriptors as a
  *   whole), so a value checked is the value used.
@@ -70,11 +72,13 @@ static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq
 		      struct iovec *iov, unsigned max_iov)
 {
 	const struct virtq_desc *table = vq->split.desc;
+	uint64_t table_addr = vq->cfg.desc_addr;
 	uint32_t table_len = vq->cfg.size;
 	uint32_t idx = head, walked = 0;
-	bool in_indirect = false, seen_write = false;
+	bool in_indirect = false, seen_write = false, through;
 	uint64_t total = 0, out_len = 0, in_len = 0;
 	unsigned niov = 0, n_out = 0;
+	struct umdev_vq_span sp = { UINT64_MAX, 0 };
 
 #define CHAIN_ERR(fmt, ...)                                                                      \
 	do {                                                                                     \
@@ -90,7 +94,9 @@ static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq
 		/* A chain longer than its table must revisit a descriptor. */
 		if (++walked > table_len)
 			CHAIN_ERR("loop (more than %" PRIu32 " descriptors)", table_len);
-		umdev_shm_copy_in(&d, &table[idx], sizeof(d));
+		if (umdev_vq_desc_load(vq, table, table_addr, idx, &d) < 0)
+			CHAIN_ERR("indirect table 0x%" PRIx64 " not in readable guest memory",
+				  table_addr);
 
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
 			if (!vq->cfg.indirect)
@@ -102,8 +108,10 @@ static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq
 			if (d.len == 0 || d.len % sizeof(struct virtq_desc) ||
 			    d.len / sizeof(struct virtq_desc) > UMDEV_VQ_MAX_INDIRECT)
 				CHAIN_ERR("bad indirect table length %" PRIu32, d.len);
-			table = umdev_as_map_translate(vq->map, d.addr, d.len, UMDEV_MEM_READ);
-			if (!table)
+			table = umdev_vq_indirect_table(vq, d.addr, d.len, &through);
+			table_addr = d.addr;
+			umdev_vq_span_add(&sp, d.addr, d.len);
+			if (!table && !through)
 				CHAIN_ERR("indirect table 0x%" PRIx64 "+%" PRIu32
 					  " not in readable guest memory", d.addr, d.len);
 			table_len = d.len / sizeof(struct virtq_desc);
@@ -132,6 +140,7 @@ static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq
 				CHAIN_ERR("buffer 0x%" PRIx64 "+%" PRIu32 " not in %s guest memory",
 					  d.addr, d.len, wr ? "writable" : "readable");
 			niov += (unsigned)r;
+			umdev_vq_span_add(&sp, d.addr, d.len);
 			if (wr) {
 				in_len += d.len;
 			} else {
@@ -147,6 +156,7 @@ static int walk_chain(umdev_vq *vq, uint16_t head, uint32_t pos, struct umdev_vq
 	}
 #undef CHAIN_ERR
 
+	vq->walk = sp;
 	elem->head = head;
 	elem->iov = iov;
 	elem->n_out = n_out;
@@ -316,22 +326,27 @@ static int split_start(umdev_vq *vq)
 	const struct umdev_vq_config *c = &vq->cfg;
 	struct umdev_vq_split *s = &vq->split;
 	uint64_t ev = c->event_idx ? 2 : 0;
+	int err = 0;
 
 	if (c->desc_addr % 16 || c->avail_addr % 2 || c->used_addr % 4) {
 		umdev_err("%s: misaligned ring (desc 0x%" PRIx64 " avail 0x%" PRIx64
 			  " used 0x%" PRIx64 ")", vq->name, c->desc_addr, c->avail_addr, c->used_addr);
 		return -EFAULT;
 	}
-	s->desc = umdev_as_map_translate(vq->map, c->desc_addr, virtq_desc_bytes(c->size),
-					 UMDEV_MEM_READ);
-	s->avail = umdev_as_map_translate(vq->map, c->avail_addr,
-					  virtq_avail_bytes(c->size) - 2 + ev, UMDEV_MEM_READ);
-	s->used = umdev_as_map_translate(vq->map, c->used_addr, virtq_used_bytes(c->size) - 2 + ev,
-					 UMDEV_MEM_READ | UMDEV_MEM_WRITE);
-	if (!s->desc || !s->avail || !s->used) {
-		umdev_err("%s: ring part not in guest memory with the access it needs (desc 0x%" PRIx64
-			  " avail 0x%" PRIx64 " used 0x%" PRIx64 ", size %u)", vq->name,
-			  c->desc_addr, c->avail_addr, c->used_addr, c->size);
+	s->desc = umdev_vq_ring_part(vq, 0, c->desc_addr, virtq_desc_bytes(c->size),
+				     UMDEV_MEM_READ, &err);
+	if (s->desc)
+		s->avail = umdev_vq_ring_part(vq, 1, c->avail_addr,
+					      virtq_avail_bytes(c->size) - 2 + ev, UMDEV_MEM_READ,
+					      &err);
+	if (s->avail)
+		s->used = umdev_vq_ring_part(vq, 2, c->used_addr,
+					     virtq_used_bytes(c->size) - 2 + ev,
+					     UMDEV_MEM_READ | UMDEV_MEM_WRITE, &err);
+	if (!s->used) {
+		umdev_err("%s: ring part %s (desc 0x%" PRIx64 " avail 0x%" PRIx64 " used 0x%" PRIx64
+			  ", size %u)", vq->name, umdev_as_span_why(err), c->desc_addr,
+			  c->avail_addr, c->used_addr, c->size);
 		return -EFAULT;
 	}
 	/*

@@ -4,8 +4,9 @@
  * virtio_pci driver (src/client/virtio_pci_drv.c) against a real umdevd
  * serving virtio-blk and virtio-scsi with transport=vfio-user. Capability
  * walk, feature negotiation, queue set-up, I/O on every queue with MSI-X,
- * INTx with ISR, reset and DEVICE_RESET, bus mastering off, and hostile
- * register accesses.
+ * INTx with ISR, reset and DEVICE_RESET, bus mastering off, hostile
+ * register accesses, and rings and buffers in one window per page (as
+ * behind a vIOMMU).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -50,6 +51,9 @@ static int setup(void **state)
 			   "--device",
 			   "virtio-scsi,id=vs0,transport=vfio-user,socket=@SOCK2@,lun=0:0:ram:4M,"
 			   "num-queues=1,queue-size=256",
+			   "--device",
+			   "virtio-blk,id=vb1,transport=vfio-user,socket=@DIR@/vb1.sock,"
+			   "backend=ram:4M",
 			   NULL);
 	return 0;
 }
@@ -96,8 +100,12 @@ static void bring_up(unsigned nq, bool msix)
 	assert_int_equal(umdev_vpd_driver_ok(&drv), 0);
 }
 
-/* Post one virtio-blk request on queue @q (header, data, status at @a) and kick. */
-static void blk_post_at(unsigned q, uint64_t a, uint32_t type, uint64_t sector, uint32_t len)
+/*
+ * Post one virtio-blk request on queue @q (header, data, status at @a; as an
+ * indirect table at @indirect unless 0) and kick.
+ */
+static void blk_post_ind(unsigned q, uint64_t a, uint32_t type, uint64_t sector, uint32_t len,
+			 uint64_t indirect)
 {
 	struct virtio_blk_outhdr *h = umdev_vfuc_mem_ptr(&cli, a, sizeof(*h));
 	struct umdev_vqd_buf b[3] = {
@@ -110,8 +118,13 @@ static void blk_post_at(unsigned q, uint64_t a, uint32_t type, uint64_t sector, 
 	h->ioprio = 0;
 	h->sector = sector;
 	*(uint8_t *)umdev_vfuc_mem_ptr(&cli, a + 64, 1) = 0xff;
-	assert_true(umdev_vqd_add(&drv.q[q], b, 3, 0) >= 0);
+	assert_true(umdev_vqd_add(&drv.q[q], b, 3, indirect) >= 0);
 	assert_int_equal(umdev_vpd_kick(&drv, q), 0);
+}
+
+static void blk_post_at(unsigned q, uint64_t a, uint32_t type, uint64_t sector, uint32_t len)
+{
+	blk_post_ind(q, a, type, sector, len, 0);
 }
 
 static void blk_post(unsigned q, uint32_t type, uint64_t sector, uint32_t len)
@@ -465,6 +478,132 @@ static void test_packed_rings(void **state)
 	close_dev();
 }
 
+/*
+ * Behind a vIOMMU (QEMU with intel-iommu) the guest's DMA API maps every
+ * page on its own: one DMA_MAP per 4 KiB page, guest pages in any order,
+ * buffers it only sends read-only. A ring of 1024 entries spans several
+ * windows (the descriptor table 4, the used ring 3), an 8 KiB buffer three,
+ * an indirect table two. Everything here lives in such memory.
+ */
+#define PAGED 0xffe00000ull
+#define PAGED_SIZE (64u * 4096)
+#define PAGED_REQ (PAGED + 0x8800) /* after the ring; header, status, then data */
+#define PAGED_INDIRECT (PAGED + 0xeff0) /* a table across two windows */
+#define VIOMMU_QSIZE 1024
+
+static char vb1_sock[256];
+
+/* One request in paged memory (optionally as an indirect table), waited for. */
+static uint8_t paged_rw(uint32_t type, uint64_t sector, uint32_t len, uint64_t indirect,
+			int timeout_ms)
+{
+	blk_post_ind(0, PAGED_REQ, type, sector, len, indirect);
+	return blk_done_at(0, PAGED_REQ, timeout_ms);
+}
+
+/* Lines of the daemon's log that contain @what. */
+static unsigned log_count(const char *what)
+{
+	char line[1024];
+	unsigned n = 0;
+	FILE *f = fopen(srv.log, "r");
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, what) != NULL;
+	fclose(f);
+	return n;
+}
+
+static void viommu_bring_up(bool packed)
+{
+	memset(&cli, 0, sizeof(cli));
+	assert_int_equal(umdev_vfuc_connect(&cli, vb1_sock, 3000), 0);
+	assert_int_equal(umdev_vfuc_version(&cli, NULL), 0);
+	assert_int_equal(umdev_vfuc_add_mem_pages(&cli, PAGED, PAGED_SIZE, ALL_RW), 0);
+	assert_int_equal(umdev_vpd_probe(&drv, &cli), 0);
+	drv.packed = packed;
+	assert_int_equal(umdev_vpd_negotiate(&drv, WANT), 0);
+	assert_true(drv.features & (1ull << VIRTIO_F_ACCESS_PLATFORM));
+	assert_true(drv.features & (1ull << VIRTIO_RING_F_INDIRECT_DESC));
+	assert_int_equal(!!(drv.features & (1ull << VIRTIO_F_RING_PACKED)), packed);
+	assert_int_equal(umdev_vpd_enable_msix(&drv, 2), 0);
+	assert_int_equal(umdev_vpd_queue_setup(&drv, 0, VIOMMU_QSIZE, PAGED, 1), 0);
+	assert_int_equal(umdev_vpd_driver_ok(&drv), 0);
+}
+
+/* Write, then read back: plain chains and indirect tables, around the ring twice. */
+static void viommu_io(unsigned seed)
+{
+	uint8_t *data = umdev_vfuc_mem_ptr(&cli, PAGED_REQ + 4096, 8192);
+
+	for (unsigned i = 0; i < 2 * VIOMMU_QSIZE + 10; i += 7) {
+		uint64_t ind = i % 2 ? PAGED_INDIRECT : 0;
+
+		proto_fill(data, 8192, seed + i);
+		assert_int_equal(paged_rw(VIRTIO_BLK_T_OUT, 16 * (i % 64), 8192, ind,
+					  PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+		memset(data, 0, 8192);
+		assert_int_equal(paged_rw(VIRTIO_BLK_T_IN, 16 * (i % 64), 8192, ind,
+					  PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+		assert_true(proto_check(data, 8192, seed + i));
+	}
+}
+
+static void test_rings_in_page_windows(void **state)
+{
+	const char *refusal = "device area";
+	uint64_t used;
+
+	(void)state;
+	snprintf(vb1_sock, sizeof(vb1_sock), "%s/vb1.sock", srv.dir);
+	for (int packed = 0; packed < 2; packed++) {
+		struct vfio_user_dma_unmap u = { .argsz = sizeof(u), .addr = PAGED + 0x20000,
+						 .size = 4096 };
+		struct vfio_user_dma_unmap back;
+		size_t bl = 0;
+
+		viommu_bring_up(packed);
+		viommu_io(500);
+		/* A page nothing uses goes and comes back while the queue runs. */
+		assert_int_equal(umdev_vfuc_remap_page(&cli, PAGED + 0x30000, ALL_RW), 0);
+		viommu_io(700);
+		/* Unmapped, a page is out of the device's reach at once. */
+		assert_int_equal(umdev_vfuc_request(&cli, VFIO_USER_DMA_UNMAP, 0, &u, sizeof(u),
+						    NULL, 0, &back, sizeof(back), &bl, NULL, NULL),
+				 0);
+		blk_post_at(0, u.addr - 4096, VIRTIO_BLK_T_IN, 0, 4096);
+		assert_int_equal(blk_done_at(0, u.addr - 4096, 300), 0xee);
+		close_dev();
+	}
+
+	/*
+	 * The used ring in a page the guest mapped read-only: the queue does
+	 * not start, says why once however often it is kicked, and starts
+	 * once the page is mapped writable.
+	 */
+	viommu_bring_up(false);
+	used = drv.q[0].used_gpa;
+	assert_int_equal(umdev_vpd_common_write(&drv, VPCI_COMMON_STATUS, 1, 0), 0);
+	assert_int_equal(umdev_vfuc_remap_page(&cli, used & ~4095ull, VFIO_USER_F_DMA_REGION_READ),
+			 0);
+	assert_int_equal(log_count(refusal), 0);
+	assert_int_equal(umdev_vpd_negotiate(&drv, WANT), 0);
+	assert_int_equal(umdev_vpd_queue_setup(&drv, 0, VIOMMU_QSIZE, PAGED, 1), 0);
+	assert_int_equal(umdev_vpd_driver_ok(&drv), 0);
+	assert_int_equal(paged_rw(VIRTIO_BLK_T_IN, 0, 4096, 0, 300), 0xee);
+	assert_int_equal(umdev_vpd_kick(&drv, 0), 0);
+	assert_int_equal(umdev_vpd_kick(&drv, 0), 0);
+	assert_int_equal(blk_done_at(0, PAGED_REQ, 100), 0xee);
+	assert_int_equal(log_count(refusal), 1);
+	assert_int_equal(umdev_vfuc_remap_page(&cli, used & ~4095ull, ALL_RW), 0);
+	assert_int_equal(umdev_vpd_kick(&drv, 0), 0);
+	assert_int_equal(blk_done_at(0, PAGED_REQ, PROTO_IO_TIMEOUT_MS), VIRTIO_BLK_S_OK);
+	viommu_io(900);
+	assert_int_equal(log_count(refusal), 1);
+	close_dev();
+}
+
 static void test_hostile_registers(void **state)
 {
 	uint8_t b3[3];
@@ -703,6 +842,7 @@ int main(void)
 		cmocka_unit_test(test_fdless_buffers),
 		cmocka_unit_test(test_window_added_while_running),
 		cmocka_unit_test(test_packed_rings),
+		cmocka_unit_test(test_rings_in_page_windows),
 		cmocka_unit_test(test_scsi_inquiry),
 		cmocka_unit_test(test_scsi_hotplug_and_list),
 		cmocka_unit_test(test_scsi_tmf_an),

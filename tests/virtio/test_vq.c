@@ -224,6 +224,80 @@ static void test_grow_map(void **state)
 	umdev_as_map_put(grown);
 }
 
+/* An indirect table across adjacent regions (a vIOMMU maps page by page) is copied in. */
+/*
+ * An unmap elsewhere (a vIOMMU's per-request windows): the queue takes the
+ * map without the window and runs on; one it uses (a request in flight, the
+ * ring) or a map that lost more is refused, so the caller stops the queue.
+ */
+static void test_shrink_map(void **state)
+{
+	struct fx *f = *state;
+	struct umdev_vqd_buf b = { .addr = BUF_GPA, .len = 512, .write = true };
+	struct umdev_mem_region_desc rd = {
+		.guest_addr = GPA_GAP, .size = 0x10000, .mmap_offset = 0x180000,
+		.fd = dup(f->memfd), .prot = UMDEV_MEM_READ | UMDEV_MEM_WRITE,
+	};
+	struct iovec iov[MAX_IOV];
+	struct umdev_vq_elem e;
+	umdev_as_map *with, *without, *less;
+
+	assert_int_equal(umdev_as_add_region(f->as, &rd), 0);
+	with = umdev_as_get_map(f->as);
+	assert_int_equal(umdev_as_remove_region(f->as, GPA_GAP, 0x10000), 0);
+	without = umdev_as_get_map(f->as);
+	assert_int_equal(umdev_as_remove_region(f->as, GPA_D, REGION_CD), 0);
+	less = umdev_as_get_map(f->as);
+	umdev_as_map_put(f->map);
+	f->map = umdev_as_map_ref(with);
+	fx_start(f, 16, false, false);
+	assert_true(umdev_vqd_add(&f->d, &b, 1, 0) >= 0);
+	assert_int_equal(umdev_vq_pop(f->vq, &e, iov, MAX_IOV), 1);
+
+	assert_true(umdev_vq_uses(f->vq, BUF_GPA + 511, 1));
+	assert_false(umdev_vq_uses(f->vq, BUF_GPA + 512, 0x1000));
+	assert_true(umdev_vq_uses(f->vq, f->d.used_gpa, 1));
+	/* The window of the request in flight, or a map lacking more: refused. */
+	assert_int_equal(umdev_vq_shrink_map(f->vq, without, BUF_GPA, 0x1000), -EBUSY);
+	assert_int_equal(umdev_vq_shrink_map(f->vq, less, GPA_GAP, 0x10000), -ESTALE);
+	assert_ptr_equal(umdev_vq_map(f->vq), with);
+	assert_int_equal(umdev_vq_shrink_map(f->vq, without, GPA_GAP, 0x10000), 0);
+	assert_ptr_equal(umdev_vq_map(f->vq), without);
+	/* Once pushed, its buffer is nobody's. */
+	umdev_vq_push(f->vq, e.head, 512);
+	assert_false(umdev_vq_uses(f->vq, BUF_GPA, 0x1000));
+	/* The next request runs on the new map. */
+	assert_true(umdev_vqd_add(&f->d, &b, 1, 0) >= 0);
+	assert_int_equal(umdev_vq_pop(f->vq, &e, iov, MAX_IOV), 1);
+	umdev_vq_push(f->vq, e.head, 512);
+	umdev_as_map_put(with);
+	umdev_as_map_put(without);
+	umdev_as_map_put(less);
+}
+
+static void test_indirect_across_regions(void **state)
+{
+	struct fx *f = *state;
+	struct umdev_vqd_buf b[2] = {
+		{ .addr = BUF_GPA, .len = 64 },
+		{ .addr = BUF_GPA + 0x2000, .len = 0x20, .write = true },
+	};
+	struct iovec iov[MAX_IOV];
+	struct umdev_vq_elem e;
+	int h;
+
+	fx_start(f, 16, false, true);
+	fill(f, BUF_GPA, 64, 5);
+	h = umdev_vqd_add(&f->d, b, 2, GPA_B - 16);
+	assert_true(h >= 0);
+	assert_int_equal(umdev_vq_pop(f->vq, &e, iov, MAX_IOV), 1);
+	assert_int_equal(e.head, h);
+	assert_int_equal(e.n_out, 1);
+	assert_int_equal(e.n_in, 1);
+	assert_int_equal(e.in_len, 0x20);
+	check_iov_data(f, iov, 1, BUF_GPA, 64);
+}
+
 static void test_indirect(void **state)
 {
 	struct fx *f = *state;
@@ -539,15 +613,21 @@ static void test_start_errors(void **state)
 	c.desc_addr = f->d.desc_gpa;
 	c.used_addr = GPA_C; /* read-only memory cannot hold the used ring */
 	assert_int_equal(umdev_vq_start(f->vq, f->map, &c), -EFAULT);
-	c.used_addr = GPA_B - 8; /* crosses a region boundary: not contiguous */
+	c.used_addr = GPA_C + REGION_CD - 8; /* read-only C into write-only D */
+	assert_int_equal(umdev_vq_start(f->vq, f->map, &c), -EFAULT);
+	c.used_addr = GPA_B + REGION_AB - 8; /* runs past B into nothing */
 	assert_int_equal(umdev_vq_start(f->vq, f->map, &c), -EFAULT);
 	c.used_addr = f->d.used_gpa;
-	c.desc_addr = GPA_A + 0x10000;
-	c.size = 32768; /* desc table would run past region A */
+	c.desc_addr = GPA_B + 0x10000;
+	c.size = 32768; /* desc table would run past B into nothing */
 	assert_int_equal(umdev_vq_start(f->vq, f->map, &c), -EFAULT);
 	assert_int_equal(umdev_vq_get_state(f->vq), UMDEV_VQ_STOPPED);
 	c.size = 16;
 	c.desc_addr = f->d.desc_gpa;
+	assert_int_equal(umdev_vq_start(f->vq, f->map, &c), 0);
+	/* Across adjacent regions (a vIOMMU's page windows) a ring part runs on a view. */
+	umdev_vq_stop(f->vq);
+	c.used_addr = GPA_B - 8;
 	assert_int_equal(umdev_vq_start(f->vq, f->map, &c), 0);
 }
 
@@ -786,6 +866,8 @@ int main(void)
 		T(test_cross_region),
 		T(test_grow_map),
 		T(test_indirect),
+		T(test_indirect_across_regions),
+		T(test_shrink_map),
 		T(test_max_total_len),
 		T(test_wraparound),
 		T(test_event_idx_notify),

@@ -267,6 +267,7 @@ static void remove_dma(struct vfu_conn *c, unsigned i)
 		umdev_err("%s: DMA window 0x%llx missing from the address space", c->s->name,
 			  (unsigned long long)d.addr);
 	c->dma[i] = c->dma[--c->ndma];
+	umdev_pci_dma_unmapped(c->s->pci, d.addr, d.size);
 }
 
 void vfu_conn_drop_dma(struct vfu_conn *c)
@@ -291,10 +292,11 @@ static int h_dma_unmap(struct vfu_conn *c, struct vfu_msg *m)
 	} else if (r.flags) {
 		return -EINVAL; /* dirty bitmaps are not offered */
 	} else {
-		uint64_t end = r.addr + r.size;
+		/* Inclusive: QEMU unmaps up to the top of the IOVA space (type1 allows it). */
+		uint64_t last = r.addr + r.size - 1;
 		unsigned i;
 
-		if (!r.size || end < r.addr)
+		if (!r.size || last < r.addr)
 			return -EINVAL;
 		/*
 		 * Beyond the spec's exact match, an unmap may cover whole windows, as
@@ -303,13 +305,13 @@ static int h_dma_unmap(struct vfu_conn *c, struct vfu_msg *m)
 		 * page-sized windows. All or nothing; a window it cuts is refused.
 		 */
 		for (i = 0; i < c->ndma; i++) {
-			uint64_t a = c->dma[i].addr, e = a + c->dma[i].size;
+			uint64_t a = c->dma[i].addr, e = a + c->dma[i].size - 1;
 
-			if (a < end && e > r.addr && (a < r.addr || e > end))
+			if (a <= last && e >= r.addr && (a < r.addr || e > last))
 				return -ENOENT;
 		}
 		for (i = 0; i < c->ndma;) {
-			if (c->dma[i].addr >= r.addr && c->dma[i].addr < end)
+			if (c->dma[i].addr >= r.addr && c->dma[i].addr <= last)
 				remove_dma(c, i); /* moves the last window to i */
 			else
 				i++;

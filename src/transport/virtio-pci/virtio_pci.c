@@ -62,6 +62,7 @@ struct vpci_queue {
 	bool resumed; /* suspended with the ring in use: resume_* hold its position */
 	uint16_t resume_idx; /* last_avail_idx when it was suspended (packed: | wrap << 15) */
 	uint16_t resume_used; /* packed rings: last_used_idx then (| wrap << 15) */
+	bool refused; /* a ring part was said to be unusable; said once per enable */
 };
 
 struct umdev_vpci {
@@ -182,6 +183,41 @@ static int queue_alloc(struct vpci_queue *q)
 	return q->vq ? 0 : err;
 }
 
+/*
+ * -EAGAIN unless every ring part lies in guest memory with the access the
+ * device needs: in one window, or across adjacent ones (behind a vIOMMU
+ * the guest maps its rings page by page; the queue then runs on a
+ * contiguous view). A VMM remaps memory as unmap-then-map (QEMU does while
+ * the guest boots), so a part missing now waits for ops->dma_mapped,
+ * quietly; a part where the device may not use it (a read-only window
+ * under the used ring) waits too, but is said once.
+ */
+static int rings_usable(struct vpci_queue *q, const umdev_as_map *map, unsigned desc_prot,
+			uint64_t driver_len, uint64_t device_len)
+{
+	static const char *const name[] = { "descriptor table", "driver area", "device area" };
+	const uint64_t addr[] = { q->desc, q->driver, q->device };
+	const uint64_t len[] = { 16ull * q->size, driver_len, device_len };
+	const unsigned prot[] = { desc_prot, UMDEV_MEM_READ, UMDEV_MEM_WRITE };
+
+	for (unsigned i = 0; i < 3; i++) {
+		int span = umdev_as_map_span(map, addr[i], len[i], prot[i]);
+
+		if (span >= 0)
+			continue;
+		if (span != -ENOENT && !q->refused) {
+			q->refused = true;
+			umdev_warn_rl(&q->vp->rl,
+				      "%s.q%u: %s [0x%" PRIx64 ", +0x%" PRIx64 ") is %s; "
+				      "the queue waits for a DMA_MAP that fixes it",
+				      q->vp->vdev->name, q->idx, name[i], addr[i], len[i],
+				      umdev_as_span_why(span));
+		}
+		return -EAGAIN;
+	}
+	return 0;
+}
+
 static int queue_start(struct vpci_queue *q)
 {
 	struct umdev_vpci *vp = q->vp;
@@ -215,15 +251,10 @@ static int queue_start(struct vpci_queue *q)
 	map = umdev_pci_dma_map(vp->pci, &err);
 	if (!map)
 		return err ? err : -EFAULT;
-	/*
-	 * A VMM remaps memory as unmap-then-map (QEMU does while the guest
-	 * boots): a ring missing now waits for ops->dma_mapped, quietly.
-	 */
-	if (!umdev_as_map_translate(map, q->desc, 16ull * q->size, desc_prot) ||
-	    !umdev_as_map_translate(map, q->driver, driver_len, UMDEV_MEM_READ) ||
-	    !umdev_as_map_translate(map, q->device, device_len, UMDEV_MEM_WRITE)) {
+	ret = rings_usable(q, map, desc_prot, driver_len, device_len);
+	if (ret < 0) {
 		umdev_as_map_put(map);
-		return -EAGAIN;
+		return ret;
 	}
 	umdev_vq_set_notify_fn(q->vq, queue_interrupt, q);
 	ret = umdev_vq_start(q->vq, map, &cfg);
@@ -424,6 +455,7 @@ static void write_field(struct umdev_vpci *vp, unsigned field, unsigned off, uns
 		} else if (!q->enabled) {
 			q->enabled = true;
 			q->resumed = false;
+			q->refused = false;
 			ret = queue_start(q);
 			if (ret < 0 && ret != -EAGAIN && ret != -EPERM && ret != -ENOTCONN)
 				why = "queue enabled with a bad ring";
@@ -631,11 +663,40 @@ static void pci_dma_unmap(void *opaque, uint64_t iova, uint64_t len)
 {
 	struct umdev_vpci *vp = opaque;
 
-	/* A ring or buffer may live there: quiesce, and start again once it is gone. */
-	suspend_all(vp);
+	/*
+	 * Nothing starts until the unmap is answered. Running queues go on:
+	 * once the window is gone (pci_dma_unmapped) those that do not use it
+	 * take the new map, the others stop (in-flight requests drain) and
+	 * start again after the reply.
+	 */
+	(void)iova;
+	(void)len;
 	vp->unmapping = true;
 	if (umdev_pci_defer(vp->pci, resume_deferred, vp) < 0)
 		vp->unmapping = false; /* no client: the next notify or DRIVER_OK resumes */
+}
+
+/*
+ * Behind a vIOMMU a guest unmaps every request's buffers once it completed:
+ * draining every queue for each of them costs a queue drain per request,
+ * and virtio-scsi hands its parked event buffers back at every stop, which
+ * the guest unmaps and posts again, stopping the queues again (a loop that
+ * never ends). A queue that touches nothing of the window runs on instead.
+ */
+static void pci_dma_unmapped(void *opaque, uint64_t iova, uint64_t len)
+{
+	struct umdev_vpci *vp = opaque;
+	int err = 0;
+	umdev_as_map *m = umdev_pci_dma_map(vp->pci, &err);
+
+	for (unsigned i = 0; i < vp->nq; i++) {
+		struct vpci_queue *q = &vp->q[i];
+
+		if (q->running &&
+		    (!m || umdev_vdev_queue_shrink_map(vp->vdev, q->idx, m, iova, len) < 0))
+			queue_suspend(q);
+	}
+	umdev_as_map_put(m);
 }
 
 static void pci_dma_mapped(void *opaque, uint64_t iova, uint64_t len)
@@ -679,6 +740,7 @@ static const struct umdev_pci_dev_ops vpci_pci_ops = {
 	.reset = pci_reset,
 	.dma_unmap = pci_dma_unmap,
 	.dma_mapped = pci_dma_mapped,
+	.dma_unmapped = pci_dma_unmapped,
 	.command = pci_command,
 	.vcap_access = pcicfg_access,
 };
