@@ -29,7 +29,13 @@ typedef struct umdev_vfu_server umdev_vfu_server;
 /* What we advertise in VERSION. */
 #define UMDEV_VFU_MAX_DATA_XFER (1u << 20)
 #define UMDEV_VFU_MAX_MSG_FDS 16
-#define UMDEV_VFU_MAX_DMA_MAPS 256
+/*
+ * DMA windows per connection. Behind a vIOMMU QEMU maps every 4 KiB page
+ * of a request as its own window: 4096 of them are 16 MiB in flight. Each
+ * fd-backed window is one mmap of ours (the process's vm.max_map_count,
+ * 65530 by default, is shared by every connection).
+ */
+#define UMDEV_VFU_MAX_DMA_MAPS 4096
 
 /**
  * umdev_vfu_server_new() - listen on @path (an existing socket file nobody

@@ -10,6 +10,7 @@
  * without a stall, and SIGTERM still ends the daemon within 5 s.
  */
 #include "proto_common.h"
+#include "umdev/vfio_user.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -437,7 +438,7 @@ static void test_limits_and_fds(void **state)
 	(void)state;
 	assert_int_equal(umdev_vfuc_connect(&c, srv.sock, 3000), 0);
 	assert_int_equal(umdev_vfuc_version(&c, NULL), 0);
-	assert_int_equal(c.server_max_dma_maps, 256);
+	assert_int_equal(c.server_max_dma_maps, UMDEV_VFU_MAX_DMA_MAPS);
 	mfd = memfd_create("guest", MFD_CLOEXEC);
 	assert_true(mfd >= 0);
 	assert_int_equal(ftruncate(mfd, 1 << 20), 0);
@@ -459,7 +460,7 @@ static void test_limits_and_fds(void **state)
 	assert_int_equal(dma_map(&c, 0x10080000, 1 << 20, 0, mfd), -EEXIST);
 	assert_int_equal(dma_map(&c, 0x0ff00000, 2 << 20, 0, -1), -EEXIST);
 	/* The count advertised as max_dma_maps holds; one more is ENOSPC. */
-	for (i = 1; i < 256; i++)
+	for (i = 1; i < UMDEV_VFU_MAX_DMA_MAPS; i++)
 		assert_int_equal(dma_map(&c, 0x200000000ull + i * 0x10000ull, 4096, 0, -1), 0);
 	assert_int_equal(dma_map(&c, 0x300000000ull, 4096, 0, -1), -ENOSPC);
 	assert_int_equal(dma_map(&c, 0x300000000ull, 4096, 0, mfd), -ENOSPC);

@@ -204,6 +204,15 @@ static int h_dma_map(struct vfu_conn *c, struct vfu_msg *m)
 	/* The count we advertised as max_dma_maps; fd-backed ones also fit umdev_as. */
 	if (c->ndma >= UMDEV_VFU_MAX_DMA_MAPS)
 		return -ENOSPC;
+	if (c->ndma == c->dma_cap) {
+		unsigned cap = c->dma_cap ? c->dma_cap * 2 : 16;
+		struct vfu_dma *n = realloc(c->dma, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		c->dma = n;
+		c->dma_cap = cap;
+	}
 	if (m->nfds) {
 		struct umdev_mem_region_desc rd = {
 			.guest_addr = r.addr,

@@ -363,6 +363,7 @@ static void stash_free_all(struct vfu_conn *c)
 static void conn_free(struct vfu_conn *c)
 {
 	vfu_conn_drop_dma(c);
+	free(c->dma);
 	umdev_as_free(c->as);
 	stash_free_all(c);
 	outq_free_all(c);

@@ -96,8 +96,8 @@ struct vfu_conn {
 	const char *drop_why; /* why c->dead was set, for the log line */
 
 	umdev_as *as;
-	struct vfu_dma dma[UMDEV_VFU_MAX_DMA_MAPS];
-	unsigned ndma;
+	struct vfu_dma *dma; /* grown on demand, up to UMDEV_VFU_MAX_DMA_MAPS */
+	unsigned ndma, dma_cap;
 	uint64_t shadow_bytes; /* of windows shadowed now */
 };
 
