@@ -179,6 +179,14 @@ typedef struct umdev_as_view umdev_as_view;
  */
 int umdev_as_map_span(const umdev_as_map *m, uint64_t addr, uint64_t len, unsigned prot);
 
+/**
+ * umdev_as_views_supported() - whether views can be made here (Linux's
+ * mremap() duplicating a shared mapping; qemu-user lacks it). Without
+ * them a range across windows is -EOPNOTSUPP for umdev_as_map_span() and
+ * umdev_as_map_translate_view().
+ */
+bool umdev_as_views_supported(void);
+
 /** umdev_as_span_why() - words for a umdev_as_map_span() error, for a log line. */
 const char *umdev_as_span_why(int err);
 

@@ -10,6 +10,7 @@
  * gives a second, contiguous mapping of the same guest memory.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -26,6 +27,35 @@ struct umdev_as_view {
 static uintptr_t page_size(void)
 {
 	return (uintptr_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * Linux duplicates a shared mapping with mremap(old_size 0); an emulator may
+ * not (qemu-user refuses it, which our arm64 test runs live under). Asked
+ * once: without it no view can be made.
+ */
+bool umdev_as_views_supported(void)
+{
+	static atomic_int known; /* 0: not asked yet, 1: yes, -1: no */
+	int k = atomic_load_explicit(&known, memory_order_relaxed);
+
+	if (!k) {
+		size_t ps = (size_t)page_size();
+		uint8_t *a = mmap(NULL, ps, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+				  0);
+		uint8_t *b = a == MAP_FAILED ? MAP_FAILED : mremap(a, 0, ps, MREMAP_MAYMOVE);
+
+		k = -1;
+		if (b != MAP_FAILED) {
+			a[1] = 0x5a; /* the same page twice, not a copy */
+			k = b[1] == 0x5a ? 1 : -1;
+			munmap(b, ps);
+		}
+		if (a != MAP_FAILED)
+			munmap(a, ps);
+		atomic_store_explicit(&known, k, memory_order_relaxed);
+	}
+	return k > 0;
 }
 
 /* As umdev_as_map_span(); *@first and *@count: the regions the range lies in. */
@@ -53,6 +83,8 @@ static int span(const umdev_as_map *m, uint64_t addr, uint64_t len, unsigned pro
 			break;
 		if (i + n + 1 == m->n || m->r[i + n + 1]->gpa != r->gpa + r->size)
 			return -ENOENT;
+		if (!umdev_as_views_supported())
+			return -EOPNOTSUPP;
 		next = m->r[i + n + 1];
 		/* Pages can be placed side by side only where windows meet on a page boundary. */
 		if (next->gpa % ps || (uintptr_t)(r->host + r->size) % ps ||
@@ -78,6 +110,7 @@ const char *umdev_as_span_why(int err)
 	case -EACCES: return "in a window without the access it needs";
 	case -EXDEV: return "across windows that do not meet on a page boundary";
 	case -EINVAL: return "empty or wrapping around";
+	case -EOPNOTSUPP: return "across windows, which this kernel cannot join (mremap)";
 	default: return strerror(-err);
 	}
 }

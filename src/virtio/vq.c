@@ -76,7 +76,7 @@ const void *umdev_vq_indirect_table(const umdev_vq *vq, uint64_t addr, uint32_t 
 		return t;
 	/* Seams off a page boundary do not matter to a copy. */
 	span = umdev_as_map_span(vq->map, addr, len, UMDEV_MEM_READ);
-	*through = span == 1 || span == -EXDEV;
+	*through = span == 1 || span == -EXDEV || span == -EOPNOTSUPP;
 	return NULL;
 }
 
