@@ -62,17 +62,7 @@ uint64_t umdev_as_map_version(const umdev_as_map *m)
 
 bool umdev_as_map_covers(const umdev_as_map *newer, const umdev_as_map *older)
 {
-	unsigned j = 0;
-
-	/* Both keep their regions in guest-address order, which insert() preserves. */
-	for (unsigned i = 0; i < older->n; i++) {
-		while (j < newer->n && newer->r[j] != older->r[i])
-			j++;
-		if (j == newer->n)
-			return false;
-		j++;
-	}
-	return true;
+	return umdev_as_map_covers_except(newer, older, 0, 0);
 }
 
 bool umdev_as_map_covers_except(const umdev_as_map *newer, const umdev_as_map *older,
@@ -81,6 +71,7 @@ bool umdev_as_map_covers_except(const umdev_as_map *newer, const umdev_as_map *o
 	const uint64_t last = addr + len - 1;
 	unsigned j = 0;
 
+	/* Both keep their regions in guest-address order, which insert() preserves. */
 	for (unsigned i = 0; i < older->n; i++) {
 		const struct umdev_mem_region *r = older->r[i];
 
