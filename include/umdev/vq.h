@@ -128,6 +128,15 @@ umdev_as_map *umdev_vq_map(const umdev_vq *vq);
 int umdev_vq_grow_map(umdev_vq *vq, umdev_as_map *map) UMDEV_WUR;
 
 /**
+ * umdev_vq_ring_part_bytes() - the most bytes ring part @part (0: descriptor
+ * table, 1: driver area, 2: device area, the order of struct
+ * umdev_vq_config's addresses) of a ring of @size entries spans, event
+ * fields included: split desc/avail/used, or the packed descriptor ring and
+ * its two event suppression structures.
+ */
+uint64_t umdev_vq_ring_part_bytes(bool packed, uint32_t size, unsigned part);
+
+/**
  * umdev_vq_uses() - true if the ring or a chain in flight may touch guest
  * range [@addr, +@len) (a chain counts from its first to its last byte).
  * RUNNING; on the queue's loop.

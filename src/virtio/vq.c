@@ -195,16 +195,22 @@ bool umdev_vq_memory_gone(const umdev_vq *vq)
 	return umdev_as_map_faulted(vq->map);
 }
 
-int umdev_vq_grow_map(umdev_vq *vq, umdev_as_map *map)
+/* Run on @map from now on; the caller checked it keeps all the queue uses. */
+static void take_map(umdev_vq *vq, umdev_as_map *map)
 {
 	umdev_as_map *old = vq->map;
 
-	if (vq->state != UMDEV_VQ_RUNNING || !old)
-		return -EINVAL;
-	if (!umdev_as_map_covers(map, old))
-		return -ESTALE;
 	vq->map = umdev_as_map_ref(map);
 	umdev_as_map_put(old);
+}
+
+int umdev_vq_grow_map(umdev_vq *vq, umdev_as_map *map)
+{
+	if (vq->state != UMDEV_VQ_RUNNING || !vq->map)
+		return -EINVAL;
+	if (!umdev_as_map_covers(map, vq->map))
+		return -ESTALE;
+	take_map(vq, map);
 	return 0;
 }
 
@@ -213,21 +219,29 @@ static bool overlaps(uint64_t lo, uint64_t hi, uint64_t addr, uint64_t last)
 	return lo <= last && hi >= addr;
 }
 
+uint64_t umdev_vq_ring_part_bytes(bool packed, uint32_t size, unsigned part)
+{
+	switch (part) {
+	case 0: /* packed descriptors are 16 bytes too */
+		return virtq_desc_bytes(size);
+	case 1:
+		return packed ? sizeof(struct virtq_packed_event) : virtq_avail_bytes(size);
+	default:
+		return packed ? sizeof(struct virtq_packed_event) : virtq_used_bytes(size);
+	}
+}
+
 bool umdev_vq_uses(const umdev_vq *vq, uint64_t addr, uint64_t len)
 {
 	const struct umdev_vq_config *c = &vq->cfg;
 	const uint64_t last = addr + len - 1;
-	/* Ring parts at their largest (event fields included). */
-	const uint64_t part[3][2] = {
-		{ c->desc_addr, 16ull * c->size },
-		{ c->avail_addr, c->packed ? 4 : 6 + 2ull * c->size },
-		{ c->used_addr, c->packed ? 4 : 6 + 8ull * c->size },
-	};
+	const uint64_t part[UMDEV_VQ_RING_PARTS] = { c->desc_addr, c->avail_addr, c->used_addr };
 
 	if (!len || last < addr)
 		return true;
-	for (unsigned i = 0; i < 3; i++)
-		if (overlaps(part[i][0], part[i][0] + part[i][1] - 1, addr, last))
+	for (unsigned i = 0; i < UMDEV_VQ_RING_PARTS; i++)
+		if (overlaps(part[i], part[i] + umdev_vq_ring_part_bytes(c->packed, c->size, i) - 1,
+			     addr, last))
 			return true;
 	for (unsigned w = 0; vq->busy && w < (c->size + 63u) / 64; w++)
 		for (uint64_t bits = vq->busy[w]; bits; bits &= bits - 1) {
@@ -241,16 +255,13 @@ bool umdev_vq_uses(const umdev_vq *vq, uint64_t addr, uint64_t len)
 
 int umdev_vq_shrink_map(umdev_vq *vq, umdev_as_map *map, uint64_t addr, uint64_t len)
 {
-	umdev_as_map *old = vq->map;
-
-	if (vq->state != UMDEV_VQ_RUNNING || !old)
+	if (vq->state != UMDEV_VQ_RUNNING || !vq->map)
 		return -EINVAL;
 	if (umdev_vq_uses(vq, addr, len))
 		return -EBUSY;
-	if (!umdev_as_map_covers_except(map, old, addr, len))
+	if (!umdev_as_map_covers_except(map, vq->map, addr, len))
 		return -ESTALE;
-	vq->map = umdev_as_map_ref(map);
-	umdev_as_map_put(old);
+	take_map(vq, map);
 	return 0;
 }
 

@@ -192,16 +192,17 @@ static int queue_alloc(struct vpci_queue *q)
  * quietly; a part where the device may not use it (a read-only window
  * under the used ring) waits too, but is said once.
  */
-static int rings_usable(struct vpci_queue *q, const umdev_as_map *map, unsigned desc_prot,
-			uint64_t driver_len, uint64_t device_len)
+static int rings_usable(struct vpci_queue *q, const umdev_as_map *map, bool packed)
 {
 	static const char *const name[] = { "descriptor table", "driver area", "device area" };
 	const uint64_t addr[] = { q->desc, q->driver, q->device };
-	const uint64_t len[] = { 16ull * q->size, driver_len, device_len };
-	const unsigned prot[] = { desc_prot, UMDEV_MEM_READ, UMDEV_MEM_WRITE };
+	/* Packed: the device writes descriptors too. */
+	const unsigned prot[] = { packed ? UMDEV_MEM_READ | UMDEV_MEM_WRITE : UMDEV_MEM_READ,
+				  UMDEV_MEM_READ, UMDEV_MEM_WRITE };
 
 	for (unsigned i = 0; i < 3; i++) {
-		int span = umdev_as_map_span(map, addr[i], len[i], prot[i]);
+		uint64_t len = umdev_vq_ring_part_bytes(packed, q->size, i);
+		int span = umdev_as_map_span(map, addr[i], len, prot[i]);
 
 		if (span >= 0)
 			continue;
@@ -210,7 +211,7 @@ static int rings_usable(struct vpci_queue *q, const umdev_as_map *map, unsigned 
 			umdev_warn_rl(&q->vp->rl,
 				      "%s.q%u: %s [0x%" PRIx64 ", +0x%" PRIx64 ") is %s; "
 				      "the queue waits for a DMA_MAP that fixes it",
-				      q->vp->vdev->name, q->idx, name[i], addr[i], len[i],
+				      q->vp->vdev->name, q->idx, name[i], addr[i], len,
 				      umdev_as_span_why(span));
 		}
 		return -EAGAIN;
@@ -224,10 +225,6 @@ static int queue_start(struct vpci_queue *q)
 	const bool packed = vp->driver_features & (1ull << VIRTIO_F_RING_PACKED);
 	/* A fresh packed ring starts at slot 0 with wrap counter 1. */
 	const uint16_t fresh = packed ? VIRTQ_PACKED_WRAP_BIT : 0;
-	/* Packed: the device writes descriptors; the two areas are event suppression words. */
-	const unsigned desc_prot = packed ? UMDEV_MEM_READ | UMDEV_MEM_WRITE : UMDEV_MEM_READ;
-	const uint64_t driver_len = packed ? 4 : 6 + 2ull * q->size;
-	const uint64_t device_len = packed ? 4 : 6 + 8ull * q->size;
 	struct umdev_vq_config cfg = {
 		.size = q->size,
 		.desc_addr = q->desc,
@@ -251,7 +248,7 @@ static int queue_start(struct vpci_queue *q)
 	map = umdev_pci_dma_map(vp->pci, &err);
 	if (!map)
 		return err ? err : -EFAULT;
-	ret = rings_usable(q, map, desc_prot, driver_len, device_len);
+	ret = rings_usable(q, map, packed);
 	if (ret < 0) {
 		umdev_as_map_put(map);
 		return ret;
