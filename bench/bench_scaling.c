@@ -225,26 +225,15 @@ static int64_t sc_load(struct sc_run *s, double secs, uint64_t *wakes)
 static void sc_pin_client(bool pin)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	cpu_set_t set;
 
-	if (!pin || ncpu < 2)
-		return;
-	CPU_ZERO(&set);
-	CPU_SET((int)ncpu - 1, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+	if (pin && ncpu >= 2 && bench_set_cpus(ncpu - 1, 1) < 0)
 		perror("sched_setaffinity");
 }
 
 static void sc_unpin(bool pin)
 {
-	cpu_set_t set;
-
-	if (!pin)
-		return;
-	CPU_ZERO(&set);
-	for (long i = 0; i < sysconf(_SC_NPROCESSORS_ONLN) && i < CPU_SETSIZE; i++)
-		CPU_SET((int)i, &set);
-	sched_setaffinity(0, sizeof(set), &set);
+	if (pin)
+		(void)bench_set_cpus(0, sysconf(_SC_NPROCESSORS_ONLN));
 }
 
 /* Negotiate, check the request fits what the server announces, lay out buffers. */

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
+#include <errno.h>
+#include <sched.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bench_util.h"
 
@@ -43,4 +46,15 @@ void bench_dump_log(const char *path)
 		fwrite(buf, 1, n, stderr);
 	if (f)
 		fclose(f);
+}
+
+int bench_set_cpus(long first, long count)
+{
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	for (long i = first; i < first + count && i < ncpu && i < CPU_SETSIZE; i++)
+		CPU_SET((int)i, &set);
+	return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
 }

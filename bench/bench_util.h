@@ -11,6 +11,11 @@ double bench_mono_s(void);
 uint64_t bench_self_cpu_ns(void);
 /* xorshift64: cheap pseudo-random offsets; *@s must not be 0. */
 uint64_t bench_xorshift(uint64_t *s);
+/*
+ * Keep this thread (and the processes and threads it starts from now on)
+ * on CPUs [@first, @first + @count), those that exist. 0 or -errno.
+ */
+int bench_set_cpus(long first, long count);
 /* Copy a server's log file at @path to stderr (after a failed run). */
 void bench_dump_log(const char *path);
 

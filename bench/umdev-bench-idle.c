@@ -529,18 +529,10 @@ static int irq_measure(const struct opts *o, const char *name, pid_t pid,
 
 /* ---- placement: which CPU the client and the server run on ---- */
 
+/* @cpu, or every CPU when negative. */
 static int place_cpu(int cpu)
 {
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	if (cpu < 0) {
-		for (long i = 0; i < sysconf(_SC_NPROCESSORS_ONLN); i++)
-			CPU_SET((int)i, &set);
-	} else {
-		CPU_SET(cpu, &set);
-	}
-	return sched_setaffinity(0, sizeof(set), &set) < 0 ? -errno : 0;
+	return cpu < 0 ? bench_set_cpus(0, sysconf(_SC_NPROCESSORS_ONLN)) : bench_set_cpus(cpu, 1);
 }
 
 /* Before starting a server: what it inherits. The client's own is set after. */

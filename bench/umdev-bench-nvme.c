@@ -248,17 +248,10 @@ static bool pin;
 static void pin_self(bool client)
 {
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	cpu_set_t set;
 
 	if (!pin || ncpu < 2)
 		return;
-	CPU_ZERO(&set);
-	if (client)
-		CPU_SET((int)ncpu - 1, &set);
-	else
-		for (long i = 0; i < ncpu - 1; i++)
-			CPU_SET((int)i, &set);
-	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+	if ((client ? bench_set_cpus(ncpu - 1, 1) : bench_set_cpus(0, ncpu - 1)) < 0)
 		perror("sched_setaffinity");
 }
 
